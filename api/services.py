@@ -1,0 +1,42 @@
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.utils import timezone
+
+from api.models import ApiKey
+
+# Writing last_used_at on every request would turn each API read into a write.
+LAST_USED_PRECISION = timedelta(minutes=5)
+
+
+def _digest(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def api_key_issue(*, user, name: str = "") -> tuple[ApiKey, str]:
+    """Create a key for `user`. Returns the row and the key itself, which is never stored."""
+    raw_key = secrets.token_hex(20)
+    api_key = ApiKey.objects.create(user=user, name=name, prefix=raw_key[:8], key_hash=_digest(raw_key))
+    return api_key, raw_key
+
+
+def api_key_authenticate(raw_key: str) -> ApiKey | None:
+    """The active key matching `raw_key`, or None."""
+    api_key = (
+        ApiKey.objects.select_related("user", "user__affiliate")
+        .filter(key_hash=_digest(raw_key), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if api_key is None:
+        return None
+    now = timezone.now()
+    if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_PRECISION:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+    return api_key
+
+
+def api_key_revoke(*, api_key: ApiKey) -> None:
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])

@@ -1,0 +1,29 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from offers import api as offers_api
+
+partner = DefaultRouter(trailing_slash=True)
+partner.include_root_view = False
+partner.register("offers", offers_api.PartnerOfferViewSet, basename="offer")
+
+manage = DefaultRouter(trailing_slash=True)
+manage.include_root_view = False
+manage.register("advertisers", offers_api.ManagerAdvertiserViewSet, basename="manage-advertiser")
+manage.register("offers", offers_api.ManagerOfferViewSet, basename="manage-offer")
+manage.register("affiliates", offers_api.ManagerAffiliateViewSet, basename="manage-affiliate")
+manage.register("offer-access", offers_api.ManagerOfferAccessViewSet, basename="manage-offer-access")
+
+app_name = "api"
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="api:schema", authentication_classes=[], permission_classes=[]),
+        name="docs",
+    ),
+    path("me/", offers_api.MeView.as_view(), name="me"),
+    path("manage/", include(manage.urls)),
+    path("", include(partner.urls)),
+]

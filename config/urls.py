@@ -1,0 +1,27 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path, register_converter
+
+from config.converters import PublicIdConverter
+from config.health import healthz
+
+register_converter(PublicIdConverter, "public_id")
+
+admin.site.site_header = "Network administration"
+admin.site.site_title = "Network admin"
+
+accounts = [
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+]
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include(accounts)),
+    path("api/v1/", include("api.urls")),
+    path("offers/", include("offers.urls")),
+    path("", include("portal.urls")),
+]

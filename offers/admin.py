@@ -1,0 +1,118 @@
+from django.contrib import admin, messages
+from django.db.models import Count
+
+from offers.models import Advertiser, Affiliate, Goal, Offer, OfferAccess, next_public_number
+from offers.services import offer_access_decide
+
+
+class GoalInline(admin.TabularInline):
+    model = Goal
+    extra = 0
+    min_num = 1
+    validate_min = True
+    fields = ["value", "title", "payout", "revenue", "currency", "default_status"]
+
+
+@admin.register(Advertiser)
+class AdvertiserAdmin(admin.ModelAdmin):
+    list_display = ["name", "offer_count", "has_secure_code", "created_at"]
+    search_fields = ["name"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(offer_count=Count("offers"))
+
+    @admin.display(description="offers", ordering="offer_count")
+    def offer_count(self, obj):
+        return obj.offer_count
+
+    @admin.display(boolean=True, description="secure code")
+    def has_secure_code(self, obj):
+        return bool(obj.secure_code)
+
+
+@admin.register(Offer)
+class OfferAdmin(admin.ModelAdmin):
+    list_display = ["offer_id", "title", "advertiser", "status", "visibility", "click_lifetime_days", "created_at"]
+    list_display_links = ["offer_id", "title"]
+    list_filter = ["status", "visibility", "advertiser"]
+    list_select_related = ["advertiser"]
+    search_fields = ["=offer_id", "title", "advertiser__name"]
+    autocomplete_fields = ["advertiser"]
+    inlines = [GoalInline]
+    actions = ["pause", "activate"]
+    fieldsets = [
+        (None, {"fields": ["offer_id", "advertiser", "title", "description", "status", "visibility"]}),
+        ("Links", {"fields": ["destination_url", "preview_url", "trafficback_url"]}),
+        ("Conversions", {"fields": ["click_lifetime_days", "hold_period_days", "secure_code"]}),
+    ]
+
+    def get_changeform_initial_data(self, request):
+        return {"offer_id": next_public_number(Offer, "offer_id"), **super().get_changeform_initial_data(request)}
+
+    @admin.action(description="Pause selected offers")
+    def pause(self, request, queryset):
+        count = queryset.update(status=Offer.Status.PAUSED)
+        self.message_user(request, f"{count} offer(s) paused.", messages.SUCCESS)
+
+    @admin.action(description="Activate selected offers")
+    def activate(self, request, queryset):
+        count = queryset.update(status=Offer.Status.ACTIVE)
+        self.message_user(request, f"{count} offer(s) activated.", messages.SUCCESS)
+
+
+@admin.register(Affiliate)
+class AffiliateAdmin(admin.ModelAdmin):
+    list_display = ["pid", "user", "email", "status", "consider_global_postback", "created_at"]
+    list_filter = ["status", "consider_global_postback"]
+    list_select_related = ["user"]
+    search_fields = ["=pid", "user__username", "user__email"]
+    raw_id_fields = ["user"]
+    actions = ["block", "activate"]
+    exclude = ["signing_secret"]
+
+    @admin.display(ordering="user__email")
+    def email(self, obj):
+        return obj.user.email
+
+    def get_changeform_initial_data(self, request):
+        return {"pid": next_public_number(Affiliate, "pid"), **super().get_changeform_initial_data(request)}
+
+    @admin.action(description="Block selected affiliates")
+    def block(self, request, queryset):
+        count = queryset.update(status=Affiliate.Status.BLOCKED)
+        self.message_user(request, f"{count} affiliate(s) blocked.", messages.SUCCESS)
+
+    @admin.action(description="Activate selected affiliates")
+    def activate(self, request, queryset):
+        count = queryset.update(status=Affiliate.Status.ACTIVE)
+        self.message_user(request, f"{count} affiliate(s) activated.", messages.SUCCESS)
+
+
+@admin.register(OfferAccess)
+class OfferAccessAdmin(admin.ModelAdmin):
+    list_display = ["affiliate", "offer", "status", "requested_at", "decided_at", "decided_by"]
+    list_filter = ["status", "offer"]
+    list_select_related = ["affiliate__user", "offer", "decided_by"]
+    search_fields = ["=affiliate__pid", "affiliate__user__username", "=offer__offer_id", "offer__title"]
+    raw_id_fields = ["affiliate", "offer"]
+    readonly_fields = ["requested_at", "decided_at", "decided_by"]
+    actions = ["approve", "reject"]
+
+    def save_model(self, request, obj, form, change):
+        if "status" in form.changed_data and obj.status != OfferAccess.Status.PENDING:
+            offer_access_decide(access=obj, status=obj.status, decided_by=request.user)
+        else:
+            super().save_model(request, obj, form, change)
+
+    def _decide(self, request, queryset, status):
+        for access in queryset.select_related("affiliate", "offer"):
+            offer_access_decide(access=access, status=status, decided_by=request.user)
+        self.message_user(request, f"{queryset.count()} request(s) {status}.", messages.SUCCESS)
+
+    @admin.action(description="Approve selected access requests")
+    def approve(self, request, queryset):
+        self._decide(request, queryset, OfferAccess.Status.APPROVED)
+
+    @admin.action(description="Reject selected access requests")
+    def reject(self, request, queryset):
+        self._decide(request, queryset, OfferAccess.Status.REJECTED)

@@ -1,0 +1,275 @@
+"""The network: advertisers, their offers and goals, affiliates, and who may run which offer."""
+
+import ipaddress
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator, URLValidator
+from django.db import models
+from django.db.models.functions import Lower
+
+http_url_validator = URLValidator(schemes=["http", "https"])
+currency_validator = RegexValidator(r"^[A-Z]{3}\Z", "Use a three-letter ISO 4217 code in capitals, e.g. USD.")
+goal_value_validator = RegexValidator(
+    r"^[A-Za-z0-9_.-]+\Z", "Use letters, digits, '_', '-' or '.', as advertisers send it in the goal parameter."
+)
+
+
+def validate_ip_allowlist(value):
+    if not isinstance(value, list):
+        raise ValidationError("Give a list of IP addresses or CIDR ranges.")
+    for entry in value:
+        try:
+            ipaddress.ip_network(str(entry).strip(), strict=False)
+        except ValueError:
+            raise ValidationError(f"{entry!r} is not an IP address or CIDR range.") from None
+
+
+class ConversionStatus(models.IntegerChoices):
+    """Conversion statuses with their wire codes. Code 4 is unused on purpose."""
+
+    APPROVED = 1, "Approved"
+    PENDING = 2, "Pending"
+    DECLINED = 3, "Declined"
+    HOLD = 5, "Hold"
+
+
+def _status_in_choices(field):
+    return models.Q(**{f"{field}__in": ConversionStatus.values})
+
+
+# Public ids stay within nine digits so that they fit every integer column and URL pattern.
+MAX_PUBLIC_ID = 999_999_999
+public_id_validators = [MinValueValidator(1), MaxValueValidator(MAX_PUBLIC_ID)]
+
+
+def next_public_number(model, field):
+    last = model.objects.order_by(f"-{field}").values_list(field, flat=True).first()
+    return (last or 0) + 1
+
+
+class Advertiser(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    secure_code = models.CharField(
+        max_length=128, blank=True, help_text="When set, every advertiser postback must carry it as `secure`."
+    )
+    ip_allowlist = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_ip_allowlist],
+        help_text="IP addresses or CIDR ranges the advertiser's server calls from. Empty: any address.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.CheckConstraint(condition=~models.Q(name=""), name="advertiser_name_not_empty")]
+
+    def __str__(self):
+        return self.name
+
+
+class Offer(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+
+    class Visibility(models.TextChoices):
+        PUBLIC = "public", "Public"
+        PRIVATE = "private", "Private (access on request)"
+
+    # Public and editable so that a network migrating from another platform keeps its
+    # offer ids, and with them every tracking link already out there.
+    offer_id = models.PositiveIntegerField(
+        "offer ID", unique=True, validators=public_id_validators, help_text="Public id used in tracking links."
+    )
+    advertiser = models.ForeignKey(Advertiser, on_delete=models.PROTECT, related_name="offers")
+    title = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC)
+    destination_url = models.CharField(
+        max_length=2048,
+        validators=[http_url_validator],
+        help_text="Where clicks are redirected, with macros such as {clickid}, {pid} and {sub1}.",
+    )
+    preview_url = models.CharField(max_length=2048, blank=True, validators=[http_url_validator])
+    trafficback_url = models.CharField(
+        max_length=2048,
+        blank=True,
+        validators=[http_url_validator],
+        help_text="Where refused clicks are sent instead of an error page.",
+    )
+    click_lifetime_days = models.PositiveSmallIntegerField(
+        default=30, validators=[MinValueValidator(1)], help_text="How long after a click a conversion is accepted."
+    )
+    hold_period_days = models.PositiveSmallIntegerField(
+        default=0, help_text="Conversions on hold are approved automatically after this many days."
+    )
+    secure_code = models.CharField(
+        max_length=128, blank=True, help_text="When set, postbacks for this offer must carry it as `secure`."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["offer_id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(offer_id__range=(1, MAX_PUBLIC_ID)), name="offer_id_range"),
+            models.CheckConstraint(condition=~models.Q(title=""), name="offer_title_not_empty"),
+            models.CheckConstraint(condition=models.Q(status__in=["active", "paused"]), name="offer_status_valid"),
+            models.CheckConstraint(
+                condition=models.Q(visibility__in=["public", "private"]), name="offer_visibility_valid"
+            ),
+            models.CheckConstraint(condition=models.Q(click_lifetime_days__gte=1), name="offer_click_lifetime_min"),
+            models.CheckConstraint(
+                condition=models.Q(destination_url__startswith="http://")
+                | models.Q(destination_url__startswith="https://"),
+                name="offer_destination_url_http",
+            ),
+        ]
+
+    def __str__(self):
+        return f"#{self.offer_id} {self.title}"
+
+    def save(self, *args, **kwargs):
+        if self.offer_id is None:
+            self.offer_id = next_public_number(Offer, "offer_id")
+        super().save(*args, **kwargs)
+
+    @property
+    def is_active(self):
+        return self.status == self.Status.ACTIVE
+
+    @property
+    def is_private(self):
+        return self.visibility == self.Visibility.PRIVATE
+
+    @property
+    def default_goal(self):
+        """The goal a postback without `goal` counts as: the offer's first one."""
+        return self.goals.order_by("pk").first()
+
+    @property
+    def currency(self):
+        """The offer's currency as shown in lists: its first goal's. Uses prefetched goals when present."""
+        goals = list(self.goals.all())
+        return goals[0].currency if goals else None
+
+
+class Goal(models.Model):
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="goals")
+    value = models.CharField(
+        max_length=64,
+        validators=[goal_value_validator],
+        help_text="What the advertiser sends as `goal`, e.g. 1, install, purchase. Case-insensitive.",
+    )
+    title = models.CharField(max_length=200)
+    payout = models.DecimalField(
+        "affiliate payout", max_digits=14, decimal_places=4, default=0, validators=[MinValueValidator(0)]
+    )
+    revenue = models.DecimalField(
+        "advertiser revenue", max_digits=14, decimal_places=4, default=0, validators=[MinValueValidator(0)]
+    )
+    currency = models.CharField(max_length=3, default="USD", validators=[currency_validator])
+    default_status = models.PositiveSmallIntegerField(
+        choices=ConversionStatus.choices,
+        default=ConversionStatus.PENDING,
+        help_text="Status of a new conversion when the advertiser sends none.",
+    )
+
+    class Meta:
+        ordering = ["offer", "pk"]
+        constraints = [
+            models.UniqueConstraint(Lower("value"), "offer", name="goal_value_unique_per_offer_ci"),
+            models.CheckConstraint(condition=~models.Q(value=""), name="goal_value_not_empty"),
+            models.CheckConstraint(condition=~models.Q(title=""), name="goal_title_not_empty"),
+            models.CheckConstraint(condition=models.Q(payout__gte=0), name="goal_payout_not_negative"),
+            models.CheckConstraint(condition=models.Q(revenue__gte=0), name="goal_revenue_not_negative"),
+            models.CheckConstraint(condition=models.Q(currency__regex=r"^[A-Z]{3}$"), name="goal_currency_iso"),
+            models.CheckConstraint(condition=_status_in_choices("default_status"), name="goal_default_status_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.title} ({self.value})"
+
+    def validate_constraints(self, exclude=None):
+        # The case-insensitive uniqueness is an expression constraint, which model
+        # validation reports without naming a field; say it in the user's terms instead.
+        if self.offer_id and self.value:
+            clash = Goal.objects.filter(offer_id=self.offer_id, value__iexact=self.value).exclude(pk=self.pk)
+            if clash.exists():
+                raise ValidationError({"value": "This offer already has a goal with this value."})
+        super().validate_constraints(exclude=exclude)
+
+
+class Affiliate(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        BLOCKED = "blocked", "Blocked"
+
+    # Public and editable for the same reason as Offer.offer_id: migrated links keep working.
+    pid = models.PositiveIntegerField(
+        "pid", unique=True, validators=public_id_validators, help_text="Public affiliate id used in tracking links."
+    )
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="affiliate")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    consider_global_postback = models.BooleanField(
+        default=False,
+        help_text="Also fire global postbacks when an offer has local postbacks but none of them matched.",
+    )
+    signing_secret = models.CharField(
+        max_length=128, blank=True, help_text="When set, every postback request carries an HMAC signature."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pid"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(pid__range=(1, MAX_PUBLIC_ID)), name="affiliate_pid_range"),
+            models.CheckConstraint(condition=models.Q(status__in=["active", "blocked"]), name="affiliate_status_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.pid} {self.user.get_username()}"
+
+    def save(self, *args, **kwargs):
+        if self.pid is None:
+            self.pid = next_public_number(Affiliate, "pid")
+        super().save(*args, **kwargs)
+
+    @property
+    def is_active(self):
+        return self.status == self.Status.ACTIVE
+
+
+class OfferAccess(models.Model):
+    """An affiliate's access to a private offer: requested by the affiliate, decided by a manager."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="offer_accesses")
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="accesses")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "offer access"
+        verbose_name_plural = "offer access"
+        ordering = ["-requested_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["affiliate", "offer"], name="offer_access_unique_per_affiliate"),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["pending", "approved", "rejected"]), name="offer_access_status_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.affiliate} -> {self.offer}: {self.status}"

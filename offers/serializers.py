@@ -1,0 +1,249 @@
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+
+from api.services import api_key_issue
+from offers.models import (
+    MAX_PUBLIC_ID,
+    Advertiser,
+    Affiliate,
+    ConversionStatus,
+    Goal,
+    Offer,
+    OfferAccess,
+    validate_ip_allowlist,
+)
+from offers.services import affiliate_create, offer_access_decide, offer_save_with_goals
+from tracking.links import LINK_PARAMETERS, tracking_link
+
+# --- Partner views ----------------------------------------------------------------------
+
+
+class PartnerGoalSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Goal
+        fields = ["value", "title", "payout", "currency"]
+
+
+class PartnerOfferSerializer(serializers.ModelSerializer):
+    """An offer as an affiliate sees it. `tracking_link` is null until the affiliate may run it."""
+
+    id = serializers.IntegerField(source="offer_id", read_only=True)
+    currency = serializers.CharField(read_only=True, allow_null=True)
+    goals = PartnerGoalSerializer(many=True, read_only=True)
+    access = serializers.SerializerMethodField()
+    tracking_link = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Offer
+        fields = [
+            "id",
+            "title",
+            "description",
+            "status",
+            "visibility",
+            "currency",
+            "hold_period_days",
+            "click_lifetime_days",
+            "preview_url",
+            "goals",
+            "access",
+            "tracking_link",
+        ]
+
+    def get_access(self, offer) -> str:
+        """`open` for public offers, else the access request's state: `none`, `pending`, `approved`, `rejected`."""
+        if not offer.is_private:
+            return "open"
+        return offer.access_status or "none"
+
+    def get_tracking_link(self, offer) -> str | None:
+        if self.get_access(offer) not in ("open", OfferAccess.Status.APPROVED):
+            return None
+        return tracking_link(offer_id=offer.offer_id, pid=self.context["affiliate"].pid)
+
+
+class TrackingLinkQuerySerializer(serializers.Serializer):
+    def get_fields(self):
+        return {name: serializers.CharField(required=False, allow_blank=True, max_length=512) for name in LINK_PARAMETERS}
+
+
+class MeSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+    email = serializers.EmailField(source="user.email", read_only=True)
+    has_signing_secret = serializers.SerializerMethodField()
+    signing_secret = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, max_length=128, help_text="Empty string removes it."
+    )
+
+    class Meta:
+        model = Affiliate
+        fields = ["pid", "username", "email", "status", "consider_global_postback", "has_signing_secret", "signing_secret"]
+        read_only_fields = ["pid", "status"]
+
+    def get_has_signing_secret(self, affiliate) -> bool:
+        return bool(affiliate.signing_secret)
+
+
+# --- Manager views ----------------------------------------------------------------------
+
+
+class AdvertiserSerializer(serializers.ModelSerializer):
+    ip_allowlist = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, validators=[validate_ip_allowlist]
+    )
+
+    class Meta:
+        model = Advertiser
+        fields = ["id", "name", "secure_code", "ip_allowlist", "created_at"]
+
+
+class ManagerGoalSerializer(serializers.ModelSerializer):
+    default_status = serializers.ChoiceField(choices=ConversionStatus.choices, default=ConversionStatus.PENDING)
+
+    class Meta:
+        model = Goal
+        fields = ["value", "title", "payout", "revenue", "currency", "default_status"]
+
+
+class ManagerOfferSerializer(serializers.ModelSerializer):
+    """An offer with its goals. Writing `goals` replaces the offer's goals (matched by value)."""
+
+    id = serializers.IntegerField(
+        source="offer_id", required=False, min_value=1, max_value=MAX_PUBLIC_ID, help_text="Public offer id; the next free one if omitted."
+    )
+    goals = ManagerGoalSerializer(many=True)
+    currency = serializers.CharField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Offer
+        fields = [
+            "id",
+            "advertiser",
+            "title",
+            "description",
+            "status",
+            "visibility",
+            "currency",
+            "destination_url",
+            "preview_url",
+            "trafficback_url",
+            "click_lifetime_days",
+            "hold_period_days",
+            "secure_code",
+            "goals",
+            "created_at",
+            "updated_at",
+        ]
+
+    def validate_id(self, value):
+        clash = Offer.objects.filter(offer_id=value).exclude(pk=getattr(self.instance, "pk", None))
+        if clash.exists():
+            raise serializers.ValidationError("An offer with this id already exists.")
+        return value
+
+    def validate_goals(self, goals):
+        if not goals:
+            raise serializers.ValidationError("An offer needs at least one goal.")
+        values = [goal["value"].lower() for goal in goals]
+        if len(values) != len(set(values)):
+            raise serializers.ValidationError("Goal values must be unique (case-insensitive).")
+        return goals
+
+    def create(self, validated_data):
+        goals = validated_data.pop("goals")
+        return offer_save_with_goals(offer=Offer(**validated_data), goals=goals)
+
+    def update(self, offer, validated_data):
+        goals = validated_data.pop("goals", None)
+        for name, value in validated_data.items():
+            setattr(offer, name, value)
+        return offer_save_with_goals(offer=offer, goals=goals)
+
+
+class ManagerAffiliateSerializer(serializers.ModelSerializer):
+    """An affiliate and its login. Creating one answers its API key, once."""
+
+    id = serializers.IntegerField(
+        source="pid", required=False, min_value=1, max_value=MAX_PUBLIC_ID, help_text="Public pid; the next free one if omitted."
+    )
+    username = serializers.CharField(source="user.username", max_length=150)
+    email = serializers.EmailField(source="user.email", required=False, allow_blank=True)
+    password = serializers.CharField(
+        write_only=True, required=False, min_length=8, max_length=128, style={"input_type": "password"}
+    )
+    api_key = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Affiliate
+        fields = ["id", "username", "email", "password", "status", "consider_global_postback", "created_at", "api_key"]
+
+    def get_api_key(self, affiliate) -> str | None:
+        return getattr(affiliate, "issued_api_key", None)
+
+    def validate_id(self, value):
+        if Affiliate.objects.filter(pid=value).exclude(pk=getattr(self.instance, "pk", None)).exists():
+            raise serializers.ValidationError("An affiliate with this pid already exists.")
+        return value
+
+    def validate_username(self, value):
+        users = get_user_model().objects.filter(username=value)
+        if self.instance is not None:
+            users = users.exclude(pk=self.instance.user_id)
+        if users.exists():
+            raise serializers.ValidationError("This username is taken.")
+        return value
+
+    def create(self, validated_data):
+        user_fields = validated_data.pop("user")
+        affiliate = affiliate_create(
+            username=user_fields["username"],
+            email=user_fields.get("email", ""),
+            password=validated_data.pop("password", None),
+            **validated_data,
+        )
+        _, affiliate.issued_api_key = api_key_issue(user=affiliate.user, name="created by manager")
+        return affiliate
+
+    def update(self, affiliate, validated_data):
+        user = affiliate.user
+        for name, value in validated_data.pop("user", {}).items():
+            setattr(user, name, value)
+        if "password" in validated_data:
+            user.set_password(validated_data.pop("password"))
+        user.save()
+        for name, value in validated_data.items():
+            setattr(affiliate, name, value)
+        affiliate.full_clean(exclude=["user"])
+        affiliate.save()
+        return affiliate
+
+
+class ManagerOfferAccessSerializer(serializers.ModelSerializer):
+    affiliate = serializers.SlugRelatedField(slug_field="pid", queryset=Affiliate.objects.all())
+    offer = serializers.SlugRelatedField(slug_field="offer_id", queryset=Offer.objects.all())
+
+    class Meta:
+        model = OfferAccess
+        fields = ["id", "affiliate", "offer", "status", "requested_at", "decided_at"]
+        read_only_fields = ["requested_at", "decided_at"]
+
+    def validate(self, attrs):
+        offer = attrs.get("offer") or self.instance.offer
+        if not offer.is_private:
+            raise serializers.ValidationError({"offer": "Public offers need no access."})
+        affiliate = attrs.get("affiliate") or self.instance.affiliate
+        clash = OfferAccess.objects.filter(offer=offer, affiliate=affiliate)
+        if self.instance is not None:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise serializers.ValidationError({"affiliate": "This affiliate already has an access entry for the offer."})
+        return attrs
+
+    def save(self, **kwargs):
+        access = self.instance or OfferAccess()
+        for name, value in self.validated_data.items():
+            setattr(access, name, value)
+        self.instance = offer_access_decide(
+            access=access, status=access.status, decided_by=self.context["request"].user
+        )
+        return self.instance

@@ -1,0 +1,63 @@
+"""Portal pages for offers: the list an affiliate browses and the offer page with its goals."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect
+from django.views import View
+from django.views.generic import DetailView, ListView
+
+from offers.models import OfferAccess
+from offers.selectors import offers_visible_to
+from offers.services import offer_access_request
+from portal.access import AffiliateRequiredMixin
+from tracking.links import tracking_link
+
+
+class VisibleOffersMixin(AffiliateRequiredMixin):
+    def get_queryset(self):
+        return offers_visible_to(self.affiliate)
+
+
+class OfferListView(VisibleOffersMixin, ListView):
+    template_name = "offers/offer_list.html"
+    context_object_name = "offers"
+    paginate_by = 25
+
+    def get_queryset(self):
+        offers = super().get_queryset()
+        query = self.request.GET.get("q", "").strip()[:100]
+        if query:
+            by_id = Q(offer_id=int(query)) if query.isdigit() else Q()
+            offers = offers.filter(Q(title__icontains=query) | by_id)
+        return offers
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(query=self.request.GET.get("q", "")[:100], **kwargs)
+
+
+class OfferDetailView(VisibleOffersMixin, DetailView):
+    template_name = "offers/offer_detail.html"
+    context_object_name = "offer"
+    slug_field = "offer_id"
+    slug_url_kwarg = "offer_id"
+
+    def get_context_data(self, **kwargs):
+        offer = self.object
+        may_run = not offer.is_private or offer.access_status == OfferAccess.Status.APPROVED
+        link = tracking_link(offer_id=offer.offer_id, pid=self.affiliate.pid) if may_run else None
+        return super().get_context_data(may_run=may_run, tracking_link=link, **kwargs)
+
+
+class RequestAccessView(VisibleOffersMixin, View):
+    http_method_names = ["post"]
+
+    def post(self, request, offer_id):
+        offer = get_object_or_404(self.get_queryset(), offer_id=offer_id)
+        try:
+            offer_access_request(affiliate=self.affiliate, offer=offer)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, "Access requested. Your manager will review it.")
+        return redirect("offers:detail", offer_id=offer.offer_id)

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from portal import views
+
+app_name = "portal"
+urlpatterns = [
+    path("", views.DashboardView.as_view(), name="dashboard"),
+    path("settings/api-key/", views.ApiKeySettingsView.as_view(), name="api-key"),
+]
