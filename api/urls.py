@@ -17,10 +17,14 @@ manage.register("offer-access", offers_api.ManagerOfferAccessViewSet, basename="
 
 app_name = "api"
 urlpatterns = [
-    path("schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
+    path(
+        "schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"
+    ),
     path(
         "docs/",
-        SpectacularSwaggerView.as_view(url_name="api:schema", authentication_classes=[], permission_classes=[]),
+        SpectacularSwaggerView.as_view(
+            url_name="api:schema", authentication_classes=[], permission_classes=[]
+        ),
         name="docs",
     ),
     path("me/", offers_api.MeView.as_view(), name="me"),

@@ -2,7 +2,6 @@
 
 from functools import cached_property
 
-
 from api.permissions import IsAffiliate, IsManager
 from offers.selectors import affiliate_of
 

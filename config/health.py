@@ -36,5 +36,7 @@ def healthz(request):
             unreachable.append(name)
     if unreachable:
         message = " and ".join(unreachable) + " unreachable"
-        return JsonResponse({"status": "unavailable", "message": message, "unreachable": unreachable}, status=503)
+        return JsonResponse(
+            {"status": "unavailable", "message": message, "unreachable": unreachable}, status=503
+        )
     return JsonResponse({"status": "ok"})

@@ -60,7 +60,9 @@ if DEBUG:
     ALLOWED_HOSTS = _read("ALLOWED_HOSTS", env.list, ["localhost", "127.0.0.1", "[::1]", "testserver"])
 else:
     SECRET_KEY = _required_in_production("SECRET_KEY")
-    ALLOWED_HOSTS = [host.strip() for host in _required_in_production("ALLOWED_HOSTS").split(",") if host.strip()]
+    ALLOWED_HOSTS = [
+        host.strip() for host in _required_in_production("ALLOWED_HOSTS").split(",") if host.strip()
+    ]
 
 INSTALLED_APPS = [
     "django.contrib.admin",

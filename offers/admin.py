@@ -9,8 +9,11 @@ class GoalInline(admin.TabularInline):
     model = Goal
     extra = 0
     min_num = 1
-    validate_min = True
     fields = ["value", "title", "payout", "revenue", "currency", "default_status"]
+
+    def get_formset(self, request, obj=None, **kwargs):
+        # An offer keeps at least one goal: refuse saving none, or deleting the last.
+        return super().get_formset(request, obj, validate_min=True, **kwargs)
 
 
 @admin.register(Advertiser)
@@ -32,7 +35,15 @@ class AdvertiserAdmin(admin.ModelAdmin):
 
 @admin.register(Offer)
 class OfferAdmin(admin.ModelAdmin):
-    list_display = ["offer_id", "title", "advertiser", "status", "visibility", "click_lifetime_days", "created_at"]
+    list_display = [
+        "offer_id",
+        "title",
+        "advertiser",
+        "status",
+        "visibility",
+        "click_lifetime_days",
+        "created_at",
+    ]
     list_display_links = ["offer_id", "title"]
     list_filter = ["status", "visibility", "advertiser"]
     list_select_related = ["advertiser"]
@@ -47,7 +58,10 @@ class OfferAdmin(admin.ModelAdmin):
     ]
 
     def get_changeform_initial_data(self, request):
-        return {"offer_id": next_public_number(Offer, "offer_id"), **super().get_changeform_initial_data(request)}
+        return {
+            "offer_id": next_public_number(Offer, "offer_id"),
+            **super().get_changeform_initial_data(request),
+        }
 
     @admin.action(description="Pause selected offers")
     def pause(self, request, queryset):

@@ -4,8 +4,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from api.permissions import IsAffiliate
-from config.converters import PublicIdConverter
 from api.views import AffiliateViewSetMixin, ManagerViewSetMixin
+from config.converters import PublicIdConverter
 from offers.models import Advertiser, Affiliate, Offer, OfferAccess
 from offers.selectors import affiliate_of, offers_visible_to
 from offers.serializers import (
@@ -115,5 +115,3 @@ class ManagerOfferAccessViewSet(ManagerViewSetMixin, viewsets.ModelViewSet):
         queryset = super().get_queryset()
         status = self.request.query_params.get("status")
         return queryset.filter(status=status) if status else queryset
-
-

@@ -11,7 +11,8 @@ from django.db.models.functions import Lower
 http_url_validator = URLValidator(schemes=["http", "https"])
 currency_validator = RegexValidator(r"^[A-Z]{3}\Z", "Use a three-letter ISO 4217 code in capitals, e.g. USD.")
 goal_value_validator = RegexValidator(
-    r"^[A-Za-z0-9_.-]+\Z", "Use letters, digits, '_', '-' or '.', as advertisers send it in the goal parameter."
+    r"^[A-Za-z0-9_.-]+\Z",
+    "Use letters, digits, '_', '-' or '.', as advertisers send it in the goal parameter.",
 )
 
 
@@ -81,7 +82,10 @@ class Offer(models.Model):
     # Public and editable so that a network migrating from another platform keeps its
     # offer ids, and with them every tracking link already out there.
     offer_id = models.PositiveIntegerField(
-        "offer ID", unique=True, validators=public_id_validators, help_text="Public id used in tracking links."
+        "offer ID",
+        unique=True,
+        validators=public_id_validators,
+        help_text="Public id used in tracking links.",
     )
     advertiser = models.ForeignKey(Advertiser, on_delete=models.PROTECT, related_name="offers")
     title = models.CharField(max_length=255)
@@ -101,7 +105,9 @@ class Offer(models.Model):
         help_text="Where refused clicks are sent instead of an error page.",
     )
     click_lifetime_days = models.PositiveSmallIntegerField(
-        default=30, validators=[MinValueValidator(1)], help_text="How long after a click a conversion is accepted."
+        default=30,
+        validators=[MinValueValidator(1)],
+        help_text="How long after a click a conversion is accepted.",
     )
     hold_period_days = models.PositiveSmallIntegerField(
         default=0, help_text="Conversions on hold are approved automatically after this many days."
@@ -115,13 +121,19 @@ class Offer(models.Model):
     class Meta:
         ordering = ["offer_id"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(offer_id__range=(1, MAX_PUBLIC_ID)), name="offer_id_range"),
+            models.CheckConstraint(
+                condition=models.Q(offer_id__range=(1, MAX_PUBLIC_ID)), name="offer_id_range"
+            ),
             models.CheckConstraint(condition=~models.Q(title=""), name="offer_title_not_empty"),
-            models.CheckConstraint(condition=models.Q(status__in=["active", "paused"]), name="offer_status_valid"),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["active", "paused"]), name="offer_status_valid"
+            ),
             models.CheckConstraint(
                 condition=models.Q(visibility__in=["public", "private"]), name="offer_visibility_valid"
             ),
-            models.CheckConstraint(condition=models.Q(click_lifetime_days__gte=1), name="offer_click_lifetime_min"),
+            models.CheckConstraint(
+                condition=models.Q(click_lifetime_days__gte=1), name="offer_click_lifetime_min"
+            ),
             models.CheckConstraint(
                 condition=models.Q(destination_url__startswith="http://")
                 | models.Q(destination_url__startswith="https://"),
@@ -186,8 +198,12 @@ class Goal(models.Model):
             models.CheckConstraint(condition=~models.Q(title=""), name="goal_title_not_empty"),
             models.CheckConstraint(condition=models.Q(payout__gte=0), name="goal_payout_not_negative"),
             models.CheckConstraint(condition=models.Q(revenue__gte=0), name="goal_revenue_not_negative"),
-            models.CheckConstraint(condition=models.Q(currency__regex=r"^[A-Z]{3}$"), name="goal_currency_iso"),
-            models.CheckConstraint(condition=_status_in_choices("default_status"), name="goal_default_status_valid"),
+            models.CheckConstraint(
+                condition=models.Q(currency__regex=r"^[A-Z]{3}$"), name="goal_currency_iso"
+            ),
+            models.CheckConstraint(
+                condition=_status_in_choices("default_status"), name="goal_default_status_valid"
+            ),
         ]
 
     def __str__(self):
@@ -210,7 +226,10 @@ class Affiliate(models.Model):
 
     # Public and editable for the same reason as Offer.offer_id: migrated links keep working.
     pid = models.PositiveIntegerField(
-        "pid", unique=True, validators=public_id_validators, help_text="Public affiliate id used in tracking links."
+        "pid",
+        unique=True,
+        validators=public_id_validators,
+        help_text="Public affiliate id used in tracking links.",
     )
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="affiliate")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
@@ -226,8 +245,12 @@ class Affiliate(models.Model):
     class Meta:
         ordering = ["pid"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(pid__range=(1, MAX_PUBLIC_ID)), name="affiliate_pid_range"),
-            models.CheckConstraint(condition=models.Q(status__in=["active", "blocked"]), name="affiliate_status_valid"),
+            models.CheckConstraint(
+                condition=models.Q(pid__range=(1, MAX_PUBLIC_ID)), name="affiliate_pid_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["active", "blocked"]), name="affiliate_status_valid"
+            ),
         ]
 
     def __str__(self):
@@ -267,7 +290,8 @@ class OfferAccess(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["affiliate", "offer"], name="offer_access_unique_per_affiliate"),
             models.CheckConstraint(
-                condition=models.Q(status__in=["pending", "approved", "rejected"]), name="offer_access_status_valid"
+                condition=models.Q(status__in=["pending", "approved", "rejected"]),
+                name="offer_access_status_valid",
             ),
         ]
 

@@ -1,5 +1,6 @@
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
+from rest_framework.validators import UniqueTogetherValidator, UniqueValidator
 
 from api.services import api_key_issue
 from offers.models import (
@@ -51,7 +52,8 @@ class PartnerOfferSerializer(serializers.ModelSerializer):
         ]
 
     def get_access(self, offer) -> str:
-        """`open` for public offers, else the access request's state: `none`, `pending`, `approved`, `rejected`."""
+        """`open` for public offers, else the access request's state:
+        `none`, `pending`, `approved` or `rejected`."""
         if not offer.is_private:
             return "open"
         return offer.access_status or "none"
@@ -64,7 +66,10 @@ class PartnerOfferSerializer(serializers.ModelSerializer):
 
 class TrackingLinkQuerySerializer(serializers.Serializer):
     def get_fields(self):
-        return {name: serializers.CharField(required=False, allow_blank=True, max_length=512) for name in LINK_PARAMETERS}
+        return {
+            name: serializers.CharField(required=False, allow_blank=True, max_length=512)
+            for name in LINK_PARAMETERS
+        }
 
 
 class MeSerializer(serializers.ModelSerializer):
@@ -72,12 +77,24 @@ class MeSerializer(serializers.ModelSerializer):
     email = serializers.EmailField(source="user.email", read_only=True)
     has_signing_secret = serializers.SerializerMethodField()
     signing_secret = serializers.CharField(
-        write_only=True, required=False, allow_blank=True, max_length=128, help_text="Empty string removes it."
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=128,
+        help_text="Empty string removes it.",
     )
 
     class Meta:
         model = Affiliate
-        fields = ["pid", "username", "email", "status", "consider_global_postback", "has_signing_secret", "signing_secret"]
+        fields = [
+            "pid",
+            "username",
+            "email",
+            "status",
+            "consider_global_postback",
+            "has_signing_secret",
+            "signing_secret",
+        ]
         read_only_fields = ["pid", "status"]
 
     def get_has_signing_secret(self, affiliate) -> bool:
@@ -98,7 +115,9 @@ class AdvertiserSerializer(serializers.ModelSerializer):
 
 
 class ManagerGoalSerializer(serializers.ModelSerializer):
-    default_status = serializers.ChoiceField(choices=ConversionStatus.choices, default=ConversionStatus.PENDING)
+    default_status = serializers.ChoiceField(
+        choices=ConversionStatus.choices, default=ConversionStatus.PENDING
+    )
 
     class Meta:
         model = Goal
@@ -109,7 +128,12 @@ class ManagerOfferSerializer(serializers.ModelSerializer):
     """An offer with its goals. Writing `goals` replaces the offer's goals (matched by value)."""
 
     id = serializers.IntegerField(
-        source="offer_id", required=False, min_value=1, max_value=MAX_PUBLIC_ID, help_text="Public offer id; the next free one if omitted."
+        source="offer_id",
+        required=False,
+        min_value=1,
+        max_value=MAX_PUBLIC_ID,
+        validators=[UniqueValidator(Offer.objects.all(), message="An offer with this id already exists.")],
+        help_text="Public offer id; the next free one if omitted.",
     )
     goals = ManagerGoalSerializer(many=True)
     currency = serializers.CharField(read_only=True, allow_null=True)
@@ -135,12 +159,6 @@ class ManagerOfferSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
 
-    def validate_id(self, value):
-        clash = Offer.objects.filter(offer_id=value).exclude(pk=getattr(self.instance, "pk", None))
-        if clash.exists():
-            raise serializers.ValidationError("An offer with this id already exists.")
-        return value
-
     def validate_goals(self, goals):
         if not goals:
             raise serializers.ValidationError("An offer needs at least one goal.")
@@ -164,7 +182,14 @@ class ManagerAffiliateSerializer(serializers.ModelSerializer):
     """An affiliate and its login. Creating one answers its API key, once."""
 
     id = serializers.IntegerField(
-        source="pid", required=False, min_value=1, max_value=MAX_PUBLIC_ID, help_text="Public pid; the next free one if omitted."
+        source="pid",
+        required=False,
+        min_value=1,
+        max_value=MAX_PUBLIC_ID,
+        validators=[
+            UniqueValidator(Affiliate.objects.all(), message="An affiliate with this pid already exists.")
+        ],
+        help_text="Public pid; the next free one if omitted.",
     )
     username = serializers.CharField(source="user.username", max_length=150)
     email = serializers.EmailField(source="user.email", required=False, allow_blank=True)
@@ -175,15 +200,19 @@ class ManagerAffiliateSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Affiliate
-        fields = ["id", "username", "email", "password", "status", "consider_global_postback", "created_at", "api_key"]
+        fields = [
+            "id",
+            "username",
+            "email",
+            "password",
+            "status",
+            "consider_global_postback",
+            "created_at",
+            "api_key",
+        ]
 
     def get_api_key(self, affiliate) -> str | None:
         return getattr(affiliate, "issued_api_key", None)
-
-    def validate_id(self, value):
-        if Affiliate.objects.filter(pid=value).exclude(pk=getattr(self.instance, "pk", None)).exists():
-            raise serializers.ValidationError("An affiliate with this pid already exists.")
-        return value
 
     def validate_username(self, value):
         users = get_user_model().objects.filter(username=value)
@@ -226,18 +255,18 @@ class ManagerOfferAccessSerializer(serializers.ModelSerializer):
         model = OfferAccess
         fields = ["id", "affiliate", "offer", "status", "requested_at", "decided_at"]
         read_only_fields = ["requested_at", "decided_at"]
+        validators = [
+            UniqueTogetherValidator(
+                queryset=OfferAccess.objects.all(),
+                fields=["affiliate", "offer"],
+                message="This affiliate already has an access entry for this offer.",
+            )
+        ]
 
-    def validate(self, attrs):
-        offer = attrs.get("offer") or self.instance.offer
+    def validate_offer(self, offer):
         if not offer.is_private:
-            raise serializers.ValidationError({"offer": "Public offers need no access."})
-        affiliate = attrs.get("affiliate") or self.instance.affiliate
-        clash = OfferAccess.objects.filter(offer=offer, affiliate=affiliate)
-        if self.instance is not None:
-            clash = clash.exclude(pk=self.instance.pk)
-        if clash.exists():
-            raise serializers.ValidationError({"affiliate": "This affiliate already has an access entry for the offer."})
-        return attrs
+            raise serializers.ValidationError("Public offers need no access.")
+        return offer
 
     def save(self, **kwargs):
         access = self.instance or OfferAccess()

@@ -24,7 +24,9 @@ def affiliate_create(
     user.set_password(password) if password else user.set_unusable_password()
     user.full_clean(exclude=["password"])
     user.save()
-    affiliate = Affiliate(user=user, pid=pid, status=status, consider_global_postback=consider_global_postback)
+    affiliate = Affiliate(
+        user=user, pid=pid, status=status, consider_global_postback=consider_global_postback
+    )
     affiliate.full_clean(exclude=["pid", "user"] if pid is None else ["user"])
     affiliate.save()
     return affiliate

@@ -1,4 +1,5 @@
 import pytest
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from api.services import api_key_issue
@@ -10,6 +11,12 @@ def api_client_for(user) -> APIClient:
     _, raw_key = api_key_issue(user=user)
     client.credentials(HTTP_API_KEY=raw_key)
     return client
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Throttle counters and cached lookups must not leak from one test into the next."""
+    cache.clear()
 
 
 @pytest.fixture

@@ -3,13 +3,13 @@
 import django.core.validators
 import django.db.models.deletion
 import django.db.models.functions.text
-import offers.models
 from django.conf import settings
 from django.db import migrations, models
 
+import offers.models
+
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -18,156 +18,435 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Advertiser',
+            name="Advertiser",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, unique=True)),
-                ('secure_code', models.CharField(blank=True, help_text='When set, every advertiser postback must carry it as `secure`.', max_length=128)),
-                ('ip_allowlist', models.JSONField(blank=True, default=list, help_text="IP addresses or CIDR ranges the advertiser's server calls from. Empty: any address.", validators=[offers.models.validate_ip_allowlist])),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, unique=True)),
+                (
+                    "secure_code",
+                    models.CharField(
+                        blank=True,
+                        help_text="When set, every advertiser postback must carry it as `secure`.",
+                        max_length=128,
+                    ),
+                ),
+                (
+                    "ip_allowlist",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="IP addresses or CIDR ranges the advertiser's server calls from. Empty: any address.",
+                        validators=[offers.models.validate_ip_allowlist],
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['name'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('name', ''), _negated=True), name='advertiser_name_not_empty')],
+                "ordering": ["name"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("name", ""), _negated=True), name="advertiser_name_not_empty"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Affiliate',
+            name="Affiliate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('pid', models.PositiveIntegerField(help_text='Public affiliate id used in tracking links.', unique=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(999999999)], verbose_name='pid')),
-                ('status', models.CharField(choices=[('active', 'Active'), ('blocked', 'Blocked')], default='active', max_length=10)),
-                ('consider_global_postback', models.BooleanField(default=False, help_text='Also fire global postbacks when an offer has local postbacks but none of them matched.')),
-                ('signing_secret', models.CharField(blank=True, help_text='When set, every postback request carries an HMAC signature.', max_length=128)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='affiliate', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "pid",
+                    models.PositiveIntegerField(
+                        help_text="Public affiliate id used in tracking links.",
+                        unique=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(999999999),
+                        ],
+                        verbose_name="pid",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("blocked", "Blocked")],
+                        default="active",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "consider_global_postback",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Also fire global postbacks when an offer has local postbacks but none of them matched.",
+                    ),
+                ),
+                (
+                    "signing_secret",
+                    models.CharField(
+                        blank=True,
+                        help_text="When set, every postback request carries an HMAC signature.",
+                        max_length=128,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="affiliate",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['pid'],
+                "ordering": ["pid"],
             },
         ),
         migrations.CreateModel(
-            name='Offer',
+            name="Offer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('offer_id', models.PositiveIntegerField(help_text='Public id used in tracking links.', unique=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(999999999)], verbose_name='offer ID')),
-                ('title', models.CharField(max_length=255)),
-                ('description', models.TextField(blank=True)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('paused', 'Paused')], default='active', max_length=10)),
-                ('visibility', models.CharField(choices=[('public', 'Public'), ('private', 'Private (access on request)')], default='public', max_length=10)),
-                ('destination_url', models.CharField(help_text='Where clicks are redirected, with macros such as {clickid}, {pid} and {sub1}.', max_length=2048, validators=[django.core.validators.URLValidator(schemes=['http', 'https'])])),
-                ('preview_url', models.CharField(blank=True, max_length=2048, validators=[django.core.validators.URLValidator(schemes=['http', 'https'])])),
-                ('trafficback_url', models.CharField(blank=True, help_text='Where refused clicks are sent instead of an error page.', max_length=2048, validators=[django.core.validators.URLValidator(schemes=['http', 'https'])])),
-                ('click_lifetime_days', models.PositiveSmallIntegerField(default=30, help_text='How long after a click a conversion is accepted.', validators=[django.core.validators.MinValueValidator(1)])),
-                ('hold_period_days', models.PositiveSmallIntegerField(default=0, help_text='Conversions on hold are approved automatically after this many days.')),
-                ('secure_code', models.CharField(blank=True, help_text='When set, postbacks for this offer must carry it as `secure`.', max_length=128)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('advertiser', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='offers', to='offers.advertiser')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "offer_id",
+                    models.PositiveIntegerField(
+                        help_text="Public id used in tracking links.",
+                        unique=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(999999999),
+                        ],
+                        verbose_name="offer ID",
+                    ),
+                ),
+                ("title", models.CharField(max_length=255)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("paused", "Paused")], default="active", max_length=10
+                    ),
+                ),
+                (
+                    "visibility",
+                    models.CharField(
+                        choices=[("public", "Public"), ("private", "Private (access on request)")],
+                        default="public",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "destination_url",
+                    models.CharField(
+                        help_text="Where clicks are redirected, with macros such as {clickid}, {pid} and {sub1}.",
+                        max_length=2048,
+                        validators=[django.core.validators.URLValidator(schemes=["http", "https"])],
+                    ),
+                ),
+                (
+                    "preview_url",
+                    models.CharField(
+                        blank=True,
+                        max_length=2048,
+                        validators=[django.core.validators.URLValidator(schemes=["http", "https"])],
+                    ),
+                ),
+                (
+                    "trafficback_url",
+                    models.CharField(
+                        blank=True,
+                        help_text="Where refused clicks are sent instead of an error page.",
+                        max_length=2048,
+                        validators=[django.core.validators.URLValidator(schemes=["http", "https"])],
+                    ),
+                ),
+                (
+                    "click_lifetime_days",
+                    models.PositiveSmallIntegerField(
+                        default=30,
+                        help_text="How long after a click a conversion is accepted.",
+                        validators=[django.core.validators.MinValueValidator(1)],
+                    ),
+                ),
+                (
+                    "hold_period_days",
+                    models.PositiveSmallIntegerField(
+                        default=0,
+                        help_text="Conversions on hold are approved automatically after this many days.",
+                    ),
+                ),
+                (
+                    "secure_code",
+                    models.CharField(
+                        blank=True,
+                        help_text="When set, postbacks for this offer must carry it as `secure`.",
+                        max_length=128,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "advertiser",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="offers",
+                        to="offers.advertiser",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['offer_id'],
+                "ordering": ["offer_id"],
             },
         ),
         migrations.CreateModel(
-            name='Goal',
+            name="Goal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('value', models.CharField(help_text='What the advertiser sends as `goal`, e.g. 1, install, purchase. Case-insensitive.', max_length=64, validators=[django.core.validators.RegexValidator('^[A-Za-z0-9_.-]+\\Z', "Use letters, digits, '_', '-' or '.', as advertisers send it in the goal parameter.")])),
-                ('title', models.CharField(max_length=200)),
-                ('payout', models.DecimalField(decimal_places=4, default=0, max_digits=14, validators=[django.core.validators.MinValueValidator(0)], verbose_name='affiliate payout')),
-                ('revenue', models.DecimalField(decimal_places=4, default=0, max_digits=14, validators=[django.core.validators.MinValueValidator(0)], verbose_name='advertiser revenue')),
-                ('currency', models.CharField(default='USD', max_length=3, validators=[django.core.validators.RegexValidator('^[A-Z]{3}\\Z', 'Use a three-letter ISO 4217 code in capitals, e.g. USD.')])),
-                ('default_status', models.PositiveSmallIntegerField(choices=[(1, 'Approved'), (2, 'Pending'), (3, 'Declined'), (5, 'Hold')], default=2, help_text='Status of a new conversion when the advertiser sends none.')),
-                ('offer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='goals', to='offers.offer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "value",
+                    models.CharField(
+                        help_text="What the advertiser sends as `goal`, e.g. 1, install, purchase. Case-insensitive.",
+                        max_length=64,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[A-Za-z0-9_.-]+\\Z",
+                                "Use letters, digits, '_', '-' or '.', as advertisers send it in the goal parameter.",
+                            )
+                        ],
+                    ),
+                ),
+                ("title", models.CharField(max_length=200)),
+                (
+                    "payout",
+                    models.DecimalField(
+                        decimal_places=4,
+                        default=0,
+                        max_digits=14,
+                        validators=[django.core.validators.MinValueValidator(0)],
+                        verbose_name="affiliate payout",
+                    ),
+                ),
+                (
+                    "revenue",
+                    models.DecimalField(
+                        decimal_places=4,
+                        default=0,
+                        max_digits=14,
+                        validators=[django.core.validators.MinValueValidator(0)],
+                        verbose_name="advertiser revenue",
+                    ),
+                ),
+                (
+                    "currency",
+                    models.CharField(
+                        default="USD",
+                        max_length=3,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[A-Z]{3}\\Z", "Use a three-letter ISO 4217 code in capitals, e.g. USD."
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "default_status",
+                    models.PositiveSmallIntegerField(
+                        choices=[(1, "Approved"), (2, "Pending"), (3, "Declined"), (5, "Hold")],
+                        default=2,
+                        help_text="Status of a new conversion when the advertiser sends none.",
+                    ),
+                ),
+                (
+                    "offer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="goals", to="offers.offer"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['offer', 'pk'],
+                "ordering": ["offer", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='OfferAccess',
+            name="OfferAccess",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('approved', 'Approved'), ('rejected', 'Rejected')], default='pending', max_length=10)),
-                ('requested_at', models.DateTimeField(auto_now_add=True)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('affiliate', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='offer_accesses', to='offers.affiliate')),
-                ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('offer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='accesses', to='offers.offer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("pending", "Pending"), ("approved", "Approved"), ("rejected", "Rejected")],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("requested_at", models.DateTimeField(auto_now_add=True)),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "affiliate",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="offer_accesses",
+                        to="offers.affiliate",
+                    ),
+                ),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "offer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="accesses",
+                        to="offers.offer",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'offer access',
-                'verbose_name_plural': 'offer access',
-                'ordering': ['-requested_at'],
+                "verbose_name": "offer access",
+                "verbose_name_plural": "offer access",
+                "ordering": ["-requested_at"],
             },
         ),
         migrations.AddConstraint(
-            model_name='affiliate',
-            constraint=models.CheckConstraint(condition=models.Q(('pid__range', (1, 999999999))), name='affiliate_pid_range'),
+            model_name="affiliate",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("pid__range", (1, 999999999))), name="affiliate_pid_range"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='affiliate',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['active', 'blocked'])), name='affiliate_status_valid'),
+            model_name="affiliate",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["active", "blocked"])), name="affiliate_status_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='offer',
-            constraint=models.CheckConstraint(condition=models.Q(('offer_id__range', (1, 999999999))), name='offer_id_range'),
+            model_name="offer",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("offer_id__range", (1, 999999999))), name="offer_id_range"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='offer',
-            constraint=models.CheckConstraint(condition=models.Q(('title', ''), _negated=True), name='offer_title_not_empty'),
+            model_name="offer",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("title", ""), _negated=True), name="offer_title_not_empty"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='offer',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['active', 'paused'])), name='offer_status_valid'),
+            model_name="offer",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["active", "paused"])), name="offer_status_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='offer',
-            constraint=models.CheckConstraint(condition=models.Q(('visibility__in', ['public', 'private'])), name='offer_visibility_valid'),
+            model_name="offer",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("visibility__in", ["public", "private"])), name="offer_visibility_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='offer',
-            constraint=models.CheckConstraint(condition=models.Q(('click_lifetime_days__gte', 1)), name='offer_click_lifetime_min'),
+            model_name="offer",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("click_lifetime_days__gte", 1)), name="offer_click_lifetime_min"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='offer',
-            constraint=models.CheckConstraint(condition=models.Q(('destination_url__startswith', 'http://'), ('destination_url__startswith', 'https://'), _connector='OR'), name='offer_destination_url_http'),
+            model_name="offer",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("destination_url__startswith", "http://"),
+                    ("destination_url__startswith", "https://"),
+                    _connector="OR",
+                ),
+                name="offer_destination_url_http",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='goal',
-            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('value'), models.F('offer'), name='goal_value_unique_per_offer_ci'),
+            model_name="goal",
+            constraint=models.UniqueConstraint(
+                django.db.models.functions.text.Lower("value"),
+                models.F("offer"),
+                name="goal_value_unique_per_offer_ci",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='goal',
-            constraint=models.CheckConstraint(condition=models.Q(('value', ''), _negated=True), name='goal_value_not_empty'),
+            model_name="goal",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("value", ""), _negated=True), name="goal_value_not_empty"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='goal',
-            constraint=models.CheckConstraint(condition=models.Q(('title', ''), _negated=True), name='goal_title_not_empty'),
+            model_name="goal",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("title", ""), _negated=True), name="goal_title_not_empty"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='goal',
-            constraint=models.CheckConstraint(condition=models.Q(('payout__gte', 0)), name='goal_payout_not_negative'),
+            model_name="goal",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("payout__gte", 0)), name="goal_payout_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='goal',
-            constraint=models.CheckConstraint(condition=models.Q(('revenue__gte', 0)), name='goal_revenue_not_negative'),
+            model_name="goal",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("revenue__gte", 0)), name="goal_revenue_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='goal',
-            constraint=models.CheckConstraint(condition=models.Q(('currency__regex', '^[A-Z]{3}$')), name='goal_currency_iso'),
+            model_name="goal",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("currency__regex", "^[A-Z]{3}$")), name="goal_currency_iso"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='goal',
-            constraint=models.CheckConstraint(condition=models.Q(('default_status__in', [1, 2, 3, 5])), name='goal_default_status_valid'),
+            model_name="goal",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("default_status__in", [1, 2, 3, 5])), name="goal_default_status_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='offeraccess',
-            constraint=models.UniqueConstraint(fields=('affiliate', 'offer'), name='offer_access_unique_per_affiliate'),
+            model_name="offeraccess",
+            constraint=models.UniqueConstraint(
+                fields=("affiliate", "offer"), name="offer_access_unique_per_affiliate"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='offeraccess',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['pending', 'approved', 'rejected'])), name='offer_access_status_valid'),
+            model_name="offeraccess",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["pending", "approved", "rejected"])),
+                name="offer_access_status_valid",
+            ),
         ),
     ]

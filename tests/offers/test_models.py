@@ -30,8 +30,11 @@ def test_a_migrated_offer_keeps_its_offer_id_and_new_offers_continue_after_it():
 
 def test_offer_ids_are_unique_in_the_database():
     OfferFactory(offer_id=7)
-    assert_rejected_by_database(lambda: Offer.objects.create(offer_id=7, advertiser=AdvertiserFactory(), title="x",
-                                                            destination_url="https://a.example/"))
+    assert_rejected_by_database(
+        lambda: Offer.objects.create(
+            offer_id=7, advertiser=AdvertiserFactory(), title="x", destination_url="https://a.example/"
+        )
+    )
 
 
 @pytest.mark.parametrize(
@@ -60,8 +63,11 @@ def test_invalid_offer_fields_are_reported_per_field():
 
 
 def test_destination_urls_may_carry_macros():
-    offer = OfferFactory.build(advertiser=AdvertiserFactory(), offer_id=1,
-                               destination_url="https://a.example/p?cid={clickid}&s1={sub1}")
+    offer = OfferFactory.build(
+        advertiser=AdvertiserFactory(),
+        offer_id=1,
+        destination_url="https://a.example/p?cid={clickid}&s1={sub1}",
+    )
     offer.full_clean()
 
 
@@ -103,7 +109,9 @@ def test_goal_values_are_limited_to_what_advertisers_can_send():
 
 
 def test_the_default_goal_is_the_first_one_created():
-    offer = OfferFactory(goals=[{"value": "reg", "title": "Registration"}, {"value": "dep", "title": "Deposit"}])
+    offer = OfferFactory(
+        goals=[{"value": "reg", "title": "Registration"}, {"value": "dep", "title": "Deposit"}]
+    )
     assert offer.default_goal.value == "reg"
     assert offer.currency == "USD"
 
@@ -135,13 +143,16 @@ def test_pids_are_unique_and_one_login_has_one_affiliate():
 
 def test_an_affiliate_has_one_access_entry_per_offer():
     access = OfferAccessFactory()
-    assert_rejected_by_database(lambda: OfferAccess.objects.create(affiliate=access.affiliate, offer=access.offer))
+    assert_rejected_by_database(
+        lambda: OfferAccess.objects.create(affiliate=access.affiliate, offer=access.offer)
+    )
     assert_rejected_by_database(lambda: OfferAccess.objects.filter(pk=access.pk).update(status="maybe"))
 
 
 def test_every_model_reads_well_as_text():
-    access = OfferAccessFactory(offer__title="Store", offer__offer_id=12, affiliate__pid=3,
-                                affiliate__user__username="bob")
+    access = OfferAccessFactory(
+        offer__title="Store", offer__offer_id=12, affiliate__pid=3, affiliate__user__username="bob"
+    )
     assert str(access) == "3 bob -> #12 Store: pending"
     assert str(access.offer.goals.get()) == "Conversion (1)"
     assert str(access.offer.advertiser).startswith("Advertiser")

@@ -38,7 +38,9 @@ def test_an_offer_needs_at_least_one_goal():
 def test_saving_goals_updates_matching_values_and_removes_the_rest():
     offer = OfferFactory(goals=[{"value": "reg", "title": "Reg"}, {"value": "dep", "title": "Dep"}])
     kept = offer.goals.get(value="reg")
-    offer_save_with_goals(offer=offer, goals=[{"value": "REG", "title": "Registration"}, {"value": "ftd", "title": "FTD"}])
+    offer_save_with_goals(
+        offer=offer, goals=[{"value": "REG", "title": "Registration"}, {"value": "ftd", "title": "FTD"}]
+    )
     assert sorted(offer.goals.values_list("value", flat=True)) == ["REG", "ftd"]
     assert offer.goals.get(value="REG").pk == kept.pk
 

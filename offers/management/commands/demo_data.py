@@ -20,7 +20,12 @@ OFFERS = [
         "hold_period_days": 0,
         "goals": [
             {"value": "install", "title": "Install", "payout": Decimal("1.50"), "revenue": Decimal("2.00")},
-            {"value": "subscribe", "title": "Subscription", "payout": Decimal("12"), "revenue": Decimal("18")},
+            {
+                "value": "subscribe",
+                "title": "Subscription",
+                "payout": Decimal("12"),
+                "revenue": Decimal("18"),
+            },
         ],
     },
     {
@@ -31,7 +36,13 @@ OFFERS = [
         "visibility": Offer.Visibility.PUBLIC,
         "hold_period_days": 14,
         "goals": [
-            {"value": "1", "title": "Purchase", "payout": Decimal("8"), "revenue": Decimal("10"), "currency": "EUR"},
+            {
+                "value": "1",
+                "title": "Purchase",
+                "payout": Decimal("8"),
+                "revenue": Decimal("10"),
+                "currency": "EUR",
+            },
         ],
     },
     {
@@ -59,7 +70,9 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args, force, **options):
         if not settings.DEBUG and not force:
-            raise CommandError("demo_data creates logins with well-known passwords; pass --force to run it with DEBUG off.")
+            raise CommandError(
+                "demo_data creates logins with well-known passwords; pass --force to run it with DEBUG off."
+            )
         self._manager()
         advertiser, _ = Advertiser.objects.get_or_create(name="Demo Advertiser")
         for spec in OFFERS:
@@ -76,7 +89,10 @@ class Command(BaseCommand):
         user.save()
 
     def _offer(self, advertiser, spec):
-        goals = [{"currency": "USD", "default_status": ConversionStatus.PENDING, **goal} for goal in spec.pop("goals")]
+        goals = [
+            {"currency": "USD", "default_status": ConversionStatus.PENDING, **goal}
+            for goal in spec.pop("goals")
+        ]
         offer = Offer.objects.filter(offer_id=spec["offer_id"]).first() or Offer(advertiser=advertiser)
         for name, value in spec.items():
             setattr(offer, name, value)
