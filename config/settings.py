@@ -23,8 +23,6 @@ def _read(name, reader, default=environ.Env.NOTSET):
     """Read one variable, turning any parse failure into an error that names the variable."""
     try:
         return reader(name, default=default)
-    except ImproperlyConfigured:
-        raise
     except Exception as exc:
         raise ImproperlyConfigured(f"Environment variable {name} is malformed: {exc}") from exc
 
@@ -118,6 +116,10 @@ TEMPLATES = [
 DATABASES = {
     "default": _read("DATABASE_URL", env.db_url, f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
+if DATABASES["default"]["ENGINE"] not in ("django.db.backends.postgresql", "django.db.backends.sqlite3"):
+    raise ImproperlyConfigured(
+        "Environment variable DATABASE_URL must be a postgres:// URL (or sqlite:/// for development)."
+    )
 DATABASES["default"]["CONN_MAX_AGE"] = _read("DATABASE_CONN_MAX_AGE", env.int, 60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -242,6 +244,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "OfferStatusEnum": "offers.models.Offer.Status",
+        "AffiliateStatusEnum": "offers.models.Affiliate.Status",
+        "OfferAccessStatusEnum": "offers.models.OfferAccess.Status",
+        "ConversionStatusEnum": "offers.models.ConversionStatus",
+    },
 }
 
 LOGGING = {

@@ -1,0 +1,39 @@
+# Two commands for a newcomer: `make run` and `make test`. Everything else is optional.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test lint format install migrate demo web worker beat
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Web (http://127.0.0.1:8000), Celery worker and beat on the embedded defaults, with demo data.
+run: install
+	DEBUG=true $(BIN)/python manage.py migrate --noinput
+	DEBUG=true $(BIN)/python manage.py demo_data
+	@echo ""
+	@echo "Portal:    http://127.0.0.1:8000/"
+	@echo "Admin:     http://127.0.0.1:8000/admin/"
+	@echo "API docs:  http://127.0.0.1:8000/api/v1/docs/"
+	@echo "Health:    http://127.0.0.1:8000/healthz"
+	@echo ""
+	DEBUG=true PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile.dev
+
+## The whole test suite (SQLite and the embedded broker unless DATABASE_URL / REDIS_URL are set).
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .

@@ -1,0 +1,67 @@
+"""Real processes for end-to-end tests: a Celery worker or beat on the test database."""
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_database_url() -> str:
+    """DATABASE_URL of the database this test run uses, for processes started by the tests."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@contextlib.contextmanager
+def celery(*args, ready_line: str, timeout: float = 60):
+    """Run `celery -A config ARGS` against the test database until the block ends.
+
+    Waits until the process prints `ready_line`, so the block starts with a consuming worker.
+    """
+    env = {**os.environ, "DATABASE_URL": test_database_url(), "DEBUG": "true", "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    output = []
+    try:
+        deadline = time.monotonic() + timeout
+        while not any(ready_line in line for line in output):
+            line = process.stdout.readline()
+            if not line and process.poll() is not None:
+                raise RuntimeError("celery exited before it was ready:\n" + "".join(output))
+            if time.monotonic() > deadline:
+                raise RuntimeError("celery was not ready in time:\n" + "".join(output))
+            output.append(line)
+        yield process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_until(condition, timeout: float = 30, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()

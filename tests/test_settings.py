@@ -1,0 +1,68 @@
+"""The one settings module refuses a bad production configuration at start, naming the variable."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": secrets.token_urlsafe(50),
+    "ALLOWED_HOSTS": "track.example.com",
+    "DATABASE_URL": "sqlite:///:memory:",
+}
+
+
+def manage(*args, **env):
+    """Run manage.py in a fresh process with only the given configuration."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL"}
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS"])
+def test_production_refuses_to_start_without(missing):
+    result = manage("check", **{k: v for k, v in PRODUCTION.items() if k != missing})
+    assert result.returncode != 0
+    assert f"Environment variable {missing} must be set when DEBUG is off." in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DEBUG", "treu"),
+        ("DATABASE_URL", "notadatabase://x"),
+        ("DATABASE_CONN_MAX_AGE", "forever"),
+        ("SECURE_SSL_REDIRECT", "sometimes"),
+        ("SECURE_HSTS_SECONDS", "a year"),
+    ],
+)
+def test_a_malformed_variable_is_named_at_start(name, value):
+    result = manage("check", **{**PRODUCTION, name: value})
+    assert result.returncode != 0
+    assert f"Environment variable {name}" in result.stderr
+
+
+def test_the_deploy_check_is_clean_with_production_settings():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_development_needs_no_configuration_at_all():
+    result = manage("check", DEBUG="true")
+    assert result.returncode == 0, result.stderr
