@@ -11,5 +11,11 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
+    # Expiring runs do not pile up in the broker while no worker is there to take them.
+    "flush-click-buffer": {
+        "task": "tracking.tasks.flush_click_buffer",
+        "schedule": 1.0,
+        "options": {"expires": 5},
+    },
     "clear-expired-sessions": {"task": "portal.tasks.clear_expired_sessions", "schedule": 24 * 60 * 60},
 }

@@ -84,6 +84,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Answers /click itself, so that the middleware below does no work on the hot path.
+    "config.middleware.TrackingFastPathMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -218,6 +220,13 @@ CSRF_TRUSTED_ORIGINS = _read("CSRF_TRUSTED_ORIGINS", env.list, [])
 
 # Base of every tracking link shown to affiliates, e.g. https://track.example-network.com
 TRACKING_BASE_URL = _read("TRACKING_BASE_URL", env.url, "http://localhost:8000").geturl().rstrip("/")
+# Header the load balancer puts the visitor's address in (X-Real-IP or X-Forwarded-For). Unset:
+# the connecting address is used, since any client can send such a header.
+CLIENT_IP_HEADER = _read("CLIENT_IP_HEADER", env.str, "")
+# How long each web process trusts its cached offer/affiliate/access lookups on the click path.
+CLICK_LOOKUP_CACHE_SECONDS = _read("CLICK_LOOKUP_CACHE_SECONDS", env.float, 5.0)
+# Redis for the click write buffer (see tracking/buffer.py); empty writes each click directly.
+CLICK_BUFFER_REDIS_URL = _read("CLICK_BUFFER_REDIS_URL", env.str, REDIS_URL)
 
 # --- REST API ---------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from django.urls import include, path, register_converter
 
 from config.converters import PublicIdConverter
 from config.health import healthz
+from tracking.views import click
 
 register_converter(PublicIdConverter, "public_id")
 
@@ -19,6 +20,8 @@ accounts = [
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # Answered by config.middleware.TrackingFastPathMiddleware; listed here for reverse().
+    path("click", click, name="click"),
     path("admin/", admin.site.urls),
     path("accounts/", include(accounts)),
     path("api/v1/", include("api.urls")),

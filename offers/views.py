@@ -11,7 +11,7 @@ from offers.models import OfferAccess
 from offers.selectors import offers_visible_to
 from offers.services import offer_access_request
 from portal.access import AffiliateRequiredMixin
-from tracking.links import tracking_link
+from tracking.links import LINK_PARAMETERS, tracking_link
 
 
 class VisibleOffersMixin(AffiliateRequiredMixin):
@@ -47,6 +47,32 @@ class OfferDetailView(VisibleOffersMixin, DetailView):
         may_run = not offer.is_private or offer.access_status == OfferAccess.Status.APPROVED
         link = tracking_link(offer_id=offer.offer_id, pid=self.affiliate.pid) if may_run else None
         return super().get_context_data(may_run=may_run, tracking_link=link, **kwargs)
+
+
+class OfferTrackingLinkView(OfferDetailView):
+    """The link builder: one field per parameter, the link rebuilt as the affiliate types
+    (static/js/link-builder.js), or on submit without JavaScript."""
+
+    template_name = "offers/tracking_link.html"
+
+    def get_context_data(self, **kwargs):
+        values = {name: self.request.GET.get(name, "")[:512] for name in LINK_PARAMETERS}
+        context = super().get_context_data(**kwargs)
+        if context["may_run"]:
+            context["base_link"] = context["tracking_link"]
+            context["tracking_link"] = tracking_link(
+                offer_id=self.object.offer_id, pid=self.affiliate.pid, params=values
+            )
+        fields = [(name, values[name], PARAMETER_HELP[name]) for name in LINK_PARAMETERS]
+        return {**context, "fields": fields}
+
+
+PARAMETER_HELP = {
+    **{f"sub{n}": f"Your value {n}, returned in postbacks as {{sub{n}}}" for n in range(1, 9)},
+    "sub1": "Your click id, e.g. your tracker's {clickid} macro; returned in postbacks as {sub1}",
+    "sub2": "Source, campaign or placement; returned as {sub2}",
+    "ref_id": "A reference of yours (e.g. a publisher or creative id); returned as {ref_id}",
+}
 
 
 class RequestAccessView(VisibleOffersMixin, View):

@@ -4,6 +4,7 @@ from rest_framework.test import APIClient
 
 from api.services import api_key_issue
 from tests.factories import AffiliateFactory, ManagerFactory
+from tracking import lookups
 
 
 def api_client_for(user) -> APIClient:
@@ -17,6 +18,7 @@ def api_client_for(user) -> APIClient:
 def empty_cache():
     """Throttle counters and cached lookups must not leak from one test into the next."""
     cache.clear()
+    lookups.clear()
 
 
 @pytest.fixture

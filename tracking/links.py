@@ -1,6 +1,6 @@
 """Tracking links in the Affise shape: {TRACKING_BASE_URL}/click?pid=..&offer_id=..&sub1=..&sub8=..."""
 
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from django.conf import settings
 
@@ -10,10 +10,11 @@ LINK_PARAMETERS = [f"sub{n}" for n in range(1, 9)] + ["ref_id"]
 
 def tracking_link(*, offer_id: int, pid: int, params: dict[str, str] | None = None) -> str:
     """The affiliate's link to an offer. Values are percent-encoded except `{` and `}`, so
-    that macros of the affiliate's own tracker, such as `sub1={clickid}`, stay readable to it."""
+    that macros of the affiliate's own tracker, such as `sub1={clickid}`, stay readable to it.
+    static/js/link-builder.js builds the same link in the browser as the affiliate types."""
     query = {"pid": pid, "offer_id": offer_id}
     for name in LINK_PARAMETERS:
         value = (params or {}).get(name)
         if value:
             query[name] = value
-    return f"{settings.TRACKING_BASE_URL}/click?{urlencode(query, safe='{}')}"
+    return f"{settings.TRACKING_BASE_URL}/click?{urlencode(query, safe='{}', quote_via=quote)}"

@@ -88,7 +88,7 @@ def test_the_tracking_link_endpoint_keeps_the_affiliates_macros(affiliate, affil
     ).json()
     assert body == {
         "tracking_link": f"http://localhost:8000/click?pid={affiliate.pid}&offer_id={offer.offer_id}"
-        "&sub1={clickid}&sub2=a+b%26c&ref_id=r1"
+        "&sub1={clickid}&sub2=a%20b%26c&ref_id=r1"
     }
     response = affiliate_api.get(f"/api/v1/offers/{offer.offer_id}/tracking-link/", {"sub3": "x" * 513})
     assert response.status_code == 400 and "sub3" in response.json()

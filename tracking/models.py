@@ -1,0 +1,66 @@
+import os
+import time
+
+from django.db import models
+
+from offers.models import Affiliate, Offer
+
+SUB_FIELDS = [f"sub{n}" for n in range(1, 9)]
+EXT_FIELDS = ["ext1", "ext2", "ext3"]
+# Every parameter a tracking link may carry besides pid and offer_id, stored as given.
+CLICK_PARAMETERS = [*SUB_FIELDS, "ref_id", *EXT_FIELDS, "os_id", "fbclid", "imp_id"]
+MAX_PARAMETER_LENGTH = 512
+
+
+def new_click_id() -> str:
+    """24 lowercase hex characters: a 4-byte timestamp, then 8 random bytes.
+
+    The timestamp keeps ids roughly time-ordered (friendly to the index); 64 random bits per
+    second make them impossible to enumerate.
+    """
+    return int(time.time()).to_bytes(4, "big").hex() + os.urandom(8).hex()
+
+
+class Click(models.Model):
+    click_id = models.CharField(max_length=24, unique=True)
+    # The foreign keys get no index of their own: the composite indexes below start with them.
+    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="+", db_index=False)
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.PROTECT, related_name="+", db_index=False)
+    sub1 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    sub2 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    sub3 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    sub4 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    sub5 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    sub6 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    sub7 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    sub8 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    ref_id = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    ext1 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    ext2 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    ext3 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    os_id = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    fbclid = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    imp_id = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    referrer = models.CharField(max_length=2048, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # The admin's list and date filter, and rollups by period.
+            models.Index(fields=["created_at"], name="click_created"),
+            # An affiliate's statistics by period; probabilistic attribution (latest click by IP).
+            models.Index(fields=["affiliate", "offer", "created_at"], name="click_affiliate_offer_created"),
+            # An offer's statistics by period.
+            models.Index(fields=["offer", "created_at"], name="click_offer_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(click_id__regex=r"^[0-9a-f]{24}$"), name="click_id_24_hex"
+            ),
+        ]
+
+    def __str__(self):
+        return self.click_id

@@ -1,0 +1,154 @@
+"""The tracking link endpoint, `GET /click`: the most-called URL of the platform.
+
+It is kept lean on purpose: it is answered by TrackingFastPathMiddleware before the session,
+CSRF, authentication and messages middleware; lookups come from a per-process cache
+(tracking.lookups) and the click is written through a buffer (tracking.buffer).
+"""
+
+import json
+import time
+import unicodedata
+from urllib.parse import parse_qsl
+
+from django.http import HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_GET
+
+from tracking import lookups
+from tracking.client_ip import client_ip
+from tracking.macros import substitute
+from tracking.models import CLICK_PARAMETERS, MAX_PARAMETER_LENGTH, new_click_id
+from tracking.services import click_record
+
+COOKIE_NAME = "afclick"
+MAX_PUBLIC_ID_DIGITS = 9
+
+
+class ClickRefused(Exception):
+    def __init__(self, status: int, message: str, offer=None, params=None):
+        super().__init__(message)
+        self.status, self.message, self.offer, self.params = status, message, offer, params or {}
+
+
+def _parse_query(raw_query: str) -> dict[str, str]:
+    """Parse the query string strictly: invalid UTF-8 or control characters are refused, not
+    replaced. A parameter given twice counts with its last value, as in most trackers."""
+    try:
+        # WSGI hands over the raw bytes as latin-1 text.
+        query = raw_query.encode("latin-1").decode("utf-8")
+        pairs = parse_qsl(query, keep_blank_values=True, errors="strict")
+    except (UnicodeError, ValueError):
+        raise ClickRefused(400, "The link's parameters are not valid UTF-8.") from None
+    params = {}
+    for name, value in pairs:
+        if any(unicodedata.category(char) == "Cc" for char in value):
+            raise ClickRefused(400, f"Parameter {name[:32]} contains control characters.")
+        params[name] = value
+    return params
+
+
+def _public_id(params, name) -> int:
+    value = params.get(name, "")
+    if not value:
+        raise ClickRefused(400, f"Missing mandatory parameter {name}.")
+    if not value.isascii() or not value.isdigit():
+        raise ClickRefused(400, f"Parameter {name} must be a number.")
+    if len(value) > MAX_PUBLIC_ID_DIGITS:
+        raise ClickRefused(404, "Offer not found." if name == "offer_id" else "Affiliate not found.")
+    return int(value)
+
+
+def _check(params):
+    """Validate a click in order and return (offer, affiliate) snapshots, or raise ClickRefused."""
+    for name in CLICK_PARAMETERS:
+        if len(params.get(name, "")) > MAX_PARAMETER_LENGTH:
+            raise ClickRefused(400, f"Parameter {name} is longer than {MAX_PARAMETER_LENGTH} characters.")
+    offer_id, pid = _public_id(params, "offer_id"), _public_id(params, "pid")
+    offer = lookups.offer_by_public_id(offer_id)
+    if offer is None:
+        raise ClickRefused(404, "Offer not found.")
+    if not offer.is_active:
+        raise ClickRefused(403, "This offer is paused.", offer, params)
+    affiliate = lookups.affiliate_by_pid(pid)
+    if affiliate is None:
+        raise ClickRefused(404, "Affiliate not found.", offer, params)
+    if not affiliate.is_active:
+        raise ClickRefused(403, "This affiliate is blocked.", offer, params)
+    if offer.is_private and not lookups.has_approved_access(affiliate=affiliate, offer=offer):
+        raise ClickRefused(403, "This affiliate has no access to this offer.", offer, params)
+    return offer, affiliate
+
+
+def _macro_values(params, **extra):
+    values = {name: params.get(name, "") for name in CLICK_PARAMETERS}
+    values.update(pid=params.get("pid", ""), offer_id=params.get("offer_id", ""), **extra)
+    return values
+
+
+def _refusal(request, refused: ClickRefused, wants_json: bool):
+    if refused.offer is not None and refused.offer.trafficback_url:
+        values = _macro_values(refused.params, clickid="", ip=client_ip(request), ua=_user_agent(request))
+        return HttpResponseRedirect(substitute(refused.offer.trafficback_url, values))
+    if wants_json:
+        return HttpResponse(
+            json.dumps({"error": refused.message}), status=refused.status, content_type="application/json"
+        )
+    page = render_to_string(
+        "tracking/click_error.html", {"message": refused.message, "status": refused.status}
+    )
+    return HttpResponse(page, status=refused.status)
+
+
+def _user_agent(request):
+    return request.META.get("HTTP_USER_AGENT", "")[:512]
+
+
+@require_GET
+def click(request):
+    raw_query = request.META.get("QUERY_STRING", "")
+    wants_json = "format=json" in raw_query
+    try:
+        params = _parse_query(raw_query)
+        wants_json = params.get("format") == "json"
+        offer, affiliate = _check(params)
+    except ClickRefused as refused:
+        return _refusal(request, refused, wants_json)
+
+    click_id, ip, user_agent = new_click_id(), client_ip(request), _user_agent(request)
+    row = {name: params.get(name, "") for name in CLICK_PARAMETERS}
+    row.update(
+        click_id=click_id,
+        offer_id=offer.pk,
+        affiliate_id=affiliate.pk,
+        ip=ip,
+        user_agent=user_agent,
+        referrer=request.META.get("HTTP_REFERER", "")[:2048],
+        created_at=time.time(),
+    )
+    click_record(row)
+
+    values = _macro_values(params, clickid=click_id, ip=ip or "", ua=user_agent)
+    redirect_url = substitute(offer.destination_url, values)
+    if wants_json:
+        response = HttpResponse(
+            json.dumps({"click_id": click_id, "redirect_url": redirect_url}), content_type="application/json"
+        )
+    else:
+        response = HttpResponseRedirect(redirect_url)
+    _set_click_cookie(request, response, click_id, offer.click_lifetime_days)
+    return response
+
+
+def _set_click_cookie(request, response, click_id, lifetime_days):
+    """`afclick` for client-side pixels. The pixel is loaded from the advertiser's site, a
+    cross-site request, so over https the cookie is SameSite=None; browsers accept that only
+    with Secure, so over plain http it falls back to Lax."""
+    secure = request.is_secure()
+    response.set_cookie(
+        COOKIE_NAME,
+        click_id,
+        max_age=lifetime_days * 86400,
+        secure=secure,
+        httponly=True,
+        samesite="None" if secure else "Lax",
+    )
