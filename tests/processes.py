@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -23,12 +24,18 @@ def test_database_url() -> str:
 
 
 @contextlib.contextmanager
-def celery(*args, ready_line: str, timeout: float = 60):
+def celery(*args, ready_line: str, timeout: float = 60, env: dict | None = None):
     """Run `celery -A config ARGS` against the test database until the block ends.
 
     Waits until the process prints `ready_line`, so the block starts with a consuming worker.
     """
-    env = {**os.environ, "DATABASE_URL": test_database_url(), "DEBUG": "true", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "DEBUG": "true",
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", *args],
         cwd=ROOT,
@@ -48,6 +55,8 @@ def celery(*args, ready_line: str, timeout: float = 60):
             if time.monotonic() > deadline:
                 raise RuntimeError("celery was not ready in time:\n" + "".join(output))
             output.append(line)
+        # Keep reading, or a chatty process blocks once the pipe is full.
+        threading.Thread(target=lambda: output.extend(process.stdout), daemon=True).start()
         yield process
     finally:
         os.killpg(process.pid, signal.SIGTERM)
