@@ -19,11 +19,9 @@ PRODUCTION = {
 
 def manage(*args, **env):
     """Run manage.py in a fresh process with only the given configuration."""
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL"}
-    }
+    # Browser tests set DJANGO_ALLOW_ASYNC_UNSAFE for this test process; production never does.
+    inherited = {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    clean = {k: v for k, v in os.environ.items() if k not in inherited}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
