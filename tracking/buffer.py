@@ -1,31 +1,40 @@
-"""The click write buffer: clicks are answered after one Redis round trip and written to the
-database in batches.
+"""The click write buffer: a click costs the request no network round trip, and clicks reach the
+database in large batches.
 
-How it stays safe:
-- A click is acknowledged (302) only after Redis has it, in one MULTI: its row as a key
-  (`clicks:pending:<click id>`) and a stream entry (`clicks:stream`).
-- Writers (the Celery task `flush_click_buffer`, run every second by beat) read the stream through
-  a consumer group, insert a batch with ON CONFLICT DO NOTHING, and only then acknowledge the
-  entries and delete the keys. A writer killed mid-batch leaves its entries pending; another
-  writer claims them after CLAIM_IDLE_MS and inserts them again, harmlessly.
-- A conversion looks for its click in the pending key first, then in the database: the key is
-  deleted only after the row is committed, so a click is always in one of the two places.
-- If Redis is unreachable the click is written to the database directly (slower, nothing lost).
+The path of a click, and what keeps it safe:
+1. The request puts the click row on an in-process queue and answers at once. A thread of the
+   web process sends what the queue holds to Redis every few milliseconds (BATCH_WINDOW), in one
+   script call per batch: for each click its row as a key (`clicks:pending:<click id>`) and a
+   stream entry (`clicks:stream`). On graceful shutdown the queue is sent before the process exits.
+2. Writers (the Celery task `flush_click_buffer`, run every second by beat) read the stream
+   through a consumer group, insert a batch with ON CONFLICT DO NOTHING, and only then
+   acknowledge the entries and delete the keys. A writer killed mid-batch leaves its entries
+   pending; another writer claims them after CLAIM_IDLE_MS and inserts them again, harmlessly.
+3. A conversion looks for its click in the pending key first, then in the database: the key is
+   deleted only after the row is committed, so a click in Redis is always found in one of the two.
+   A click a few milliseconds old may still be on its web process's queue; see `wait_for_recent`.
+4. If Redis is unreachable, the thread writes the batch to the database directly; if that fails
+   too, it keeps the batch and tries again for several minutes, then logs the rows as an error.
 
-What can be lost: clicks acknowledged by Redis but not yet written when Redis itself loses its
-memory (a Redis crash without persistence). Run Redis with AOF persistence (`appendonly yes`,
-`appendfsync everysec`) to bound that to about one second of clicks.
+What can be lost, and only when a process dies without running its shutdown: the clicks a web
+process answered in its last BATCH_WINDOW (SIGKILL, out-of-memory kill, power loss), and the
+clicks Redis holds if Redis itself loses its memory. Run Redis with AOF persistence
+(`appendonly yes`, `appendfsync everysec`) to bound the latter to about one second of clicks.
 """
 
+import atexit
+import collections
 import json
 import logging
 import os
 import socket
+import threading
 import time
 from functools import cache
 
 import redis
 from django.conf import settings
+from django.db import close_old_connections
 
 logger = logging.getLogger(__name__)
 
@@ -33,14 +42,25 @@ STREAM = "clicks:stream"
 GROUP = "click-writers"
 PENDING_KEY = "clicks:pending:"
 BATCH_SIZE = 1000
+# How long a web process gathers clicks before sending them to Redis.
+BATCH_WINDOW = 0.02
+# How often a web process tries Redis, then the database, before it logs a batch as lost.
+SEND_ATTEMPTS = 30
 # A writer that has not acknowledged an entry for this long is presumed dead.
 CLAIM_IDLE_MS = 30_000
+
+# For each click: ARGV holds click id, row, click id, row, ...
+PUSH_SCRIPT = """
+for i = 1, #ARGV, 2 do
+    redis.call('SET', KEYS[1] .. ARGV[i], ARGV[i + 1])
+    redis.call('XADD', KEYS[2], '*', 'c', ARGV[i + 1])
+end
+"""
 
 
 @cache
 def _client_for(url: str) -> redis.Redis:
-    # Short timeouts: when Redis is down, a click falls back to the database instead of waiting.
-    return redis.Redis.from_url(url, socket_connect_timeout=0.25, socket_timeout=1, health_check_interval=30)
+    return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=5, health_check_interval=30)
 
 
 def _client() -> redis.Redis | None:
@@ -49,24 +69,103 @@ def _client() -> redis.Redis | None:
 
 
 def is_enabled() -> bool:
-    return _client() is not None
+    return bool(settings.CLICK_BUFFER_REDIS_URL)
 
 
-def push(row: dict) -> bool:
-    """Buffer one click row. False when the buffer is off or unreachable: write it yourself."""
-    client = _client()
-    if client is None:
-        return False
-    data = json.dumps(row, separators=(",", ":"))
-    try:
-        pipe = client.pipeline(transaction=True)
-        pipe.set(PENDING_KEY + row["click_id"], data)
-        pipe.xadd(STREAM, {"c": data})
-        pipe.execute()
-    except redis.RedisError:
-        logger.warning("Click buffer unreachable; writing click %s directly", row["click_id"], exc_info=True)
-        return False
-    return True
+class _Sender:
+    """The web process's queue of clicks and the thread that sends them on.
+
+    The request only appends to a deque. The thread wakes once per batch window, not once per
+    click: waking a thread per click would cost more than sending the click.
+    """
+
+    def __init__(self, write_rows):
+        self.write_rows = write_rows
+        self.rows = collections.deque()
+        self.wake = threading.Event()
+        self.sending = threading.Lock()
+        self.pid = os.getpid()
+        threading.Thread(target=self._run, name="click-sender", daemon=True).start()
+
+    def add(self, row):
+        self.rows.append(row)
+        if not self.wake.is_set():
+            self.wake.set()
+
+    def _run(self):
+        while True:
+            self.wake.wait()
+            time.sleep(BATCH_WINDOW)
+            self.wake.clear()
+            self.send_queued()
+
+    def send_queued(self):
+        """Send everything queued so far, after any batch already on its way."""
+        with self.sending:
+            while self.rows:
+                batch = [self.rows.popleft() for _ in range(min(len(self.rows), BATCH_SIZE))]
+                self._send(batch)
+
+    def _send(self, rows):
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            try:
+                _push_to_redis(rows)
+                return
+            except Exception:
+                logger.warning(
+                    "Click buffer unreachable; writing %d clicks directly", len(rows), exc_info=True
+                )
+            try:
+                close_old_connections()
+                self.write_rows(rows)
+                return
+            except Exception:
+                logger.exception(
+                    "Neither Redis nor the database took %d clicks (attempt %d)", len(rows), attempt
+                )
+                time.sleep(min(attempt, 10))
+        # Only reached after minutes of both stores refusing: keep the clicks in the log.
+        logger.error("Giving up on %d clicks: %s", len(rows), json.dumps(rows))
+
+
+_sender: _Sender | None = None
+_sender_lock = threading.Lock()
+
+
+def _current_sender(write_rows) -> _Sender:
+    global _sender
+    # A forked process (gunicorn worker) inherits no thread: it needs a sender of its own.
+    if _sender is None or _sender.pid != os.getpid():
+        with _sender_lock:
+            if _sender is None or _sender.pid != os.getpid():
+                _sender = _Sender(write_rows)
+    return _sender
+
+
+def _push_to_redis(rows):
+    args = []
+    for row in rows:
+        args += [row["click_id"], json.dumps(row, separators=(",", ":"))]
+    _push_script(settings.CLICK_BUFFER_REDIS_URL)(keys=[PENDING_KEY, STREAM], args=args)
+
+
+@cache
+def _push_script(url: str):
+    return _client_for(url).register_script(PUSH_SCRIPT)
+
+
+def push(row: dict, write_rows) -> None:
+    """Queue one click row for Redis; `write_rows` writes batches Redis does not take."""
+    _current_sender(write_rows).add(row)
+
+
+def drain() -> None:
+    """Send every click this process has queued (tests, shutdown)."""
+    if _sender is not None and _sender.pid == os.getpid():
+        _sender.send_queued()
+
+
+atexit.register(drain)
 
 
 def pending_row(click_id: str) -> dict | None:
@@ -80,6 +179,23 @@ def pending_row(click_id: str) -> dict | None:
         logger.warning("Click buffer unreachable while looking up %s", click_id, exc_info=True)
         return None
     return json.loads(data) if data else None
+
+
+def wait_for_recent(click_id: str) -> bool:
+    """For a click id minted in the last two seconds, wait long enough for any web process to
+    have sent it to Redis. Click ids begin with their creation time, so this costs nothing for
+    older clicks and at most a few batch windows for the others. True if it waited."""
+    if not is_enabled():
+        return False
+    try:
+        created = int(click_id[:8], 16)
+    except ValueError:
+        return False
+    if not 0 <= time.time() - created <= 2:
+        return False
+    drain()
+    time.sleep(BATCH_WINDOW * 3)
+    return True
 
 
 def flush(write_rows, *, max_seconds: float = 5.0, claim_idle_ms: int = CLAIM_IDLE_MS) -> int:
@@ -100,9 +216,11 @@ def flush(write_rows, *, max_seconds: float = 5.0, claim_idle_ms: int = CLAIM_ID
     while time.monotonic() < deadline:
         response = client.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=BATCH_SIZE)
         entries = response[0][1] if response else []
-        if not entries:
-            break
         written += _write_entries(client, entries, write_rows)
+        if len(entries) < BATCH_SIZE:
+            # Drained for now. Leaving the trickle that arrives meanwhile to the next run keeps
+            # batches large, which is what makes writing clicks cheap.
+            break
     return written
 
 

@@ -2,26 +2,61 @@
 
 from datetime import UTC, datetime
 
+from django.db import connection, transaction
+
 from tracking import buffer
 from tracking.models import Click
 
+# Every column a click row carries (all but the primary key), in one fixed order.
+COLUMNS = [field.column for field in Click._meta.concrete_fields if not field.primary_key]
 
-def _row_to_click(row: dict) -> Click:
-    return Click(**{**row, "created_at": datetime.fromtimestamp(row["created_at"], tz=UTC)})
+
+# Below this many rows a plain INSERT is cheaper than setting up a COPY.
+COPY_MIN_ROWS = 20
+
+
+def _values(row: dict) -> list:
+    return [
+        datetime.fromtimestamp(row["created_at"], tz=UTC) if column == "created_at" else row[column]
+        for column in COLUMNS
+    ]
 
 
 def click_write_rows(rows: list[dict]) -> None:
-    """Insert click rows; rows already written (a retried batch) are skipped."""
-    Click.objects.bulk_create([_row_to_click(row) for row in rows], ignore_conflicts=True)
+    """Insert click rows; rows already written (a retried batch) are skipped.
+
+    On PostgreSQL the batch is streamed with COPY into a temporary table and moved over with
+    ON CONFLICT DO NOTHING: several times cheaper than building model instances and an INSERT.
+    """
+    if connection.vendor != "postgresql" or len(rows) < COPY_MIN_ROWS:
+        Click.objects.bulk_create(
+            [Click(**dict(zip(COLUMNS, _values(row), strict=True))) for row in rows], ignore_conflicts=True
+        )
+        return
+    columns = ", ".join(COLUMNS)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS click_batch ON COMMIT DELETE ROWS "
+            f"AS SELECT {columns} FROM {Click._meta.db_table} WITH NO DATA"
+        )
+        with cursor.copy(f"COPY click_batch ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(_values(row))
+        cursor.execute(
+            f"INSERT INTO {Click._meta.db_table} ({columns}) SELECT {columns} FROM click_batch "
+            "ON CONFLICT (click_id) DO NOTHING"
+        )
 
 
 def click_record(row: dict) -> None:
-    """Store a click: through the write buffer when it is on and reachable, else directly.
+    """Store a click: through the write buffer when it is on, else directly.
 
-    `row` holds the Click fields with `offer_id` and `affiliate_id` as primary keys and
+    `row` holds the Click columns (`offer_id` and `affiliate_id` as primary keys) with
     `created_at` as a Unix timestamp.
     """
-    if not buffer.push(row):
+    if buffer.is_enabled():
+        buffer.push(row, click_write_rows)
+    else:
         click_write_rows([row])
 
 
@@ -30,11 +65,19 @@ def click_flush_buffer(*, max_seconds: float = 5.0) -> int:
 
 
 def click_get(click_id: str) -> Click | None:
-    """The click with this id, wherever it is: a click still in the write buffer is written now.
+    """The click with this id, wherever it is on its way to the database (see tracking.buffer).
 
     The buffer is asked first: its entry is removed only after the row is committed, so asking
-    in this order never misses a click that is on its way to the database.
+    in this order never misses a click that is on its way to the database. A click found only in
+    the buffer is written now.
     """
+    click = _buffered_or_stored(click_id)
+    if click is None and buffer.wait_for_recent(click_id):
+        click = _buffered_or_stored(click_id)
+    return click
+
+
+def _buffered_or_stored(click_id: str) -> Click | None:
     row = buffer.pending_row(click_id)
     if row is not None:
         click_write_rows([row])

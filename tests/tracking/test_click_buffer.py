@@ -21,6 +21,7 @@ def link():
 
 def test_a_buffered_click_is_answered_before_it_is_written(client, link, buffered_writes):
     click_id = client.get(link).json()["click_id"]
+    buffer.drain()
     assert not Click.objects.filter(click_id=click_id).exists()
     assert buffer.backlog() == 1
     assert click_flush_buffer() == 1
@@ -38,10 +39,12 @@ def test_a_conversion_finds_a_click_that_was_just_made(client, link, buffered_wr
 
 def test_an_unknown_click_id_is_not_found(buffered_writes):
     assert click_get("0" * 24) is None
+    assert click_get("not-even-hex-at-all-here") is None
 
 
 def test_clicks_of_a_writer_that_died_mid_batch_are_written_by_another(client, link, buffered_writes):
     ids = [client.get(link).json()["click_id"] for _ in range(3)]
+    buffer.drain()
     buffer._ensure_group(buffered_writes)
     # A writer reads the batch, then dies before writing it: the entries stay pending.
     buffered_writes.xreadgroup(buffer.GROUP, "dead-writer", {buffer.STREAM: ">"}, count=10)
@@ -54,15 +57,18 @@ def test_a_batch_written_twice_stores_each_click_once(client, link, buffered_wri
     rows = []
     for _ in range(2):
         click_id = client.get(link).json()["click_id"]
+        buffer.drain()
         rows.append(buffer.pending_row(click_id))
     click_write_rows(rows)
     click_write_rows(rows)
     assert Click.objects.count() == 2
 
 
+@pytest.mark.django_db(transaction=True)
 def test_without_a_reachable_redis_clicks_are_written_directly(client, link):
     with override_settings(CLICK_BUFFER_REDIS_URL="redis://127.0.0.1:1/0"):
         response = client.get(link)
+        buffer.drain()
     assert response.status_code == 200
     assert Click.objects.filter(click_id=response.json()["click_id"]).exists()
 

@@ -1,0 +1,153 @@
+"""Shared plumbing for the benchmarks: a production-like environment on PostgreSQL and Redis,
+the project's processes, and wrk as the load generator."""
+
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+PORT = int(os.environ.get("BENCH_PORT", "8765"))
+BASE_URL = f"http://127.0.0.1:{PORT}"
+
+
+def environment(database: str) -> dict:
+    """Production settings (DEBUG off) on a database of the benchmark's own."""
+    pg = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(40),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "false",
+        "DATABASE_URL": f"{pg}/{database}",
+        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/3"),
+        "TRACKING_BASE_URL": BASE_URL,
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def create_database(env: dict, database: str):
+    pg = env["DATABASE_URL"].rsplit("/", 1)[0]
+    subprocess.run(["psql", f"{pg}/postgres", "-qc", f"DROP DATABASE IF EXISTS {database}"], check=True)
+    subprocess.run(["psql", f"{pg}/postgres", "-qc", f"CREATE DATABASE {database}"], check=True)
+    subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    subprocess.run([PYTHON, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+
+
+def flush_redis(env: dict):
+    import redis
+
+    redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+
+
+@contextmanager
+def processes(env: dict, *commands: list[str]):
+    """Start the given commands in the project directory; stop them all at the end."""
+    started = [
+        subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
+        for command in commands
+    ]
+    try:
+        yield started
+    finally:
+        for process in started:
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in started:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def gunicorn(workers: int) -> list[str]:
+    return [
+        PYTHON,
+        "-m",
+        "gunicorn",
+        "bench.wsgi",
+        "--bind",
+        f"127.0.0.1:{PORT}",
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--backlog",
+        "2048",
+    ]
+
+
+def celery_worker() -> list[str]:
+    return [PYTHON, "-m", "celery", "-A", "config", "worker", "--loglevel=WARNING", "--concurrency=1"]
+
+
+def celery_beat(schedule: str) -> list[str]:
+    return [PYTHON, "-m", "celery", "-A", "config", "beat", "--loglevel=WARNING", f"--schedule={schedule}"]
+
+
+def wait_for_http(url: str, timeout: float = 30):
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+def wrk(url: str, *, seconds: int, connections: int) -> dict:
+    """Run wrk against `url` and return requests/s, answered requests, errors and latency percentiles."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("The benchmarks use wrk as load generator: apt-get install wrk")
+    output = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    total = int(re.search(r"(\d+) requests in", output).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "answered": total - (int(bad.group(1)) if bad else 0),
+        "refused": int(bad.group(1)) if bad else 0,
+        "socket_errors": sum(map(int, errors.groups())) if errors else 0,
+        "p50_ms": _ms(re.search(r"50%\s+([\d.]+\w+)", output).group(1)),
+        "p99_ms": _ms(re.search(r"99%\s+([\d.]+\w+)", output).group(1)),
+    }
+
+
+def _ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+
+
+def combine(results: list[dict]) -> dict:
+    """Several wrk rounds as one: rates averaged, counts added, latencies as their median."""
+
+    def median(values):
+        return sorted(values)[len(values) // 2]
+
+    return {
+        "rps": sum(r["rps"] for r in results) / len(results),
+        "answered": sum(r["answered"] for r in results),
+        "refused": sum(r["refused"] for r in results),
+        "socket_errors": sum(r["socket_errors"] for r in results),
+        "p50_ms": median([r["p50_ms"] for r in results]),
+        "p99_ms": median([r["p99_ms"] for r in results]),
+    }
