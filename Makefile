@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format install migrate demo web worker beat
+.PHONY: run test lint format install bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,3 +37,7 @@ lint: install
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+## Benchmarks against PostgreSQL and Redis on 127.0.0.1 (see README, "Benchmarks"); needs wrk.
+bench: install
+	$(BIN)/python -m bench.click

@@ -7,19 +7,21 @@ from django.db import connection, transaction
 from tracking import buffer
 from tracking.models import Click
 
-# Every column a click row carries (all but the primary key), in one fixed order.
+# Every column a click row carries (all but the primary key), in one fixed order, with the value a
+# row written by an older release (before a column existed) gets.
 COLUMNS = [field.column for field in Click._meta.concrete_fields if not field.primary_key]
-
-
+DEFAULTS = {
+    field.column: field.get_default() for field in Click._meta.concrete_fields if not field.primary_key
+}
+CREATED_AT = COLUMNS.index("created_at")
 # Below this many rows a plain INSERT is cheaper than setting up a COPY.
 COPY_MIN_ROWS = 20
 
 
 def _values(row: dict) -> list:
-    return [
-        datetime.fromtimestamp(row["created_at"], tz=UTC) if column == "created_at" else row[column]
-        for column in COLUMNS
-    ]
+    values = [row.get(column, DEFAULTS[column]) for column in COLUMNS]
+    values[CREATED_AT] = datetime.fromtimestamp(row["created_at"], tz=UTC)
+    return values
 
 
 def click_write_rows(rows: list[dict]) -> None:

@@ -1,5 +1,7 @@
 """The click write buffer: acknowledged clicks reach the database exactly once, whatever happens."""
 
+import time
+
 import pytest
 from django.conf import settings
 from django.test import override_settings
@@ -7,7 +9,7 @@ from django.test import override_settings
 from tests.factories import AffiliateFactory, OfferFactory
 from tests.processes import celery, wait_until
 from tracking import buffer
-from tracking.models import Click
+from tracking.models import Click, new_click_id
 from tracking.services import click_flush_buffer, click_get, click_write_rows
 
 pytestmark = pytest.mark.django_db
@@ -62,6 +64,22 @@ def test_a_batch_written_twice_stores_each_click_once(client, link, buffered_wri
     click_write_rows(rows)
     click_write_rows(rows)
     assert Click.objects.count() == 2
+
+
+@pytest.mark.parametrize("count", [1, 50])
+def test_rows_queued_by_an_older_release_are_still_written(count):
+    offer, affiliate = OfferFactory(), AffiliateFactory()
+    rows = [
+        {
+            "click_id": new_click_id(),
+            "offer_id": offer.pk,
+            "affiliate_id": affiliate.pk,
+            "created_at": time.time(),
+        }
+        for _ in range(count)
+    ]
+    click_write_rows(rows)
+    assert Click.objects.filter(sub1="", ip=None).count() == count
 
 
 @pytest.mark.django_db(transaction=True)
