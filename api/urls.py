@@ -2,11 +2,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from conversions import api as conversions_api
 from offers import api as offers_api
+from tracking import api as tracking_api
 
 partner = DefaultRouter(trailing_slash=True)
 partner.include_root_view = False
 partner.register("offers", offers_api.PartnerOfferViewSet, basename="offer")
+partner.register("conversions", conversions_api.PartnerConversionViewSet, basename="conversion")
 
 manage = DefaultRouter(trailing_slash=True)
 manage.include_root_view = False
@@ -14,6 +17,11 @@ manage.register("advertisers", offers_api.ManagerAdvertiserViewSet, basename="ma
 manage.register("offers", offers_api.ManagerOfferViewSet, basename="manage-offer")
 manage.register("affiliates", offers_api.ManagerAffiliateViewSet, basename="manage-affiliate")
 manage.register("offer-access", offers_api.ManagerOfferAccessViewSet, basename="manage-offer-access")
+manage.register("clicks", tracking_api.ManagerClickViewSet, basename="manage-click")
+manage.register("conversions", conversions_api.ManagerConversionViewSet, basename="manage-conversion")
+manage.register(
+    "server-postbacks", conversions_api.ManagerServerPostbackViewSet, basename="manage-server-postback"
+)
 
 app_name = "api"
 urlpatterns = [

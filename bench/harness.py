@@ -109,16 +109,16 @@ def wait_for_http(url: str, timeout: float = 30):
     raise RuntimeError(f"{url} did not answer within {timeout}s")
 
 
-def wrk(url: str, *, seconds: int, connections: int) -> dict:
+def wrk(
+    url: str, *, seconds: int, connections: int, script: str | None = None, env: dict | None = None
+) -> dict:
     """Run wrk against `url` and return requests/s, answered requests, errors and latency percentiles."""
     if shutil.which("wrk") is None:
         raise SystemExit("The benchmarks use wrk as load generator: apt-get install wrk")
-    output = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if script:
+        command[1:1] = ["-s", script]
+    output = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
     total = int(re.search(r"(\d+) requests in", output).group(1))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)

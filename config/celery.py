@@ -17,5 +17,6 @@ app.conf.beat_schedule = {
         "schedule": 1.0,
         "options": {"expires": 5},
     },
+    "approve-expired-holds": {"task": "conversions.tasks.approve_expired_holds", "schedule": 600},
     "clear-expired-sessions": {"task": "portal.tasks.clear_expired_sessions", "schedule": 24 * 60 * 60},
 }

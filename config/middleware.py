@@ -1,8 +1,9 @@
+from conversions.views import pixel, postback
 from tracking.views import click
 
 # Endpoints called by visitors' browsers and advertisers' servers at volume. They use no
 # session, CSRF token, login or messages, so they are answered before that middleware runs.
-FAST_PATHS = {"/click": click}
+FAST_PATHS = {"/click": click, "/postback": postback, "/pixel": pixel}
 
 
 class TrackingFastPathMiddleware:

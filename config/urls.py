@@ -4,6 +4,7 @@ from django.urls import include, path, register_converter
 
 from config.converters import PublicIdConverter
 from config.health import healthz
+from conversions.views import pixel, postback
 from tracking.views import click
 
 register_converter(PublicIdConverter, "public_id")
@@ -22,9 +23,12 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     # Answered by config.middleware.TrackingFastPathMiddleware; listed here for reverse().
     path("click", click, name="click"),
+    path("postback", postback, name="postback"),
+    path("pixel", pixel, name="pixel"),
     path("admin/", admin.site.urls),
     path("accounts/", include(accounts)),
     path("api/v1/", include("api.urls")),
     path("offers/", include("offers.urls")),
+    path("statistics/", include("conversions.urls")),
     path("", include("portal.urls")),
 ]

@@ -2,8 +2,11 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
-from offers.models import Advertiser, Affiliate, Goal, Offer, OfferAccess
+from conversions.models import Conversion, ServerPostback
+from offers.models import Advertiser, Affiliate, ConversionStatus, Goal, Offer, OfferAccess
+from tracking.models import Click, new_click_id
 
 PASSWORD = "correct-horse-battery"
 
@@ -73,3 +76,59 @@ class OfferAccessFactory(factory.django.DjangoModelFactory):
 
     affiliate = factory.SubFactory(AffiliateFactory)
     offer = factory.SubFactory(OfferFactory, visibility=Offer.Visibility.PRIVATE)
+
+
+class ClickFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Click
+
+    click_id = factory.LazyFunction(new_click_id)
+    offer = factory.SubFactory(OfferFactory)
+    affiliate = factory.SubFactory(AffiliateFactory)
+    created_at = factory.LazyFunction(timezone.now)
+
+
+class ConversionFactory(factory.django.DjangoModelFactory):
+    """A pending conversion on the offer's first goal, paid as the goal says, without a click.
+
+    `created_at=...` backdates it (the field is set on insert otherwise)."""
+
+    class Meta:
+        model = Conversion
+        skip_postgeneration_save = True
+
+    offer = factory.SubFactory(OfferFactory)
+    affiliate = factory.SubFactory(AffiliateFactory)
+    goal = factory.LazyAttribute(lambda conversion: conversion.offer.goals.order_by("pk").first())
+    status = ConversionStatus.PENDING
+    payout = factory.LazyAttribute(lambda conversion: conversion.goal.payout)
+    revenue = factory.LazyAttribute(lambda conversion: conversion.goal.revenue)
+    currency = factory.LazyAttribute(lambda conversion: conversion.goal.currency)
+
+    @factory.post_generation
+    def created_at(conversion, create, extracted, **kwargs):
+        if create and extracted is not None:
+            Conversion.objects.filter(pk=conversion.pk).update(created_at=extracted)
+            conversion.created_at = extracted
+
+
+class ServerPostbackFactory(factory.django.DjangoModelFactory):
+    """An accepted advertiser postback; `received_at=...` backdates it like ConversionFactory."""
+
+    class Meta:
+        model = ServerPostback
+        skip_postgeneration_save = True
+
+    source = ServerPostback.Source.POSTBACK
+    method = "GET"
+    query = "goal=1"
+    outcome = ServerPostback.Outcome.CREATED
+    http_status = 200
+    message = "ok"
+    conversion = factory.SubFactory(ConversionFactory)
+
+    @factory.post_generation
+    def received_at(postback, create, extracted, **kwargs):
+        if create and extracted is not None:
+            ServerPostback.objects.filter(pk=postback.pk).update(received_at=extracted)
+            postback.received_at = extracted

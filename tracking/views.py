@@ -7,7 +7,6 @@ CSRF, authentication and messages middleware; lookups come from a per-process ca
 
 import json
 import time
-import unicodedata
 from urllib.parse import parse_qsl
 
 from django.http import HttpResponse, HttpResponseRedirect
@@ -18,6 +17,7 @@ from tracking import lookups
 from tracking.client_ip import client_ip
 from tracking.macros import substitute
 from tracking.models import CLICK_PARAMETERS, MAX_PARAMETER_LENGTH, new_click_id
+from tracking.params import has_control_characters
 from tracking.services import click_record
 
 COOKIE_NAME = "afclick"
@@ -41,7 +41,7 @@ def _parse_query(raw_query: str) -> dict[str, str]:
         raise ClickRefused(400, "The link's parameters are not valid UTF-8.") from None
     params = {}
     for name, value in pairs:
-        if any(unicodedata.category(char) == "Cc" for char in value):
+        if has_control_characters(value):
             raise ClickRefused(400, f"Parameter {name[:32]} contains control characters.")
         params[name] = value
     return params

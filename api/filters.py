@@ -1,0 +1,49 @@
+"""List filters read from the query string by a Django form, so that an API list and the portal page
+showing the same rows validate their filters with the same form and the same messages."""
+
+from django import forms
+from rest_framework import exceptions
+from rest_framework.filters import BaseFilterBackend
+
+
+class FormFilterBackend(BaseFilterBackend):
+    """For list views naming `filter_form_class` and `filter_selector(queryset, cleaned_data)`.
+
+    Invalid values answer 400 with the form's errors per field. Detail views are not filtered:
+    a conversion is found by its id whatever the query string says.
+    """
+
+    def filter_queryset(self, request, queryset, view):
+        if getattr(view, "action", None) != "list":
+            return queryset
+        form = view.filter_form_class(request.query_params)
+        if not form.is_valid():
+            raise exceptions.ValidationError(
+                {
+                    ("non_field_errors" if field == "__all__" else field): list(messages)
+                    for field, messages in form.errors.items()
+                }
+            )
+        return view.filter_selector(queryset, form.cleaned_data)
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "description": str(field.help_text or field.label or name),
+                "schema": _schema(field),
+            }
+            for name, field in view.filter_form_class.base_fields.items()
+        ]
+
+
+def _schema(field) -> dict:
+    if isinstance(field, forms.DateField):
+        return {"type": "string", "format": "date"}
+    if isinstance(field, forms.IntegerField):
+        return {"type": "integer"}
+    if isinstance(field, forms.TypedChoiceField) and field.coerce is int:
+        return {"type": "integer", "enum": [value for value, _ in field.choices if value != ""]}
+    return {"type": "string"}

@@ -1,0 +1,115 @@
+"""Benchmark of accepted advertiser postbacks (GET /postback) against a bare Django view, on PostgreSQL.
+
+Every postback names a different preloaded click, so each one is accepted and creates a
+conversion, its event and its log row. One gunicorn serves both URLs; wrk loads them in
+alternating rounds. Last line: `ingest ratio=<postbacks/s / bare requests/s>`.
+
+    python -m bench.ingest [--rounds 3] [--seconds 5] [--connections 32] [--workers 4]
+"""
+
+import argparse
+import os
+import subprocess
+import tempfile
+
+from bench import harness
+
+DATABASE = "bench_ingest"
+
+SETUP = """
+import time
+from offers.models import Advertiser, Offer
+from offers.services import affiliate_create, offer_save_with_goals
+from tracking.models import new_click_id
+from tracking.services import click_write_rows
+advertiser = Advertiser.objects.create(name="Bench advertiser")
+offer = offer_save_with_goals(
+    offer=Offer(offer_id=1, advertiser=advertiser, title="Bench offer",
+                destination_url="https://advertiser.example/landing?cid={clickid}"),
+    goals=[{"value": "1", "title": "Sale", "payout": 1, "revenue": 2}],
+)
+affiliate = affiliate_create(username="bench", pid=1)
+ids = [new_click_id() for _ in range(%(clicks)d)]
+for start in range(0, len(ids), 1000):
+    click_write_rows([{"click_id": click_id, "offer_id": offer.pk, "affiliate_id": affiliate.pk,
+                       "created_at": time.time()} for click_id in ids[start:start + 1000]])
+with open(%(path)r, "w") as out:
+    out.write("\\n".join(ids))
+"""
+
+
+def count(env, model) -> int:
+    code = f"from conversions.models import {model}; print({model}.objects.count())"
+    result = subprocess.run(
+        [harness.PYTHON, "manage.py", "shell", "-c", code],
+        cwd=harness.ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(result.stdout.split()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=5, help="length of one round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--clicks", type=int, default=60_000, help="preloaded clicks (one per postback)")
+    args = parser.parse_args()
+
+    env = harness.environment(DATABASE)
+    harness.create_database(env, DATABASE)
+    harness.flush_redis(env)
+    with tempfile.TemporaryDirectory() as tmp:
+        ids_path = os.path.join(tmp, "click-ids")
+        setup = SETUP % {"clicks": args.clicks, "path": ids_path}
+        subprocess.run(
+            [harness.PYTHON, "manage.py", "shell", "-c", setup], cwd=harness.ROOT, env=env, check=True
+        )
+        script = str(harness.ROOT / "bench" / "postbacks.lua")
+        postback_url, bare_url = f"{harness.BASE_URL}/postback", f"{harness.BASE_URL}/bench/bare-json"
+        used = 0
+
+        def postbacks(seconds):
+            nonlocal used
+            wrk_env = {**os.environ, "BENCH_CLICK_IDS": ids_path, "BENCH_FIRST_ID": str(used)}
+            result = harness.wrk(
+                postback_url, seconds=seconds, connections=args.connections, script=script, env=wrk_env
+            )
+            # Requests cut off at the end of the run may have used ids too: skip past them.
+            used += result["answered"] + result["socket_errors"] + args.connections
+            return result
+
+        with harness.processes(env, harness.gunicorn(args.workers)):
+            harness.wait_for_http(f"{harness.BASE_URL}/healthz")
+            harness.wrk(bare_url, seconds=2, connections=args.connections)
+            postbacks(2)
+            before = count(env, "Conversion")
+            rounds = {"bare": [], "postback": []}
+            for _ in range(args.rounds):
+                rounds["bare"].append(
+                    harness.wrk(bare_url, seconds=args.seconds, connections=args.connections)
+                )
+                rounds["postback"].append(postbacks(args.seconds))
+            created = count(env, "Conversion") - before
+
+    bare, ingest = harness.combine(rounds["bare"]), harness.combine(rounds["postback"])
+    accepted_per_second = created / (args.rounds * args.seconds)
+    print(f"{'':16}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'answered':>10}{'errors':>8}")
+    for name, result in (("bare view", bare), ("postback", ingest)):
+        print(
+            f"{name:16}{result['rps']:>12.0f}{result['p50_ms']:>10.2f}{result['p99_ms']:>10.2f}"
+            f"{result['answered']:>10}{result['refused'] + result['socket_errors']:>8}"
+        )
+    print(
+        f"accepted postbacks: {created} ({accepted_per_second:.0f}/s), conversions created per answer: "
+        f"{created / max(ingest['answered'], 1):.3f}"
+    )
+    print(f"ingest ratio={accepted_per_second / bare['rps']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

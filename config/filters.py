@@ -1,0 +1,59 @@
+"""Filter forms shared by the portal and the API, so that both read a period, an offer id or a pid
+the same way and refuse the same bad values with the same messages."""
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from django import forms
+from django.db.models import Q
+
+from offers.models import MAX_PUBLIC_ID
+
+DATE_MESSAGES = {"invalid": "Enter a date as YYYY-MM-DD."}
+
+
+def public_id_field(label: str) -> forms.IntegerField:
+    return forms.IntegerField(label=label, required=False, min_value=1, max_value=MAX_PUBLIC_ID)
+
+
+class DateRangeForm(forms.Form):
+    """`date_from` and `date_to` as YYYY-MM-DD: whole days in UTC, both included."""
+
+    date_from = forms.DateField(
+        label="From",
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        error_messages=DATE_MESSAGES,
+        help_text="First day (UTC)",
+    )
+    date_to = forms.DateField(
+        label="To",
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        error_messages=DATE_MESSAGES,
+        help_text="Last day (UTC), included",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        date_from, date_to = cleaned.get("date_from"), cleaned.get("date_to")
+        if date_from and date_to and date_from > date_to:
+            self.add_error("date_to", "The end date is before the start date.")
+        return cleaned
+
+
+class NetworkFilterForm(DateRangeForm):
+    """A manager's filters over the whole network: period, offer (public id) and affiliate (pid)."""
+
+    offer = public_id_field("Offer ID")
+    affiliate = public_id_field("pid")
+
+
+def period_q(field: str, date_from: date | None, date_to: date | None) -> Q:
+    """`field` inside the days from `date_from` to `date_to` (UTC, both included; None: unbounded)."""
+    q = Q()
+    if date_from:
+        q &= Q(**{f"{field}__gte": datetime.combine(date_from, time.min, tzinfo=UTC)})
+    # The last representable day has no next midnight to stop before; it is unbounded anyway.
+    if date_to and date_to < date.max:
+        q &= Q(**{f"{field}__lt": datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=UTC)})
+    return q

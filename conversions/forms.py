@@ -1,0 +1,55 @@
+"""The conversion filters, validated once for the portal's statistics page, its CSV export and the API.
+conversions.selectors.conversions_filtered applies what they clean."""
+
+from django import forms
+
+from config.filters import DateRangeForm, public_id_field
+from offers.models import ConversionStatus
+from tracking.models import MAX_PARAMETER_LENGTH, SUB_FIELDS
+
+
+class ConversionFilterForm(DateRangeForm):
+    status = forms.TypedChoiceField(
+        choices=[("", "Any status"), *ConversionStatus.choices],
+        coerce=int,
+        empty_value=None,
+        required=False,
+    )
+    offer = public_id_field("Offer")
+    goal = forms.CharField(required=False, max_length=64, help_text="Goal value, e.g. install (any case)")
+    sub1 = forms.CharField(required=False, max_length=MAX_PARAMETER_LENGTH)
+    sub2 = forms.CharField(required=False, max_length=MAX_PARAMETER_LENGTH)
+    sub3 = forms.CharField(required=False, max_length=MAX_PARAMETER_LENGTH)
+    sub4 = forms.CharField(required=False, max_length=MAX_PARAMETER_LENGTH)
+    sub5 = forms.CharField(required=False, max_length=MAX_PARAMETER_LENGTH)
+    sub6 = forms.CharField(required=False, max_length=MAX_PARAMETER_LENGTH)
+    sub7 = forms.CharField(required=False, max_length=MAX_PARAMETER_LENGTH)
+    sub8 = forms.CharField(required=False, max_length=MAX_PARAMETER_LENGTH)
+
+
+class ManagerConversionFilterForm(ConversionFilterForm):
+    affiliate = public_id_field("pid")
+
+
+class StatisticsFilterForm(ConversionFilterForm):
+    """The portal's form: dates as date pickers, and the offer picked from `offers`."""
+
+    def __init__(self, *args, offers, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["date_from"].widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+        self.fields["date_to"].widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+        self.fields["offer"] = forms.TypedChoiceField(
+            label="Offer",
+            choices=[("", "All offers"), *((offer.offer_id, str(offer)) for offer in offers)],
+            coerce=int,
+            empty_value=None,
+            required=False,
+        )
+
+    @property
+    def sub_fields(self):
+        return [self[name] for name in SUB_FIELDS]
+
+    @property
+    def has_sub_values(self) -> bool:
+        return any(self.data.get(name) for name in SUB_FIELDS)

@@ -1,0 +1,176 @@
+"""Conversions reported by advertisers, their status history, and the log of inbound postbacks."""
+
+import os
+import time
+
+from django.conf import settings
+from django.db import models
+
+from offers.models import Affiliate, ConversionStatus, Goal, Offer
+from tracking.models import MAX_PARAMETER_LENGTH, SUB_FIELDS, Click
+
+
+def new_conversion_id() -> str:
+    """Public conversion id: 24 lowercase hex characters, time-ordered and unguessable."""
+    return int(time.time()).to_bytes(4, "big").hex() + os.urandom(8).hex()
+
+
+class IntegrationMethod(models.TextChoices):
+    DEFAULT = "default", "Default"
+    PROBABILISTIC = "probabilistic", "Probabilistic attribution"
+
+
+class Conversion(models.Model):
+    conversion_id = models.CharField(max_length=24, unique=True, default=new_conversion_id, editable=False)
+    click = models.ForeignKey(Click, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="conversions")
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.PROTECT, related_name="conversions")
+    goal = models.ForeignKey(Goal, on_delete=models.PROTECT, related_name="conversions")
+    status = models.PositiveSmallIntegerField(choices=ConversionStatus.choices)
+    integration_method = models.CharField(
+        max_length=16, choices=IntegrationMethod.choices, default=IntegrationMethod.DEFAULT
+    )
+    action_id = models.CharField(
+        max_length=MAX_PARAMETER_LENGTH, blank=True, help_text="The advertiser's own id of the conversion."
+    )
+    payout = models.DecimalField("affiliate payout", max_digits=14, decimal_places=4)
+    revenue = models.DecimalField("advertiser revenue", max_digits=14, decimal_places=4)
+    currency = models.CharField(max_length=3)
+    order_sum = models.DecimalField(
+        max_digits=18, decimal_places=4, null=True, blank=True, help_text="`sum` as the advertiser sent it."
+    )
+    order_currency = models.CharField(max_length=3, blank=True)
+    sub1 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    sub2 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    sub3 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    sub4 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    sub5 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    sub6 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    sub7 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    sub8 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    referrer = models.CharField(max_length=2048, blank=True)
+    comment = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    fbclid = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    device_type = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    user_id = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    promo_code = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    # custom_field1..custom_field15, and for probabilistic postbacks timestamp, action_timestamp,
+    # country and platform: kept as sent.
+    extra = models.JSONField(default=dict, blank=True)
+    hold_until = models.DateTimeField(
+        null=True, blank=True, help_text="While on hold: when the conversion is approved automatically."
+    )
+    is_test = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One conversion per advertiser id of it, whatever the click.
+            models.UniqueConstraint(
+                fields=["offer", "goal", "action_id"],
+                condition=~models.Q(action_id=""),
+                name="conversion_unique_action_id",
+            ),
+            # Without an advertiser id: one conversion per click and goal. Probabilistic
+            # conversions are exempt: many visitors can share the matched click's IP.
+            models.UniqueConstraint(
+                fields=["offer", "goal", "click"],
+                condition=models.Q(action_id="", integration_method="default"),
+                name="conversion_unique_click",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=ConversionStatus.values), name="conversion_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(integration_method__in=IntegrationMethod.values),
+                name="conversion_integration_method_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(conversion_id__regex=r"^[0-9a-f]{24}$"), name="conversion_id_24_hex"
+            ),
+        ]
+        indexes = [
+            # An affiliate's conversion list and statistics by period.
+            models.Index(fields=["affiliate", "created_at"], name="conversion_affiliate_created"),
+            # The network's lists and statistics by period.
+            models.Index(fields=["created_at"], name="conversion_created"),
+            # The hold auto-approval job.
+            models.Index(fields=["hold_until"], condition=models.Q(status=5), name="conversion_on_hold"),
+        ]
+
+    def __str__(self):
+        return self.conversion_id
+
+    def sub_values(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in SUB_FIELDS}
+
+
+class ServerPostback(models.Model):
+    """One inbound advertiser postback or pixel hit, accepted or not."""
+
+    class Source(models.TextChoices):
+        POSTBACK = "postback", "S2S postback"
+        PIXEL = "pixel", "Pixel"
+
+    class Outcome(models.TextChoices):
+        CREATED = "created", "Conversion created"
+        STATUS_CHANGED = "status_changed", "Status changed"
+        DUPLICATE = "duplicate", "Duplicate"
+        REJECTED = "rejected", "Rejected"
+
+    received_at = models.DateTimeField(auto_now_add=True)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    method = models.CharField(max_length=10)
+    query = models.TextField(help_text="Query string and form body as received (cut at 8 KiB).")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    http_status = models.PositiveSmallIntegerField()
+    message = models.CharField(max_length=255)
+    conversion = models.ForeignKey(
+        Conversion, null=True, blank=True, on_delete=models.SET_NULL, related_name="server_postbacks"
+    )
+    # The creation or status change this postback caused, if any: "changed by which postback".
+    event = models.OneToOneField(
+        "ConversionEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="server_postback"
+    )
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [models.Index(fields=["received_at"], name="server_postback_received")]
+
+    def __str__(self):
+        return f"{self.received_at:%Y-%m-%d %H:%M:%S} {self.source} {self.outcome}"
+
+
+class ConversionEvent(models.Model):
+    """A conversion's creation or one of its status changes: its history, and what affiliate
+    postbacks are sent for. Written only by conversions.services.conversion_event_emit."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Created"
+        STATUS_CHANGED = "status_changed", "Status changed"
+
+    class Source(models.TextChoices):
+        POSTBACK = "postback", "Advertiser postback"
+        PIXEL = "pixel", "Pixel"
+        MANAGER = "manager", "Manager"
+        HOLD_EXPIRED = "hold_expired", "Hold period ended"
+
+    conversion = models.ForeignKey(Conversion, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    old_status = models.PositiveSmallIntegerField(choices=ConversionStatus.choices, null=True, blank=True)
+    new_status = models.PositiveSmallIntegerField(choices=ConversionStatus.choices)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["conversion", "pk"]
+
+    def __str__(self):
+        return f"{self.conversion}: {self.get_kind_display()} -> {self.get_new_status_display()}"

@@ -1,0 +1,117 @@
+"""Portal pages about conversions: Statistics > Conversions, its totals and its CSV export."""
+
+import csv
+from datetime import timedelta
+
+from django.http import StreamingHttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.views import View
+from django.views.generic import ListView
+
+from conversions.forms import StatisticsFilterForm
+from conversions.selectors import (
+    conversion_totals,
+    conversions_filtered,
+    conversions_for_statistics,
+    offers_for_statistics,
+)
+from portal.access import AffiliateRequiredMixin
+from tracking.models import SUB_FIELDS
+
+DEFAULT_PERIOD_DAYS = 30
+CSV_HEADER = [
+    "date (UTC)",
+    "conversion id",
+    "offer id",
+    "offer",
+    "goal",
+    "status",
+    "payout",
+    "currency",
+    *SUB_FIELDS,
+    "integration method",
+]
+# A spreadsheet runs a cell starting with one of these as a formula; sub values come from links
+# anyone can click, so they are written as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class ConversionFiltersMixin(AffiliateRequiredMixin):
+    def filter_form(self) -> StatisticsFilterForm:
+        """The filters from the query string. A first visit, which names no dates, shows the last
+        30 days; a period cleared on purpose stays open."""
+        data = self.request.GET.copy()
+        if "date_from" not in data and "date_to" not in data:
+            today = timezone.now().date()
+            data["date_from"] = (today - timedelta(days=DEFAULT_PERIOD_DAYS - 1)).isoformat()
+            data["date_to"] = today.isoformat()
+        return StatisticsFilterForm(data, offers=offers_for_statistics(self.affiliate))
+
+    def filtered(self, form):
+        return conversions_filtered(conversions_for_statistics(self.affiliate), form.cleaned_data)
+
+
+class ConversionStatisticsView(ConversionFiltersMixin, ListView):
+    template_name = "conversions/statistics.html"
+    context_object_name = "conversions"
+    paginate_by = 50
+
+    def get_queryset(self):
+        self.form = self.filter_form()
+        if not self.form.is_valid():
+            return conversions_for_statistics(self.affiliate).none()
+        return self.filtered(self.form)
+
+    def get_context_data(self, **kwargs):
+        totals = conversion_totals(self.object_list) if self.form.is_valid() else None
+        return super().get_context_data(form=self.form, totals=totals, **kwargs)
+
+
+class ConversionCsvView(ConversionFiltersMixin, View):
+    """The filtered conversions as CSV, streamed row by row so that a long period needs no memory."""
+
+    def get(self, request):
+        form = self.filter_form()
+        if not form.is_valid():
+            # The page shows what is wrong with the filters.
+            return redirect(f"{reverse('statistics:conversions')}?{request.GET.urlencode()}")
+        writer = csv.writer(_Echo())
+        rows = (_csv_row(conversion) for conversion in self.filtered(form).iterator(chunk_size=2000))
+        response = StreamingHttpResponse(
+            (writer.writerow(row) for row in _with_header(rows)), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = 'attachment; filename="conversions.csv"'
+        return response
+
+
+class _Echo:
+    """A file for csv.writer that hands each line back instead of storing it."""
+
+    def write(self, value):
+        return value
+
+
+def _with_header(rows):
+    yield CSV_HEADER
+    yield from rows
+
+
+def _text(value: str) -> str:
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def _csv_row(conversion) -> list:
+    return [
+        conversion.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        conversion.conversion_id,
+        conversion.offer.offer_id,
+        _text(conversion.offer.title),
+        _text(conversion.goal.value),
+        conversion.get_status_display(),
+        conversion.payout,
+        conversion.currency,
+        *(_text(value) for value in conversion.sub_values().values()),
+        conversion.get_integration_method_display(),
+    ]

@@ -1,0 +1,94 @@
+"""Reads of conversions and inbound postbacks: the one reading of the list filters, shared by the
+portal's statistics page, its CSV export, the partner API and the manager API."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Count, Exists, OuterRef, Q, Sum
+
+from config.filters import period_q
+from conversions.models import Conversion
+from offers.models import Affiliate, ConversionStatus, Offer
+from tracking.models import SUB_FIELDS
+
+
+def conversions_with_relations():
+    return Conversion.objects.select_related("offer", "affiliate", "goal", "click")
+
+
+def conversions_for_statistics(affiliate: Affiliate):
+    """An affiliate's conversions as their statistics count them: test conversions left out."""
+    return Conversion.objects.select_related("offer", "goal").filter(affiliate=affiliate, is_test=False)
+
+
+def conversions_filtered(conversions, filters: dict):
+    """Narrow `conversions` by the cleaned data of conversions.forms.ConversionFilterForm (or its
+    manager variant, which adds `affiliate`). Empty values do not filter."""
+    conversions = conversions.filter(period_q("created_at", filters.get("date_from"), filters.get("date_to")))
+    if filters.get("status") is not None:
+        conversions = conversions.filter(status=filters["status"])
+    if filters.get("offer"):
+        conversions = conversions.filter(offer__offer_id=filters["offer"])
+    if filters.get("affiliate"):
+        conversions = conversions.filter(affiliate__pid=filters["affiliate"])
+    if filters.get("goal"):
+        conversions = conversions.filter(goal__value__iexact=filters["goal"])
+    subs = {name: filters[name] for name in SUB_FIELDS if filters.get(name)}
+    return conversions.filter(**subs)
+
+
+def offers_for_statistics(affiliate: Affiliate):
+    """The offers an affiliate may filter statistics by: the active ones they can see, and any
+    offer they have conversions on, so that a paused offer's history stays reachable."""
+    converted = Conversion.objects.filter(affiliate=affiliate, offer=OuterRef("pk"))
+    return Offer.objects.filter(Q(status=Offer.Status.ACTIVE) | Exists(converted)).order_by("offer_id")
+
+
+@dataclass
+class CurrencyTotals:
+    currency: str
+    payout_by_status: list[Decimal]  # in the order of ConversionStatus
+    payout: Decimal
+
+
+@dataclass
+class ConversionTotals:
+    count_by_status: list[tuple[ConversionStatus, int]]
+    count: int
+    currencies: list[CurrencyTotals]
+
+
+def conversion_totals(conversions) -> ConversionTotals:
+    """How many conversions of each status, and the payout per currency (per status and in all)."""
+    # The model's default ordering would split the groups.
+    rows = (
+        conversions.order_by().values("status", "currency").annotate(count=Count("pk"), payout=Sum("payout"))
+    )
+    counts = dict.fromkeys(ConversionStatus, 0)
+    payouts: dict[str, dict] = {}
+    for row in rows:
+        status = ConversionStatus(row["status"])
+        counts[status] += row["count"]
+        by_status = payouts.setdefault(row["currency"], dict.fromkeys(ConversionStatus, Decimal(0)))
+        by_status[status] += row["payout"]
+    return ConversionTotals(
+        count_by_status=list(counts.items()),
+        count=sum(counts.values()),
+        currencies=[
+            CurrencyTotals(currency, list(by_status.values()), sum(by_status.values(), Decimal(0)))
+            for currency, by_status in sorted(payouts.items())
+        ],
+    )
+
+
+def server_postbacks_filtered(server_postbacks, filters: dict):
+    """Narrow inbound postbacks by config.filters.NetworkFilterForm's cleaned data. Offer and affiliate
+    are those of the conversion a postback reached, so rejected postbacks match neither."""
+    server_postbacks = server_postbacks.filter(
+        period_q("received_at", filters.get("date_from"), filters.get("date_to"))
+    )
+    if filters.get("offer"):
+        server_postbacks = server_postbacks.filter(conversion__offer__offer_id=filters["offer"])
+    if filters.get("affiliate"):
+        server_postbacks = server_postbacks.filter(conversion__affiliate__pid=filters["affiliate"])
+    return server_postbacks

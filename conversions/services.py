@@ -1,0 +1,340 @@
+"""Conversions: recording them from advertiser postbacks and pixels, and changing their status.
+
+Every creation and status change goes through `conversion_event_emit`, inside the transaction
+that makes the change, so whatever listens (affiliate postbacks) sees each change exactly once.
+"""
+
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from conversions.models import Conversion, ConversionEvent, IntegrationMethod, ServerPostback
+from offers.models import Affiliate, ConversionStatus, Offer
+from offers.selectors import affiliate_can_run_offer
+from tracking.models import MAX_PARAMETER_LENGTH, SUB_FIELDS, Click
+from tracking.params import has_control_characters
+from tracking.services import click_get
+
+CLICK_ID = re.compile(r"^[0-9a-f]{24}$")
+CLICK_ID_PARAMETERS = ["clickid", "click_id", "afclick"]
+STATUS_CODES = {str(status.value): status for status in ConversionStatus}
+# What an advertiser may do to an existing conversion; managers may set any status.
+ADVERTISER_STATUS_CHANGES = {
+    ConversionStatus.PENDING: {ConversionStatus.APPROVED, ConversionStatus.DECLINED, ConversionStatus.HOLD},
+    ConversionStatus.HOLD: {ConversionStatus.APPROVED, ConversionStatus.DECLINED},
+}
+STORED_PARAMETERS = ["comment", "fbclid", "device_type", "user_id", "promo_code"]
+EXTRA_PARAMETERS = [f"custom_field{n}" for n in range(1, 16)] + [
+    "timestamp",
+    "action_timestamp",
+    "country",
+    "platform",
+]
+LONG_PARAMETERS = {"referrer": 2048}
+
+_listeners: list[Callable[[ConversionEvent], None]] = []
+
+
+def conversion_listen(listener: Callable[[ConversionEvent], None]) -> None:
+    """Call `listener(event)` for every conversion event, inside the transaction that emits it."""
+    _listeners.append(listener)
+
+
+def conversion_event_emit(*, conversion, kind, old_status, source, changed_by=None) -> ConversionEvent:
+    event = ConversionEvent.objects.create(
+        conversion=conversion,
+        kind=kind,
+        old_status=old_status,
+        new_status=conversion.status,
+        source=source,
+        changed_by=changed_by,
+    )
+    for listener in _listeners:
+        listener(event)
+    return event
+
+
+def _hold_until(offer: Offer, status: int):
+    return (
+        timezone.now() + timedelta(days=offer.hold_period_days) if status == ConversionStatus.HOLD else None
+    )
+
+
+@transaction.atomic
+def conversion_set_status(*, conversion: Conversion, status: int, source: str, changed_by=None):
+    """Set a conversion's status and emit its event. Returns the event, or None when the status
+    was already `status` (so concurrent identical changes emit one event)."""
+    conversion = Conversion.objects.select_for_update().select_related("offer").get(pk=conversion.pk)
+    if conversion.status == status:
+        return None
+    old_status = conversion.status
+    conversion.status = status
+    conversion.hold_until = _hold_until(conversion.offer, status)
+    conversion.save(update_fields=["status", "hold_until", "updated_at"])
+    return conversion_event_emit(
+        conversion=conversion,
+        kind=ConversionEvent.Kind.STATUS_CHANGED,
+        old_status=old_status,
+        source=source,
+        changed_by=changed_by,
+    )
+
+
+def conversion_approve_expired_holds() -> int:
+    """Approve conversions whose hold period has ended (run by beat)."""
+    due = Conversion.objects.filter(status=ConversionStatus.HOLD, hold_until__lte=timezone.now())
+    approved = 0
+    for conversion in due.only("pk").iterator():
+        event = conversion_set_status(
+            conversion=conversion,
+            status=ConversionStatus.APPROVED,
+            source=ConversionEvent.Source.HOLD_EXPIRED,
+        )
+        approved += event is not None
+    return approved
+
+
+# --- Advertiser postbacks and pixels ----------------------------------------------------
+
+
+class PostbackRejected(Exception):
+    def __init__(self, http_status: int, message: str):
+        super().__init__(message)
+        self.http_status, self.message = http_status, message
+
+
+@dataclass
+class PostbackResult:
+    http_status: int
+    message: str
+    outcome: str
+    conversion: Conversion | None = None
+    event: ConversionEvent | None = None
+
+    def as_json(self) -> dict:
+        if self.outcome == ServerPostback.Outcome.REJECTED:
+            return {"status": 2, "message": self.message}
+        return {"status": 1, "message": self.message, "conversion_id": self.conversion.conversion_id}
+
+
+def postback_receive(
+    *, params: dict[str, str], source: str, method: str, raw_query: str, caller_ip
+) -> PostbackResult:
+    """Handle one advertiser postback or pixel hit and log it, whatever the outcome.
+
+    The conversion, its event and the log row commit together: one transaction per postback.
+    """
+    with transaction.atomic():
+        try:
+            result = _ingest(params, source=source, caller_ip=caller_ip)
+        except PostbackRejected as rejected:
+            result = PostbackResult(rejected.http_status, rejected.message, ServerPostback.Outcome.REJECTED)
+        ServerPostback.objects.create(
+            source=source,
+            method=method,
+            query=raw_query[:8192],
+            ip=caller_ip,
+            outcome=result.outcome,
+            http_status=result.http_status,
+            message=result.message[:255],
+            conversion=result.conversion,
+            event=result.event,
+        )
+    return result
+
+
+def _ingest(params, *, source, caller_ip) -> PostbackResult:
+    """The checks of an advertiser postback, in the order advertisers' integrations expect."""
+    _check_lengths(params)
+    click_id = next((params[name] for name in CLICK_ID_PARAMETERS if params.get(name)), "")
+    if click_id:
+        click, offer, affiliate, method = _click_attribution(click_id, params)
+    elif params.get("offer_id") and params.get("pid"):
+        offer, affiliate = _probabilistic_offer_and_affiliate(params)
+        click, method = None, IntegrationMethod.PROBABILISTIC
+    else:
+        raise PostbackRejected(400, "Missing mandatory parameter clickid")
+    if not offer.is_active:
+        raise PostbackRejected(403, "Offer disabled")
+    expected_code = offer.secure_code or offer.advertiser.secure_code
+    if expected_code and params.get("secure", "") != expected_code:
+        raise PostbackRejected(403, "Access denied")
+    if offer.advertiser.ip_allowlist and not _ip_allowed(caller_ip, offer.advertiser.ip_allowlist):
+        raise PostbackRejected(403, "Current IP-address is denied")
+    goal = _goal(offer, params.get("goal", ""))
+    requested_status = _status(params.get("status", ""))
+    order_sum = _sum(params.get("sum", ""))
+    if method == IntegrationMethod.PROBABILISTIC and params.get("ip"):
+        click = _latest_click_from_ip(offer, affiliate, params["ip"], params.get("ua", ""))
+
+    status = requested_status or goal.default_status
+    fields = {
+        "click": click,
+        "offer": offer,
+        "affiliate": affiliate,
+        "goal": goal,
+        "status": status,
+        "integration_method": method,
+        "action_id": params.get("action_id", ""),
+        "payout": goal.payout,
+        "revenue": goal.revenue,
+        "currency": goal.currency,
+        "order_sum": order_sum,
+        "order_currency": params.get("currency", "")[:3].upper(),
+        "ip": _valid_ip(params.get("ip", "")),
+        "referrer": params.get("referrer", ""),
+        "extra": {name: params[name] for name in EXTRA_PARAMETERS if params.get(name)},
+        "hold_until": _hold_until(offer, status),
+        **{name: params.get(name, "") for name in STORED_PARAMETERS},
+        **_sub_values(click, params),
+    }
+    return _create_or_repeat(fields, requested_status, source)
+
+
+def _check_lengths(params):
+    for name, value in params.items():
+        limit = LONG_PARAMETERS.get(name, MAX_PARAMETER_LENGTH)
+        if len(value) > limit:
+            raise PostbackRejected(400, f"Parameter {name[:32]} is longer than {limit} characters")
+        if has_control_characters(value):
+            raise PostbackRejected(400, f"Parameter {name[:32]} contains control characters")
+
+
+def _click_attribution(click_id, params):
+    if not CLICK_ID.match(click_id):
+        raise PostbackRejected(400, "Click_id: invalid format")
+    click = click_get(click_id)
+    if click is None:
+        raise PostbackRejected(404, "Click not found")
+    offer = click.offer
+    if click.created_at < timezone.now() - timedelta(days=offer.click_lifetime_days):
+        raise PostbackRejected(410, "Click session expired")
+    if params.get("offer_id") and params["offer_id"] != str(offer.offer_id):
+        raise PostbackRejected(400, "Offer does not match the click")
+    return click, offer, click.affiliate, IntegrationMethod.DEFAULT
+
+
+def _probabilistic_offer_and_affiliate(params):
+    offer_id, pid = params["offer_id"], params["pid"]
+    offer = (
+        Offer.objects.select_related("advertiser").filter(offer_id=offer_id).first()
+        if offer_id.isdigit() and len(offer_id) <= 9
+        else None
+    )
+    if offer is None:
+        raise PostbackRejected(404, "Offer not found")
+    affiliate = Affiliate.objects.filter(pid=pid).first() if pid.isdigit() and len(pid) <= 9 else None
+    if affiliate is None:
+        raise PostbackRejected(404, "Affiliate not found")
+    # A paused offer is reported as "Offer disabled" by the next check, like for clicks.
+    if offer.is_active and not affiliate_can_run_offer(affiliate=affiliate, offer=offer):
+        raise PostbackRejected(403, "Affiliate has no access to this offer")
+    return offer, affiliate
+
+
+def _ip_allowed(caller_ip, allowlist) -> bool:
+    if not caller_ip:
+        return False
+    address = ipaddress.ip_address(caller_ip)
+    return any(address in ipaddress.ip_network(entry, strict=False) for entry in allowlist)
+
+
+def _goal(offer, value):
+    goals = list(offer.goals.all())
+    if not value:
+        return goals[0]
+    for goal in goals:
+        if goal.value.lower() == value.lower():
+            return goal
+    raise PostbackRejected(404, "Goal not found")
+
+
+def _status(value):
+    if not value:
+        return None
+    if value not in STATUS_CODES:
+        raise PostbackRejected(400, "Unknown status")
+    return STATUS_CODES[value]
+
+
+def _sum(value):
+    if not value:
+        return None
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise PostbackRejected(400, "Invalid sum: send a number such as 12.50") from None
+    if not amount.is_finite() or amount < 0 or amount >= Decimal("1e14"):
+        raise PostbackRejected(400, "Invalid sum: send a number such as 12.50")
+    return amount.quantize(Decimal("0.0001"))
+
+
+def _valid_ip(value):
+    try:
+        return str(ipaddress.ip_address(value.strip())) if value else None
+    except ValueError:
+        return None
+
+
+def _latest_click_from_ip(offer, affiliate, ip, user_agent):
+    """Probabilistic attribution: the affiliate's latest click on the offer from this IP (and
+    user agent, when given) inside the click lifetime, so its sub values reach the postback."""
+    address = _valid_ip(ip)
+    if address is None:
+        return None
+    since = timezone.now() - timedelta(days=offer.click_lifetime_days)
+    clicks = Click.objects.filter(affiliate=affiliate, offer=offer, ip=address, created_at__gte=since)
+    if user_agent:
+        clicks = clicks.filter(user_agent=user_agent[:512])
+    return clicks.order_by("-created_at").first()
+
+
+def _sub_values(click, params):
+    if click is not None:
+        return {name: getattr(click, name) for name in SUB_FIELDS}
+    return {name: params.get(name, "") for name in SUB_FIELDS}
+
+
+def _uniqueness(fields) -> dict | None:
+    if fields["action_id"]:
+        return {"offer": fields["offer"], "goal": fields["goal"], "action_id": fields["action_id"]}
+    if fields["integration_method"] == IntegrationMethod.DEFAULT:
+        return {"offer": fields["offer"], "goal": fields["goal"], "click": fields["click"], "action_id": ""}
+    return None
+
+
+def _create_or_repeat(fields, requested_status, source) -> PostbackResult:
+    """Insert first, look second: a new conversion costs no extra query, and the unique
+    constraints, not a check-then-insert, decide between twins arriving at the same time."""
+    lookup = _uniqueness(fields)
+    try:
+        with transaction.atomic():
+            conversion = Conversion.objects.create(**fields)
+            event = conversion_event_emit(
+                conversion=conversion, kind=ConversionEvent.Kind.CREATED, old_status=None, source=source
+            )
+    except IntegrityError:
+        if lookup is None:
+            raise
+        return _repeat(Conversion.objects.get(**lookup), requested_status, source)
+    return PostbackResult(200, "ok", ServerPostback.Outcome.CREATED, conversion, event)
+
+
+def _repeat(conversion, requested_status, source) -> PostbackResult:
+    """A postback for a conversion that exists: a status change, or a harmless replay."""
+    if requested_status is None or requested_status == conversion.status:
+        return PostbackResult(200, "duplicate", ServerPostback.Outcome.DUPLICATE, conversion)
+    if requested_status not in ADVERTISER_STATUS_CHANGES.get(conversion.status, set()):
+        old, new = ConversionStatus(conversion.status).label, requested_status.label
+        raise PostbackRejected(409, f"Status change not allowed: {old} to {new}")
+    event = conversion_set_status(conversion=conversion, status=requested_status, source=source)
+    if event is None:
+        return PostbackResult(200, "duplicate", ServerPostback.Outcome.DUPLICATE, conversion)
+    conversion.refresh_from_db()
+    return PostbackResult(200, "ok", ServerPostback.Outcome.STATUS_CHANGED, conversion, event)

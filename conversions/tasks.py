@@ -1,0 +1,8 @@
+from celery import shared_task
+
+from conversions.services import conversion_approve_expired_holds
+
+
+@shared_task(ignore_result=True)
+def approve_expired_holds():
+    conversion_approve_expired_holds()

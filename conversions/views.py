@@ -1,0 +1,65 @@
+"""Advertiser endpoints: the S2S postback (`GET|POST /postback`) and the image pixel (`GET /pixel`).
+
+Both are answered by config.middleware.TrackingFastPathMiddleware: no session or CSRF, since
+advertisers' servers and pixels carry neither.
+"""
+
+import base64
+import json
+
+from django.http import HttpResponse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from conversions.models import ServerPostback
+from conversions.services import postback_receive
+from tracking.client_ip import client_ip
+from tracking.views import COOKIE_NAME
+
+# The smallest transparent GIF.
+PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+
+
+def _params(request) -> dict[str, str]:
+    # A parameter given twice counts with its last value; a form body wins over the query.
+    return {**request.GET.dict(), **request.POST.dict()}
+
+
+def _raw_query(request) -> str:
+    body = request.body.decode("utf-8", "replace") if request.method == "POST" else ""
+    return request.META.get("QUERY_STRING", "") + (f"\n{body}" if body else "")
+
+
+@require_http_methods(["GET", "POST"])
+def postback(request):
+    raw_query = _raw_query(request)  # before the form is parsed: the body can be read only once
+    result = postback_receive(
+        params=_params(request),
+        source=ServerPostback.Source.POSTBACK,
+        method=request.method,
+        raw_query=raw_query,
+        caller_ip=client_ip(request),
+    )
+    return HttpResponse(
+        json.dumps(result.as_json()), status=result.http_status, content_type="application/json"
+    )
+
+
+@require_GET
+def pixel(request):
+    """Records the conversion of the click in the `afclick` cookie; answers a GIF whatever happens."""
+    params = request.GET.dict()
+    params["clickid"] = request.COOKIES.get(COOKIE_NAME, "")
+    for name in ("click_id", "afclick"):
+        params.pop(name, None)
+    if "afstatus" in params:
+        params["status"] = params.pop("afstatus")
+    postback_receive(
+        params=params,
+        source=ServerPostback.Source.PIXEL,
+        method=request.method,
+        raw_query=request.META.get("QUERY_STRING", ""),
+        caller_ip=client_ip(request),
+    )
+    response = HttpResponse(PIXEL_GIF, content_type="image/gif")
+    response["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,20 @@
+from rest_framework import viewsets
+
+from api.filters import FormFilterBackend
+from api.views import ManagerViewSetMixin
+from config.filters import NetworkFilterForm
+from tracking.models import Click
+from tracking.selectors import clicks_filtered
+from tracking.serializers import ManagerClickSerializer
+
+
+class ManagerClickViewSet(ManagerViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    """Every affiliate's clicks, newest first, found by click id."""
+
+    queryset = Click.objects.select_related("offer", "affiliate")
+    serializer_class = ManagerClickSerializer
+    lookup_field = "click_id"
+    lookup_url_kwarg = "id"
+    filter_backends = [FormFilterBackend]
+    filter_form_class = NetworkFilterForm
+    filter_selector = staticmethod(clicks_filtered)
