@@ -21,7 +21,8 @@ class IntegrationMethod(models.TextChoices):
 
 
 class Conversion(models.Model):
-    conversion_id = models.CharField(max_length=24, unique=True, default=new_conversion_id, editable=False)
+    # Unique through Meta.constraints: see tracking.models.Click.click_id.
+    conversion_id = models.CharField(max_length=24, default=new_conversion_id, editable=False)
     click = models.ForeignKey(Click, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="conversions")
     affiliate = models.ForeignKey(Affiliate, on_delete=models.PROTECT, related_name="conversions")
@@ -68,6 +69,7 @@ class Conversion(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
+            models.UniqueConstraint(fields=["conversion_id"], name="conversion_id_unique"),
             # One conversion per advertiser id of it, whatever the click.
             models.UniqueConstraint(
                 fields=["offer", "goal", "action_id"],

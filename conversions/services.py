@@ -17,6 +17,7 @@ from django.utils import timezone
 from conversions.models import Conversion, ConversionEvent, IntegrationMethod, ServerPostback
 from offers.models import Affiliate, ConversionStatus, Offer
 from offers.selectors import affiliate_can_run_offer
+from tracking.lookups import offer_with_goals
 from tracking.models import MAX_PARAMETER_LENGTH, SUB_FIELDS, Click
 from tracking.params import has_control_characters
 from tracking.services import click_get
@@ -154,9 +155,9 @@ def _ingest(params, *, source, caller_ip) -> PostbackResult:
     _check_lengths(params)
     click_id = next((params[name] for name in CLICK_ID_PARAMETERS if params.get(name)), "")
     if click_id:
-        click, offer, affiliate, method = _click_attribution(click_id, params)
+        click, offer, affiliate_id, method = _click_attribution(click_id, params)
     elif params.get("offer_id") and params.get("pid"):
-        offer, affiliate = _probabilistic_offer_and_affiliate(params)
+        offer, affiliate_id = _probabilistic_offer_and_affiliate(params)
         click, method = None, IntegrationMethod.PROBABILISTIC
     else:
         raise PostbackRejected(400, "Missing mandatory parameter clickid")
@@ -171,13 +172,13 @@ def _ingest(params, *, source, caller_ip) -> PostbackResult:
     requested_status = _status(params.get("status", ""))
     order_sum = _sum(params.get("sum", ""))
     if method == IntegrationMethod.PROBABILISTIC and params.get("ip"):
-        click = _latest_click_from_ip(offer, affiliate, params["ip"], params.get("ua", ""))
+        click = _latest_click_from_ip(offer, affiliate_id, params["ip"], params.get("ua", ""))
 
     status = requested_status or goal.default_status
     fields = {
         "click": click,
         "offer": offer,
-        "affiliate": affiliate,
+        "affiliate_id": affiliate_id,
         "goal": goal,
         "status": status,
         "integration_method": method,
@@ -212,12 +213,12 @@ def _click_attribution(click_id, params):
     click = click_get(click_id)
     if click is None:
         raise PostbackRejected(404, "Click not found")
-    offer = click.offer
+    offer = offer_with_goals(click.offer_id)
     if click.created_at < timezone.now() - timedelta(days=offer.click_lifetime_days):
         raise PostbackRejected(410, "Click session expired")
     if params.get("offer_id") and params["offer_id"] != str(offer.offer_id):
         raise PostbackRejected(400, "Offer does not match the click")
-    return click, offer, click.affiliate, IntegrationMethod.DEFAULT
+    return click, offer, click.affiliate_id, IntegrationMethod.DEFAULT
 
 
 def _probabilistic_offer_and_affiliate(params):
@@ -235,7 +236,7 @@ def _probabilistic_offer_and_affiliate(params):
     # A paused offer is reported as "Offer disabled" by the next check, like for clicks.
     if offer.is_active and not affiliate_can_run_offer(affiliate=affiliate, offer=offer):
         raise PostbackRejected(403, "Affiliate has no access to this offer")
-    return offer, affiliate
+    return offer, affiliate.pk
 
 
 def _ip_allowed(caller_ip, allowlist) -> bool:
@@ -282,14 +283,14 @@ def _valid_ip(value):
         return None
 
 
-def _latest_click_from_ip(offer, affiliate, ip, user_agent):
+def _latest_click_from_ip(offer, affiliate_id, ip, user_agent):
     """Probabilistic attribution: the affiliate's latest click on the offer from this IP (and
     user agent, when given) inside the click lifetime, so its sub values reach the postback."""
     address = _valid_ip(ip)
     if address is None:
         return None
     since = timezone.now() - timedelta(days=offer.click_lifetime_days)
-    clicks = Click.objects.filter(affiliate=affiliate, offer=offer, ip=address, created_at__gte=since)
+    clicks = Click.objects.filter(affiliate_id=affiliate_id, offer=offer, ip=address, created_at__gte=since)
     if user_agent:
         clicks = clicks.filter(user_agent=user_agent[:512])
     return clicks.order_by("-created_at").first()

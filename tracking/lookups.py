@@ -103,6 +103,16 @@ def has_approved_access(*, affiliate: AffiliateSnapshot, offer: OfferSnapshot) -
     return _cache.get(("access", affiliate.pk, offer.pk), load)
 
 
+def offer_with_goals(offer_pk: int) -> Offer:
+    """The offer with its advertiser and goals, for attributing conversions: cached like the
+    click path's lookups, so a manager's change reaches postbacks within the same few seconds."""
+
+    def load():
+        return Offer.objects.select_related("advertiser").prefetch_related("goals").get(pk=offer_pk)
+
+    return _cache.get(("offer-with-goals", offer_pk), load)
+
+
 def clear():
     """Forget everything cached in this process (tests, and after a manager's change here)."""
     _cache.clear()

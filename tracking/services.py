@@ -83,4 +83,4 @@ def _buffered_or_stored(click_id: str) -> Click | None:
     row = buffer.pending_row(click_id)
     if row is not None:
         click_write_rows([row])
-    return Click.objects.filter(click_id=click_id).select_related("offer__advertiser", "affiliate").first()
+    return Click.objects.filter(click_id=click_id).first()
