@@ -41,3 +41,4 @@ format: install
 ## Benchmarks against PostgreSQL and Redis on 127.0.0.1 (see README, "Benchmarks"); needs wrk.
 bench: install
 	$(BIN)/python -m bench.click
+	$(BIN)/python -m bench.ingest
