@@ -9,7 +9,6 @@ Last line: `click ratio=<click rps / bare rps> stored=<clicks stored>/<302s answ
 """
 
 import argparse
-import subprocess
 import tempfile
 import time
 
@@ -30,19 +29,6 @@ affiliate_create(username="bench", pid=1)
 """
 
 
-def stored_clicks(env) -> int:
-    count = "from tracking.models import Click; print(Click.objects.count())"
-    result = subprocess.run(
-        [harness.PYTHON, "manage.py", "shell", "-c", count],
-        cwd=harness.ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return int(result.stdout.split()[-1])
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5, help="length of one round")
@@ -54,7 +40,7 @@ def main():
     env = harness.environment(DATABASE)
     harness.create_database(env, DATABASE)
     harness.flush_redis(env)
-    subprocess.run([harness.PYTHON, "manage.py", "shell", "-c", SETUP], cwd=harness.ROOT, env=env, check=True)
+    harness.manage_shell(env, SETUP)
 
     click_url = f"{harness.BASE_URL}/click?pid=1&offer_id=1&sub1=bench&sub2=a%20b"
     bare_url = f"{harness.BASE_URL}/bench/bare-302"
@@ -91,10 +77,10 @@ def main():
 def wait_for_stored(env, expected, timeout=120):
     """Clicks in the database once the buffer has drained (or `expected` is reached)."""
     deadline = time.monotonic() + timeout
-    count = stored_clicks(env)
+    count = harness.count_rows(env, "tracking.Click")
     while time.monotonic() < deadline:
         time.sleep(2)
-        latest = stored_clicks(env)
+        latest = harness.count_rows(env, "tracking.Click")
         if (expected is not None and latest >= expected) or (expected is None and latest == count):
             return latest
         count = latest

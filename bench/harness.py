@@ -43,6 +43,25 @@ def create_database(env: dict, database: str):
     subprocess.run([PYTHON, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
 
 
+def manage_shell(env: dict, code: str) -> str:
+    """Run Python in `manage.py shell` with the benchmark's settings; returns the last line printed."""
+    result = subprocess.run(
+        [PYTHON, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.split("\n")[-2] if result.stdout.endswith("\n") else result.stdout.split("\n")[-1]
+
+
+def count_rows(env: dict, model: str) -> int:
+    """Rows of `model` ("app_label.ModelName") in the benchmark's database."""
+    code = f"from django.apps import apps; print(apps.get_model({model!r}).objects.count())"
+    return int(manage_shell(env, code))
+
+
 def flush_redis(env: dict):
     import redis
 

@@ -9,7 +9,6 @@ alternating rounds. Last line: `ingest ratio=<postbacks/s / bare requests/s>`.
 
 import argparse
 import os
-import subprocess
 import tempfile
 
 from bench import harness
@@ -38,19 +37,6 @@ with open(%(path)r, "w") as out:
 """
 
 
-def count(env, model) -> int:
-    code = f"from conversions.models import {model}; print({model}.objects.count())"
-    result = subprocess.run(
-        [harness.PYTHON, "manage.py", "shell", "-c", code],
-        cwd=harness.ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return int(result.stdout.split()[-1])
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5, help="length of one round")
@@ -66,9 +52,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         ids_path = os.path.join(tmp, "click-ids")
         setup = SETUP % {"clicks": args.clicks, "path": ids_path}
-        subprocess.run(
-            [harness.PYTHON, "manage.py", "shell", "-c", setup], cwd=harness.ROOT, env=env, check=True
-        )
+        harness.manage_shell(env, setup)
         script = str(harness.ROOT / "bench" / "postbacks.lua")
         postback_url, bare_url = f"{harness.BASE_URL}/postback", f"{harness.BASE_URL}/bench/bare-json"
         used = 0
@@ -87,14 +71,14 @@ def main():
             harness.wait_for_http(f"{harness.BASE_URL}/healthz")
             harness.wrk(bare_url, seconds=2, connections=args.connections)
             postbacks(2)
-            before = count(env, "Conversion")
+            before = harness.count_rows(env, "conversions.Conversion")
             rounds = {"bare": [], "postback": []}
             for _ in range(args.rounds):
                 rounds["bare"].append(
                     harness.wrk(bare_url, seconds=args.seconds, connections=args.connections)
                 )
                 rounds["postback"].append(postbacks(args.seconds))
-            created = count(env, "Conversion") - before
+            created = harness.count_rows(env, "conversions.Conversion") - before
 
     bare, ingest = harness.combine(rounds["bare"]), harness.combine(rounds["postback"])
     accepted_per_second = created / (args.rounds * args.seconds)

@@ -1,10 +1,10 @@
 from django.contrib import admin, messages
 from django.db.models import Q
 
+from config.admin_base import TrafficRecordAdmin
 from conversions.models import Conversion, ConversionEvent, ServerPostback
 from conversions.services import conversion_set_status
 from offers.models import ConversionStatus
-from tracking.admin import CappedCountPaginator
 from tracking.models import SUB_FIELDS
 
 
@@ -27,7 +27,7 @@ class ConversionEventInline(admin.TabularInline):
 
 
 @admin.register(Conversion)
-class ConversionAdmin(admin.ModelAdmin):
+class ConversionAdmin(TrafficRecordAdmin):
     """Read-only: a status changes only through the actions, which record the change and who
     made it, and send the affiliate's postbacks."""
 
@@ -46,9 +46,6 @@ class ConversionAdmin(admin.ModelAdmin):
     list_select_related = ["offer", "affiliate__user", "goal"]
     search_fields = ["=conversion_id", "=action_id", "=click__click_id"]
     search_help_text = "Exact conversion id, advertiser's action id or click id."
-    paginator = CappedCountPaginator
-    show_full_result_count = False
-    list_per_page = 50
     inlines = [ConversionEventInline]
     actions = ["approve", "set_pending", "decline", "hold"]
     fieldsets = [
@@ -99,18 +96,9 @@ class ConversionAdmin(admin.ModelAdmin):
         matches = Q(conversion_id=term.lower()) | Q(action_id=term) | Q(click__click_id=term.lower())
         return queryset.filter(matches), False
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def has_set_status_permission(self, request):
         """Who may run the status actions: staff allowed to change conversions."""
-        return super().has_change_permission(request)
+        return admin.ModelAdmin.has_change_permission(self, request)
 
     def _set_status(self, request, queryset, status):
         changed = unchanged = 0
@@ -147,7 +135,7 @@ class ConversionAdmin(admin.ModelAdmin):
 
 
 @admin.register(ServerPostback)
-class ServerPostbackAdmin(admin.ModelAdmin):
+class ServerPostbackAdmin(TrafficRecordAdmin):
     """The inbound postback log, read-only: what each advertiser call carried and what it caused."""
 
     list_display = [
@@ -164,15 +152,3 @@ class ServerPostbackAdmin(admin.ModelAdmin):
     list_select_related = ["conversion"]
     search_fields = ["message", "query", "=conversion__conversion_id"]
     search_help_text = "Words of the message or the query string, or an exact conversion id."
-    paginator = CappedCountPaginator
-    show_full_result_count = False
-    list_per_page = 50
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

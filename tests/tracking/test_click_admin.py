@@ -1,8 +1,8 @@
 import pytest
 from django.urls import reverse
 
+from config.admin_base import CappedCountPaginator
 from tests.factories import AffiliateFactory, OfferFactory
-from tracking.admin import CappedCountPaginator
 from tracking.models import Click
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("direct_writes")]
