@@ -19,10 +19,11 @@ from offers.models import Affiliate, ConversionStatus, Offer
 from offers.selectors import affiliate_can_run_offer
 from tracking.lookups import offer_with_goals
 from tracking.models import MAX_PARAMETER_LENGTH, SUB_FIELDS, Click
-from tracking.params import has_control_characters
+from tracking.params import has_control_characters, printable
 from tracking.services import click_get
 
-CLICK_ID = re.compile(r"^[0-9a-f]{24}$")
+CLICK_ID = re.compile(r"^[0-9a-f]{24}\Z")
+CURRENCY = re.compile(r"^[A-Za-z]{3}\Z")
 CLICK_ID_PARAMETERS = ["clickid", "click_id", "afclick"]
 STATUS_CODES = {str(status.value): status for status in ConversionStatus}
 # What an advertiser may do to an existing conversion; managers may set any status.
@@ -139,7 +140,7 @@ def postback_receive(
         ServerPostback.objects.create(
             source=source,
             method=method,
-            query=raw_query[:8192],
+            query=printable(raw_query[:8192]),
             ip=caller_ip,
             outcome=result.outcome,
             http_status=result.http_status,
@@ -171,6 +172,7 @@ def _ingest(params, *, source, caller_ip) -> PostbackResult:
     goal = _goal(offer, params.get("goal", ""))
     requested_status = _status(params.get("status", ""))
     order_sum = _sum(params.get("sum", ""))
+    order_currency = _currency(params.get("currency", ""))
     if method == IntegrationMethod.PROBABILISTIC and params.get("ip"):
         click = _latest_click_from_ip(offer, affiliate_id, params["ip"], params.get("ua", ""))
 
@@ -187,7 +189,7 @@ def _ingest(params, *, source, caller_ip) -> PostbackResult:
         "revenue": goal.revenue,
         "currency": goal.currency,
         "order_sum": order_sum,
-        "order_currency": params.get("currency", "")[:3].upper(),
+        "order_currency": order_currency,
         "ip": _valid_ip(params.get("ip", "")),
         "referrer": params.get("referrer", ""),
         "extra": {name: params[name] for name in EXTRA_PARAMETERS if params.get(name)},
@@ -202,9 +204,9 @@ def _check_lengths(params):
     for name, value in params.items():
         limit = LONG_PARAMETERS.get(name, MAX_PARAMETER_LENGTH)
         if len(value) > limit:
-            raise PostbackRejected(400, f"Parameter {name[:32]} is longer than {limit} characters")
+            raise PostbackRejected(400, f"Parameter {printable(name[:32])} is longer than {limit} characters")
         if has_control_characters(value):
-            raise PostbackRejected(400, f"Parameter {name[:32]} contains control characters")
+            raise PostbackRejected(400, f"Parameter {printable(name[:32])} contains control characters")
 
 
 def _click_attribution(click_id, params):
@@ -274,6 +276,14 @@ def _sum(value):
     if not amount.is_finite() or amount < 0 or amount >= Decimal("1e14"):
         raise PostbackRejected(400, "Invalid sum: send a number such as 12.50")
     return amount.quantize(Decimal("0.0001"))
+
+
+def _currency(value):
+    if not value:
+        return ""
+    if not CURRENCY.match(value):
+        raise PostbackRejected(400, "Invalid currency: send a three-letter code such as USD")
+    return value.upper()
 
 
 def _valid_ip(value):

@@ -146,6 +146,13 @@ def test_a_bad_sum_is_refused(client, click_id, value):
     assert not Conversion.objects.exists()
 
 
+@pytest.mark.parametrize("value", ["EURO", "€", "ßßß", "12$"])
+def test_a_bad_currency_is_refused(client, click_id, value):
+    response = postback(client, clickid=click_id, currency=value)
+    assert response.status_code == 400 and response.json()["message"].startswith("Invalid currency")
+    assert not Conversion.objects.exists()
+
+
 def test_oversized_parameters_are_refused(client, click_id):
     response = postback(client, clickid=click_id, comment="x" * 513)
     assert response.status_code == 400
@@ -316,3 +323,11 @@ def test_a_blocked_affiliate_gets_no_probabilistic_conversion(client, offer):
 
 def test_other_methods_are_refused(client):
     assert client.put("/postback").status_code == 405
+
+
+def test_hostile_bytes_are_logged_visibly_and_never_break_the_log(client, click_id):
+    response = client.post("/postback", {"clickid": click_id, "na\x00me": "v\x00"})
+    assert response.status_code == 400
+    logged = ServerPostback.objects.get()
+    assert "\x00" not in logged.query and "\\x00" in logged.query
+    assert logged.message == "Parameter na\\x00me contains control characters"
