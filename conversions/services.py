@@ -43,9 +43,11 @@ LONG_PARAMETERS = {"referrer": 2048}
 _listeners: list[Callable[[ConversionEvent], None]] = []
 
 
-def conversion_listen(listener: Callable[[ConversionEvent], None]) -> None:
-    """Call `listener(event)` for every conversion event, inside the transaction that emits it."""
+def conversion_listen(listener: Callable[[ConversionEvent], None]) -> Callable[[], None]:
+    """Call `listener(event)` for every conversion event, inside the transaction that emits it.
+    Returns the function that stops it."""
     _listeners.append(listener)
+    return lambda: _listeners.remove(listener)
 
 
 def conversion_event_emit(*, conversion, kind, old_status, source, changed_by=None) -> ConversionEvent:

@@ -56,7 +56,7 @@ def test_the_list_filters_by_status_offer_affiliate_method_and_test_flag(admin_c
         ({"affiliate__id__exact": other.affiliate_id}, [other]),
         ({"integration_method__exact": "default"}, [other, conversion]),
         ({"is_test__exact": 0}, [conversion]),
-        ({"created_at__gte": "2000-01-01"}, [other, conversion]),
+        ({"created_at__gte": "2000-01-01 00:00:00+00:00"}, [other, conversion]),
     ]:
         result = _changelist(admin_client, "conversion", **params).context["cl"].result_list
         assert list(result) == expected, params
@@ -170,7 +170,7 @@ def test_the_server_postback_log_is_searched_and_filtered(admin_client, server_p
         ({"q": server_postback.conversion.conversion_id}, [server_postback]),
         ({"outcome__exact": "rejected"}, [rejected]),
         ({"source__exact": "postback"}, [server_postback]),
-        ({"received_at__gte": "2000-01-01"}, [rejected, server_postback]),
+        ({"received_at__gte": "2000-01-01 00:00:00+00:00"}, [rejected, server_postback]),
     ]:
         result = _changelist(admin_client, "serverpostback", **params).context["cl"].result_list
         assert list(result) == expected, params

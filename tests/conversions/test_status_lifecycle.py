@@ -5,7 +5,6 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conversions import services
 from conversions.models import Conversion, ConversionEvent
 from conversions.services import conversion_approve_expired_holds, conversion_listen, conversion_set_status
 from tests.factories import OfferFactory
@@ -41,11 +40,13 @@ def test_setting_the_same_status_again_emits_nothing(conversion):
 
 def test_listeners_hear_each_event_inside_its_transaction(conversion):
     heard = []
-    conversion_listen(heard.append)
+    stop_listening = conversion_listen(heard.append)
     try:
         event = conversion_set_status(conversion=conversion, status=1, source="manager")
     finally:
-        services._listeners.remove(heard.append)
+        stop_listening()
+    assert heard == [event]
+    conversion_set_status(conversion=conversion, status=3, source="manager")
     assert heard == [event]
 
 

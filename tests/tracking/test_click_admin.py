@@ -44,7 +44,7 @@ def test_clicks_are_filtered_by_offer_affiliate_and_date(admin_client, clicks):
     offer, affiliate = clicks["offers"][0], clicks["affiliates"][1]
     response = admin_client.get(url, {"offer__id__exact": offer.pk, "affiliate__id__exact": affiliate.pk})
     assert [(c.offer, c.affiliate) for c in response.context["cl"].result_list] == [(offer, affiliate)]
-    today = admin_client.get(url, {"created_at__gte": "2000-01-01"})
+    today = admin_client.get(url, {"created_at__gte": "2000-01-01 00:00:00+00:00"})
     assert today.context["cl"].result_count == 4
 
 
