@@ -84,7 +84,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # Answers /click itself, so that the middleware below does no work on the hot path.
+    # Answers /click, /postback and /pixel itself, so the middleware below does no work on them.
     "config.middleware.TrackingFastPathMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
