@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import models
 
 from offers.models import Affiliate, ConversionStatus, Goal, Offer
-from tracking.models import MAX_PARAMETER_LENGTH, SUB_FIELDS, Click
+from tracking.models import MAX_PARAMETER_LENGTH, Click, SubValues
 
 
 def new_conversion_id() -> str:
@@ -20,7 +20,7 @@ class IntegrationMethod(models.TextChoices):
     PROBABILISTIC = "probabilistic", "Probabilistic attribution"
 
 
-class Conversion(models.Model):
+class Conversion(SubValues):
     # Unique through Meta.constraints: see tracking.models.Click.click_id.
     conversion_id = models.CharField(max_length=24, default=new_conversion_id, editable=False)
     click = models.ForeignKey(Click, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
@@ -41,14 +41,6 @@ class Conversion(models.Model):
         max_digits=18, decimal_places=4, null=True, blank=True, help_text="`sum` as the advertiser sent it."
     )
     order_currency = models.CharField(max_length=3, blank=True)
-    sub1 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
-    sub2 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
-    sub3 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
-    sub4 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
-    sub5 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
-    sub6 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
-    sub7 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
-    sub8 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     referrer = models.CharField(max_length=2048, blank=True)
     comment = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
@@ -105,9 +97,6 @@ class Conversion(models.Model):
 
     def __str__(self):
         return self.conversion_id
-
-    def sub_values(self) -> dict[str, str]:
-        return {name: getattr(self, name) for name in SUB_FIELDS}
 
 
 class ServerPostback(models.Model):

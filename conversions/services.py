@@ -310,7 +310,7 @@ def _latest_click_from_ip(offer, affiliate_id, ip, user_agent):
 
 def _sub_values(click, params):
     if click is not None:
-        return {name: getattr(click, name) for name in SUB_FIELDS}
+        return click.sub_values()
     return {name: params.get(name, "") for name in SUB_FIELDS}
 
 

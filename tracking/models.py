@@ -21,13 +21,10 @@ def new_click_id() -> str:
     return int(time.time()).to_bytes(4, "big").hex() + os.urandom(8).hex()
 
 
-class Click(models.Model):
-    # Unique through Meta.constraints rather than unique=True, which on PostgreSQL would add a
-    # second, LIKE-pattern index on a table of millions of rows that no query uses.
-    click_id = models.CharField(max_length=24)
-    # The foreign keys get no index of their own: the composite indexes below start with them.
-    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="+", db_index=False)
-    affiliate = models.ForeignKey(Affiliate, on_delete=models.PROTECT, related_name="+", db_index=False)
+class SubValues(models.Model):
+    """The affiliate's own values sub1..sub8: given on the click, kept on its conversions, and
+    sent back in the affiliate's postbacks."""
+
     sub1 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
     sub2 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
     sub3 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
@@ -36,6 +33,21 @@ class Click(models.Model):
     sub6 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
     sub7 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
     sub8 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+
+    class Meta:
+        abstract = True
+
+    def sub_values(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in SUB_FIELDS}
+
+
+class Click(SubValues):
+    # Unique through Meta.constraints rather than unique=True, which on PostgreSQL would add a
+    # second, LIKE-pattern index on a table of millions of rows that no query uses.
+    click_id = models.CharField(max_length=24)
+    # The foreign keys get no index of their own: the composite indexes below start with them.
+    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="+", db_index=False)
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.PROTECT, related_name="+", db_index=False)
     ref_id = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
     ext1 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
     ext2 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
