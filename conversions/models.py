@@ -91,6 +91,10 @@ class Conversion(SubValues):
             models.Index(fields=["affiliate", "created_at"], name="conversion_affiliate_created"),
             # The network's lists and statistics by period.
             models.Index(fields=["created_at"], name="conversion_created"),
+            # Managers looking a conversion up by the advertiser's id (admin search).
+            models.Index(
+                fields=["action_id"], condition=~models.Q(action_id=""), name="conversion_action_id"
+            ),
             # The hold auto-approval job.
             models.Index(fields=["hold_until"], condition=models.Q(status=5), name="conversion_on_hold"),
         ]
