@@ -19,7 +19,7 @@ from offers.models import Affiliate, ConversionStatus, Offer
 from offers.selectors import affiliate_can_run_offer
 from tracking.lookups import offer_with_goals
 from tracking.models import MAX_PARAMETER_LENGTH, SUB_FIELDS, Click
-from tracking.params import has_control_characters, printable
+from tracking.params import has_control_characters, printable, public_id
 from tracking.services import click_get
 
 CLICK_ID = re.compile(r"^[0-9a-f]{24}\Z")
@@ -226,15 +226,11 @@ def _click_attribution(click_id, params):
 
 
 def _probabilistic_offer_and_affiliate(params):
-    offer_id, pid = params["offer_id"], params["pid"]
-    offer = (
-        Offer.objects.select_related("advertiser").filter(offer_id=offer_id).first()
-        if offer_id.isdigit() and len(offer_id) <= 9
-        else None
-    )
+    offer_id, pid = public_id(params["offer_id"]), public_id(params["pid"])
+    offer = Offer.objects.select_related("advertiser").filter(offer_id=offer_id).first() if offer_id else None
     if offer is None:
         raise PostbackRejected(404, "Offer not found")
-    affiliate = Affiliate.objects.filter(pid=pid).first() if pid.isdigit() and len(pid) <= 9 else None
+    affiliate = Affiliate.objects.filter(pid=pid).first() if pid else None
     if affiliate is None:
         raise PostbackRejected(404, "Affiliate not found")
     # A paused offer is reported as "Offer disabled" by the next check, like for clicks.

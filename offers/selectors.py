@@ -28,6 +28,11 @@ def offers_visible_to(affiliate: Affiliate):
     )
 
 
+def may_run_visible_offer(offer: Offer) -> bool:
+    """For an offer from offers_visible_to: public, or private with approved access."""
+    return not offer.is_private or offer.access_status == OfferAccess.Status.APPROVED
+
+
 def offers_runnable_by(affiliate: Affiliate):
     """Offers the affiliate may send traffic to: active, and public or with approved access."""
     if not affiliate.is_active:

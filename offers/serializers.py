@@ -13,6 +13,7 @@ from offers.models import (
     OfferAccess,
     validate_ip_allowlist,
 )
+from offers.selectors import may_run_visible_offer
 from offers.services import affiliate_create, offer_access_decide, offer_save_with_goals
 from tracking.links import LINK_PARAMETERS, tracking_link
 
@@ -59,7 +60,7 @@ class PartnerOfferSerializer(serializers.ModelSerializer):
         return offer.access_status or "none"
 
     def get_tracking_link(self, offer) -> str | None:
-        if self.get_access(offer) not in ("open", OfferAccess.Status.APPROVED):
+        if not may_run_visible_offer(offer):
             return None
         return tracking_link(offer_id=offer.offer_id, pid=self.context["affiliate"].pid)
 

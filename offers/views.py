@@ -7,8 +7,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views import View
 from django.views.generic import DetailView, ListView
 
-from offers.models import OfferAccess
-from offers.selectors import offers_visible_to
+from offers.selectors import may_run_visible_offer, offers_visible_to
 from offers.services import offer_access_request
 from portal.access import AffiliateRequiredMixin
 from tracking.links import LINK_PARAMETERS, tracking_link
@@ -44,7 +43,7 @@ class OfferDetailView(VisibleOffersMixin, DetailView):
 
     def get_context_data(self, **kwargs):
         offer = self.object
-        may_run = not offer.is_private or offer.access_status == OfferAccess.Status.APPROVED
+        may_run = may_run_visible_offer(offer)
         link = tracking_link(offer_id=offer.offer_id, pid=self.affiliate.pid) if may_run else None
         return super().get_context_data(may_run=may_run, tracking_link=link, **kwargs)
 

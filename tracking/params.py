@@ -1,5 +1,15 @@
 import unicodedata
 
+# Public ids (offer_id, pid) have at most nine digits: see offers.models.MAX_PUBLIC_ID.
+MAX_PUBLIC_ID_DIGITS = 9
+
+
+def public_id(value: str) -> int | None:
+    """An offer_id or pid sent as a parameter: ASCII digits only, nine at most; else None."""
+    if value.isascii() and value.isdigit() and len(value) <= MAX_PUBLIC_ID_DIGITS:
+        return int(value)
+    return None
+
 
 def has_control_characters(value: str) -> bool:
     """True for NUL, line breaks and other control characters: never part of a legitimate

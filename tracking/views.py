@@ -17,11 +17,10 @@ from tracking import lookups
 from tracking.client_ip import client_ip
 from tracking.macros import substitute
 from tracking.models import CLICK_PARAMETERS, MAX_PARAMETER_LENGTH, new_click_id
-from tracking.params import has_control_characters
+from tracking.params import has_control_characters, public_id
 from tracking.services import click_record
 
 COOKIE_NAME = "afclick"
-MAX_PUBLIC_ID_DIGITS = 9
 
 
 class ClickRefused(Exception):
@@ -53,9 +52,11 @@ def _public_id(params, name) -> int:
         raise ClickRefused(400, f"Missing mandatory parameter {name}.")
     if not value.isascii() or not value.isdigit():
         raise ClickRefused(400, f"Parameter {name} must be a number.")
-    if len(value) > MAX_PUBLIC_ID_DIGITS:
+    number = public_id(value)
+    if number is None:
+        # Longer than any id: a number, but of nothing that exists.
         raise ClickRefused(404, "Offer not found." if name == "offer_id" else "Affiliate not found.")
-    return int(value)
+    return number
 
 
 def _check(params):
