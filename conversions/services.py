@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.db import insert
 from conversions.models import Conversion, ConversionEvent, IntegrationMethod, ServerPostback
 from offers.models import Affiliate, ConversionStatus, Offer
 from offers.selectors import affiliate_can_run_offer
@@ -51,7 +52,7 @@ def conversion_listen(listener: Callable[[ConversionEvent], None]) -> Callable[[
 
 
 def conversion_event_emit(*, conversion, kind, old_status, source, changed_by=None) -> ConversionEvent:
-    event = ConversionEvent.objects.create(
+    event = ConversionEvent(
         conversion=conversion,
         kind=kind,
         old_status=old_status,
@@ -59,6 +60,7 @@ def conversion_event_emit(*, conversion, kind, old_status, source, changed_by=No
         source=source,
         changed_by=changed_by,
     )
+    insert(event)
     for listener in _listeners:
         listener(event)
     return event
@@ -139,7 +141,7 @@ def postback_receive(
             result = _ingest(params, source=source, caller_ip=caller_ip)
         except PostbackRejected as rejected:
             result = PostbackResult(rejected.http_status, rejected.message, ServerPostback.Outcome.REJECTED)
-        ServerPostback.objects.create(
+        log_entry = ServerPostback(
             source=source,
             method=method,
             query=printable(raw_query[:8192]),
@@ -150,6 +152,7 @@ def postback_receive(
             conversion=result.conversion,
             event=result.event,
         )
+        insert(log_entry)
     return result
 
 
@@ -319,20 +322,18 @@ def _uniqueness(fields) -> dict | None:
 
 
 def _create_or_repeat(fields, requested_status, source) -> PostbackResult:
-    """Insert first, look second: a new conversion costs no extra query, and the unique
+    """Insert first, look second: a new conversion costs one statement, and the unique
     constraints, not a check-then-insert, decide between twins arriving at the same time."""
+    conversion = Conversion(**fields)
+    if insert(conversion, ignore_conflicts=True):
+        event = conversion_event_emit(
+            conversion=conversion, kind=ConversionEvent.Kind.CREATED, old_status=None, source=source
+        )
+        return PostbackResult(200, "ok", ServerPostback.Outcome.CREATED, conversion, event)
     lookup = _uniqueness(fields)
-    try:
-        with transaction.atomic():
-            conversion = Conversion.objects.create(**fields)
-            event = conversion_event_emit(
-                conversion=conversion, kind=ConversionEvent.Kind.CREATED, old_status=None, source=source
-            )
-    except IntegrityError:
-        if lookup is None:
-            raise
-        return _repeat(Conversion.objects.get(**lookup), requested_status, source)
-    return PostbackResult(200, "ok", ServerPostback.Outcome.CREATED, conversion, event)
+    if lookup is None:  # only the random conversion id can have collided: vanishingly rare
+        raise IntegrityError(f"conversion id {conversion.conversion_id} already exists")
+    return _repeat(Conversion.objects.get(**lookup), requested_status, source)
 
 
 def _repeat(conversion, requested_status, source) -> PostbackResult:

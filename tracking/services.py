@@ -83,4 +83,9 @@ def _buffered_or_stored(click_id: str) -> Click | None:
     row = buffer.pending_row(click_id)
     if row is not None:
         click_write_rows([row])
-    return Click.objects.filter(click_id=click_id).first()
+    # Not .first(): its ORDER BY id can lead the planner to walk the primary key instead of
+    # using the click id's unique index.
+    try:
+        return Click.objects.get(click_id=click_id)
+    except Click.DoesNotExist:
+        return None
