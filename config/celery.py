@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -16,6 +17,11 @@ app.conf.beat_schedule = {
         "task": "tracking.tasks.flush_click_buffer",
         "schedule": 1.0,
         "options": {"expires": 5},
+    },
+    "sweep-deliveries": {
+        "task": "postbacks.tasks.sweep_deliveries",
+        "schedule": settings.POSTBACK_SWEEP_SECONDS,
+        "options": {"expires": settings.POSTBACK_SWEEP_SECONDS},
     },
     "approve-expired-holds": {"task": "conversions.tasks.approve_expired_holds", "schedule": 600},
     "clear-expired-sessions": {"task": "portal.tasks.clear_expired_sessions", "schedule": 24 * 60 * 60},

@@ -228,6 +228,25 @@ CLICK_LOOKUP_CACHE_SECONDS = _read("CLICK_LOOKUP_CACHE_SECONDS", env.float, 5.0)
 # Redis for the click write buffer (see tracking/buffer.py); empty writes each click directly.
 CLICK_BUFFER_REDIS_URL = _read("CLICK_BUFFER_REDIS_URL", env.str, REDIS_URL)
 
+# Affiliate postbacks (postbacks/outbound.py, postbacks/sender.py). Private addresses are refused
+# unless allowed here, for development and tests only: "true", or a comma-separated CIDR list.
+POSTBACK_ALLOW_PRIVATE_NETWORKS = _read("POSTBACK_ALLOW_PRIVATE_NETWORKS", env.str, "false")
+POSTBACK_CONNECT_TIMEOUT = _read("POSTBACK_CONNECT_TIMEOUT", env.float, 3.0)
+POSTBACK_TOTAL_TIMEOUT = _read("POSTBACK_TOTAL_TIMEOUT", env.float, 10.0)
+# Seconds before each retry (jittered by up to 20%): 1 min, 5 min, 15 min, 30 min, 1 h, 2 h,
+# 4 h, 8 h, 10 h, 10 h; about a day and a half from the first attempt to the last of eleven.
+POSTBACK_RETRY_SCHEDULE = _read(
+    "POSTBACK_RETRY_SCHEDULE",
+    lambda name, default: env.list(name, cast=int, default=default),
+    [60, 300, 900, 1800, 3600, 7200, 14400, 28800, 36000, 36000],
+)
+# How long a sender holds a delivery it took; past it, a killed worker's deliveries go out again.
+POSTBACK_LEASE_SECONDS = _read("POSTBACK_LEASE_SECONDS", env.int, 300)
+# How often beat sweeps for due and stuck deliveries.
+POSTBACK_SWEEP_SECONDS = _read("POSTBACK_SWEEP_SECONDS", env.float, 5.0)
+# A postback whose every delivery has failed for this long is disabled.
+POSTBACK_DISABLE_AFTER_DAYS = _read("POSTBACK_DISABLE_AFTER_DAYS", env.int, 3)
+
 # --- REST API ---------------------------------------------------------------------------
 
 API_THROTTLE_RATE = _read("API_THROTTLE_RATE", env.str, "1200/min")

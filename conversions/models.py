@@ -153,6 +153,7 @@ class ConversionEvent(models.Model):
         PIXEL = "pixel", "Pixel"
         MANAGER = "manager", "Manager"
         HOLD_EXPIRED = "hold_expired", "Hold period ended"
+        TEST = "test", "Test postback"
 
     conversion = models.ForeignKey(Conversion, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=16, choices=Kind.choices)

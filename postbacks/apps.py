@@ -3,3 +3,10 @@ from django.apps import AppConfig
 
 class PostbacksConfig(AppConfig):
     name = "postbacks"
+
+    def ready(self):
+        from conversions.services import conversion_listen
+        from postbacks.services import deliveries_create_for_event
+
+        # Deliveries are written in the transaction of the event that causes them.
+        conversion_listen(deliveries_create_for_event)

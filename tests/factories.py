@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from conversions.models import Conversion, ServerPostback
 from offers.models import Advertiser, Affiliate, ConversionStatus, Goal, Offer, OfferAccess
+from postbacks.models import Postback
 from tracking.models import Click, new_click_id
 
 PASSWORD = "correct-horse-battery"
@@ -132,3 +133,13 @@ class ServerPostbackFactory(factory.django.DjangoModelFactory):
         if create and extracted is not None:
             ServerPostback.objects.filter(pk=postback.pk).update(received_at=extracted)
             postback.received_at = extracted
+
+
+class PostbackFactory(factory.django.DjangoModelFactory):
+    """A global GET postback firing on any status; pass `offer=` (and `goal=`) for a local one."""
+
+    class Meta:
+        model = Postback
+
+    affiliate = factory.SubFactory(AffiliateFactory)
+    url = "http://127.0.0.1:9/postback?click={sub1}&status={status}"

@@ -1,0 +1,121 @@
+"""Postback macros: the `{name}` placeholders of affiliate postback URLs, and their values.
+
+Values are percent-encoded as query values; the template itself is not re-encoded. A value the
+conversion does not have becomes empty; a name that is not a macro stays verbatim (and the
+portal and API warn about it when the postback is saved).
+"""
+
+import uuid
+from datetime import UTC
+from urllib.parse import urlencode
+
+from tracking.macros import substitute, unknown_macros
+
+# name -> what it is, in the order of the portal's reference table.
+MACROS = {
+    "clickid": "The network's click id (24 hex characters)",
+    "pid": "Your affiliate id",
+    "offerid": "Offer id (also {offer_id})",
+    "offer_name": "Offer title",
+    "conversion_id": "Conversion id (24 hex characters)",
+    "transactionid": "The advertiser's transaction (action) id",
+    "goal": "Goal value",
+    "status": "Status code: 1 approved, 2 pending, 3 declined, 5 hold",
+    "sum": "Your payout",
+    "currency": "Currency of your payout",
+    "order_sum": "Sum reported by the advertiser",
+    "order_currency": "Currency reported by the advertiser",
+    **{f"sub{n}": f"sub{n} of the tracking link" for n in range(1, 9)},
+    "ref_id": "ref_id of the tracking link",
+    **{f"ext{n}": f"ext{n} of the tracking link" for n in range(1, 4)},
+    "ip": "Visitor IP address",
+    "uagent": "Visitor user agent",
+    "referrer": "Referrer",
+    "device_type": "Device type reported by the advertiser",
+    "os": "os_id of the tracking link",
+    "comment": "Advertiser's comment",
+    "fbclid": "Facebook click id",
+    "promo_code": "Promo code",
+    "user_id": "Advertiser's user id",
+    **{f"custom_field{n}": f"Advertiser's custom_field{n} (also {{custom_field_{n}}})" for n in range(1, 8)},
+    "date": "Conversion date and time, Y-m-d H:i:s, UTC",
+    "date_only": "Conversion date, Y-m-d",
+    "time": "Conversion time, H:i:s",
+    "click_date": "Click date and time, Y-m-d H:i:s, UTC",
+    "timestamp": "Conversion time, Unix seconds",
+    "rand": "A random UUID, new for every postback",
+    "integration_method": "default or probabilistic",
+}
+ALIASES = {"offer_id": "offerid", **{f"custom_field_{n}": f"custom_field{n}" for n in range(1, 8)}}
+KNOWN = set(MACROS) | set(ALIASES)
+
+
+def unknown(template: str) -> list[str]:
+    """Names in braces that are not macros, in order of appearance."""
+    return unknown_macros(template, KNOWN)
+
+
+def render(template: str, values: dict[str, str]) -> str:
+    """The URL of one delivery: `{rand}` is new on every call."""
+    return substitute(template, {**values, "rand": str(uuid.uuid4())})
+
+
+def form_body(values: dict[str, str]) -> str:
+    """The body of a POST postback: every macro by its name, form-encoded."""
+    return urlencode({name: values.get(name, "") for name in MACROS if name != "rand"})
+
+
+def values_for(conversion, status: int) -> dict[str, str]:
+    """Every macro's value for a conversion event whose resulting status is `status`.
+
+    `conversion` needs its offer, goal, affiliate and click loaded (or loadable). `{rand}` is
+    added by `render`, per delivery.
+    """
+    click = conversion.click
+    created = conversion.created_at.astimezone(UTC)
+    values = {
+        "clickid": click.click_id if click else "",
+        "pid": conversion.affiliate.pid,
+        "offerid": conversion.offer.offer_id,
+        "offer_name": conversion.offer.title,
+        "conversion_id": conversion.conversion_id,
+        "transactionid": conversion.action_id,
+        "goal": conversion.goal.value,
+        "status": status,
+        "sum": _amount(conversion.payout),
+        "currency": conversion.currency,
+        "order_sum": _amount(conversion.order_sum),
+        "order_currency": conversion.order_currency,
+        **conversion.sub_values(),
+        "ref_id": click.ref_id if click else "",
+        "ext1": click.ext1 if click else "",
+        "ext2": click.ext2 if click else "",
+        "ext3": click.ext3 if click else "",
+        "ip": conversion.ip or (click.ip if click else "") or "",
+        "uagent": click.user_agent if click else "",
+        "referrer": conversion.referrer or (click.referrer if click else ""),
+        "device_type": conversion.device_type,
+        "os": click.os_id if click else "",
+        "comment": conversion.comment,
+        "fbclid": conversion.fbclid or (click.fbclid if click else ""),
+        "promo_code": conversion.promo_code,
+        "user_id": conversion.user_id,
+        **{f"custom_field{n}": conversion.extra.get(f"custom_field{n}", "") for n in range(1, 8)},
+        "date": f"{created:%Y-%m-%d %H:%M:%S}",
+        "date_only": f"{created:%Y-%m-%d}",
+        "time": f"{created:%H:%M:%S}",
+        "click_date": f"{click.created_at.astimezone(UTC):%Y-%m-%d %H:%M:%S}" if click else "",
+        "timestamp": int(created.timestamp()),
+        "integration_method": conversion.integration_method,
+    }
+    values = {name: "" if value is None else str(value) for name, value in values.items()}
+    values.update({alias: values[name] for alias, name in ALIASES.items()})
+    return values
+
+
+def _amount(value) -> str:
+    """12.5000 -> "12.5", 3.0000 -> "3": what trackers expect to parse."""
+    if value is None:
+        return ""
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text

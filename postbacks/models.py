@@ -1,0 +1,182 @@
+"""Affiliate postbacks (the URLs affiliates want called), their deliveries and delivery attempts."""
+
+import uuid
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from conversions.models import Conversion, ConversionEvent, IntegrationMethod
+from offers.models import Affiliate, Goal, Offer
+
+
+class Postback(models.Model):
+    """A URL with macros that the platform calls for conversion events of one affiliate.
+
+    With an offer it is a local postback ("Your Postbacks" on the offer); without, a global one
+    ("Postback information" in the affiliate's settings). Which ones fire: postbacks.selection.
+    """
+
+    class StatusFilter(models.TextChoices):
+        ANY = "any", "Any"
+        CREATED = "created", "By creating"
+        APPROVED = "approved", "Approved"
+        PENDING = "pending", "Pending"
+        DECLINED = "declined", "Declined"
+        HOLD = "hold", "Hold"
+
+    class Method(models.TextChoices):
+        GET = "GET", "GET"
+        POST = "POST", "POST (form-encoded macro values)"
+
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="postbacks")
+    offer = models.ForeignKey(
+        Offer,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="postbacks",
+        help_text="Empty for a global postback.",
+    )
+    url = models.CharField("URL", max_length=2048)
+    status = models.CharField(max_length=10, choices=StatusFilter.choices, default=StatusFilter.ANY)
+    goal = models.ForeignKey(
+        Goal,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Local postbacks only; empty for any goal.",
+    )
+    integration_method = models.CharField(
+        max_length=16, choices=IntegrationMethod.choices, default=IntegrationMethod.DEFAULT
+    )
+    method = models.CharField(max_length=4, choices=Method.choices, default=Method.GET)
+    enabled = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=255, blank=True)
+    # Set by the first failed delivery after a success; the postback is disabled when every
+    # delivery has failed for POSTBACK_DISABLE_AFTER (three days).
+    failing_since = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["affiliate", "offer", "pk"]
+        indexes = [models.Index(fields=["affiliate", "offer"], name="postback_affiliate_offer")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(goal__isnull=True) | models.Q(offer__isnull=False),
+                name="postback_goal_only_when_local",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["any", "created", "approved", "pending", "declined", "hold"]),
+                name="postback_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(integration_method__in=["default", "probabilistic"]),
+                name="postback_integration_method_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(method__in=["GET", "POST"]), name="postback_method_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return self.url
+
+    @property
+    def is_global(self) -> bool:
+        return self.offer_id is None
+
+    def clean(self):
+        from postbacks.outbound import url_problem
+
+        errors = {}
+        if self.url and (problem := url_problem(self.url)):
+            errors["url"] = problem
+        if self.goal_id is not None:
+            if self.offer_id is None:
+                errors["goal"] = "A global postback cannot have a goal: it fires for every offer."
+            elif self.goal.offer_id != self.offer_id:
+                errors["goal"] = "This goal belongs to another offer."
+        if errors:
+            raise ValidationError(errors)
+
+
+class Delivery(models.Model):
+    """One postback request to send for one conversion event: the outbox row.
+
+    Written in the transaction of the event that causes it (postbacks.services), so a delivery
+    exists exactly when its event does; sent by postbacks.sender. `delivery_id` is the stable
+    `X-Postback-Id` of every attempt.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RETRYING = "retrying", "Retrying"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    UNFINISHED = [State.PENDING, State.RETRYING]
+
+    delivery_id = models.UUIDField("postback id", default=uuid.uuid4, unique=True, editable=False)
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="+")
+    # Kept when the postback is deleted, so the log stays; a delivery without postback is not sent.
+    postback = models.ForeignKey(
+        Postback, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    conversion = models.ForeignKey(Conversion, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey(ConversionEvent, on_delete=models.CASCADE, related_name="deliveries")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    method = models.CharField(max_length=4, default=Postback.Method.GET)
+    url = models.TextField("URL")
+    # The URL's host: a sender stops taking deliveries for a host that stopped answering.
+    host = models.CharField(max_length=255, blank=True)
+    body = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    http_code = models.PositiveSmallIntegerField("HTTP code", null=True, blank=True)
+    error = models.CharField(max_length=255, blank=True)
+    response_excerpt = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # A sender holds the delivery until then; past it, the sweep hands the delivery out again.
+    locked_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "deliveries"
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(state__in=["pending", "retrying"]),
+                name="delivery_due",
+            ),
+            models.Index(fields=["affiliate", "created_at"], name="delivery_affiliate_created"),
+            models.Index(fields=["created_at"], name="delivery_created"),
+            models.Index(fields=["postback", "conversion"], name="delivery_postback_conversion"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(state__in=["pending", "retrying", "succeeded", "failed"]),
+                name="delivery_state_valid",
+            ),
+        ]
+
+    def __str__(self):
+        return str(self.delivery_id)
+
+
+class DeliveryAttempt(models.Model):
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
+    started_at = models.DateTimeField()
+    url = models.TextField("URL")
+    http_code = models.PositiveSmallIntegerField("HTTP code", help_text="0 when there was no answer.")
+    error = models.CharField(max_length=255, blank=True)
+    duration_ms = models.PositiveIntegerField()
+    response_excerpt = models.TextField(blank=True, help_text="The first 1 KiB of the answer.")
+
+    class Meta:
+        ordering = ["delivery", "pk"]
+
+    def __str__(self):
+        return f"{self.started_at:%Y-%m-%d %H:%M:%S} {self.http_code or self.error}"

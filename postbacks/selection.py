@@ -1,0 +1,88 @@
+"""Which of an affiliate's postbacks fire for one conversion event.
+
+1. The enabled local postbacks of the conversion's offer that match the event fire.
+2. If the offer has no enabled local postback of this affiliate at all, the affiliate's matching
+   global postbacks fire.
+3. If it has some but none matched, the global postbacks fire only when the affiliate's
+   "Consider global postback" setting is on.
+
+A postback matches when its status filter accepts the event (`any`: every event; `created`: the
+creation event whatever its status; a status: any event whose resulting status is that one), its
+integration method is the conversion's, and, for a local postback with a goal, the goal is the
+conversion's. A disabled postback counts as absent. Test conversions never reach this rule: they
+are sent only to the postback under test.
+"""
+
+from dataclasses import dataclass
+
+from django.db.models import Q
+
+from conversions.models import ConversionEvent
+from offers.models import ConversionStatus
+from postbacks.models import Postback
+
+STATUS_FILTERS = {
+    Postback.StatusFilter.APPROVED: ConversionStatus.APPROVED,
+    Postback.StatusFilter.PENDING: ConversionStatus.PENDING,
+    Postback.StatusFilter.DECLINED: ConversionStatus.DECLINED,
+    Postback.StatusFilter.HOLD: ConversionStatus.HOLD,
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    """What the rule needs to know about a conversion event."""
+
+    offer_id: int
+    goal_id: int
+    integration_method: str
+    kind: str
+    new_status: int
+
+
+def select(postbacks, event: Event, *, consider_global: bool) -> list:
+    """The postbacks of `postbacks` (one affiliate's) that fire for `event`."""
+    enabled = [postback for postback in postbacks if postback.enabled]
+    local = [postback for postback in enabled if postback.offer_id == event.offer_id]
+    global_ = [postback for postback in enabled if postback.offer_id is None]
+    matching_local = [postback for postback in local if _matches(postback, event)]
+    if matching_local:
+        return matching_local
+    if not local or consider_global:
+        return [postback for postback in global_ if _matches(postback, event)]
+    return []
+
+
+def _matches(postback, event: Event) -> bool:
+    if postback.integration_method != event.integration_method:
+        return False
+    if postback.goal_id is not None and postback.goal_id != event.goal_id:
+        return False
+    if postback.status == Postback.StatusFilter.ANY:
+        return True
+    if postback.status == Postback.StatusFilter.CREATED:
+        return event.kind == ConversionEvent.Kind.CREATED
+    return STATUS_FILTERS[postback.status] == event.new_status
+
+
+def postbacks_for(conversion_event) -> list:
+    """The postbacks that fire for a stored conversion event, in one query."""
+    conversion = conversion_event.conversion
+    candidates = list(
+        Postback.objects.filter(affiliate_id=conversion.affiliate_id, enabled=True)
+        .filter(Q(offer__isnull=True) | Q(offer_id=conversion.offer_id))
+        .select_related("affiliate")
+    )
+    if not candidates:
+        return []
+    return select(
+        candidates,
+        Event(
+            offer_id=conversion.offer_id,
+            goal_id=conversion.goal_id,
+            integration_method=conversion.integration_method,
+            kind=conversion_event.kind,
+            new_status=conversion_event.new_status,
+        ),
+        consider_global=candidates[0].affiliate.consider_global_postback,
+    )

@@ -1,0 +1,392 @@
+"""Sending deliveries: taking them from the database, making the requests, recording the results.
+
+How a delivery goes out:
+1. The Celery task `send_deliveries(ids)` hands the ids to the sender of its worker process (one
+   asyncio loop in a background thread, `Sender`) and returns at once.
+2. The sender takes (`claim`) the deliveries that are due, by setting `locked_until` to now plus
+   POSTBACK_LEASE_SECONDS in one short transaction (FOR UPDATE SKIP LOCKED on PostgreSQL), and
+   sends them concurrently on one HTTP client (postbacks.outbound).
+3. Results are recorded in batches every few milliseconds (`record`): the attempt log, the new
+   state and the next attempt time from the retry schedule, and the postback's health.
+4. Beat runs `sweep_deliveries` every POSTBACK_SWEEP_SECONDS: every delivery that is due and not
+   held (`due_ids`), because its message was lost, its worker died mid-send (its lease ran
+   out), its retry time came, or it waited for an earlier one, is handed out again.
+
+Guarantees that follow: nothing is lost (the row is the truth; the message is only a hint);
+at least once, with the same X-Postback-Id on every attempt; deliveries of one postback for one
+conversion go out in event order (`claim` skips a delivery while an earlier one of the same pair
+is unfinished); and a host that stops answering only holds its own deliveries: once
+SLOW_HOST_REQUESTS of its requests have run for SLOW_AFTER_SECONDS, the sender takes no more
+deliveries for that host until they end, and the sweep hands them out later.
+"""
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from postbacks import outbound
+from postbacks.models import Delivery, DeliveryAttempt, Postback
+
+logger = logging.getLogger(__name__)
+
+CLAIM_BATCH = 500
+MAX_IN_FLIGHT = 2000
+RECORD_EVERY_SECONDS = 0.005
+SLOW_AFTER_SECONDS = 2.0
+SLOW_HOST_REQUESTS = 8
+SWEEP_GRACE_SECONDS = 5
+CLAIM_FIELDS = [
+    "pk",
+    "delivery_id",
+    "method",
+    "url",
+    "body",
+    "host",
+    "attempts",
+    "postback_id",
+    "conversion_id",
+    "affiliate__signing_secret",
+    "conversion__is_test",
+]
+
+
+# --- The database side (synchronous) ------------------------------------------------------
+
+
+def _sendable():
+    """Deliveries that may be taken now: unfinished, due, not held, their postback still there,
+    and no earlier delivery of the same postback and conversion still unfinished."""
+    now = timezone.now()
+    earlier_unfinished = Delivery.objects.filter(
+        postback_id=OuterRef("postback_id"),
+        conversion_id=OuterRef("conversion_id"),
+        pk__lt=OuterRef("pk"),
+        state__in=Delivery.UNFINISHED,
+    )
+    return (
+        Delivery.objects.filter(
+            state__in=Delivery.UNFINISHED, postback__isnull=False, next_attempt_at__lte=now
+        )
+        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+        .exclude(Exists(earlier_unfinished))
+    )
+
+
+def claim(ids=None, *, limit: int = CLAIM_BATCH, skip_hosts=()) -> list[dict]:
+    """Take up to `limit` sendable deliveries (of `ids`, when given) for this sender."""
+    sendable = _sendable()
+    if ids is not None:
+        sendable = sendable.filter(pk__in=ids)
+    if skip_hosts:
+        sendable = sendable.exclude(host__in=skip_hosts)
+    with transaction.atomic():
+        rows = list(
+            sendable.select_for_update(skip_locked=True, of=("self",))
+            .order_by("pk")
+            .values(*CLAIM_FIELDS)[:limit]
+        )
+        lease = timezone.now() + timedelta(seconds=settings.POSTBACK_LEASE_SECONDS)
+        Delivery.objects.filter(pk__in=[row["pk"] for row in rows]).update(locked_until=lease)
+    return rows
+
+
+def due_ids(limit: int = 20_000) -> list[int]:
+    """What the sweep hands out: sendable deliveries due for more than a few seconds (newer
+    ones are on their way through the broker)."""
+    cutoff = timezone.now() - timedelta(seconds=SWEEP_GRACE_SECONDS)
+    return list(
+        _sendable()
+        .filter(next_attempt_at__lte=cutoff)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def record(results: list[tuple[dict, float, outbound.Outcome]]) -> list[int]:
+    """Store the outcome of sent deliveries; returns the ids of deliveries that waited for them."""
+    now = timezone.now()
+    deliveries, attempts = [], []
+    for row, started, outcome in results:
+        delivery = Delivery(pk=row["pk"], attempts=row["attempts"] + 1, locked_until=None)
+        delivery.http_code = outcome.http_code
+        delivery.error = outcome.error[:255]
+        delivery.response_excerpt = outcome.excerpt
+        if outcome.succeeded:
+            delivery.state, delivery.delivered_at, delivery.next_attempt_at = (
+                Delivery.State.SUCCEEDED,
+                now,
+                None,
+            )
+        elif row["conversion__is_test"] or delivery.attempts > len(settings.POSTBACK_RETRY_SCHEDULE):
+            delivery.state, delivery.delivered_at, delivery.next_attempt_at = (
+                Delivery.State.FAILED,
+                None,
+                None,
+            )
+        else:
+            delivery.state, delivery.delivered_at = Delivery.State.RETRYING, None
+            delivery.next_attempt_at = now + timedelta(
+                seconds=retry_delay(delivery.attempts, outcome.retry_after)
+            )
+        deliveries.append(delivery)
+        attempts.append(
+            DeliveryAttempt(
+                delivery_id=row["pk"],
+                started_at=datetime.fromtimestamp(started, tz=UTC),
+                url=row["url"],
+                http_code=outcome.http_code,
+                error=outcome.error[:255],
+                duration_ms=outcome.duration_ms,
+                response_excerpt=outcome.excerpt,
+            )
+        )
+    fields = ["attempts", "locked_until", "http_code", "error", "response_excerpt", "state", "delivered_at"]
+    with transaction.atomic():
+        Delivery.objects.bulk_update(deliveries, [*fields, "next_attempt_at"], batch_size=500)
+        DeliveryAttempt.objects.bulk_create(attempts, batch_size=500)
+        _update_postback_health(
+            [(row, outcome) for row, _, outcome in results if not row["conversion__is_test"]]
+        )
+    finished = [row["conversion_id"] for row, _, outcome in results]
+    return list(
+        Delivery.objects.filter(
+            conversion_id__in=finished, state__in=Delivery.UNFINISHED, next_attempt_at__lte=now
+        ).values_list("pk", flat=True)
+    )
+
+
+def retry_delay(attempts: int, retry_after: str = "") -> float:
+    """Seconds until the next attempt after `attempts` failed ones: the schedule, jittered by up
+    to 20% so that retries to one endpoint spread out, or the endpoint's Retry-After."""
+    asked = _retry_after_seconds(retry_after)
+    if asked is not None:
+        return min(max(asked, 1.0), 24 * 60 * 60)
+    return settings.POSTBACK_RETRY_SCHEDULE[attempts - 1] * random.uniform(0.8, 1.2)
+
+
+def _retry_after_seconds(value: str) -> float | None:
+    value = value.strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        return (parsedate_to_datetime(value) - timezone.now()).total_seconds()
+    except (TypeError, ValueError):
+        return None
+
+
+def _update_postback_health(results) -> None:
+    """A success clears a postback's failing streak; a postback whose deliveries have all failed
+    for POSTBACK_DISABLE_AFTER_DAYS is disabled, with the reason shown to the affiliate."""
+    succeeded = {row["postback_id"] for row, outcome in results if outcome.succeeded}
+    last_error = {row["postback_id"]: outcome.error for row, outcome in results if not outcome.succeeded}
+    failing = set(last_error) - succeeded
+    now = timezone.now()
+    if succeeded:
+        Postback.objects.filter(pk__in=succeeded, failing_since__isnull=False).update(failing_since=None)
+    if not failing:
+        return
+    Postback.objects.filter(pk__in=failing, failing_since__isnull=True).update(failing_since=now)
+    cutoff = now - timedelta(days=settings.POSTBACK_DISABLE_AFTER_DAYS)
+    for postback_id in Postback.objects.filter(
+        pk__in=failing, enabled=True, failing_since__lte=cutoff
+    ).values_list("pk", flat=True):
+        reason = (
+            f"Disabled on {now:%Y-%m-%d %H:%M} UTC: every delivery failed for "
+            f"{settings.POSTBACK_DISABLE_AFTER_DAYS} days. Last error: {last_error[postback_id]}"
+        )
+        Postback.objects.filter(pk=postback_id).update(enabled=False, disabled_reason=reason[:255])
+
+
+# --- Requests -------------------------------------------------------------------------------
+
+
+def request_for(row: dict) -> outbound.Request:
+    headers = {"X-Postback-Id": str(row["delivery_id"])}
+    if row["method"] == "POST":
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    secret = row["affiliate__signing_secret"]
+    if secret:
+        headers["X-Postback-Signature"] = signature(secret, row["url"], row["body"], int(time.time()))
+    return outbound.Request(method=row["method"], url=row["url"], body=row["body"], headers=headers)
+
+
+def signature(secret: str, url: str, body: str, timestamp: int) -> str:
+    """`t=<unix>,v1=<hex HMAC-SHA256 of "t.<full URL>[.<body>]">`: what an affiliate's server
+    recomputes with its secret to know the request is ours and recent."""
+    message = f"{timestamp}.{url}" + (f".{body}" if body else "")
+    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def send_now(ids: list[int]) -> None:
+    """Send these deliveries from the calling thread and record the results (test postbacks)."""
+    rows = claim(ids)
+    if rows:
+        record(asyncio.run(_send_all(rows)))
+
+
+async def _send_all(rows):
+    async with outbound.new_session() as session:
+
+        async def one(row):
+            started = time.time()
+            return row, started, await outbound.send(session, request_for(row))
+
+        return await asyncio.gather(*(one(row) for row in rows))
+
+
+# --- The sender of a worker process -----------------------------------------------------------
+
+
+class Sender:
+    """An asyncio loop in a background thread that sends what `submit` hands it."""
+
+    def __init__(self):
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="postback-sender", daemon=True)
+        self._database = ThreadPoolExecutor(max_workers=1, thread_name_prefix="postback-db")
+        self._thread.start()
+        self._ready.wait()
+
+    def submit(self, ids: list[int]) -> None:
+        self._loop.call_soon_threadsafe(self._accept, ids)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Finish and record what is in flight (worker shutdown); the lease covers the rest."""
+        future = asyncio.run_coroutine_threadsafe(self._drain(), self._loop)
+        try:
+            future.result(timeout)
+        except Exception:
+            logger.warning("Postback sender stopped with deliveries in flight; they will be sent again")
+
+    # Everything below runs in the sender's thread.
+
+    def _run(self):
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        self._waiting: list[int] = []
+        self._wake = asyncio.Event()
+        self._results: list = []
+        self._results_ready = asyncio.Event()
+        self._in_flight: Counter = Counter()
+        self._slow: Counter = Counter()
+        self._tasks: set = set()
+        self._session = outbound.new_session()
+        self._loop.create_task(self._take_loop())
+        self._loop.create_task(self._record_loop())
+        self._ready.set()
+        self._loop.run_forever()
+
+    def _accept(self, ids):
+        self._waiting.extend(ids)
+        self._wake.set()
+
+    async def _take_loop(self):
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._waiting and len(self._tasks) < MAX_IN_FLIGHT:
+                batch = list(dict.fromkeys(self._waiting[:CLAIM_BATCH]))
+                del self._waiting[:CLAIM_BATCH]
+                skip = [host for host, count in self._slow.items() if count >= SLOW_HOST_REQUESTS]
+                rows = await self._db(claim, batch, limit=len(batch), skip_hosts=skip)
+                for row in rows or ():
+                    task = self._loop.create_task(self._send(row))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, row):
+        host = row["host"]
+        self._in_flight[host] += 1
+        marked_slow = False
+
+        def mark_slow():
+            nonlocal marked_slow
+            marked_slow = True
+            self._slow[host] += 1
+
+        timer = self._loop.call_later(SLOW_AFTER_SECONDS, mark_slow)
+        started = time.time()
+        try:
+            outcome = await outbound.send(self._session, request_for(row))
+        finally:
+            timer.cancel()
+            self._in_flight[host] -= 1
+            if marked_slow:
+                self._slow[host] -= 1
+                if self._slow[host] <= 0:
+                    del self._slow[host]
+        self._results.append((row, started, outcome))
+        self._results_ready.set()
+        if self._waiting and len(self._tasks) <= MAX_IN_FLIGHT:
+            self._wake.set()
+
+    async def _record_loop(self):
+        while True:
+            await self._results_ready.wait()
+            await asyncio.sleep(RECORD_EVERY_SECONDS)  # let a batch gather
+            self._results_ready.clear()
+            results, self._results = self._results, []
+            waiting = await self._db(record, results)
+            if waiting is None:
+                # The database is unreachable: keep the results and try again. Were the
+                # process to die meanwhile, the leases would bring the deliveries back.
+                self._results = results + self._results
+                self._results_ready.set()
+                await asyncio.sleep(1.0)
+            elif waiting:
+                self._accept(waiting)
+
+    async def _drain(self):
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
+        if self._results:
+            results, self._results = self._results, []
+            await self._db(record, results)
+
+    async def _db(self, function, *args, **kwargs):
+        """Run a database call on the sender's own database thread; None when it failed."""
+
+        def call():
+            close_old_connections()
+            try:
+                return function(*args, **kwargs)
+            except Exception:
+                logger.exception("Postback sender: %s failed", function.__name__)
+                connection.close()
+                return None
+
+        return await self._loop.run_in_executor(self._database, call)
+
+
+_sender: Sender | None = None
+_sender_lock = threading.Lock()
+
+
+def process_sender() -> Sender:
+    """This process's sender, started on first use (after the worker has forked)."""
+    global _sender
+    with _sender_lock:
+        if _sender is None:
+            _sender = Sender()
+        return _sender
+
+
+def stop_process_sender() -> None:
+    if _sender is not None:
+        _sender.stop()

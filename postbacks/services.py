@@ -1,0 +1,152 @@
+"""Affiliate postbacks: saving them, turning conversion events into deliveries, retrying
+deliveries by hand, and sending test postbacks.
+
+Deliveries are created by `deliveries_create_for_event`, which conversions.services calls for
+every conversion event inside the transaction that writes the event (see apps.py): a delivery
+row exists exactly when its event does. The broker message that follows the commit only makes
+the delivery fast; the beat sweep (postbacks.sender.due_ids) finds any delivery whose message
+was lost.
+"""
+
+import logging
+import os
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from conversions.models import Conversion, ConversionEvent
+from conversions.services import conversion_event_emit
+from offers.selectors import offers_runnable_by
+from postbacks import macros, selection, sender
+from postbacks.models import Delivery, Postback
+from tracking.models import SUB_FIELDS, new_click_id
+
+logger = logging.getLogger(__name__)
+
+
+def postback_save(postback: Postback) -> list[str]:
+    """Validate and save a postback; returns the unknown macro names to warn about.
+
+    Re-enabling a postback clears the reason it was disabled for.
+    """
+    if postback.enabled:
+        postback.disabled_reason = ""
+        postback.failing_since = None
+    postback.full_clean()
+    postback.save()
+    return macros.unknown(postback.url)
+
+
+def deliveries_create_for_event(event: ConversionEvent) -> list[Delivery]:
+    """The conversion listener: a delivery for every postback that fires for `event`."""
+    if event.conversion.is_test:
+        return []  # a test conversion reaches only the postback under test
+    postbacks = selection.postbacks_for(event)
+    if not postbacks:
+        return []
+    return _deliveries_create(event, postbacks)
+
+
+def _deliveries_create(event: ConversionEvent, postbacks) -> list[Delivery]:
+    conversion = Conversion.objects.select_related("offer", "goal", "affiliate", "click").get(
+        pk=event.conversion_id
+    )
+    values = macros.values_for(conversion, event.new_status)
+    deliveries = Delivery.objects.bulk_create(
+        _new_delivery(postback, conversion, event, values) for postback in postbacks
+    )
+    ids = [delivery.pk for delivery in deliveries]
+    transaction.on_commit(lambda: _enqueue(ids))
+    return deliveries
+
+
+def _new_delivery(postback, conversion, event, values) -> Delivery:
+    url = macros.render(postback.url, values)
+    return Delivery(
+        affiliate_id=conversion.affiliate_id,
+        postback=postback,
+        conversion=conversion,
+        event=event,
+        method=postback.method,
+        url=url,
+        host=(urlsplit(url).hostname or "")[:255],
+        body=macros.form_body(values) if postback.method == Postback.Method.POST else "",
+        next_attempt_at=timezone.now(),
+    )
+
+
+def _enqueue(ids: list[int]) -> None:
+    from postbacks.tasks import send_deliveries
+
+    try:
+        send_deliveries.apply_async(args=[ids], retry=False)
+    except Exception:  # the broker is down: the sweep sends them once it is back
+        logger.warning("Could not queue deliveries %s; the sweep will send them", ids, exc_info=True)
+
+
+def delivery_retry(delivery: Delivery) -> Delivery:
+    """Send a delivery again now, whatever its state, with the same X-Postback-Id."""
+    if delivery.postback_id is None:
+        raise ValidationError("The postback of this delivery was deleted, so it cannot be sent again.")
+    with transaction.atomic():
+        Delivery.objects.filter(pk=delivery.pk).update(
+            state=Delivery.State.RETRYING if delivery.attempts else Delivery.State.PENDING,
+            next_attempt_at=timezone.now(),
+            locked_until=None,
+        )
+        transaction.on_commit(lambda: _enqueue([delivery.pk]))
+    delivery.refresh_from_db()
+    return delivery
+
+
+# --- Test postbacks ---------------------------------------------------------------------
+
+TEST_IP = "203.0.113.7"  # an address reserved for documentation: never a real visitor
+
+
+def postback_send_test(postback: Postback) -> Delivery:
+    """Send a test conversion with sample values to this one postback, now, through the real
+    delivery path (same rendering, safety checks, headers and attempt log), and return the
+    delivery with its result. A failed test is not retried."""
+    offer = postback.offer or offers_runnable_by(postback.affiliate).order_by("offer_id").first()
+    if offer is None:
+        raise ValidationError("There is no offer you can run to send a test conversion for.")
+    goal = postback.goal or offer.goals.order_by("pk").first()
+    with transaction.atomic():
+        conversion = Conversion.objects.create(
+            offer=offer,
+            affiliate=postback.affiliate,
+            goal=goal,
+            status=_test_status(postback, goal),
+            integration_method=postback.integration_method,
+            action_id=f"test-{os.urandom(6).hex()}",
+            payout=goal.payout,
+            revenue=goal.revenue,
+            currency=goal.currency,
+            order_sum=goal.revenue,
+            order_currency=goal.currency,
+            ip=TEST_IP,
+            comment="Test postback",
+            is_test=True,
+            **{name: f"test_{name}" for name in SUB_FIELDS},
+        )
+        event = conversion_event_emit(
+            conversion=conversion,
+            kind=ConversionEvent.Kind.CREATED,
+            old_status=None,
+            source=ConversionEvent.Source.TEST,
+        )
+        conversion = Conversion.objects.select_related("offer", "goal", "affiliate").get(pk=conversion.pk)
+        values = macros.values_for(conversion, event.new_status) | {"clickid": new_click_id()}
+        delivery = _new_delivery(postback, conversion, event, values)
+        delivery.save()
+    sender.send_now([delivery.pk])
+    delivery.refresh_from_db()
+    return delivery
+
+
+def _test_status(postback: Postback, goal) -> int:
+    """A status the postback's filter lets through."""
+    return selection.STATUS_FILTERS.get(postback.status, goal.default_status)
