@@ -279,6 +279,13 @@ class Sender:
     def _run(self):
         self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._start())
+        finally:
+            self._ready.set()
+        self._loop.run_forever()
+
+    async def _start(self):
         self._waiting: list[int] = []
         self._wake = asyncio.Event()
         self._results: list = []
@@ -286,11 +293,9 @@ class Sender:
         self._in_flight: Counter = Counter()
         self._slow: Counter = Counter()
         self._tasks: set = set()
-        self._session = outbound.new_session()
+        self._session = outbound.new_session()  # aiohttp wants to be inside its loop
         self._loop.create_task(self._take_loop())
         self._loop.create_task(self._record_loop())
-        self._ready.set()
-        self._loop.run_forever()
 
     def _accept(self, ids):
         self._waiting.extend(ids)
