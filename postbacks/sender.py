@@ -27,14 +27,14 @@ import logging
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from postbacks import outbound
@@ -116,47 +116,54 @@ def due_ids(limit: int = 20_000) -> list[int]:
 
 
 def record(results: list[tuple[dict, float, outbound.Outcome]]) -> list[int]:
-    """Store the outcome of sent deliveries; returns the ids of deliveries that waited for them."""
+    """Store the outcome of sent deliveries; returns the ids of deliveries that waited for them.
+
+    Deliveries with the same result (typically: 200 and the same short answer) are updated by
+    one statement; a retry time differs per delivery (jitter), so failures are updated one by one.
+    """
     now = timezone.now()
-    deliveries, attempts = [], []
-    for row, started, outcome in results:
-        delivery = Delivery(pk=row["pk"], attempts=row["attempts"] + 1, locked_until=None)
-        delivery.http_code = outcome.http_code
-        delivery.error = outcome.error[:255]
-        delivery.response_excerpt = outcome.excerpt
+    same_result = defaultdict(list)
+    retries = []
+    for row, _, outcome in results:
         if outcome.succeeded:
-            delivery.state, delivery.delivered_at, delivery.next_attempt_at = (
-                Delivery.State.SUCCEEDED,
-                now,
-                None,
+            same_result[(Delivery.State.SUCCEEDED, outcome.http_code, outcome.error, outcome.excerpt)].append(
+                row["pk"]
             )
-        elif row["conversion__is_test"] or delivery.attempts > len(settings.POSTBACK_RETRY_SCHEDULE):
-            delivery.state, delivery.delivered_at, delivery.next_attempt_at = (
-                Delivery.State.FAILED,
-                None,
-                None,
+        elif row["conversion__is_test"] or row["attempts"] + 1 > len(settings.POSTBACK_RETRY_SCHEDULE):
+            same_result[(Delivery.State.FAILED, outcome.http_code, outcome.error, outcome.excerpt)].append(
+                row["pk"]
             )
         else:
-            delivery.state, delivery.delivered_at = Delivery.State.RETRYING, None
-            delivery.next_attempt_at = now + timedelta(
-                seconds=retry_delay(delivery.attempts, outcome.retry_after)
-            )
-        deliveries.append(delivery)
-        attempts.append(
-            DeliveryAttempt(
-                delivery_id=row["pk"],
-                started_at=datetime.fromtimestamp(started, tz=UTC),
-                url=row["url"],
-                http_code=outcome.http_code,
-                error=outcome.error[:255],
-                duration_ms=outcome.duration_ms,
-                response_excerpt=outcome.excerpt,
-            )
-        )
-    fields = ["attempts", "locked_until", "http_code", "error", "response_excerpt", "state", "delivered_at"]
+            retries.append((row, outcome))
     with transaction.atomic():
-        Delivery.objects.bulk_update(deliveries, [*fields, "next_attempt_at"], batch_size=500)
-        DeliveryAttempt.objects.bulk_create(attempts, batch_size=500)
+        for (state, http_code, error, excerpt), ids in same_result.items():
+            Delivery.objects.filter(pk__in=ids).update(
+                **_result_fields(http_code, error, excerpt),
+                state=state,
+                delivered_at=now if state == Delivery.State.SUCCEEDED else None,
+                next_attempt_at=None,
+            )
+        for row, outcome in retries:
+            delay = retry_delay(row["attempts"] + 1, outcome.retry_after)
+            Delivery.objects.filter(pk=row["pk"]).update(
+                **_result_fields(outcome.http_code, outcome.error, outcome.excerpt),
+                state=Delivery.State.RETRYING,
+                next_attempt_at=now + timedelta(seconds=delay),
+            )
+        DeliveryAttempt.objects.bulk_create(
+            [
+                DeliveryAttempt(
+                    delivery_id=row["pk"],
+                    started_at=datetime.fromtimestamp(started, tz=UTC),
+                    url=row["url"],
+                    http_code=outcome.http_code,
+                    error=outcome.error[:255],
+                    duration_ms=outcome.duration_ms,
+                    response_excerpt=outcome.excerpt,
+                )
+                for row, started, outcome in results
+            ]
+        )
         _update_postback_health(
             [(row, outcome) for row, _, outcome in results if not row["conversion__is_test"]]
         )
@@ -166,6 +173,16 @@ def record(results: list[tuple[dict, float, outbound.Outcome]]) -> list[int]:
             conversion_id__in=finished, state__in=Delivery.UNFINISHED, next_attempt_at__lte=now
         ).values_list("pk", flat=True)
     )
+
+
+def _result_fields(http_code: int, error: str, excerpt: str) -> dict:
+    return {
+        "attempts": F("attempts") + 1,
+        "http_code": http_code,
+        "error": error[:255],
+        "response_excerpt": excerpt,
+        "locked_until": None,
+    }
 
 
 def retry_delay(attempts: int, retry_after: str = "") -> float:
