@@ -46,4 +46,6 @@ def _schema(field) -> dict:
         return {"type": "integer"}
     if isinstance(field, forms.TypedChoiceField) and field.coerce is int:
         return {"type": "integer", "enum": [value for value, _ in field.choices if value != ""]}
+    if isinstance(field, forms.ChoiceField):
+        return {"type": "string", "enum": [value for value, _ in field.choices if value != ""]}
     return {"type": "string"}

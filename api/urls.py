@@ -4,12 +4,15 @@ from rest_framework.routers import DefaultRouter
 
 from conversions import api as conversions_api
 from offers import api as offers_api
+from postbacks import api as postbacks_api
 from tracking import api as tracking_api
 
 partner = DefaultRouter(trailing_slash=True)
 partner.include_root_view = False
 partner.register("offers", offers_api.PartnerOfferViewSet, basename="offer")
 partner.register("conversions", conversions_api.PartnerConversionViewSet, basename="conversion")
+partner.register("postbacks", postbacks_api.PartnerPostbackViewSet, basename="postback")
+partner.register("postback-deliveries", postbacks_api.PartnerDeliveryViewSet, basename="postback-delivery")
 
 manage = DefaultRouter(trailing_slash=True)
 manage.include_root_view = False
@@ -21,6 +24,9 @@ manage.register("clicks", tracking_api.ManagerClickViewSet, basename="manage-cli
 manage.register("conversions", conversions_api.ManagerConversionViewSet, basename="manage-conversion")
 manage.register(
     "server-postbacks", conversions_api.ManagerServerPostbackViewSet, basename="manage-server-postback"
+)
+manage.register(
+    "postback-deliveries", postbacks_api.ManagerDeliveryViewSet, basename="manage-postback-delivery"
 )
 
 app_name = "api"

@@ -9,3 +9,10 @@ class PublicIdConverter:
 
     def to_url(self, value):
         return str(value)
+
+
+class RowIdConverter(PublicIdConverter):
+    """Primary keys in URLs (an affiliate's postback). Eighteen digits at most, so that any id
+    fits a 64-bit integer and an absurd one is a 404."""
+
+    regex = "[0-9]{1,18}"

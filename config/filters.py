@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django import forms
 from django.db.models import Q
+from django.utils import timezone
 
 from offers.models import MAX_PUBLIC_ID
 
@@ -39,6 +40,17 @@ class DateRangeForm(forms.Form):
         if date_from and date_to and date_from > date_to:
             self.add_error("date_to", "The end date is before the start date.")
         return cleaned
+
+
+def with_default_period(query, days: int = 30):
+    """A copy of a query string that names the last `days` days (today included) when it names no
+    dates: a first visit shows a recent period, a period cleared on purpose stays open."""
+    data = query.copy()
+    if "date_from" not in data and "date_to" not in data:
+        today = timezone.now().date()  # UTC
+        data["date_from"] = (today - timedelta(days=days - 1)).isoformat()
+        data["date_to"] = today.isoformat()
+    return data
 
 
 class NetworkFilterForm(DateRangeForm):

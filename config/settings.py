@@ -277,6 +277,8 @@ SPECTACULAR_SETTINGS = {
         "AffiliateStatusEnum": "offers.models.Affiliate.Status",
         "OfferAccessStatusEnum": "offers.models.OfferAccess.Status",
         "ConversionStatusEnum": "offers.models.ConversionStatus",
+        "PostbackMethodEnum": "postbacks.models.Postback.Method",
+        "DeliveryStateEnum": "postbacks.models.Delivery.State",
     },
 }
 

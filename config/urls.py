@@ -2,12 +2,13 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, register_converter
 
-from config.converters import PublicIdConverter
+from config.converters import PublicIdConverter, RowIdConverter
 from config.health import healthz
 from conversions.views import pixel, postback
 from tracking.views import click
 
 register_converter(PublicIdConverter, "public_id")
+register_converter(RowIdConverter, "row_id")
 
 admin.site.site_header = "Network administration"
 admin.site.site_title = "Network admin"
@@ -30,5 +31,7 @@ urlpatterns = [
     path("api/v1/", include("api.urls")),
     path("offers/", include("offers.urls")),
     path("statistics/", include("conversions.urls")),
+    # Pages under the offers, settings and statistics sections (see postbacks/urls.py).
+    path("", include("postbacks.urls")),
     path("", include("portal.urls")),
 ]

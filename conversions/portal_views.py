@@ -1,15 +1,14 @@
 """Portal pages about conversions: Statistics > Conversions, its totals and its CSV export."""
 
 import csv
-from datetime import timedelta
 
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils import timezone
 from django.views import View
 from django.views.generic import ListView
 
+from config.filters import with_default_period
 from conversions.forms import StatisticsFilterForm
 from conversions.selectors import (
     conversion_totals,
@@ -20,7 +19,6 @@ from conversions.selectors import (
 from portal.access import AffiliateRequiredMixin
 from tracking.models import SUB_FIELDS
 
-DEFAULT_PERIOD_DAYS = 30
 CSV_HEADER = [
     "date (UTC)",
     "conversion id",
@@ -40,13 +38,8 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 class ConversionFiltersMixin(AffiliateRequiredMixin):
     def filter_form(self) -> StatisticsFilterForm:
-        """The filters from the query string. A first visit, which names no dates, shows the last
-        30 days; a period cleared on purpose stays open."""
-        data = self.request.GET.copy()
-        if "date_from" not in data and "date_to" not in data:
-            today = timezone.now().date()
-            data["date_from"] = (today - timedelta(days=DEFAULT_PERIOD_DAYS - 1)).isoformat()
-            data["date_to"] = today.isoformat()
+        """The filters from the query string; a first visit shows the last 30 days."""
+        data = with_default_period(self.request.GET)
         return StatisticsFilterForm(data, offers=offers_for_statistics(self.affiliate))
 
     def filtered(self, form):

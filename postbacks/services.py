@@ -90,12 +90,20 @@ def delivery_retry(delivery: Delivery) -> Delivery:
     """Send a delivery again now, whatever its state, with the same X-Postback-Id."""
     if delivery.postback_id is None:
         raise ValidationError("The postback of this delivery was deleted, so it cannot be sent again.")
+    now = timezone.now()
     with transaction.atomic():
-        Delivery.objects.filter(pk=delivery.pk).update(
-            state=Delivery.State.RETRYING if delivery.attempts else Delivery.State.PENDING,
-            next_attempt_at=timezone.now(),
-            locked_until=None,
+        # A delivery a sender holds is being sent right now: sending it again at the same time
+        # would only duplicate it.
+        taken = (
+            Delivery.objects.filter(pk=delivery.pk)
+            .exclude(locked_until__gt=now)
+            .update(
+                state=Delivery.State.RETRYING if delivery.attempts else Delivery.State.PENDING,
+                next_attempt_at=now,
+            )
         )
+        if not taken:
+            raise ValidationError("This delivery is being sent right now; its result will show in a moment.")
         transaction.on_commit(lambda: _enqueue([delivery.pk]))
     delivery.refresh_from_db()
     return delivery

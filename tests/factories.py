@@ -4,9 +4,9 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from conversions.models import Conversion, ServerPostback
+from conversions.models import Conversion, ConversionEvent, ServerPostback
 from offers.models import Advertiser, Affiliate, ConversionStatus, Goal, Offer, OfferAccess
-from postbacks.models import Postback
+from postbacks.models import Delivery, Postback
 from tracking.models import Click, new_click_id
 
 PASSWORD = "correct-horse-battery"
@@ -143,3 +143,40 @@ class PostbackFactory(factory.django.DjangoModelFactory):
 
     affiliate = factory.SubFactory(AffiliateFactory)
     url = "http://127.0.0.1:9/postback?click={sub1}&status={status}"
+
+
+class ConversionEventFactory(factory.django.DjangoModelFactory):
+    """A conversion's creation event, written directly: no postbacks are selected for it."""
+
+    class Meta:
+        model = ConversionEvent
+
+    conversion = factory.SubFactory(ConversionFactory)
+    kind = ConversionEvent.Kind.CREATED
+    new_status = factory.LazyAttribute(lambda event: event.conversion.status)
+    source = ConversionEvent.Source.POSTBACK
+
+
+class DeliveryFactory(factory.django.DjangoModelFactory):
+    """A pending delivery of an affiliate's postback for a conversion of the same affiliate, due
+    now; `created_at=...` backdates it like ConversionFactory."""
+
+    class Meta:
+        model = Delivery
+        skip_postgeneration_save = True
+
+    affiliate = factory.SubFactory(AffiliateFactory)
+    postback = factory.SubFactory(PostbackFactory, affiliate=factory.SelfAttribute("..affiliate"))
+    conversion = factory.SubFactory(ConversionFactory, affiliate=factory.SelfAttribute("..affiliate"))
+    event = factory.SubFactory(ConversionEventFactory, conversion=factory.SelfAttribute("..conversion"))
+    url = factory.LazyAttribute(
+        lambda delivery: f"http://127.0.0.1:9/postback?conversion={delivery.conversion.conversion_id}"
+    )
+    host = "127.0.0.1"
+    next_attempt_at = factory.LazyFunction(timezone.now)
+
+    @factory.post_generation
+    def created_at(delivery, create, extracted, **kwargs):
+        if create and extracted is not None:
+            Delivery.objects.filter(pk=delivery.pk).update(created_at=extracted)
+            delivery.created_at = extracted

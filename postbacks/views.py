@@ -1,0 +1,245 @@
+"""Portal pages for postbacks: an offer's "Your Postbacks", Settings > Postback information (global
+postbacks, options, signing secret, macro reference) and Statistics > Affiliate postbacks (the log).
+Every write goes through postbacks.services or a form of postbacks.forms."""
+
+from functools import cached_property
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import OuterRef, Subquery
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import View
+from django.views.generic import CreateView, DeleteView, ListView, UpdateView
+
+from config.filters import with_default_period
+from conversions.selectors import offers_for_statistics
+from offers.selectors import offers_visible_to
+from portal.access import AffiliateRequiredMixin
+from postbacks import macros
+from postbacks.forms import DeliveryLogFilterForm, PostbackForm, PostbackOptionsForm, SigningSecretForm
+from postbacks.models import Delivery, Postback
+from postbacks.selectors import deliveries_filtered, deliveries_with_relations
+from postbacks.services import delivery_retry, postback_save, postback_send_test
+
+TESTED_SESSION_KEY = "postback_tested_delivery"
+NEW_SECRET_SESSION_KEY = "postback_new_signing_secret"
+
+
+class PostbackScopeMixin(AffiliateRequiredMixin):
+    """The postbacks a page works on: the affiliate's local postbacks of the offer in the address
+    (an offer they can see; any other is a 404), or, without an offer, their global postbacks."""
+
+    @cached_property
+    def offer(self):
+        if "offer_id" not in self.kwargs:
+            return None
+        return get_object_or_404(offers_visible_to(self.affiliate), offer_id=self.kwargs["offer_id"])
+
+    def postbacks(self):
+        return Postback.objects.filter(affiliate=self.affiliate, offer=self.offer).select_related("goal")
+
+    def list_url(self) -> str:
+        if self.offer is None:
+            return reverse("postbacks:settings")
+        return reverse("postbacks:offer-list", args=[self.offer.offer_id])
+
+    def action_url(self, action: str, postback: Postback | None = None) -> str:
+        """The address of `action` (add, edit, delete, test) in this scope."""
+        args = [] if self.offer is None else [self.offer.offer_id]
+        if postback is not None:
+            args.append(postback.pk)
+        return reverse(f"postbacks:{'global' if self.offer is None else 'offer'}-{action}", args=args)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            offer=self.offer,
+            list_url=self.list_url(),
+            nav_section="settings" if self.offer is None else "offers",
+            **kwargs,
+        )
+
+
+class PostbackListView(PostbackScopeMixin, ListView):
+    """An offer's "Your Postbacks" tab: its local postbacks with their last delivery, and the
+    result of a test postback just sent."""
+
+    template_name = "postbacks/offer_postbacks.html"
+    context_object_name = "postbacks"
+
+    def get_queryset(self):
+        postbacks = _with_last_delivery(self.postbacks())
+        for postback in postbacks:
+            postback.links = {
+                action: self.action_url(action, postback) for action in ("edit", "delete", "test")
+            }
+        return postbacks
+
+    def get_context_data(self, **kwargs):
+        tested = self.request.session.pop(TESTED_SESSION_KEY, None)
+        test_delivery = (
+            Delivery.objects.select_related("conversion__offer")
+            .filter(pk=tested, affiliate=self.affiliate)
+            .first()
+            if tested
+            else None
+        )
+        return super().get_context_data(test_delivery=test_delivery, add_url=self.action_url("add"), **kwargs)
+
+
+def _with_last_delivery(postbacks) -> list[Postback]:
+    """The postbacks, each with `last_delivery`: its latest delivery (test ones included), or None."""
+    latest = Delivery.objects.filter(postback=OuterRef("pk")).order_by("-pk").values("pk")[:1]
+    postbacks = list(postbacks.annotate(last_delivery_pk=Subquery(latest)))
+    deliveries = Delivery.objects.in_bulk([postback.last_delivery_pk for postback in postbacks])
+    for postback in postbacks:
+        postback.last_delivery = deliveries.get(postback.last_delivery_pk)
+    return postbacks
+
+
+class PostbackFormMixin(PostbackScopeMixin):
+    form_class = PostbackForm
+    template_name = "postbacks/postback_form.html"
+    context_object_name = "postback"
+
+    def get_queryset(self):
+        return self.postbacks()
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "affiliate": self.affiliate, "offer": self.offer}
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(macros=macros.MACROS, **kwargs)
+
+    def form_valid(self, form):
+        try:
+            unknown = postback_save(form.instance)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+            return self.form_invalid(form)
+        if unknown:
+            names = ", ".join(f"{{{name}}}" for name in unknown)
+            messages.warning(self.request, f"Saved. Unknown macros left as they are: {names}")
+        else:
+            messages.success(self.request, "Postback saved.")
+        return redirect(self.list_url())
+
+
+class PostbackCreateView(PostbackFormMixin, CreateView):
+    pass
+
+
+class PostbackUpdateView(PostbackFormMixin, UpdateView):
+    pass
+
+
+class PostbackDeleteView(PostbackScopeMixin, DeleteView):
+    """A confirmation page; the postback goes on POST. Its deliveries stay in the log."""
+
+    template_name = "postbacks/postback_confirm_delete.html"
+    context_object_name = "postback"
+
+    def get_queryset(self):
+        return self.postbacks()
+
+    def get_success_url(self):
+        return self.list_url()
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        messages.success(self.request, "Postback deleted.")
+        return response
+
+
+class PostbackTestView(PostbackScopeMixin, View):
+    """Send test postback: the result is shown once on the list the affiliate is sent back to."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, **kwargs):
+        postback = get_object_or_404(self.postbacks(), pk=kwargs["pk"])
+        try:
+            delivery = postback_send_test(postback)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            request.session[TESTED_SESSION_KEY] = delivery.pk
+        return redirect(self.list_url())
+
+
+class PostbackSettingsView(PostbackListView):
+    """Settings > Postback information: global postbacks, "Consider global postback", the signing
+    secret and the macro reference."""
+
+    template_name = "postbacks/settings.html"
+
+    def post(self, request):
+        form = PostbackOptionsForm(request.POST, instance=self.affiliate)
+        if form.is_valid():
+            form.save()
+            messages.success(request, "Postback options saved.")
+        return redirect("postbacks:settings")
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            options_form=PostbackOptionsForm(instance=self.affiliate),
+            new_signing_secret=self.request.session.pop(NEW_SECRET_SESSION_KEY, None),
+            macros=macros.MACROS,
+            aliases=macros.ALIASES,
+            **kwargs,
+        )
+
+
+class SigningSecretView(AffiliateRequiredMixin, View):
+    """Generate a new signing secret, shown once on the settings page, or clear it."""
+
+    http_method_names = ["post"]
+
+    def post(self, request):
+        form = SigningSecretForm(request.POST)
+        if form.is_valid():
+            # Kept in the session for one page view, so that a reload does not show it again.
+            secret = form.save(self.affiliate)
+            if secret:
+                request.session[NEW_SECRET_SESSION_KEY] = secret
+            else:
+                messages.success(request, "Signing secret cleared: postbacks are sent unsigned.")
+        return redirect("postbacks:settings")
+
+
+class DeliveryLogView(AffiliateRequiredMixin, ListView):
+    """Statistics > Affiliate postbacks: the affiliate's deliveries, newest first, test ones
+    marked. A first visit, which names no dates, shows the last 30 days."""
+
+    template_name = "postbacks/log.html"
+    context_object_name = "deliveries"
+    paginate_by = 50
+
+    def get_queryset(self):
+        data = with_default_period(self.request.GET)
+        self.form = DeliveryLogFilterForm(data, offers=offers_for_statistics(self.affiliate))
+        deliveries = deliveries_with_relations().filter(affiliate=self.affiliate)
+        if not self.form.is_valid():
+            return deliveries.none()
+        return deliveries_filtered(deliveries, self.form.cleaned_data)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(form=self.form, nav_section="statistics", **kwargs)
+
+
+class DeliveryRetryView(AffiliateRequiredMixin, View):
+    http_method_names = ["post"]
+
+    def post(self, request, delivery_id):
+        delivery = get_object_or_404(Delivery, affiliate=self.affiliate, delivery_id=delivery_id)
+        try:
+            delivery_retry(delivery)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, "The postback will be sent again in a moment.")
+        back = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(back, {request.get_host()}, require_https=request.is_secure()):
+            back = reverse("postbacks:log")
+        return redirect(back)
