@@ -16,6 +16,7 @@ POSTBACK_ALLOW_PRIVATE_NETWORKS (off by default) allows private addresses, or on
 networks, for development and tests.
 """
 
+import asyncio
 import ipaddress
 import socket
 import time
@@ -182,7 +183,7 @@ async def send(session: aiohttp.ClientSession, request: Request) -> Outcome:
             headers=request.headers,
             allow_redirects=False,
         ) as response:
-            excerpt = (await response.content.read(EXCERPT_BYTES)).decode("utf-8", "replace")
+            excerpt = (await _first_bytes(response)).decode("utf-8", "replace")
             code = response.status
             error = _error_for(code, response.headers.get("Location", ""))
             retry_after = response.headers.get("Retry-After", "") if code in (429, 503) else ""
@@ -194,9 +195,19 @@ async def send(session: aiohttp.ClientSession, request: Request) -> Outcome:
         return Outcome(0, f"Timed out: no complete answer in {seconds} s", "", _since(started))
     except aiohttp.ClientConnectorError as exc:
         return Outcome(0, f"Could not connect: {exc.os_error or exc}"[:255], "", _since(started))
+    except aiohttp.ClientResponseError as exc:  # what came back was not HTTP
+        return Outcome(0, f"Invalid HTTP answer: {exc.message}"[:255], "", _since(started))
     except (aiohttp.ClientError, OSError, ValueError) as exc:
         return Outcome(0, f"{type(exc).__name__}: {exc}"[:255], "", _since(started))
     return Outcome(code, error, excerpt, _since(started), retry_after)
+
+
+async def _first_bytes(response) -> bytes:
+    """The first EXCERPT_BYTES of the body, however it is split into packets."""
+    try:
+        return await response.content.readexactly(EXCERPT_BYTES)
+    except asyncio.IncompleteReadError as shorter:
+        return shorter.partial
 
 
 def _send_problem(url: str) -> str:

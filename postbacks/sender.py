@@ -100,6 +100,8 @@ def claim(ids=None, *, limit: int = CLAIM_BATCH, skip_hosts=()) -> list[dict]:
         )
         lease = timezone.now() + timedelta(seconds=settings.POSTBACK_LEASE_SECONDS)
         Delivery.objects.filter(pk__in=[row["pk"] for row in rows]).update(locked_until=lease)
+    for row in rows:
+        row["lease"] = lease
     return rows
 
 
@@ -118,26 +120,30 @@ def due_ids(limit: int = 20_000) -> list[int]:
 def record(results: list[tuple[dict, float, outbound.Outcome]]) -> list[int]:
     """Store the outcome of sent deliveries; returns the ids of deliveries that waited for them.
 
-    Deliveries with the same result (typically: 200 and the same short answer) are updated by
-    one statement; a retry time differs per delivery (jitter), so failures are updated one by one.
+    Every attempt is logged. The delivery itself takes the result only while the claim it was
+    sent under still holds (`locked_until` is that claim's lease): a result that comes back
+    after the lease ran out, when the sweep may have sent the delivery again, cannot undo a
+    newer one. Deliveries with the same result (typically: 200 and the same short answer) are
+    updated by one statement; a retry time differs per delivery (jitter), so failures are
+    updated one by one.
     """
     now = timezone.now()
     same_result = defaultdict(list)
     retries = []
     for row, _, outcome in results:
         if outcome.succeeded:
-            same_result[(Delivery.State.SUCCEEDED, outcome.http_code, outcome.error, outcome.excerpt)].append(
-                row["pk"]
-            )
+            state = Delivery.State.SUCCEEDED
         elif row["conversion__is_test"] or row["attempts"] + 1 > len(settings.POSTBACK_RETRY_SCHEDULE):
-            same_result[(Delivery.State.FAILED, outcome.http_code, outcome.error, outcome.excerpt)].append(
-                row["pk"]
-            )
+            state = Delivery.State.FAILED
         else:
             retries.append((row, outcome))
+            continue
+        same_result[(state, row["lease"], outcome.http_code, outcome.error, outcome.excerpt)].append(
+            row["pk"]
+        )
     with transaction.atomic():
-        for (state, http_code, error, excerpt), ids in same_result.items():
-            Delivery.objects.filter(pk__in=ids).update(
+        for (state, lease, http_code, error, excerpt), ids in same_result.items():
+            Delivery.objects.filter(pk__in=ids, locked_until=lease).update(
                 **_result_fields(http_code, error, excerpt),
                 state=state,
                 delivered_at=now if state == Delivery.State.SUCCEEDED else None,
@@ -145,7 +151,7 @@ def record(results: list[tuple[dict, float, outbound.Outcome]]) -> list[int]:
             )
         for row, outcome in retries:
             delay = retry_delay(row["attempts"] + 1, outcome.retry_after)
-            Delivery.objects.filter(pk=row["pk"]).update(
+            Delivery.objects.filter(pk=row["pk"], locked_until=row["lease"]).update(
                 **_result_fields(outcome.http_code, outcome.error, outcome.excerpt),
                 state=Delivery.State.RETRYING,
                 next_attempt_at=now + timedelta(seconds=delay),

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from django.db import connection
@@ -74,3 +75,24 @@ def wait_until(condition, timeout: float = 30, interval: float = 0.2):
             return True
         time.sleep(interval)
     return condition()
+
+
+@contextlib.contextmanager
+def together(*managers):
+    """Enter several `celery(...)` blocks at once: the processes start side by side, not one
+    after the other. Yields what each block yields; every process started is stopped."""
+    with contextlib.ExitStack() as stack:
+        with ThreadPoolExecutor(len(managers)) as starting:
+            futures = [starting.submit(manager.__enter__) for manager in managers]
+        for manager, future in zip(managers, futures, strict=True):
+            if future.exception() is None:
+                stack.push(manager.__exit__)
+        yield [future.result() for future in futures]
+
+
+def kill_now(process):
+    """SIGKILL a process started by `celery` and its children, as a crash would.
+
+    The process is left unreaped, so that the end of its `celery` block still finds it."""
+    os.killpg(process.pid, signal.SIGKILL)
+    os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
