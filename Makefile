@@ -42,3 +42,4 @@ format: install
 bench: install
 	$(BIN)/python -m bench.click
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.deliver

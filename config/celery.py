@@ -18,8 +18,8 @@ app.conf.beat_schedule = {
         "schedule": 1.0,
         "options": {"expires": 5},
     },
-    "sweep-deliveries": {
-        "task": "postbacks.tasks.sweep_deliveries",
+    "wake-postback-senders": {
+        "task": "postbacks.tasks.send_deliveries",
         "schedule": settings.POSTBACK_SWEEP_SECONDS,
         "options": {"expires": settings.POSTBACK_SWEEP_SECONDS},
     },

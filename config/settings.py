@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "tracking",
     "conversions",
     "postbacks",
+    "stats",
     "api",
     "portal",
 ]
@@ -242,7 +243,7 @@ POSTBACK_RETRY_SCHEDULE = _read(
 )
 # How long a sender holds a delivery it took; past it, a killed worker's deliveries go out again.
 POSTBACK_LEASE_SECONDS = _read("POSTBACK_LEASE_SECONDS", env.int, 300)
-# How often beat sweeps for due and stuck deliveries.
+# How often beat wakes a sender to take due deliveries (retries, a killed worker's, lost messages).
 POSTBACK_SWEEP_SECONDS = _read("POSTBACK_SWEEP_SECONDS", env.float, 5.0)
 # A postback whose every delivery has failed for this long is disabled.
 POSTBACK_DISABLE_AFTER_DAYS = _read("POSTBACK_DISABLE_AFTER_DAYS", env.int, 3)

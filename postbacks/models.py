@@ -141,7 +141,7 @@ class Delivery(models.Model):
     error = models.CharField(max_length=255, blank=True)
     response_excerpt = models.TextField(blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
-    # A sender holds the delivery until then; past it, the sweep hands the delivery out again.
+    # A sender holds the delivery until then; past it, any sender may take it again.
     locked_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)

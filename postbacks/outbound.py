@@ -194,11 +194,11 @@ async def send(session: aiohttp.ClientSession, request: Request) -> Outcome:
         seconds = settings.POSTBACK_TOTAL_TIMEOUT
         return Outcome(0, f"Timed out: no complete answer in {seconds} s", "", _since(started))
     except aiohttp.ClientConnectorError as exc:
-        return Outcome(0, f"Could not connect: {exc.os_error or exc}"[:255], "", _since(started))
+        return Outcome(0, _one_line(f"Could not connect: {exc.os_error or exc}"), "", _since(started))
     except aiohttp.ClientResponseError as exc:  # what came back was not HTTP
-        return Outcome(0, f"Invalid HTTP answer: {exc.message}"[:255], "", _since(started))
+        return Outcome(0, _one_line(f"Invalid HTTP answer: {exc.message}"), "", _since(started))
     except (aiohttp.ClientError, OSError, ValueError) as exc:
-        return Outcome(0, f"{type(exc).__name__}: {exc}"[:255], "", _since(started))
+        return Outcome(0, _one_line(f"{type(exc).__name__}: {exc}"), "", _since(started))
     return Outcome(code, error, excerpt, _since(started), retry_after)
 
 
@@ -229,6 +229,10 @@ def _error_for(code: int, location: str) -> str:
             :255
         ]
     return f"HTTP {code}: a postback needs a 2xx answer"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:255]
 
 
 def _since(started: float) -> int:

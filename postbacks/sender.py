@@ -1,23 +1,25 @@
 """Sending deliveries: taking them from the database, making the requests, recording the results.
 
-How a delivery goes out:
-1. The Celery task `send_deliveries(ids)` hands the ids to the sender of its worker process (one
-   asyncio loop in a background thread, `Sender`) and returns at once.
-2. The sender takes (`claim`) the deliveries that are due, by setting `locked_until` to now plus
-   POSTBACK_LEASE_SECONDS in one short transaction (FOR UPDATE SKIP LOCKED on PostgreSQL), and
-   sends them concurrently on one HTTP client (postbacks.outbound).
+The delivery table is the queue; broker messages only wake senders up.
+1. After a transaction that created deliveries commits, one Celery task `send_deliveries` is
+   queued; the worker process that runs it wakes its sender (one asyncio loop in a background
+   thread, `Sender`) and returns at once. Beat queues the same task every POSTBACK_SWEEP_SECONDS.
+2. A woken sender takes (`claim`) up to CLAIM_BATCH due deliveries at a time, for as long as it
+   finds some and has room: in one short transaction it sets their `locked_until` to now plus
+   POSTBACK_LEASE_SECONDS (FOR UPDATE SKIP LOCKED on PostgreSQL, so senders in several worker
+   processes never take the same one), then sends them concurrently on one HTTP client
+   (postbacks.outbound), keeping connections to each host open.
 3. Results are recorded in batches every few milliseconds (`record`): the attempt log, the new
    state and the next attempt time from the retry schedule, and the postback's health.
-4. Beat runs `sweep_deliveries` every POSTBACK_SWEEP_SECONDS: every delivery that is due and not
-   held (`due_ids`), because its message was lost, its worker died mid-send (its lease ran
-   out), its retry time came, or it waited for an earlier one, is handed out again.
 
-Guarantees that follow: nothing is lost (the row is the truth; the message is only a hint);
-at least once, with the same X-Postback-Id on every attempt; deliveries of one postback for one
-conversion go out in event order (`claim` skips a delivery while an earlier one of the same pair
-is unfinished); and a host that stops answering only holds its own deliveries: once
-SLOW_HOST_REQUESTS of its requests have run for SLOW_AFTER_SECONDS, the sender takes no more
-deliveries for that host until they end, and the sweep hands them out later.
+Guarantees that follow: nothing is lost (the row is the truth; a lost message only waits for the
+next wake-up); a delivery whose worker died mid-send is taken again once its lease has run out;
+at least once, with the same X-Postback-Id on every attempt, and a late result cannot undo a newer
+one (`record`); deliveries of one postback for one conversion go out in event order (`claim` skips
+a delivery while an earlier one of the same pair is unfinished); and a host that stops answering
+only holds its own deliveries: once SLOW_HOST_REQUESTS of its requests have run for
+SLOW_AFTER_SECONDS, the sender takes no more deliveries for that host (host and port) until they
+end; they wait in the database.
 """
 
 import asyncio
@@ -47,7 +49,7 @@ MAX_IN_FLIGHT = 2000
 RECORD_EVERY_SECONDS = 0.005
 SLOW_AFTER_SECONDS = 2.0
 SLOW_HOST_REQUESTS = 8
-SWEEP_GRACE_SECONDS = 5
+CONNECTIONS_PER_HOST = 64
 CLAIM_FIELDS = [
     "pk",
     "delivery_id",
@@ -95,7 +97,7 @@ def claim(ids=None, *, limit: int = CLAIM_BATCH, skip_hosts=()) -> list[dict]:
     with transaction.atomic():
         rows = list(
             sendable.select_for_update(skip_locked=True, of=("self",))
-            .order_by("pk")
+            .order_by("next_attempt_at", "pk")
             .values(*CLAIM_FIELDS)[:limit]
         )
         lease = timezone.now() + timedelta(seconds=settings.POSTBACK_LEASE_SECONDS)
@@ -105,20 +107,8 @@ def claim(ids=None, *, limit: int = CLAIM_BATCH, skip_hosts=()) -> list[dict]:
     return rows
 
 
-def due_ids(limit: int = 20_000) -> list[int]:
-    """What the sweep hands out: sendable deliveries due for more than a few seconds (newer
-    ones are on their way through the broker)."""
-    cutoff = timezone.now() - timedelta(seconds=SWEEP_GRACE_SECONDS)
-    return list(
-        _sendable()
-        .filter(next_attempt_at__lte=cutoff)
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-
-
-def record(results: list[tuple[dict, float, outbound.Outcome]]) -> list[int]:
-    """Store the outcome of sent deliveries; returns the ids of deliveries that waited for them.
+def record(results: list[tuple[dict, float, outbound.Outcome]]) -> None:
+    """Store the outcome of sent deliveries.
 
     Every attempt is logged. The delivery itself takes the result only while the claim it was
     sent under still holds (`locked_until` is that claim's lease): a result that comes back
@@ -173,12 +163,6 @@ def record(results: list[tuple[dict, float, outbound.Outcome]]) -> list[int]:
         _update_postback_health(
             [(row, outcome) for row, _, outcome in results if not row["conversion__is_test"]]
         )
-    finished = [row["conversion_id"] for row, _, outcome in results]
-    return list(
-        Delivery.objects.filter(
-            conversion_id__in=finished, state__in=Delivery.UNFINISHED, next_attempt_at__lte=now
-        ).values_list("pk", flat=True)
-    )
 
 
 def _result_fields(http_code: int, error: str, excerpt: str) -> dict:
@@ -256,9 +240,9 @@ def signature(secret: str, url: str, body: str, timestamp: int) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-def send_now(ids: list[int]) -> None:
-    """Send these deliveries from the calling thread and record the results (test postbacks)."""
-    rows = claim(ids)
+def send_claimed(rows: list[dict]) -> None:
+    """Send deliveries `claim` gave out, from the calling thread, and record the results (test
+    postbacks)."""
     if rows:
         record(asyncio.run(_send_all(rows)))
 
@@ -277,7 +261,8 @@ async def _send_all(rows):
 
 
 class Sender:
-    """An asyncio loop in a background thread that sends what `submit` hands it."""
+    """An asyncio loop in a background thread that takes due deliveries from the database and
+    sends them, whenever it is woken (`wake`) and as long as it finds some."""
 
     def __init__(self):
         self._ready = threading.Event()
@@ -286,8 +271,8 @@ class Sender:
         self._thread.start()
         self._ready.wait()
 
-    def submit(self, ids: list[int]) -> None:
-        self._loop.call_soon_threadsafe(self._accept, ids)
+    def wake(self) -> None:
+        self._loop.call_soon_threadsafe(self._wake.set)
 
     def stop(self, timeout: float = 15.0) -> None:
         """Finish and record what is in flight (worker shutdown); the lease covers the rest."""
@@ -309,38 +294,33 @@ class Sender:
         self._loop.run_forever()
 
     async def _start(self):
-        self._waiting: list[int] = []
         self._wake = asyncio.Event()
         self._results: list = []
         self._results_ready = asyncio.Event()
-        self._in_flight: Counter = Counter()
         self._slow: Counter = Counter()
         self._tasks: set = set()
-        self._session = outbound.new_session()  # aiohttp wants to be inside its loop
+        # aiohttp wants to be created inside its loop. Connections are kept open and reused, at
+        # most CONNECTIONS_PER_HOST to one affiliate server at a time.
+        self._session = outbound.new_session(limit_per_host=CONNECTIONS_PER_HOST)
         self._loop.create_task(self._take_loop())
         self._loop.create_task(self._record_loop())
-
-    def _accept(self, ids):
-        self._waiting.extend(ids)
-        self._wake.set()
 
     async def _take_loop(self):
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._waiting and len(self._tasks) < MAX_IN_FLIGHT:
-                batch = list(dict.fromkeys(self._waiting[:CLAIM_BATCH]))
-                del self._waiting[:CLAIM_BATCH]
+            while (room := MAX_IN_FLIGHT - len(self._tasks)) > 0:
                 skip = [host for host, count in self._slow.items() if count >= SLOW_HOST_REQUESTS]
-                rows = await self._db(claim, batch, limit=len(batch), skip_hosts=skip)
-                for row in rows or ():
+                rows = await self._db(claim, limit=min(room, CLAIM_BATCH), skip_hosts=skip) or []
+                for row in rows:
                     task = self._loop.create_task(self._send(row))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
+                if not rows or len(rows) < min(room, CLAIM_BATCH):
+                    break  # nothing more is due now: sleep until woken
 
     async def _send(self, row):
         host = row["host"]
-        self._in_flight[host] += 1
         marked_slow = False
 
         def mark_slow():
@@ -354,15 +334,12 @@ class Sender:
             outcome = await outbound.send(self._session, request_for(row))
         finally:
             timer.cancel()
-            self._in_flight[host] -= 1
             if marked_slow:
                 self._slow[host] -= 1
                 if self._slow[host] <= 0:
                     del self._slow[host]
         self._results.append((row, started, outcome))
         self._results_ready.set()
-        if self._waiting and len(self._tasks) <= MAX_IN_FLIGHT:
-            self._wake.set()
 
     async def _record_loop(self):
         while True:
@@ -370,15 +347,15 @@ class Sender:
             await asyncio.sleep(RECORD_EVERY_SECONDS)  # let a batch gather
             self._results_ready.clear()
             results, self._results = self._results, []
-            waiting = await self._db(record, results)
-            if waiting is None:
+            if await self._db(record, results) is False:
                 # The database is unreachable: keep the results and try again. Were the
                 # process to die meanwhile, the leases would bring the deliveries back.
                 self._results = results + self._results
                 self._results_ready.set()
                 await asyncio.sleep(1.0)
-            elif waiting:
-                self._accept(waiting)
+            else:
+                # Room was made, and deliveries waiting for these (event order) may be due.
+                self._wake.set()
 
     async def _drain(self):
         while self._tasks:
@@ -388,7 +365,7 @@ class Sender:
             await self._db(record, results)
 
     async def _db(self, function, *args, **kwargs):
-        """Run a database call on the sender's own database thread; None when it failed."""
+        """Run a database call on the sender's own database thread; False when it failed."""
 
         def call():
             close_old_connections()
@@ -397,7 +374,7 @@ class Sender:
             except Exception:
                 logger.exception("Postback sender: %s failed", function.__name__)
                 connection.close()
-                return None
+                return False
 
         return await self._loop.run_in_executor(self._database, call)
 

@@ -3,9 +3,8 @@ deliveries by hand, and sending test postbacks.
 
 Deliveries are created by `deliveries_create_for_event`, which conversions.services calls for
 every conversion event inside the transaction that writes the event (see apps.py): a delivery
-row exists exactly when its event does. The broker message that follows the commit only makes
-the delivery fast; the beat sweep (postbacks.sender.due_ids) finds any delivery whose message
-was lost.
+row exists exactly when its event does. The broker message that follows the commit only wakes a
+sender; beat wakes one every few seconds too, so a lost message delays a delivery, no more.
 """
 
 import logging
@@ -50,20 +49,19 @@ def deliveries_create_for_event(event: ConversionEvent) -> list[Delivery]:
 
 
 def _deliveries_create(event: ConversionEvent, postbacks) -> list[Delivery]:
-    conversion = Conversion.objects.select_related("offer", "goal", "affiliate", "click").get(
-        pk=event.conversion_id
-    )
+    conversion = event.conversion
+    conversion.affiliate = postbacks[0].affiliate  # loaded with the postbacks
     values = macros.values_for(conversion, event.new_status)
     deliveries = Delivery.objects.bulk_create(
         _new_delivery(postback, conversion, event, values) for postback in postbacks
     )
-    ids = [delivery.pk for delivery in deliveries]
-    transaction.on_commit(lambda: _enqueue(ids))
+    _wake_senders_after_commit()
     return deliveries
 
 
 def _new_delivery(postback, conversion, event, values) -> Delivery:
     url = macros.render(postback.url, values)
+    parts = urlsplit(url)
     return Delivery(
         affiliate_id=conversion.affiliate_id,
         postback=postback,
@@ -71,19 +69,26 @@ def _new_delivery(postback, conversion, event, values) -> Delivery:
         event=event,
         method=postback.method,
         url=url,
-        host=(urlsplit(url).hostname or "")[:255],
+        host=(f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname or "")[:255],
         body=macros.form_body(values) if postback.method == Postback.Method.POST else "",
         next_attempt_at=timezone.now(),
     )
 
 
-def _enqueue(ids: list[int]) -> None:
+def _wake_senders_after_commit() -> None:
+    """One wake-up per transaction, however many deliveries it creates."""
+    connection = transaction.get_connection()
+    if not any(callback is _wake_senders for _, callback, _ in connection.run_on_commit):
+        transaction.on_commit(_wake_senders)
+
+
+def _wake_senders() -> None:
     from postbacks.tasks import send_deliveries
 
     try:
-        send_deliveries.apply_async(args=[ids], retry=False)
-    except Exception:  # the broker is down: the sweep sends them once it is back
-        logger.warning("Could not queue deliveries %s; the sweep will send them", ids, exc_info=True)
+        send_deliveries.apply_async(retry=False)
+    except Exception:  # the broker is down: beat wakes a sender once it is back
+        logger.warning("Could not wake a postback sender; deliveries go out at the next sweep", exc_info=True)
 
 
 def delivery_retry(delivery: Delivery) -> Delivery:
@@ -104,7 +109,7 @@ def delivery_retry(delivery: Delivery) -> Delivery:
         )
         if not taken:
             raise ValidationError("This delivery is being sent right now; its result will show in a moment.")
-        transaction.on_commit(lambda: _enqueue([delivery.pk]))
+        _wake_senders_after_commit()
     delivery.refresh_from_db()
     return delivery
 
@@ -146,11 +151,12 @@ def postback_send_test(postback: Postback) -> Delivery:
             old_status=None,
             source=ConversionEvent.Source.TEST,
         )
-        conversion = Conversion.objects.select_related("offer", "goal", "affiliate").get(pk=conversion.pk)
         values = macros.values_for(conversion, event.new_status) | {"clickid": new_click_id()}
         delivery = _new_delivery(postback, conversion, event, values)
         delivery.save()
-    sender.send_now([delivery.pk])
+        # Taken by this request before it is committed, so no worker sends it meanwhile.
+        claimed = sender.claim([delivery.pk])
+    sender.send_claimed(claimed)
     delivery.refresh_from_db()
     return delivery
 

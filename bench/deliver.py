@@ -1,0 +1,285 @@
+"""Benchmark of affiliate postback delivery through the real pipeline, on PostgreSQL and Redis.
+
+Conversions are created through conversions.services.conversion_event_emit, so that their
+deliveries and Celery messages are made as in production, and a `celery -A config worker`
+process sends them to a local affiliate server (bench/sink.py) that records every request.
+
+(a) Throughput: N conversions for an affiliate with a global postback to that server, created
+    while the worker is stopped, then sent once it starts: deliveries per second from the first
+    request received to the last, against a plain aiohttp loop making as many requests to the
+    same server with as many connections as the worker opened at most.
+(b) The same with every tenth conversion for a second affiliate whose server (another host)
+    accepts connections and never answers: healthy deliveries per second against (a).
+(c) End to end, with gunicorn, the worker and beat running: advertiser postbacks for preloaded
+    clicks at a steady rate, and the time from each advertiser's 200 answer to the arrival of
+    the affiliate's postback for that conversion.
+
+Last lines: `deliver ratio=<a / plain loop>`, `deliver slow_endpoint_drop=<1 - b / a>` and
+`deliver e2e_p50_ms=<x> e2e_p99_ms=<y>`.
+
+    python -m bench.deliver [--deliveries 5000] [--rate 100] [--seconds 10]
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import tempfile
+import time
+import urllib.request
+import uuid
+from urllib.parse import parse_qs, urlsplit
+
+import aiohttp
+
+from bench import harness
+
+DATABASE = "bench_deliver"
+SINK = "127.0.0.1:8781"
+# Another host: the sender sets aside a host that stops answering, not a port.
+NEVER_ANSWERS = "127.0.0.2:8782"
+CONTROL = "127.0.0.1:8783"
+POSTBACK_PATH = "/postback?conversion_id={conversion_id}&goal={goal}&status={status}&payout={sum}"
+HANGING_EVERY = 10
+EMITTERS = 2  # processes creating conversions, while the worker is stopped
+
+SETUP = """
+import time
+from offers.models import Advertiser, Offer
+from offers.services import affiliate_create, offer_save_with_goals
+from postbacks.models import Postback
+from postbacks.services import postback_save
+from tracking.models import new_click_id
+from tracking.services import click_write_rows
+advertiser = Advertiser.objects.create(name="Bench advertiser")
+offer = offer_save_with_goals(
+    offer=Offer(offer_id=1, advertiser=advertiser, title="Bench offer",
+                destination_url="https://advertiser.example/landing?cid={clickid}"),
+    goals=[{"value": "1", "title": "Sale", "payout": 1, "revenue": 2}],
+)
+healthy = affiliate_create(username="healthy", pid=1)
+hanging = affiliate_create(username="hanging", pid=2)
+postback_save(Postback(affiliate=healthy, url=%(healthy_url)r))
+postback_save(Postback(affiliate=hanging, url=%(hanging_url)r))
+ids = [new_click_id() for _ in range(%(clicks)d)]
+click_write_rows([{"click_id": click_id, "offer_id": offer.pk, "affiliate_id": healthy.pk,
+                   "created_at": time.time()} for click_id in ids])
+with open(%(path)r, "w") as out:
+    out.write("\\n".join(ids))
+"""
+
+# Conversions number `first`, `first + step`, ... below `count`, 500 per transaction; every
+# `hanging_every`-th (none when 0) is for the affiliate whose server never answers.
+EMIT = """
+from django.db import transaction
+from config.db import insert
+from conversions.models import Conversion, ConversionEvent
+from conversions.services import conversion_event_emit
+from offers.models import Affiliate, Offer
+offer = Offer.objects.get(offer_id=1)
+goal = offer.goals.get()
+healthy, hanging = Affiliate.objects.get(pid=1), Affiliate.objects.get(pid=2)
+numbers = range(%(first)d, %(count)d, %(step)d)
+for start in range(0, len(numbers), 500):
+    with transaction.atomic():
+        for number in numbers[start:start + 500]:
+            affiliate = hanging if %(hanging_every)d and number %% %(hanging_every)d == 0 else healthy
+            conversion = Conversion(offer=offer, affiliate=affiliate, goal=goal, status=goal.default_status,
+                                    payout=goal.payout, revenue=goal.revenue, currency=goal.currency)
+            insert(conversion)
+            conversion_event_emit(conversion=conversion, kind=ConversionEvent.Kind.CREATED,
+                                  old_status=None, source=ConversionEvent.Source.POSTBACK)
+"""
+
+# What the worker has to send to the healthy affiliate's server (every earlier one was sent).
+PENDING = """
+from postbacks.models import Delivery
+print(Delivery.objects.filter(host=%(host)r, state=Delivery.State.PENDING).count())
+"""
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deliveries", type=int, default=5000, help="deliveries made in (a) and in (b)")
+    parser.add_argument("--rate", type=int, default=100, help="advertiser postbacks per second in (c)")
+    parser.add_argument("--seconds", type=int, default=10, help="length of (c)")
+    args = parser.parse_args()
+
+    env = {**harness.environment(DATABASE), "POSTBACK_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8"}
+    harness.create_database(env, DATABASE)
+    harness.flush_redis(env)
+    sink = subprocess.Popen(
+        [harness.PYTHON, "-m", "bench.sink", SINK, NEVER_ANSWERS, CONTROL], cwd=harness.ROOT
+    )
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            clicks_path = os.path.join(tmp, "click-ids")
+            harness.manage_shell(
+                env,
+                SETUP
+                % {
+                    "healthy_url": f"http://{SINK}{POSTBACK_PATH}",
+                    "hanging_url": f"http://{NEVER_ANSWERS}{POSTBACK_PATH}",
+                    "clicks": args.rate * (args.seconds + 1),
+                    "path": clicks_path,
+                },
+            )
+            with open(clicks_path) as lines:
+                clicks = lines.read().split()
+            # (c) first: it then has the database and the queues to itself.
+            e2e = end_to_end(env, clicks, rate=args.rate, seconds=args.seconds, schedule=f"{tmp}/beat")
+        pipeline = throughput(env, args.deliveries, hanging_every=0)
+        raw = raw_loop(args.deliveries, concurrency=pipeline["peak_connections"])
+        slow = throughput(env, args.deliveries, hanging_every=HANGING_EVERY)
+    finally:
+        sink.terminate()
+        sink.wait()
+
+    print(f"{'':36}{'deliveries/s':>14}{'received':>12}{'connections':>13}")
+    for name, result in (
+        ("(a) pipeline", pipeline),
+        ("(a) plain aiohttp loop", raw),
+        (f"(b) pipeline, 1 in {HANGING_EVERY} never answered", slow),
+    ):
+        received = f"{result['distinct_ids']}/{result['expected']}"
+        print(f"{name:36}{result['rate']:>14.0f}{received:>12}{result['peak_connections']:>13}")
+    print(
+        f"(c) {e2e['sent']} advertiser postbacks at {args.rate}/s, {e2e['accepted']} accepted, "
+        f"{e2e['delivered']} delivered; latency p50 {e2e['p50_ms']:.1f} ms, p90 {e2e['p90_ms']:.1f} ms, "
+        f"p99 {e2e['p99_ms']:.1f} ms, max {e2e['max_ms']:.1f} ms"
+    )
+    print(f"deliver ratio={pipeline['rate'] / raw['rate']:.2f}")
+    print(f"deliver slow_endpoint_drop={max(0.0, 1 - slow['rate'] / pipeline['rate']):.2f}")
+    print(f"deliver e2e_p50_ms={e2e['p50_ms']:.1f} e2e_p99_ms={e2e['p99_ms']:.1f}")
+
+
+def throughput(env: dict, count: int, *, hanging_every: int) -> dict:
+    """Create `count` conversions with the worker stopped, then start it: the rate at which the
+    healthy affiliate's server receives their postbacks, from the first to the last."""
+    emitters = [
+        subprocess.Popen(
+            [
+                harness.PYTHON,
+                "manage.py",
+                "shell",
+                "-c",
+                EMIT % {"first": first, "count": count, "step": EMITTERS, "hanging_every": hanging_every},
+            ],
+            cwd=harness.ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        for first in range(EMITTERS)
+    ]
+    if any(emitter.wait() for emitter in emitters):
+        raise SystemExit("Creating the conversions failed")
+    healthy = int(harness.manage_shell(env, PENDING % {"host": SINK.split(":")[0]}))
+    control("/reset")
+    with harness.processes(env, harness.celery_worker()):
+        stats = wait_for_arrivals(healthy, timeout=150)
+    return {**stats, "expected": healthy, "rate": _rate(stats)}
+
+
+def raw_loop(count: int, *, concurrency: int, rounds: int = 3) -> dict:
+    """The same number of requests to the same server from a plain aiohttp loop (best of `rounds`)."""
+
+    async def requests():
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            numbers = iter(range(count))
+
+            async def client():
+                for number in numbers:
+                    url = f"http://{SINK}" + POSTBACK_PATH.format(
+                        conversion_id=number, goal=1, status=2, sum=1
+                    )
+                    async with session.get(url, headers={"X-Postback-Id": str(uuid.uuid4())}) as answer:
+                        await answer.read()
+
+            await asyncio.gather(*(client() for _ in range(concurrency)))
+
+    results = []
+    for _ in range(rounds):
+        control("/reset")
+        asyncio.run(requests())
+        stats = control("/stats")
+        results.append({**stats, "expected": count, "rate": _rate(stats)})
+    return max(results, key=lambda result: result["rate"])
+
+
+def end_to_end(env: dict, clicks: list[str], *, rate: int, seconds: int, schedule: str) -> dict:
+    """Advertiser postbacks at `rate` per second for `seconds`, after one second of warm-up:
+    the time from each 200 answer to the arrival of the affiliate's postback."""
+    with harness.processes(env, harness.gunicorn(4), harness.celery_worker(), harness.celery_beat(schedule)):
+        harness.wait_for_http(f"{harness.BASE_URL}/healthz")
+        warmup = asyncio.run(advertiser_postbacks(clicks[:rate], rate=rate))
+        wait_for_arrivals(len(warmup), timeout=60)
+        control("/reset")
+        answered = asyncio.run(advertiser_postbacks(clicks[rate:], rate=rate))
+        wait_for_arrivals(len(answered), timeout=30)
+        arrivals = control("/arrivals")
+    arrived = {}
+    for at, _, target in arrivals:
+        conversion_id = parse_qs(urlsplit(target).query).get("conversion_id", [""])[0]
+        arrived.setdefault(conversion_id, at)
+    latencies = sorted(
+        (arrived[conversion_id] - at) * 1000
+        for conversion_id, at in answered.items()
+        if conversion_id in arrived
+    ) or [float("nan")]
+    return {
+        "sent": len(clicks) - rate,
+        "accepted": len(answered),
+        "delivered": len(answered.keys() & arrived.keys()),
+        **{
+            f"p{percent}_ms": latencies[min(len(latencies) - 1, len(latencies) * percent // 100)]
+            for percent in (50, 90, 99)
+        },
+        "max_ms": latencies[-1],
+    }
+
+
+async def advertiser_postbacks(clicks: list[str], *, rate: int) -> dict[str, float]:
+    """One postback per click, started every 1/rate seconds whatever the answers; returns the
+    time each accepted one was answered, by conversion id."""
+    answered = {}
+    async with aiohttp.ClientSession() as session:
+
+        async def postback(click_id):
+            url = f"{harness.BASE_URL}/postback?clickid={click_id}&sum=12.50&status=2"
+            async with session.get(url) as answer:
+                body = await answer.json(content_type=None)
+                if answer.status == 200 and body.get("conversion_id"):
+                    answered[body["conversion_id"]] = time.time()
+
+        started, tasks = time.monotonic(), []
+        for number, click_id in enumerate(clicks):
+            await asyncio.sleep(max(0.0, started + number / rate - time.monotonic()))
+            tasks.append(asyncio.create_task(postback(click_id)))
+        await asyncio.gather(*tasks)
+    return answered
+
+
+def wait_for_arrivals(expected: int, timeout: float) -> dict:
+    """The server's counts once `expected` different deliveries arrived (or at the timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = control("/stats")
+        if stats["distinct_ids"] >= expected or time.monotonic() > deadline:
+            return stats
+        time.sleep(0.2)
+
+
+def control(path: str):
+    with urllib.request.urlopen(f"http://{CONTROL}{path}", timeout=30) as answer:
+        return json.loads(answer.read())
+
+
+def _rate(stats: dict) -> float:
+    elapsed = (stats["last"] or 0) - (stats["first"] or 0)
+    return (stats["requests"] - 1) / elapsed if elapsed > 0 else 0.0
+
+
+if __name__ == "__main__":
+    main()
