@@ -77,7 +77,6 @@ INSTALLED_APPS = [
     "tracking",
     "conversions",
     "postbacks",
-    "stats",
     "api",
     "portal",
 ]
