@@ -269,7 +269,7 @@ def test_deliveries_made_while_the_broker_is_down_go_out_once_it_is_back(
         during = click_and_convert(affiliate, offer, "goal=sale")  # the advertiser still gets "ok"
         [delivery] = during.deliveries.all()
         assert delivery.state == "pending"
-        assert f"Could not queue deliveries [{delivery.pk}]" in caplog.text
+        assert "Could not wake a postback sender" in caplog.text
         time.sleep(2)  # a short outage
         own_broker.start()
 
