@@ -37,7 +37,7 @@ from bench import harness
 
 DATABASE = "bench_deliver"
 SINK = "127.0.0.1:8781"
-# Another host: the sender sets aside a host that stops answering, not a port.
+# Another address: the sender sets aside the host and port that stops answering.
 NEVER_ANSWERS = "127.0.0.2:8782"
 CONTROL = "127.0.0.1:8783"
 POSTBACK_PATH = "/postback?conversion_id={conversion_id}&goal={goal}&status={status}&payout={sum}"
@@ -101,7 +101,7 @@ print(Delivery.objects.filter(host=%(host)r, state=Delivery.State.PENDING).count
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--deliveries", type=int, default=5000, help="deliveries made in (a) and in (b)")
+    parser.add_argument("--deliveries", type=int, default=10000, help="deliveries made in (a) and in (b)")
     parser.add_argument("--rate", type=int, default=100, help="advertiser postbacks per second in (c)")
     parser.add_argument("--seconds", type=int, default=10, help="length of (c)")
     args = parser.parse_args()
@@ -174,7 +174,7 @@ def throughput(env: dict, count: int, *, hanging_every: int) -> dict:
     ]
     if any(emitter.wait() for emitter in emitters):
         raise SystemExit("Creating the conversions failed")
-    healthy = int(harness.manage_shell(env, PENDING % {"host": SINK.split(":")[0]}))
+    healthy = int(harness.manage_shell(env, PENDING % {"host": SINK}))
     control("/reset")
     with harness.processes(env, harness.celery_worker()):
         stats = wait_for_arrivals(healthy, timeout=150)

@@ -105,7 +105,7 @@ def gunicorn(workers: int) -> list[str]:
 
 
 def celery_worker() -> list[str]:
-    return [PYTHON, "-m", "celery", "-A", "config", "worker", "--loglevel=WARNING", "--concurrency=1"]
+    return [PYTHON, "-m", "celery", "-A", "config", "worker", "--loglevel=WARNING", "--concurrency=2"]
 
 
 def celery_beat(schedule: str) -> list[str]:

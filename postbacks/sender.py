@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 CLAIM_BATCH = 500
 MAX_IN_FLIGHT = 2000
-RECORD_EVERY_SECONDS = 0.005
+RECORD_EVERY_SECONDS = 0.02
 SLOW_AFTER_SECONDS = 2.0
 SLOW_HOST_REQUESTS = 8
 CONNECTIONS_PER_HOST = 64
@@ -267,7 +267,10 @@ class Sender:
     def __init__(self):
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="postback-sender", daemon=True)
-        self._database = ThreadPoolExecutor(max_workers=1, thread_name_prefix="postback-db")
+        # Claims and results go through two database threads (two connections), so that taking
+        # the next deliveries does not wait behind recording the last ones.
+        self._claims = ThreadPoolExecutor(max_workers=1, thread_name_prefix="postback-claims")
+        self._records = ThreadPoolExecutor(max_workers=1, thread_name_prefix="postback-records")
         self._thread.start()
         self._ready.wait()
 
@@ -311,7 +314,9 @@ class Sender:
             self._wake.clear()
             while (room := MAX_IN_FLIGHT - len(self._tasks)) > 0:
                 skip = [host for host, count in self._slow.items() if count >= SLOW_HOST_REQUESTS]
-                rows = await self._db(claim, limit=min(room, CLAIM_BATCH), skip_hosts=skip) or []
+                rows = (
+                    await self._db(self._claims, claim, limit=min(room, CLAIM_BATCH), skip_hosts=skip) or []
+                )
                 for row in rows:
                     task = self._loop.create_task(self._send(row))
                     self._tasks.add(task)
@@ -347,7 +352,7 @@ class Sender:
             await asyncio.sleep(RECORD_EVERY_SECONDS)  # let a batch gather
             self._results_ready.clear()
             results, self._results = self._results, []
-            if await self._db(record, results) is False:
+            if await self._db(self._records, record, results) is False:
                 # The database is unreachable: keep the results and try again. Were the
                 # process to die meanwhile, the leases would bring the deliveries back.
                 self._results = results + self._results
@@ -362,10 +367,10 @@ class Sender:
             await asyncio.wait(list(self._tasks))
         if self._results:
             results, self._results = self._results, []
-            await self._db(record, results)
+            await self._db(self._records, record, results)
 
-    async def _db(self, function, *args, **kwargs):
-        """Run a database call on the sender's own database thread; False when it failed."""
+    async def _db(self, thread, function, *args, **kwargs):
+        """Run a database call on one of the sender's database threads; False when it failed."""
 
         def call():
             close_old_connections()
@@ -376,7 +381,7 @@ class Sender:
                 connection.close()
                 return False
 
-        return await self._loop.run_in_executor(self._database, call)
+        return await self._loop.run_in_executor(thread, call)
 
 
 _sender: Sender | None = None
