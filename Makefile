@@ -24,7 +24,9 @@ run: install
 	@echo "API docs:  http://127.0.0.1:8000/api/v1/docs/"
 	@echo "Health:    http://127.0.0.1:8000/healthz"
 	@echo ""
-	DEBUG=true PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile.dev
+	@echo "Postbacks may reach this machine (127.0.0.1), for trying them against a local server."
+	DEBUG=true POSTBACK_ALLOW_PRIVATE_NETWORKS=127.0.0.0/8,::1/128 PATH="$(BIN):$$PATH" \
+		$(BIN)/honcho start -f Procfile.dev
 
 ## The whole test suite (SQLite and the embedded broker unless DATABASE_URL / REDIS_URL are set).
 test: install
