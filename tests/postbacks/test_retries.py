@@ -1,0 +1,146 @@
+"""Retry schedule, Retry-After, the last attempt, and disabling a postback that keeps failing.
+
+Deliveries are sent from the test process (sender.claim + sender.send_claimed: the code a worker
+runs) to a real local HTTP server."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from postbacks import sender
+from postbacks.models import Delivery, Postback
+from postbacks.services import postback_save
+from tests.factories import DeliveryFactory, PostbackFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def send(delivery):
+    sender.send_claimed(sender.claim([delivery.pk]))
+    delivery.refresh_from_db()
+    return delivery
+
+
+@pytest.fixture
+def failing_postback(httpserver, affiliate):
+    httpserver.expect_request("/down").respond_with_data("busy", status=500)
+    return PostbackFactory(affiliate=affiliate, url=httpserver.url_for("/down"))
+
+
+def delivery_for(postback, **fields):
+    return DeliveryFactory(
+        affiliate=postback.affiliate, postback=postback, url=postback.url, **{"host": "localhost", **fields}
+    )
+
+
+@pytest.mark.parametrize("attempts", range(1, 11))
+def test_each_failure_waits_as_the_schedule_says_with_jitter(settings, attempts):
+    scheduled = settings.POSTBACK_RETRY_SCHEDULE[attempts - 1]
+    delays = [sender.retry_delay(attempts) for _ in range(50)]
+    assert all(0.8 * scheduled <= delay <= 1.2 * scheduled for delay in delays)
+    assert len(set(delays)) > 1
+
+
+def test_the_schedule_spans_about_a_day_and_a_half(settings):
+    hours = sum(settings.POSTBACK_RETRY_SCHEDULE) / 3600
+    assert 30 <= hours <= 42 and len(settings.POSTBACK_RETRY_SCHEDULE) == 10
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "seconds"), [("120", 120), ("0", 1), ("999999", 86400), ("soon", None), ("", None)]
+)
+def test_retry_after_is_honoured_within_bounds(retry_after, seconds):
+    delay = sender.retry_delay(1, retry_after)
+    if seconds is None:
+        assert 48 <= delay <= 72  # the schedule's first step, jittered
+    else:
+        assert delay == seconds
+
+
+def test_retry_after_as_an_http_date():
+    when = timezone.now() + timedelta(minutes=10)
+    delay = sender.retry_delay(1, when.strftime("%a, %d %b %Y %H:%M:%S GMT"))
+    assert 590 <= delay <= 600
+
+
+def test_a_503_with_retry_after_is_retried_when_the_endpoint_asks(httpserver, affiliate):
+    httpserver.expect_request("/busy").respond_with_data("later", status=503, headers={"Retry-After": "300"})
+    postback = PostbackFactory(affiliate=affiliate, url=httpserver.url_for("/busy"))
+    before = timezone.now()
+
+    delivery = send(delivery_for(postback))
+
+    assert (delivery.state, delivery.http_code, delivery.attempts) == ("retrying", 503, 1)
+    assert 299 <= (delivery.next_attempt_at - before).total_seconds() <= 302
+
+
+def test_a_failure_is_retried_later_and_the_last_one_fails_the_delivery(settings, failing_postback):
+    delivery = send(delivery_for(failing_postback))
+    assert (delivery.state, delivery.attempts, delivery.error) == (
+        "retrying",
+        1,
+        "HTTP 500: a postback needs a 2xx answer",
+    )
+    assert delivery.next_attempt_at > timezone.now() + timedelta(seconds=40)
+
+    last = delivery_for(failing_postback, attempts=len(settings.POSTBACK_RETRY_SCHEDULE))
+    last = send(last)
+    assert (last.state, last.attempts, last.next_attempt_at) == ("failed", 11, None)
+    assert last.attempt_log.get().http_code == 500
+
+
+def test_a_delivery_not_yet_due_is_not_sent(failing_postback, httpserver):
+    later = delivery_for(failing_postback, next_attempt_at=timezone.now() + timedelta(minutes=5))
+    assert sender.claim([later.pk]) == []
+    assert httpserver.log == []
+
+
+def test_a_postback_failing_for_three_days_is_disabled_with_the_reason(failing_postback):
+    Postback.objects.filter(pk=failing_postback.pk).update(
+        failing_since=timezone.now() - timedelta(days=3, minutes=1)
+    )
+
+    send(delivery_for(failing_postback))
+
+    failing_postback.refresh_from_db()
+    assert not failing_postback.enabled
+    assert "every delivery failed for 3 days" in failing_postback.disabled_reason
+    assert "HTTP 500" in failing_postback.disabled_reason
+
+    failing_postback.enabled = True
+    postback_save(failing_postback)
+    failing_postback.refresh_from_db()
+    assert (failing_postback.enabled, failing_postback.disabled_reason, failing_postback.failing_since) == (
+        True,
+        "",
+        None,
+    )
+
+
+def test_failures_start_the_streak_and_a_success_ends_it(httpserver, failing_postback):
+    send(delivery_for(failing_postback))
+    failing_postback.refresh_from_db()
+    assert failing_postback.enabled and failing_postback.failing_since is not None
+
+    httpserver.clear()
+    httpserver.expect_request("/down").respond_with_data("ok")
+    send(delivery_for(failing_postback))
+    failing_postback.refresh_from_db()
+    assert failing_postback.failing_since is None and failing_postback.enabled
+
+
+def test_a_late_result_does_not_undo_a_newer_one(httpserver, affiliate):
+    httpserver.expect_request("/pb").respond_with_data("ok")
+    postback = PostbackFactory(affiliate=affiliate, url=httpserver.url_for("/pb"))
+    delivery = delivery_for(postback)
+    [first_claim] = sender.claim([delivery.pk])
+    Delivery.objects.filter(pk=delivery.pk).update(locked_until=timezone.now() - timedelta(seconds=1))
+    send(delivery)  # the lease ran out: sent again, and succeeded
+    stale = sender.outbound.Outcome(500, "HTTP 500: a postback needs a 2xx answer", "", 9000)
+
+    sender.record([(first_claim, 0.0, stale)])
+
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.http_code, delivery.attempts) == ("succeeded", 200, 1)
+    assert delivery.attempt_log.count() == 2
