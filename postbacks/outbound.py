@@ -16,12 +16,11 @@ POSTBACK_ALLOW_PRIVATE_NETWORKS (off by default) allows private addresses, or on
 networks, for development and tests.
 """
 
-import asyncio
 import ipaddress
 import socket
 import time
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -204,15 +203,25 @@ async def send(session: aiohttp.ClientSession, request: Request) -> Outcome:
 
 async def _first_bytes(response) -> bytes:
     """The first EXCERPT_BYTES of the body, however it is split into packets."""
-    try:
-        return await response.content.readexactly(EXCERPT_BYTES)
-    except asyncio.IncompleteReadError as shorter:
-        return shorter.partial
+    excerpt = await response.content.read(EXCERPT_BYTES)
+    while excerpt and len(excerpt) < EXCERPT_BYTES:
+        more = await response.content.read(EXCERPT_BYTES - len(excerpt))
+        if not more:
+            break
+        excerpt += more
+    return excerpt
 
 
 def _send_problem(url: str) -> str:
+    # The scheme was checked when the postback was saved: what follows "//" up to the next "/"
+    # is the address part. Cached: most deliveries go to a few hosts.
+    return _address_problem(url.split("/", 3)[2] if url.count("/") >= 2 else "")
+
+
+@lru_cache(maxsize=4096)
+def _address_problem(netloc: str) -> str:
     try:
-        host = urlsplit(url).hostname or ""
+        host = urlsplit(f"//{netloc}").hostname or ""
     except ValueError:
         return "This is not a valid URL."
     literal = _literal_address(host)

@@ -300,7 +300,7 @@ class Sender:
         self._wake = asyncio.Event()
         self._results: list = []
         self._results_ready = asyncio.Event()
-        self._slow: Counter = Counter()
+        self._running: dict[int, tuple[str, float]] = {}  # delivery id -> (host, start)
         self._tasks: set = set()
         # aiohttp wants to be created inside its loop. Connections are kept open and reused, at
         # most CONNECTIONS_PER_HOST to one affiliate server at a time.
@@ -313,7 +313,7 @@ class Sender:
             await self._wake.wait()
             self._wake.clear()
             while (room := MAX_IN_FLIGHT - len(self._tasks)) > 0:
-                skip = [host for host, count in self._slow.items() if count >= SLOW_HOST_REQUESTS]
+                skip = self._slow_hosts()
                 rows = (
                     await self._db(self._claims, claim, limit=min(room, CLAIM_BATCH), skip_hosts=skip) or []
                 )
@@ -325,26 +325,20 @@ class Sender:
                     break  # nothing more is due now: sleep until woken
 
     async def _send(self, row):
-        host = row["host"]
-        marked_slow = False
-
-        def mark_slow():
-            nonlocal marked_slow
-            marked_slow = True
-            self._slow[host] += 1
-
-        timer = self._loop.call_later(SLOW_AFTER_SECONDS, mark_slow)
+        self._running[row["pk"]] = (row["host"], time.monotonic())
         started = time.time()
         try:
             outcome = await outbound.send(self._session, request_for(row))
         finally:
-            timer.cancel()
-            if marked_slow:
-                self._slow[host] -= 1
-                if self._slow[host] <= 0:
-                    del self._slow[host]
+            del self._running[row["pk"]]
         self._results.append((row, started, outcome))
         self._results_ready.set()
+
+    def _slow_hosts(self) -> list[str]:
+        """Hosts with SLOW_HOST_REQUESTS requests running for more than SLOW_AFTER_SECONDS."""
+        since = time.monotonic() - SLOW_AFTER_SECONDS
+        waiting = Counter(host for host, started in self._running.values() if started < since)
+        return [host for host, count in waiting.items() if count >= SLOW_HOST_REQUESTS]
 
     async def _record_loop(self):
         while True:
