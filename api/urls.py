@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 from conversions import api as conversions_api
 from offers import api as offers_api
 from postbacks import api as postbacks_api
+from stats import api as stats_api
 from tracking import api as tracking_api
 
 partner = DefaultRouter(trailing_slash=True)
@@ -42,6 +43,8 @@ urlpatterns = [
         name="docs",
     ),
     path("me/", offers_api.MeView.as_view(), name="me"),
+    path("stats/", stats_api.PartnerStatsView.as_view(), name="stats"),
+    path("manage/stats/", stats_api.ManagerStatsView.as_view(), name="manage-stats"),
     path("manage/", include(manage.urls)),
     path("", include(partner.urls)),
 ]

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "tracking",
     "conversions",
     "postbacks",
+    "stats",
     "api",
     "portal",
 ]

@@ -30,6 +30,8 @@ urlpatterns = [
     path("accounts/", include(accounts)),
     path("api/v1/", include("api.urls")),
     path("offers/", include("offers.urls")),
+    # The statistics report answers /statistics/ itself; the section's other pages follow.
+    path("statistics/", include("stats.urls")),
     path("statistics/", include("conversions.urls")),
     # Pages under the offers, settings and statistics sections (see postbacks/urls.py).
     path("", include("postbacks.urls")),

@@ -1,5 +1,6 @@
 """Recording clicks and finding them again."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from django.db import connection, transaction
@@ -9,13 +10,22 @@ from tracking.models import Click
 
 # Every column a click row carries (all but the primary key), in one fixed order, with the value a
 # row written by an older release (before a column existed) gets.
-COLUMNS = [field.column for field in Click._meta.concrete_fields if not field.primary_key]
-DEFAULTS = {
-    field.column: field.get_default() for field in Click._meta.concrete_fields if not field.primary_key
-}
+FIELDS = [field for field in Click._meta.concrete_fields if not field.primary_key]
+COLUMNS = [field.column for field in FIELDS]
+DEFAULTS = {field.column: field.get_default() for field in FIELDS}
 CREATED_AT = COLUMNS.index("created_at")
 # Below this many rows a plain INSERT is cheaper than setting up a COPY.
 COPY_MIN_ROWS = 20
+
+
+_listeners: list[Callable[[list[dict]], None]] = []
+
+
+def click_listen(listener: Callable[[list[dict]], None]) -> Callable[[], None]:
+    """Call `listener(rows)` with the rows each write inserts (not those already stored), inside
+    the transaction that inserts them. Returns the function that stops it."""
+    _listeners.append(listener)
+    return lambda: _listeners.remove(listener)
 
 
 def _values(row: dict) -> list:
@@ -29,14 +39,22 @@ def click_write_rows(rows: list[dict]) -> None:
 
     On PostgreSQL the batch is streamed with COPY into a temporary table and moved over with
     ON CONFLICT DO NOTHING: several times cheaper than building model instances and an INSERT.
+    Listeners (the statistics) see the rows this call inserted, in the same transaction.
     """
-    if connection.vendor != "postgresql" or len(rows) < COPY_MIN_ROWS:
-        Click.objects.bulk_create(
-            [Click(**dict(zip(COLUMNS, _values(row), strict=True))) for row in rows], ignore_conflicts=True
-        )
-        return
+    with transaction.atomic():
+        if connection.vendor == "postgresql" and len(rows) >= COPY_MIN_ROWS:
+            inserted = _copy_rows(rows)
+        else:
+            inserted = _insert_rows(rows)
+        if inserted and _listeners:
+            written = list({row["click_id"]: row for row in rows if row["click_id"] in inserted}.values())
+            for listener in _listeners:
+                listener(written)
+
+
+def _copy_rows(rows: list[dict]) -> set[str]:
     columns = ", ".join(COLUMNS)
-    with transaction.atomic(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS click_batch ON COMMIT DELETE ROWS "
             f"AS SELECT {columns} FROM {Click._meta.db_table} WITH NO DATA"
@@ -46,8 +64,30 @@ def click_write_rows(rows: list[dict]) -> None:
                 copy.write_row(_values(row))
         cursor.execute(
             f"INSERT INTO {Click._meta.db_table} ({columns}) SELECT {columns} FROM click_batch "
-            "ON CONFLICT (click_id) DO NOTHING"
+            "ON CONFLICT (click_id) DO NOTHING RETURNING click_id"
         )
+        return {click_id for (click_id,) in cursor.fetchall()}
+
+
+def _insert_rows(rows: list[dict]) -> set[str]:
+    """A multi-row INSERT that answers which click ids it inserted (PostgreSQL and SQLite)."""
+    quote = connection.ops.quote_name
+    head = f"INSERT INTO {quote(Click._meta.db_table)} ({', '.join(map(quote, COLUMNS))}) VALUES "
+    placeholders = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
+    size = max(1, connection.ops.bulk_batch_size(FIELDS, rows))
+    inserted = set()
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            params = [
+                field.get_db_prep_save(value, connection)
+                for row in chunk
+                for field, value in zip(FIELDS, _values(row), strict=True)
+            ]
+            values = ", ".join([placeholders] * len(chunk))
+            cursor.execute(f"{head}{values} ON CONFLICT (click_id) DO NOTHING RETURNING click_id", params)
+            inserted.update(click_id for (click_id,) in cursor.fetchall())
+    return inserted
 
 
 def click_record(row: dict) -> None:

@@ -1,0 +1,71 @@
+"""`GET /api/v1/stats/` (the affiliate's own statistics) and `GET /api/v1/manage/stats/` (the
+network's, with revenue). Not paginated: the rows are bounded by the period (at most 366 days), the
+offers and goals, or SUB_ROW_LIMIT sub values."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.permissions import IsAffiliate, IsManager
+from offers.models import Offer
+from offers.selectors import affiliate_of
+from stats.forms import ManagerStatsFilterForm, StatsFilterForm
+from stats.selectors import GROUPINGS, stats_offers_for, stats_report
+from stats.serializers import ManagerReportSerializer, ReportSerializer, report_data
+
+PARAMETERS = [
+    OpenApiParameter(
+        "date_from", str, description="First UTC day, YYYY-MM-DD (default: 30 days up to date_to)"
+    ),
+    OpenApiParameter("date_to", str, description="Last UTC day, included, YYYY-MM-DD (default: today)"),
+    OpenApiParameter("offer", int, description="Offer id"),
+    OpenApiParameter(
+        "group_by",
+        str,
+        enum=GROUPINGS,
+        description="day (default), offer, goal, or a sub value: at most 92 days, the 100 values "
+        "with the most clicks",
+    ),
+]
+
+
+def _cleaned(form) -> dict:
+    if not form.is_valid():
+        raise exceptions.ValidationError(
+            {
+                ("non_field_errors" if field == "__all__" else field): list(messages)
+                for field, messages in form.errors.items()
+            }
+        )
+    return form.cleaned_data
+
+
+class PartnerStatsView(APIView):
+    """The affiliate's clicks, unique clicks, conversions by status, conversion rate and payout,
+    grouped by day, offer, goal or sub value, with totals. Test conversions are left out."""
+
+    permission_classes = [IsAffiliate]
+
+    @extend_schema(parameters=PARAMETERS, responses=ReportSerializer)
+    def get(self, request):
+        affiliate = affiliate_of(request.user)
+        filters = _cleaned(StatsFilterForm(request.query_params, offers=stats_offers_for(affiliate)))
+        report = stats_report(affiliate=affiliate, **filters)
+        return Response(ReportSerializer(report_data(report)).data)
+
+
+class ManagerStatsView(APIView):
+    """The network's statistics, with the advertiser's revenue: every affiliate, or one (`affiliate`,
+    a pid; needed to group by a sub value)."""
+
+    permission_classes = [IsManager]
+
+    @extend_schema(
+        parameters=[*PARAMETERS, OpenApiParameter("affiliate", int, description="pid")],
+        responses=ManagerReportSerializer,
+    )
+    def get(self, request):
+        filters = _cleaned(ManagerStatsFilterForm(request.query_params, offers=Offer.objects.all()))
+        report = stats_report(**filters)
+        return Response(ManagerReportSerializer(report_data(report)).data)

@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+
+
+class StatsConfig(AppConfig):
+    name = "stats"
+    verbose_name = "statistics"
+
+    def ready(self):
+        from conversions.services import conversion_listen
+        from stats.services import stats_add_clicks, stats_add_conversion_event
+        from tracking.services import click_listen
+
+        # The counters change in the transaction that writes the clicks or the conversion event,
+        # so they never disagree with the rows they count.
+        click_listen(stats_add_clicks)
+        conversion_listen(stats_add_conversion_event)

@@ -1,0 +1,103 @@
+"""The statistics rollup: per UTC day, affiliate and offer, the clicks and the conversions by goal,
+currency and status, kept exact as clicks and conversion events are written (stats.services).
+
+What the numbers mean:
+- A click counts on the UTC day it was made. A *unique click* is the first click of an IP address
+  on an offer by an affiliate in a UTC day; a click without an IP address is always unique.
+- A conversion counts on the UTC day it was created, in the column of its current status: a later
+  status change moves it from one status to another on that same day, as affiliate networks show it.
+  Test conversions are never counted.
+- Payout and revenue are summed per status, so any total can be shown; the portal calls the
+  approved payout "payout" and shows the pending and hold payouts beside it.
+"""
+
+from django.db import models
+
+from offers.models import Affiliate, ConversionStatus, Goal, Offer
+
+# The rollup's column for each status: approved, pending, declined, hold.
+STATUS_COLUMNS = {status: status.name.lower() for status in ConversionStatus}
+
+
+def _count():
+    return models.IntegerField(default=0, db_default=0)
+
+
+def _amount():
+    return models.DecimalField(max_digits=18, decimal_places=4, default=0, db_default=0)
+
+
+class DailyStat(models.Model):
+    """One day of one affiliate on one offer. The row without a goal holds the clicks; each
+    (goal, currency) of the conversions has a row of its own.
+
+    Counters are signed: a status change subtracts from the old status in the same statement
+    that adds to the new one.
+    """
+
+    day = models.DateField(help_text="UTC day")
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="+", db_index=False)
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="+", db_index=False)
+    goal = models.ForeignKey(Goal, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    currency = models.CharField(max_length=3, blank=True)
+    clicks = _count()
+    unique_clicks = _count()
+    approved = _count()
+    pending = _count()
+    declined = _count()
+    hold = _count()
+    payout_approved = _amount()
+    payout_pending = _amount()
+    payout_declined = _amount()
+    payout_hold = _amount()
+    revenue_approved = _amount()
+    revenue_pending = _amount()
+    revenue_declined = _amount()
+    revenue_hold = _amount()
+
+    class Meta:
+        constraints = [
+            # The conflict targets of the live upserts (stats.services); the first also serves
+            # the network's reports by period.
+            models.UniqueConstraint(
+                fields=["day", "affiliate", "offer"],
+                condition=models.Q(goal__isnull=True),
+                name="daily_stat_clicks_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["day", "affiliate", "offer", "goal", "currency"],
+                condition=models.Q(goal__isnull=False),
+                name="daily_stat_conversions_unique",
+            ),
+        ]
+        indexes = [
+            # An affiliate's reports by period.
+            models.Index(fields=["affiliate", "day"], name="daily_stat_affiliate_day"),
+            # The offers an affiliate has statistics on (the report's offer filter).
+            models.Index(fields=["affiliate", "offer"], name="daily_stat_affiliate_offer"),
+        ]
+
+    def __str__(self):
+        return f"{self.day} pid {self.affiliate_id} offer {self.offer_id} goal {self.goal_id or '-'}"
+
+
+class DailyVisitor(models.Model):
+    """An IP address seen on an offer of an affiliate on a UTC day: the click that inserts the row
+    is that day's unique click, and the primary key decides between concurrent twins.
+
+    No foreign key constraints: every row is written beside a click that already checks them, on
+    the hot path of click writes.
+    """
+
+    pk = models.CompositePrimaryKey("day", "affiliate", "offer", "ip")
+    day = models.DateField()
+    affiliate = models.ForeignKey(
+        Affiliate, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
+    offer = models.ForeignKey(
+        Offer, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
+    ip = models.GenericIPAddressField()
+
+    def __str__(self):
+        return f"{self.day} pid {self.affiliate_id} offer {self.offer_id} {self.ip}"

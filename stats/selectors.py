@@ -1,0 +1,266 @@
+"""The statistics report, shared by the portal page, its CSV export and the API.
+
+Grouped by day, offer or goal, it is read from the rollup (stats.models.DailyStat): a few rows per
+day, whatever the traffic. Sub values are unbounded, so grouping by sub1..sub8 reads the raw clicks
+and conversions instead, over at most MAX_SUB_DAYS days and for the SUB_ROW_LIMIT values with the
+most clicks; everything else is one "other values" remainder, so the rows still add up to the
+totals (which always come from the rollup).
+"""
+
+import copy
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Count, Q, Sum
+
+from config.filters import period_q
+from conversions.models import Conversion
+from offers.models import Affiliate, ConversionStatus, Goal, Offer
+from offers.selectors import offers_runnable_by
+from stats.models import STATUS_COLUMNS, DailyStat
+from tracking.models import SUB_FIELDS, Click
+
+GROUPINGS = ["day", "offer", "goal", *SUB_FIELDS]
+MAX_DAYS = 366
+MAX_SUB_DAYS = 92
+SUB_ROW_LIMIT = 100
+STATUSES = list(STATUS_COLUMNS.values())  # approved, pending, declined, hold
+# Conversions that count towards the conversion rate: all but the declined ones.
+CONVERTED = ["approved", "pending", "hold"]
+COUNTERS = [
+    "clicks",
+    "unique_clicks",
+    *STATUSES,
+    *(f"payout_{name}" for name in STATUSES),
+    *(f"revenue_{name}" for name in STATUSES),
+]
+
+
+@dataclass
+class Money:
+    """Amounts of one currency by status name."""
+
+    currency: str
+    payout: dict[str, Decimal] = field(default_factory=lambda: dict.fromkeys(STATUSES, Decimal(0)))
+    revenue: dict[str, Decimal] = field(default_factory=lambda: dict.fromkeys(STATUSES, Decimal(0)))
+
+
+@dataclass
+class Figures:
+    """What a report row shows. `clicks` is None on goal rows (a click has no goal): their
+    conversion rate is taken against `base_clicks`, the clicks of the goal's offer."""
+
+    clicks: int | None = 0
+    unique_clicks: int | None = 0
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+    money: dict[str, Money] = field(default_factory=dict)
+    base_clicks: int | None = None
+
+    @property
+    def conversions(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def cr(self) -> Decimal | None:
+        """Approved, pending and hold conversions per 100 clicks."""
+        clicks = self.clicks if self.clicks is not None else self.base_clicks
+        if not clicks:
+            return None
+        converted = sum(self.counts[name] for name in CONVERTED)
+        return (Decimal(100 * converted) / clicks).quantize(Decimal("0.01"))
+
+    @property
+    def amounts(self) -> list[Money]:
+        return [self.money[currency] for currency in sorted(self.money)]
+
+    def add_counters(self, values: dict, currency: str) -> None:
+        """Add a row of summed rollup counters (see COUNTERS)."""
+        if self.clicks is not None:
+            self.clicks += values["clicks"] or 0
+            self.unique_clicks += values["unique_clicks"] or 0
+        for name in STATUSES:
+            self.counts[name] += values[name] or 0
+        if currency:
+            money = self.money.setdefault(currency, Money(currency))
+            for name in STATUSES:
+                money.payout[name] += values[f"payout_{name}"] or 0
+                money.revenue[name] += values[f"revenue_{name}"] or 0
+
+    def add(self, other: "Figures", sign: int = 1) -> None:
+        """Add (or with sign=-1 subtract) another row's figures, clicks included."""
+        self.clicks += sign * other.clicks
+        self.unique_clicks += sign * other.unique_clicks
+        for name in STATUSES:
+            self.counts[name] += sign * other.counts[name]
+        for currency, theirs in other.money.items():
+            money = self.money.setdefault(currency, Money(currency))
+            for name in STATUSES:
+                money.payout[name] += sign * theirs.payout[name]
+                money.revenue[name] += sign * theirs.revenue[name]
+
+    def is_empty(self) -> bool:
+        amounts = [
+            amount
+            for money in self.money.values()
+            for amount in [*money.payout.values(), *money.revenue.values()]
+        ]
+        return not (self.clicks or self.unique_clicks or any(self.counts.values()) or any(amounts))
+
+
+@dataclass
+class Row:
+    """One group: `day` (a date), `offer` (an Offer), `goal` (an Offer's Goal, with `offer`) or `sub`
+    (the sub value), as the grouping says."""
+
+    figures: Figures
+    day: date | None = None
+    offer: Offer | None = None
+    goal: Goal | None = None
+    sub: str | None = None
+
+
+@dataclass
+class Report:
+    group_by: str
+    date_from: date
+    date_to: date
+    rows: list[Row]
+    totals: Figures
+    # Grouped by a sub value: what the rows leave out (None when they leave nothing out).
+    other: Figures | None = None
+
+    @property
+    def sub_grouping(self) -> bool:
+        return self.group_by in SUB_FIELDS
+
+    @property
+    def currencies(self) -> list[str]:
+        return sorted(self.totals.money)
+
+
+def stats_offers_for(affiliate: Affiliate):
+    """The offers an affiliate may filter statistics by: those they may run now, and any they have
+    statistics on (a paused offer's or a revoked access's history stays reachable)."""
+    counted = DailyStat.objects.filter(affiliate=affiliate).values("offer_id")
+    return Offer.objects.filter(
+        Q(pk__in=offers_runnable_by(affiliate).values("pk")) | Q(pk__in=counted)
+    ).order_by("offer_id")
+
+
+def stats_report(
+    *,
+    affiliate: Affiliate | None,
+    date_from: date,
+    date_to: date,
+    group_by: str = "day",
+    offer: Offer | None = None,
+) -> Report:
+    """The report for one affiliate (None: the whole network), UTC days `date_from` to `date_to`
+    (both included), optionally for one offer. Test conversions are never counted."""
+    scope = Q(day__range=(date_from, date_to))
+    if affiliate is not None:
+        scope &= Q(affiliate=affiliate)
+    if offer is not None:
+        scope &= Q(offer=offer)
+    report = Report(group_by, date_from, date_to, rows=[], totals=Figures())
+    if group_by in SUB_FIELDS:
+        _fill_sub_rows(report, scope, affiliate=affiliate, offer=offer)
+    else:
+        _fill_rollup_rows(report, scope)
+    return report
+
+
+def _sums(scope: Q, *group: str):
+    sums = {name: Sum(name) for name in COUNTERS}
+    return DailyStat.objects.filter(scope).order_by().values(*group, "currency").annotate(**sums)
+
+
+def _fill_rollup_rows(report: Report, scope: Q) -> None:
+    group = {"day": ["day"], "offer": ["offer_id"], "goal": ["offer_id", "goal_id"]}[report.group_by]
+    figures: dict = {}
+    offer_clicks: dict[int, int] = {}
+    for values in _sums(scope, *group):
+        report.totals.add_counters(values, values["currency"])
+        if report.group_by == "goal" and values["goal_id"] is None:
+            offer_clicks[values["offer_id"]] = offer_clicks.get(values["offer_id"], 0) + values["clicks"]
+            continue
+        key = tuple(values[name] for name in group)
+        if key not in figures:
+            figures[key] = Figures(None, None) if report.group_by == "goal" else Figures()
+        figures[key].add_counters(values, values["currency"])
+
+    if report.group_by == "day":
+        days = (report.date_to - report.date_from).days + 1
+        every_day = [report.date_from + timedelta(days=n) for n in range(days)]
+        report.rows = [Row(figures.get((day,), Figures()), day=day) for day in every_day]
+    elif report.group_by == "offer":
+        offers = Offer.objects.in_bulk([offer_id for (offer_id,) in figures])
+        report.rows = sorted(
+            (Row(figures[(offer_id,)], offer=offers[offer_id]) for (offer_id,) in figures),
+            key=lambda row: row.offer.offer_id,
+        )
+    else:
+        goals = Goal.objects.select_related("offer").in_bulk([goal_id for _, goal_id in figures])
+        for (offer_id, goal_id), goal_figures in figures.items():
+            goal_figures.base_clicks = offer_clicks.get(offer_id, 0)
+            goal = goals[goal_id]
+            report.rows.append(Row(goal_figures, offer=goal.offer, goal=goal))
+        report.rows.sort(key=lambda row: (row.offer.offer_id, row.goal.pk))
+
+
+def _fill_sub_rows(report: Report, scope: Q, *, affiliate, offer) -> None:
+    """Top sub values by clicks, from the raw rows; totals from the rollup."""
+    for values in _sums(scope):
+        report.totals.add_counters(values, values["currency"])
+    name = report.group_by
+    period = period_q("created_at", report.date_from, report.date_to)
+    clicks = Click.objects.filter(period)
+    conversions = Conversion.objects.filter(period, is_test=False)
+    if affiliate is not None:
+        clicks, conversions = clicks.filter(affiliate=affiliate), conversions.filter(affiliate=affiliate)
+    if offer is not None:
+        clicks, conversions = clicks.filter(offer=offer), conversions.filter(offer=offer)
+
+    figures: dict[str, Figures] = {}
+    for value, count, unique in _top_sub_clicks(clicks, name):
+        figures[value] = Figures(count, unique)
+    counted = (
+        conversions.filter(**{f"{name}__in": list(figures)})
+        .order_by()
+        .values(name, "status", "currency")
+        .annotate(count=Count("pk"), payout=Sum("payout"), revenue=Sum("revenue"))
+    )
+    for values in counted:
+        status = STATUS_COLUMNS[ConversionStatus(values["status"])]
+        row = figures[values[name]]
+        row.counts[status] += values["count"]
+        money = row.money.setdefault(values["currency"], Money(values["currency"]))
+        money.payout[status] += values["payout"]
+        money.revenue[status] += values["revenue"]
+    report.rows = [Row(row, sub=value) for value, row in figures.items()]
+    other = copy.deepcopy(report.totals)
+    for row in report.rows:
+        other.add(row.figures, sign=-1)
+    report.other = None if other.is_empty() else other
+
+
+def _top_sub_clicks(clicks, name: str) -> list[tuple[str, int, int]]:
+    """(value, clicks, unique clicks) of the SUB_ROW_LIMIT values of sub `name` with the most clicks.
+
+    A value's unique clicks are those that are the first of their IP on their offer in their UTC
+    day, so that they add up to the rollup's unique clicks."""
+    rows = clicks.order_by().values(name, "ip", "affiliate_id", "offer_id", "created_at", "id")
+    inner, params = rows.query.sql_with_params()
+    day = "(created_at AT TIME ZONE 'UTC')::date" if connection.vendor == "postgresql" else "date(created_at)"
+    sql = (
+        f"SELECT {name}, COUNT(*) AS clicks, "
+        "SUM(CASE WHEN ip IS NULL OR first_of_day = 1 THEN 1 ELSE 0 END) AS unique_clicks "
+        f"FROM (SELECT {name}, ip, ROW_NUMBER() OVER (PARTITION BY affiliate_id, offer_id, {day}, ip "
+        f"ORDER BY created_at, id) AS first_of_day FROM ({inner}) AS click) AS ranked "
+        f"GROUP BY {name} ORDER BY clicks DESC, {name} LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, SUB_ROW_LIMIT])
+        return cursor.fetchall()

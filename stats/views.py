@@ -1,0 +1,121 @@
+"""The portal's Statistics page (`/statistics/`) and its CSV export."""
+
+import csv
+
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views import View
+from django.views.generic import TemplateView
+
+from config.filters import with_default_period
+from conversions.portal_views import FORMULA_STARTS
+from portal.access import AffiliateRequiredMixin
+from stats.forms import DEFAULT_DAYS, PortalStatsFilterForm
+from stats.selectors import MAX_SUB_DAYS, SUB_ROW_LIMIT, Report, stats_offers_for, stats_report
+
+
+class StatsFiltersMixin(AffiliateRequiredMixin):
+    def filter_form(self) -> PortalStatsFilterForm:
+        """The filters from the query string; a first visit shows the last 30 days by day."""
+        data = with_default_period(self.request.GET, days=DEFAULT_DAYS)
+        return PortalStatsFilterForm(data, offers=stats_offers_for(self.affiliate))
+
+    def report(self, form) -> Report:
+        return stats_report(affiliate=self.affiliate, **form.cleaned_data)
+
+
+class StatisticsView(StatsFiltersMixin, TemplateView):
+    template_name = "stats/report.html"
+
+    def get_context_data(self, **kwargs):
+        form = self.filter_form()
+        return super().get_context_data(
+            form=form,
+            report=self.report(form) if form.is_valid() else None,
+            max_sub_days=MAX_SUB_DAYS,
+            sub_row_limit=SUB_ROW_LIMIT,
+            nav_section="statistics",
+            **kwargs,
+        )
+
+
+class StatisticsCsvView(StatsFiltersMixin, View):
+    """The report as `statistics.csv`: the rows, the other sub values, then the totals."""
+
+    def get(self, request):
+        form = self.filter_form()
+        if not form.is_valid():
+            # The page shows what is wrong with the filters.
+            return redirect(f"{reverse('stats:report')}?{request.GET.urlencode()}")
+        report = self.report(form)
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="statistics.csv"'
+        writer = csv.writer(response)
+        writer.writerows(report_csv_rows(report))
+        return response
+
+
+def _text(value: str) -> str:
+    # A spreadsheet runs a cell starting with one of these as a formula: sub values and titles
+    # are written as text.
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+GROUP_HEADERS = {
+    "day": ["date (UTC)"],
+    "offer": ["offer id", "offer"],
+    "goal": ["offer id", "offer", "goal", "goal title"],
+}
+
+
+def _group_cells(report: Report, row) -> list:
+    if report.group_by == "day":
+        return [row.day.isoformat()]
+    if report.group_by == "offer":
+        return [row.offer.offer_id, _text(row.offer.title)]
+    if report.group_by == "goal":
+        return [row.offer.offer_id, _text(row.offer.title), _text(row.goal.value), _text(row.goal.title)]
+    return [_text(row.sub)]
+
+
+def report_csv_rows(report: Report):
+    """Header, rows, then "other values" (grouped by a sub value) and "total" lines. Payout is the
+    approved payout; pending and hold payouts have columns of their own, per currency."""
+    group_headers = GROUP_HEADERS.get(report.group_by, [report.group_by])
+    yield [
+        *group_headers,
+        "clicks",
+        "unique clicks",
+        "conversions",
+        "approved",
+        "pending",
+        "declined",
+        "hold",
+        "CR %",
+        *(
+            header
+            for currency in report.currencies
+            for header in [f"payout {currency}", f"pending payout {currency}", f"hold payout {currency}"]
+        ),
+    ]
+    for row in report.rows:
+        yield [*_group_cells(report, row), *_figure_cells(report, row.figures)]
+    padding = [""] * (len(group_headers) - 1)
+    if report.other is not None:
+        yield ["other values", *padding, *_figure_cells(report, report.other)]
+    yield ["total", *padding, *_figure_cells(report, report.totals)]
+
+
+def _figure_cells(report: Report, figures) -> list:
+    cells = [
+        "" if figures.clicks is None else figures.clicks,
+        "" if figures.unique_clicks is None else figures.unique_clicks,
+        figures.conversions,
+        *figures.counts.values(),
+        "" if figures.cr is None else figures.cr,
+    ]
+    for currency in report.currencies:
+        money = figures.money.get(currency)
+        cells += [f"{money.payout[name] if money else 0:.4f}" for name in ["approved", "pending", "hold"]]
+    return cells
