@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, register_converter
 
+from config.admin_dashboard import admin_dashboard_view
 from config.converters import PublicIdConverter, RowIdConverter
 from config.health import healthz
 from conversions.views import pixel, postback
@@ -26,6 +27,7 @@ urlpatterns = [
     path("click", click, name="click"),
     path("postback", postback, name="postback"),
     path("pixel", pixel, name="pixel"),
+    path("admin/dashboard/", admin_dashboard_view, name="admin-dashboard"),
     path("admin/", admin.site.urls),
     path("accounts/", include(accounts)),
     path("api/v1/", include("api.urls")),

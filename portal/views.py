@@ -1,12 +1,96 @@
+from datetime import timedelta
+
+from django import forms
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
+from django.utils import timezone
 from django.views.generic import TemplateView
 
 from api.models import ApiKey
 from api.services import api_key_issue, api_key_revoke
-from offers.models import OfferAccess
+from config.filters import DateRangeForm, with_default_period
+from offers.models import Affiliate, OfferAccess
 from offers.selectors import offers_runnable_by, offers_visible_to
 from portal.access import AffiliateRequiredMixin
+from stats.forms import DEFAULT_DAYS
+from stats.selectors import (
+    MAX_DAYS,
+    STATUSES,
+    TOP_OFFERS_BY,
+    DeliveryDay,
+    delivery_success_by_day,
+    stats_report,
+    top_offers,
+)
+
+
+class DashboardPeriodForm(DateRangeForm):
+    """The dashboard's period: the last 30 days unless the query string names dates; one date
+    alone is completed like the Statistics page does it."""
+
+    top_by = forms.ChoiceField(
+        label="Top offers by",
+        choices=[(name, name.capitalize()) for name in TOP_OFFERS_BY],
+        required=False,
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ["date_from", "date_to"]:
+            self.fields[name].widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+    def clean(self):
+        cleaned = self.cleaned_data
+        if "date_from" not in self.errors and "date_to" not in self.errors:
+            if cleaned.get("date_to") is None:
+                cleaned["date_to"] = timezone.now().date()  # UTC
+            if cleaned.get("date_from") is None:
+                cleaned["date_from"] = cleaned["date_to"] - timedelta(days=DEFAULT_DAYS - 1)
+        cleaned = super().clean()
+        cleaned["top_by"] = cleaned.get("top_by") or TOP_OFFERS_BY[0]
+        if not self.errors and (cleaned["date_to"] - cleaned["date_from"]).days + 1 > MAX_DAYS:
+            self.add_error("date_to", f"Choose a period of at most {MAX_DAYS} days.")
+        return cleaned
+
+
+def dashboard_context(request, affiliate: Affiliate | None) -> dict:
+    """The period form and, when it is valid, the figures of one affiliate (None: the network):
+    totals and rows by day from the statistics rollup, postback deliveries by day, top offers, and
+    the same as `chart_data` for the page's charts."""
+    form = DashboardPeriodForm(with_default_period(request.GET, days=DEFAULT_DAYS))
+    if not form.is_valid():
+        return {"form": form, "report": None}
+    period = {"date_from": form.cleaned_data["date_from"], "date_to": form.cleaned_data["date_to"]}
+    report = stats_report(affiliate=affiliate, **period)
+    deliveries = delivery_success_by_day(affiliate=affiliate, **period)
+    by_offer = stats_report(affiliate=affiliate, group_by="offer", **period)
+    chart_data = {
+        "days": [row.day.isoformat() for row in report.rows],
+        "clicks": [row.figures.clicks for row in report.rows],
+        "unique_clicks": [row.figures.unique_clicks for row in report.rows],
+        "conversions": {name: [row.figures.counts[name] for row in report.rows] for name in STATUSES},
+        "payout": {
+            currency: [
+                str(row.figures.money[currency].payout["approved"]) if currency in row.figures.money else "0"
+                for row in report.rows
+            ]
+            for currency in report.currencies
+        },
+        "delivery_rate": [None if day.rate is None else str(day.rate) for day in deliveries],
+    }
+    return {
+        "form": form,
+        "report": report,
+        "days": list(zip(report.rows, deliveries, strict=True)),
+        "deliveries": DeliveryDay(
+            report.date_to,
+            attempted=sum(day.attempted for day in deliveries),
+            succeeded=sum(day.succeeded for day in deliveries),
+        ),
+        "top_offers": top_offers(by_offer, by=form.cleaned_data["top_by"]),
+        "top_by": form.cleaned_data["top_by"],
+        "chart_data": chart_data,
+    }
 
 
 class DashboardView(AffiliateRequiredMixin, TemplateView):
@@ -18,6 +102,7 @@ class DashboardView(AffiliateRequiredMixin, TemplateView):
             runnable_offer_count=offers_runnable_by(self.affiliate).count(),
             pending_access_count=visible.filter(access_status=OfferAccess.Status.PENDING).count(),
             latest_offers=visible.order_by("-created_at")[:5],
+            **dashboard_context(self.request, self.affiliate),
             **kwargs,
         )
 

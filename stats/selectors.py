@@ -9,16 +9,18 @@ totals (which always come from the rollup).
 
 import copy
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from decimal import Decimal
 
 from django.db import connection
 from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncDate
 
 from config.filters import period_q
 from conversions.models import Conversion
 from offers.models import Affiliate, ConversionStatus, Goal, Offer
 from offers.selectors import offers_runnable_by
+from postbacks.models import Delivery
 from stats.models import STATUS_COLUMNS, DailyStat
 from tracking.models import SUB_FIELDS, Click
 
@@ -264,3 +266,70 @@ def _top_sub_clicks(clicks, name: str) -> list[tuple[str, int, int]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, SUB_ROW_LIMIT])
         return cursor.fetchall()
+
+
+# --- Dashboard ------------------------------------------------------------------------------
+
+
+@dataclass
+class DeliveryDay:
+    """Postback deliveries created on one UTC day: those tried at least once, and of them those
+    that succeeded."""
+
+    day: date
+    attempted: int = 0
+    succeeded: int = 0
+
+    @property
+    def rate(self) -> Decimal | None:
+        """Succeeded deliveries per 100 tried ones (None when none was tried)."""
+        if not self.attempted:
+            return None
+        return (Decimal(100 * self.succeeded) / self.attempted).quantize(Decimal("0.1"))
+
+
+def delivery_success_by_day(
+    *, affiliate: Affiliate | None, date_from: date, date_to: date
+) -> list[DeliveryDay]:
+    """Every UTC day from `date_from` to `date_to`, with the postback deliveries of one affiliate
+    (None: the whole network) created that day. A delivery not yet tried counts nowhere; test
+    conversions' deliveries are left out, as the statistics leave test conversions out."""
+    deliveries = Delivery.objects.filter(
+        period_q("created_at", date_from, date_to), attempts__gt=0, conversion__is_test=False
+    )
+    if affiliate is not None:
+        deliveries = deliveries.filter(affiliate=affiliate)
+    counted = (
+        deliveries.annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .order_by()
+        .values("day")
+        .annotate(attempted=Count("pk"), succeeded=Count("pk", filter=Q(state=Delivery.State.SUCCEEDED)))
+    )
+    by_day = {values["day"]: values for values in counted}
+    days = []
+    for n in range((date_to - date_from).days + 1):
+        day = date_from + timedelta(days=n)
+        values = by_day.get(day, {"attempted": 0, "succeeded": 0})
+        days.append(DeliveryDay(day, values["attempted"], values["succeeded"]))
+    return days
+
+
+TOP_OFFERS_BY = ["conversions", "payout"]
+
+
+def top_offers(report: Report, *, by: str = "conversions", limit: int = 10) -> list[Row]:
+    """The `limit` offer rows of a report grouped by offer with the most conversions, or the
+    highest approved payout. Amounts in different currencies are never added: by payout, offers
+    are ranked by their payout in the first currency, then the next."""
+
+    def payout(row: Row) -> tuple:
+        return tuple(
+            row.figures.money[currency].payout["approved"] if currency in row.figures.money else 0
+            for currency in report.currencies
+        )
+
+    def conversions(row: Row) -> tuple:
+        return (row.figures.conversions, *payout(row))
+
+    key = payout if by == "payout" else conversions
+    return sorted(report.rows, key=key, reverse=True)[:limit]
