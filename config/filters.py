@@ -42,6 +42,34 @@ class DateRangeForm(forms.Form):
         return cleaned
 
 
+def use_date_pickers(form: forms.Form) -> None:
+    """Show a portal form's period as the browser's date pickers."""
+    for name in ("date_from", "date_to"):
+        form.fields[name].widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+def offer_choice_field(offers) -> forms.TypedChoiceField:
+    """A portal form's offer filter: one of `offers`, by offer id."""
+    return forms.TypedChoiceField(
+        label="Offer",
+        choices=[("", "All offers"), *((offer.offer_id, str(offer)) for offer in offers)],
+        coerce=int,
+        empty_value=None,
+        required=False,
+    )
+
+
+def complete_period(form: forms.Form, days: int) -> None:
+    """Fill in a period left open in `form.cleaned_data`: up to today (UTC), and `days` long."""
+    cleaned = form.cleaned_data
+    if "date_from" in form.errors or "date_to" in form.errors:
+        return
+    if cleaned.get("date_to") is None:
+        cleaned["date_to"] = timezone.now().date()
+    if cleaned.get("date_from") is None:
+        cleaned["date_from"] = cleaned["date_to"] - timedelta(days=days - 1)
+
+
 def with_default_period(query, days: int = 30):
     """A copy of a query string that names the last `days` days (today included) when it names no
     dates: a first visit shows a recent period, a period cleared on purpose stays open."""

@@ -3,7 +3,12 @@ conversions.selectors.conversions_filtered applies what they clean."""
 
 from django import forms
 
-from config.filters import DateRangeForm, public_id_field
+from config.filters import (
+    DateRangeForm,
+    offer_choice_field,
+    public_id_field,
+    use_date_pickers,
+)
 from offers.models import ConversionStatus
 from tracking.models import MAX_PARAMETER_LENGTH, SUB_FIELDS
 
@@ -36,15 +41,8 @@ class StatisticsFilterForm(ConversionFilterForm):
 
     def __init__(self, *args, offers, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["date_from"].widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-        self.fields["date_to"].widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-        self.fields["offer"] = forms.TypedChoiceField(
-            label="Offer",
-            choices=[("", "All offers"), *((offer.offer_id, str(offer)) for offer in offers)],
-            coerce=int,
-            empty_value=None,
-            required=False,
-        )
+        use_date_pickers(self)
+        self.fields["offer"] = offer_choice_field(offers)
 
     @property
     def sub_fields(self):

@@ -1,14 +1,11 @@
-from datetime import timedelta
-
 from django import forms
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
-from django.utils import timezone
 from django.views.generic import TemplateView
 
 from api.models import ApiKey
 from api.services import api_key_issue, api_key_revoke
-from config.filters import DateRangeForm, with_default_period
+from config.filters import DateRangeForm, complete_period, use_date_pickers, with_default_period
 from offers.models import Affiliate, OfferAccess
 from offers.selectors import offers_runnable_by, offers_visible_to
 from portal.access import AffiliateRequiredMixin
@@ -36,16 +33,10 @@ class DashboardPeriodForm(DateRangeForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for name in ["date_from", "date_to"]:
-            self.fields[name].widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+        use_date_pickers(self)
 
     def clean(self):
-        cleaned = self.cleaned_data
-        if "date_from" not in self.errors and "date_to" not in self.errors:
-            if cleaned.get("date_to") is None:
-                cleaned["date_to"] = timezone.now().date()  # UTC
-            if cleaned.get("date_from") is None:
-                cleaned["date_from"] = cleaned["date_to"] - timedelta(days=DEFAULT_DAYS - 1)
+        complete_period(self, DEFAULT_DAYS)
         cleaned = super().clean()
         cleaned["top_by"] = cleaned.get("top_by") or TOP_OFFERS_BY[0]
         if not self.errors and (cleaned["date_to"] - cleaned["date_from"]).days + 1 > MAX_DAYS:

@@ -5,6 +5,7 @@ import secrets
 
 from django import forms
 
+from config.filters import offer_choice_field, use_date_pickers
 from offers.models import Affiliate, Offer
 from postbacks.filters import DeliveryFilterForm
 from postbacks.models import Postback
@@ -79,15 +80,8 @@ class DeliveryLogFilterForm(DeliveryFilterForm):
 
     def __init__(self, *args, offers, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["date_from"].widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-        self.fields["date_to"].widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-        self.fields["offer"] = forms.TypedChoiceField(
-            label="Offer",
-            choices=[("", "All offers"), *((offer.offer_id, str(offer)) for offer in offers)],
-            coerce=int,
-            empty_value=None,
-            required=False,
-        )
+        use_date_pickers(self)
+        self.fields["offer"] = offer_choice_field(offers)
         self.fields["conversion"].label = "Conversion ID"
         self.fields["conversion"].help_text = ""
         self.fields["http_code"].help_text = "0: no answer"

@@ -1,11 +1,8 @@
 """The statistics filters, validated once for the portal page, its CSV export and the API."""
 
-from datetime import timedelta
-
 from django import forms
-from django.utils import timezone
 
-from config.filters import DateRangeForm, public_id_field
+from config.filters import DateRangeForm, complete_period, public_id_field, use_date_pickers
 from offers.models import Affiliate
 from stats.selectors import GROUPINGS, MAX_DAYS, MAX_SUB_DAYS
 from tracking.models import SUB_FIELDS
@@ -50,12 +47,7 @@ class StatsFilterForm(DateRangeForm):
         return self.cleaned_data.get("group_by") or "day"
 
     def clean(self):
-        cleaned = self.cleaned_data
-        if "date_from" not in self.errors and "date_to" not in self.errors:
-            if cleaned.get("date_to") is None:
-                cleaned["date_to"] = timezone.now().date()  # UTC
-            if cleaned.get("date_from") is None:
-                cleaned["date_from"] = cleaned["date_to"] - timedelta(days=DEFAULT_DAYS - 1)
+        complete_period(self, DEFAULT_DAYS)
         cleaned = super().clean()
         if self.errors:
             return cleaned
@@ -101,8 +93,7 @@ class PortalStatsFilterForm(StatsFilterForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["date_from"].widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-        self.fields["date_to"].widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+        use_date_pickers(self)
         self.fields["offer"].widget = forms.Select(
             choices=[
                 ("", "All offers"),
