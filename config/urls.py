@@ -6,6 +6,7 @@ from config.admin_dashboard import admin_dashboard_view
 from config.converters import PublicIdConverter, RowIdConverter
 from config.health import healthz
 from conversions.views import pixel, postback
+from postbacks.views import admin_integration_test
 from tracking.views import click
 
 register_converter(PublicIdConverter, "public_id")
@@ -28,6 +29,12 @@ urlpatterns = [
     path("postback", postback, name="postback"),
     path("pixel", pixel, name="pixel"),
     path("admin/dashboard/", admin_dashboard_view, name="admin-dashboard"),
+    # Staff only, like every admin page.
+    path(
+        "admin/integration-test/",
+        admin.site.admin_view(admin_integration_test),
+        name="admin-integration-test",
+    ),
     path("admin/", admin.site.urls),
     path("accounts/", include(accounts)),
     path("api/v1/", include("api.urls")),

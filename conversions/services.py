@@ -199,6 +199,8 @@ def _ingest(params, *, source, caller_ip) -> PostbackResult:
         "referrer": params.get("referrer", ""),
         "extra": {name: params[name] for name in EXTRA_PARAMETERS if params.get(name)},
         "hold_until": _hold_until(offer, status),
+        # A conversion of a test click is a test conversion: no statistics, no affiliate postbacks.
+        "is_test": click is not None and click.is_test,
         **{name: params.get(name, "") for name in STORED_PARAMETERS},
         **_sub_values(click, params),
     }
@@ -301,7 +303,9 @@ def _latest_click_from_ip(offer, affiliate_id, ip, user_agent):
     if address is None:
         return None
     since = timezone.now() - timedelta(days=offer.click_lifetime_days)
-    clicks = Click.objects.filter(affiliate_id=affiliate_id, offer=offer, ip=address, created_at__gte=since)
+    clicks = Click.objects.filter(
+        affiliate_id=affiliate_id, offer=offer, ip=address, created_at__gte=since, is_test=False
+    )
     if user_agent:
         clicks = clicks.filter(user_agent=user_agent[:512])
     return clicks.order_by("-created_at").first()

@@ -7,8 +7,11 @@ from django import forms
 
 from config.filters import offer_choice_field, use_date_pickers
 from offers.models import Affiliate, Offer
+from offers.selectors import offers_runnable_by
 from postbacks.filters import DeliveryFilterForm
 from postbacks.models import Postback
+from postbacks.outbound import url_problem
+from tracking.models import MAX_PARAMETER_LENGTH, SUB_FIELDS
 
 
 class PostbackForm(forms.ModelForm):
@@ -85,3 +88,67 @@ class DeliveryLogFilterForm(DeliveryFilterForm):
         self.fields["conversion"].label = "Conversion ID"
         self.fields["conversion"].help_text = ""
         self.fields["http_code"].help_text = "0: no answer"
+
+
+class IntegrationTestForm(forms.Form):
+    """The integration test wizard: an offer `affiliate` can run, and one of their postbacks (of that
+    offer, or global) or a postback URL to try without saving it, with the tracking link's subs."""
+
+    offer = forms.ModelChoiceField(queryset=Offer.objects.none(), to_field_name="offer_id")
+    postback = forms.ModelChoiceField(
+        queryset=Postback.objects.none(),
+        required=False,
+        empty_label="None: try the URL below",
+        help_text="One of this offer's postbacks, or a global one.",
+    )
+    url = forms.CharField(
+        label="Or a postback URL to try",
+        max_length=2048,
+        required=False,
+        help_text="Not saved. Macros such as {clickid}, {sub1}, {status} and {sum} are filled in.",
+    )
+
+    def __init__(self, *args, affiliate: Affiliate, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.affiliate = affiliate
+        self.fields["offer"].queryset = offers_runnable_by(affiliate).order_by("offer_id")
+        self.fields["offer"].label_from_instance = lambda offer: f"#{offer.offer_id} {offer.title}"
+        self.fields["postback"].queryset = Postback.objects.filter(affiliate=affiliate).select_related(
+            "offer", "goal"
+        )
+        self.fields["postback"].label_from_instance = self._postback_label
+        for name in SUB_FIELDS:
+            self.fields[name] = forms.CharField(
+                label=name, max_length=MAX_PARAMETER_LENGTH, required=False, initial=f"test_{name}"
+            )
+
+    @staticmethod
+    def _postback_label(postback: Postback) -> str:
+        scope = "Global" if postback.offer is None else f"Offer #{postback.offer.offer_id}"
+        return f"{scope}: {postback.url}"
+
+    def clean(self):
+        cleaned = super().clean()
+        offer, postback, url = cleaned.get("offer"), cleaned.get("postback"), cleaned.get("url", "").strip()
+        if postback is not None and url:
+            self.add_error("url", "Pick a postback or type a URL, not both.")
+        elif postback is None and not url and "postback" not in self.errors:
+            self.add_error("postback", "Pick one of your postbacks or type a postback URL to try.")
+        if postback is not None and offer is not None and postback.offer not in (None, offer):
+            self.add_error(
+                "postback", "This postback is for another offer: pick one of this offer or a global one."
+            )
+        if url and postback is None and (problem := url_problem(url)):
+            self.add_error("url", problem)
+        cleaned["url"] = url
+        cleaned["subs"] = {name: cleaned.get(name, "") for name in SUB_FIELDS}
+        return cleaned
+
+
+class IntegrationTestAffiliateForm(forms.Form):
+    """The managers' wizard: whose integration to test."""
+
+    affiliate = forms.ModelChoiceField(
+        queryset=Affiliate.objects.filter(status=Affiliate.Status.ACTIVE).select_related("user"),
+        to_field_name="pid",
+    )

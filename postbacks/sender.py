@@ -29,6 +29,7 @@ import logging
 import random
 import threading
 import time
+import uuid
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -245,6 +246,20 @@ def send_claimed(rows: list[dict]) -> None:
     postbacks)."""
     if rows:
         record(asyncio.run(_send_all(rows)))
+
+
+def send_unsaved(*, method: str, url: str, body: str, signing_secret: str) -> outbound.Outcome:
+    """Send one request the way a delivery is sent (headers, signature, safety checks), for a
+    postback URL that is not saved (the integration test wizard); nothing is recorded."""
+    row = {
+        "delivery_id": uuid.uuid4(),
+        "method": method,
+        "url": url,
+        "body": body,
+        "affiliate__signing_secret": signing_secret,
+    }
+    [(_, _, outcome)] = asyncio.run(_send_all([row]))
+    return outcome
 
 
 async def _send_all(rows):

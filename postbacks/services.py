@@ -151,7 +151,17 @@ def postback_send_test(postback: Postback) -> Delivery:
             old_status=None,
             source=ConversionEvent.Source.TEST,
         )
-        values = macros.values_for(conversion, event.new_status) | {"clickid": new_click_id()}
+    values = macros.values_for(conversion, event.new_status) | {"clickid": new_click_id()}
+    return postback_send_one(postback=postback, event=event, values=values)
+
+
+def postback_send_one(*, postback: Postback, event: ConversionEvent, values: dict | None = None) -> Delivery:
+    """Deliver a conversion event to this one postback, now, from the calling thread, and return
+    the delivery with its result (test postbacks and the integration test wizard)."""
+    conversion = event.conversion
+    if values is None:
+        values = macros.values_for(conversion, event.new_status)
+    with transaction.atomic():
         delivery = _new_delivery(postback, conversion, event, values)
         delivery.save()
         # Taken by this request before it is committed, so no worker sends it meanwhile.

@@ -1,6 +1,7 @@
 """Portal pages for postbacks. They sit in three sections of the portal, so this module is
 included once at the root and spells out each address: an offer's "Your Postbacks" tab, Settings >
-Postback information (global postbacks) and Statistics > Affiliate postbacks (the log)."""
+Postback information (global postbacks), Statistics > Affiliate postbacks (the log) and the
+integration test wizard."""
 
 from django.urls import path
 
@@ -23,6 +24,7 @@ urlpatterns = [
     path(f"{global_}<row_id:pk>/", views.PostbackUpdateView.as_view(), name="global-edit"),
     path(f"{global_}<row_id:pk>/delete/", views.PostbackDeleteView.as_view(), name="global-delete"),
     path(f"{global_}<row_id:pk>/test/", views.PostbackTestView.as_view(), name="global-test"),
+    path("integration-test/", views.IntegrationTestView.as_view(), name="integration-test"),
     path("statistics/postbacks/", views.DeliveryLogView.as_view(), name="log"),
     path("statistics/postbacks/<uuid:delivery_id>/retry/", views.DeliveryRetryView.as_view(), name="retry"),
 ]

@@ -4,24 +4,34 @@ Every write goes through postbacks.services or a form of postbacks.forms."""
 
 from functools import cached_property
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Subquery
 from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
-from django.views.generic import CreateView, DeleteView, ListView, UpdateView
+from django.views.generic import CreateView, DeleteView, ListView, TemplateView, UpdateView
 
 from config.filters import with_default_period
 from conversions.selectors import offers_for_statistics
 from offers.selectors import offers_visible_to
 from portal.access import AffiliateRequiredMixin
 from postbacks import macros
-from postbacks.forms import DeliveryLogFilterForm, PostbackForm, PostbackOptionsForm, SigningSecretForm
+from postbacks.forms import (
+    DeliveryLogFilterForm,
+    IntegrationTestAffiliateForm,
+    IntegrationTestForm,
+    PostbackForm,
+    PostbackOptionsForm,
+    SigningSecretForm,
+)
+from postbacks.integration import integration_test_run
 from postbacks.models import Delivery, Postback
 from postbacks.selectors import deliveries_filtered, deliveries_with_relations
 from postbacks.services import delivery_retry, postback_save, postback_send_test
+from tracking.models import SUB_FIELDS
 
 TESTED_SESSION_KEY = "postback_tested_delivery"
 NEW_SECRET_SESSION_KEY = "postback_new_signing_secret"
@@ -243,3 +253,64 @@ class DeliveryRetryView(AffiliateRequiredMixin, View):
         if not url_has_allowed_host_and_scheme(back, {request.get_host()}, require_https=request.is_secure()):
             back = reverse("postbacks:log")
         return redirect(back)
+
+
+# --- The integration test wizard ------------------------------------------------------------
+
+
+def _integration_test_run(form: IntegrationTestForm):
+    if not form.is_valid():
+        return None
+    data = form.cleaned_data
+    return integration_test_run(
+        affiliate=form.affiliate,
+        offer=data["offer"],
+        postback=data["postback"],
+        url=data["url"],
+        subs=data["subs"],
+    )
+
+
+def _integration_test_initial(query) -> dict:
+    """The wizard can be opened for an offer or a postback: `?offer=<offer id>&postback=<id>`."""
+    return {name: query[name] for name in ("offer", "postback") if query.get(name)}
+
+
+class IntegrationTestView(AffiliateRequiredMixin, TemplateView):
+    """Integration test: a test click, a test conversion and the delivery to one postback, run on
+    the server, each step's result on the page (postbacks.integration)."""
+
+    template_name = "postbacks/integration_test.html"
+
+    def get(self, request, *args, **kwargs):
+        form = IntegrationTestForm(affiliate=self.affiliate, initial=_integration_test_initial(request.GET))
+        return self.render_to_response(self.get_context_data(form=form, sub_names=SUB_FIELDS))
+
+    def post(self, request, *args, **kwargs):
+        form = IntegrationTestForm(request.POST, affiliate=self.affiliate)
+        result = _integration_test_run(form)
+        return self.render_to_response(self.get_context_data(form=form, result=result, sub_names=SUB_FIELDS))
+
+
+def admin_integration_test(request):
+    """The wizard for managers (`/admin/integration-test/`): the affiliate is picked first
+    (`?affiliate=<pid>`), then it runs as that affiliate would run it."""
+    picker = IntegrationTestAffiliateForm(request.GET or None)
+    affiliate = picker.cleaned_data["affiliate"] if picker.is_valid() else None
+    form = result = None
+    if affiliate is not None and request.method == "POST":
+        form = IntegrationTestForm(request.POST, affiliate=affiliate)
+        result = _integration_test_run(form)
+    elif affiliate is not None:
+        form = IntegrationTestForm(affiliate=affiliate, initial=_integration_test_initial(request.GET))
+    context = {
+        **admin.site.each_context(request),
+        "title": "Integration test",
+        "picker": picker,
+        "affiliate": affiliate,
+        "form": form,
+        "result": result,
+        "sub_names": SUB_FIELDS,
+        "action": f"{reverse('admin-integration-test')}?affiliate={affiliate.pid}" if affiliate else "",
+    }
+    return TemplateResponse(request, "admin/integration_test.html", context)

@@ -218,7 +218,7 @@ def _fill_sub_rows(report: Report, scope: Q, *, affiliate, offer) -> None:
         report.totals.add_counters(values, values["currency"])
     name = report.group_by
     period = period_q("created_at", report.date_from, report.date_to)
-    clicks = Click.objects.filter(period)
+    clicks = Click.objects.filter(period, is_test=False)
     conversions = Conversion.objects.filter(period, is_test=False)
     if affiliate is not None:
         clicks, conversions = clicks.filter(affiliate=affiliate), conversions.filter(affiliate=affiliate)

@@ -76,8 +76,10 @@ def stats_add_clicks(rows: list[dict]) -> None:
     """Count clicks that tracking.services.click_write_rows has just inserted (its listener).
 
     Two statements per batch: one claims the day's visitors (an IP's first click on an offer of
-    an affiliate in a UTC day is its unique click), one adds the grouped counts.
+    an affiliate in a UTC day is its unique click), one adds the grouped counts. Test clicks are
+    not counted.
     """
+    rows = [row for row in rows if not row.get("is_test")]
     counts: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     visitors = set()
     for row in rows:
@@ -176,7 +178,8 @@ def stats_rebuild(*, since: date | None = None) -> None:
         cursor.execute(
             f"INSERT INTO {VISITOR} (day, affiliate_id, offer_id, ip) "
             f"SELECT DISTINCT {day_of}, affiliate_id, offer_id, ip FROM {CLICK} "
-            "WHERE created_at >= %s AND ip IS NOT NULL ORDER BY 1, 2, 3, 4",  # fills the key in order
+            # Ordered to fill the key in order.
+            "WHERE created_at >= %s AND ip IS NOT NULL AND NOT is_test ORDER BY 1, 2, 3, 4",
             [start_param],
         )
         cursor.execute(
@@ -184,7 +187,7 @@ def stats_rebuild(*, since: date | None = None) -> None:
             "SELECT c.day, c.affiliate_id, c.offer_id, '', c.clicks, c.without_ip + COALESCE(v.visitors, 0) "
             f"FROM (SELECT {day_of} AS day, affiliate_id, offer_id, COUNT(*) AS clicks, "
             f"SUM(CASE WHEN ip IS NULL THEN 1 ELSE 0 END) AS without_ip FROM {CLICK} "
-            "WHERE created_at >= %s GROUP BY 1, 2, 3) c "
+            "WHERE created_at >= %s AND NOT is_test GROUP BY 1, 2, 3) c "
             f"LEFT JOIN (SELECT day, affiliate_id, offer_id, COUNT(*) AS visitors FROM {VISITOR} "
             "WHERE day >= %s GROUP BY 1, 2, 3) v "
             "ON v.day = c.day AND v.affiliate_id = c.affiliate_id AND v.offer_id = c.offer_id",

@@ -59,6 +59,9 @@ class Click(SubValues):
     user_agent = models.CharField(max_length=512, blank=True)
     referrer = models.CharField(max_length=2048, blank=True)
     created_at = models.DateTimeField()
+    # A click of the integration test wizard: left out of statistics and attribution, and its
+    # conversions are test conversions.
+    is_test = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -7,9 +7,9 @@ CSRF, authentication and messages middleware; lookups come from a per-process ca
 
 import json
 import time
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
@@ -106,6 +106,23 @@ def _user_agent(request):
 
 @require_GET
 def click(request):
+    return _click(request, is_test=False)
+
+
+def test_click(link: str, *, ip: str, user_agent: str) -> HttpResponse:
+    """Open a tracking link in-process as a visitor would, with `format=json`: the same checks
+    and the same write as `click`, the click flagged as a test click (integration test wizard)."""
+    request = HttpRequest()
+    request.method = "GET"
+    request.META = {
+        "QUERY_STRING": f"{urlsplit(link).query}&format=json",
+        "REMOTE_ADDR": ip,
+        "HTTP_USER_AGENT": user_agent,
+    }
+    return _click(request, is_test=True)
+
+
+def _click(request, *, is_test: bool):
     raw_query = request.META.get("QUERY_STRING", "")
     wants_json = "format=json" in raw_query
     try:
@@ -126,6 +143,8 @@ def click(request):
         referrer=request.META.get("HTTP_REFERER", "")[:2048],
         created_at=time.time(),
     )
+    if is_test:
+        row["is_test"] = True
     click_record(row)
 
     values = _macro_values(params, clickid=click_id, ip=ip or "", ua=user_agent)
