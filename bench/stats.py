@@ -2,8 +2,9 @@
 
 Fills a database of its own with clicks and conversions (10 million and about 1 million by
 default, over 100 days, 200 affiliates with skewed traffic, 50 offers of two goals each) straight
-from SQL, builds the rollup with `manage.py rebuild_stats`, then times the portal's statistics page
-and the API for the busiest affiliate and the manager API for the network: 90 days grouped by day,
+from SQL, builds the rollup with `manage.py rebuild_stats`, then times the dashboard (the
+affiliate's and the network's in the admin), the portal's statistics page and the API for the
+busiest affiliate and the manager API for the network: 90 days grouped by day,
 offer and goal (the goal is under 1 second each), plus 92 days grouped by sub1 from the raw rows,
 for information. Each timing is the median of several requests through Django's full stack.
 
@@ -55,12 +56,12 @@ SET maintenance_work_mem = '1GB';
 SET seed = %(seed)s;
 INSERT INTO tracking_click (
     click_id, offer_id, affiliate_id, sub1, sub2, sub3, sub4, sub5, sub6, sub7, sub8, ref_id,
-    ext1, ext2, ext3, os_id, fbclid, imp_id, ip, user_agent, referrer, created_at)
+    ext1, ext2, ext3, os_id, fbclid, imp_id, ip, user_agent, referrer, created_at, is_test)
 SELECT lpad(to_hex(extract(epoch FROM c.at)::bigint), 8, '0') || substr(md5(c.n::text), 1, 16),
        o.ids[1 + (c.affiliate * 7 + c.slot) %% %(offers)d], a.ids[1 + c.affiliate],
        'camp-' || floor(random() * 500)::int, 'zone-' || floor(random() * 50)::int,
        '', '', '', '', '', '', '', '', '', '', '', '', '',
-       '10.0.0.0'::inet + floor(random() * c.pool)::int, 'Mozilla/5.0 (bench)', '', c.at
+       '10.0.0.0'::inet + floor(random() * c.pool)::int, 'Mozilla/5.0 (bench)', '', c.at, false
 FROM (
     SELECT *, greatest(2, 2 * %(clicks)d::float8 / (%(days)d * 10)
                           * (cbrt(affiliate + 1) - cbrt(affiliate)) / cbrt(%(affiliates)d)) AS pool
@@ -119,12 +120,17 @@ affiliate = Affiliate.objects.get(pid=1)
 manager = get_user_model().objects.get(username="bench-manager")
 portal = Client(SERVER_NAME="127.0.0.1")
 portal.force_login(affiliate.user)
+admin = Client(SERVER_NAME="127.0.0.1")
+admin.force_login(manager)
 partner_api, manager_api = APIClient(SERVER_NAME="127.0.0.1"), APIClient(SERVER_NAME="127.0.0.1")
 partner_api.credentials(HTTP_API_KEY=api_key_issue(user=affiliate.user)[1])
 manager_api.credentials(HTTP_API_KEY=api_key_issue(user=manager)[1])
 print(f"rollup rows: {DailyStat.objects.count()}")
 
 measurements = [
+    ("dashboard, pid 1, last 30 days", portal, "/", {}),
+    ("dashboard, pid 1, 90 days", portal, "/", days_90),
+    ("admin dashboard, network, 90 days", admin, "/admin/dashboard/", days_90),
     *((f"page, pid 1, 90 days by {by}", portal, "/statistics/", {**days_90, "group_by": by})
       for by in ["day", "offer", "goal"]),
     ("page CSV, pid 1, 90 days by day", portal, "/statistics/csv/", days_90),
