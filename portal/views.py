@@ -62,7 +62,10 @@ def dashboard_context(request, affiliate: Affiliate | None) -> dict:
         "conversions": {name: [row.figures.counts[name] for row in report.rows] for name in STATUSES},
         "payout": {
             currency: [
-                str(row.figures.money[currency].payout["approved"]) if currency in row.figures.money else "0"
+                # Four decimals whatever the database answers (SQLite drops trailing zeros).
+                f"{row.figures.money[currency].payout['approved']:.4f}"
+                if currency in row.figures.money
+                else "0"
                 for row in report.rows
             ]
             for currency in report.currencies
