@@ -3,10 +3,16 @@
 Postback URLs come from untrusted users, so a URL is checked twice:
 - when it is saved (`url_problem`): http or https only, no credentials, and a host that resolves
   only to public addresses; a host that does not resolve yet is accepted and checked at sending;
-- when it is sent, on the address actually connected to: the HTTP client resolves names through
-  `PublicAddressResolver`, which hands the connector only allowed addresses, so a name that
-  resolves to a public address at saving and to a private one later (DNS rebinding) is refused.
-  Address literals, which need no resolving, are checked before connecting.
+- when it is sent: the same checks of the URL (a row may predate them, or its host may have
+  changed), then, on the address actually connected to, twice: the HTTP client resolves names
+  through `PublicAddressResolver`, which hands the connector only allowed addresses, so a name
+  that resolves to a public address at saving and to a private one later (DNS rebinding) is
+  refused; and every socket is opened by `_socket_for`, which refuses a private address however
+  the URL spelled it.
+
+The host is read as the HTTP client reads it (yarl), and IPv4 addresses are recognised in every
+form that URL parsers and inet_aton() accept (2130706433, 0x7f.1, 0177.0.0.1, 127.1,
+"127.0.0.1."), so no spelling of a private address passes for a name that does not resolve yet.
 
 Requests follow no redirects (a 3xx is a failure), use no proxy from the environment, and time
 out after POSTBACK_CONNECT_TIMEOUT (3 s) to connect and POSTBACK_TOTAL_TIMEOUT (10 s) in all.
@@ -17,6 +23,7 @@ networks, for development and tests.
 """
 
 import ipaddress
+import re
 import socket
 import time
 from dataclasses import dataclass
@@ -27,9 +34,12 @@ import aiohttp
 from aiohttp.abc import AbstractResolver
 from aiohttp.resolver import ThreadedResolver
 from django.conf import settings
+from yarl import URL
 
 EXCERPT_BYTES = 1024
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+IPV4_PART = re.compile(r"0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*")
+REFUSED = "a private, local or reserved address: postbacks can only be sent to public addresses"
 USER_AGENT = "postback-sender/1"
 
 
@@ -67,46 +77,72 @@ def address_allowed(address: str) -> bool:
 
 
 def _literal_address(host: str):
+    """The IP address `host` spells, in any form a client would connect to, or None for a name."""
     try:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
+        return _ipv4_any_form(host)
+
+
+def _ipv4_any_form(host: str):
+    """1 to 4 parts, each decimal, octal (leading 0) or hex (0x), the last filling the remaining
+    bytes; one trailing dot allowed. None when `host` is not written so."""
+    parts = host.split(".")
+    if len(parts) > 1 and parts[-1] == "":
+        parts.pop()
+    if not 1 <= len(parts) <= 4 or not all(IPV4_PART.fullmatch(part) for part in parts):
         return None
+    numbers = [
+        int(part[2:] or "0", 16) if part[:2].lower() == "0x" else int(part, 8 if part[0] == "0" else 10)
+        for part in parts
+    ]
+    *leading, last = numbers
+    if any(number > 255 for number in leading) or last >= 256 ** (5 - len(numbers)):
+        return None
+    value = last
+    for position, number in enumerate(leading):
+        value += number << (8 * (3 - position))
+    return ipaddress.IPv4Address(value)
 
 
 def url_problem(url: str) -> str | None:
     """Why a postback URL is refused, or None. Resolves the host (see the module docstring)."""
     if any(character.isspace() or ord(character) < 32 or ord(character) == 127 for character in url):
         return "The URL contains spaces or control characters: percent-encode them."
+    problem, host, port = _checked(url)
+    if problem or _literal_address(host) is not None:
+        return problem or None
+    try:
+        found = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        return None  # not resolvable now: checked again, on the address, when sending
+    refused = [address for address in (info[4][0] for info in found) if not address_allowed(address)]
+    if refused:
+        return f"The host {host} resolves to {refused[0]}, {REFUSED}."
+    return None
+
+
+def _checked(url: str) -> tuple[str, str, int]:
+    """The checks that need no DNS: (why the URL is refused or "", its host, its port)."""
     try:
         parts = urlsplit(url)
         port = parts.port
+        client_url = URL(url)  # the host as the HTTP client will read it
     except ValueError:
-        return "This is not a valid URL."
+        return "This is not a valid URL.", "", 0
     if parts.scheme not in ("http", "https"):
-        return "Only http:// and https:// URLs are allowed."
-    if parts.username is not None or parts.password is not None:
-        return "Credentials in the URL (user:password@) are not allowed."
-    host = parts.hostname or ""
-    if not host:
-        return "The URL has no host."
-    if "{" in host or "}" in host:
-        return "Macros are allowed in the path and query, not in the host."
+        return "Only http:// and https:// URLs are allowed.", "", 0
+    if parts.username is not None or parts.password is not None or client_url.user or client_url.password:
+        return "Credentials in the URL (user:password@) are not allowed.", "", 0
+    if not parts.hostname:
+        return "The URL has no host.", "", 0
+    if "{" in parts.hostname or "}" in parts.hostname:
+        return "Macros are allowed in the path and query, not in the host.", "", 0
+    host = client_url.raw_host or ""
     literal = _literal_address(host)
-    if literal is not None:
-        addresses = [str(literal)]
-    else:
-        try:
-            found = socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)
-        except (socket.gaierror, UnicodeError):
-            return None  # not resolvable now: checked again, on the address, when sending
-        addresses = [info[4][0] for info in found]
-    refused = [address for address in addresses if not address_allowed(address)]
-    if refused:
-        return (
-            f"The host {host} resolves to {refused[0]}, a private, local or reserved address: "
-            "postbacks can only be sent to public addresses."
-        )
-    return None
+    if literal is not None and not address_allowed(str(literal)):
+        return f"The host {host} resolves to {literal}, {REFUSED}.", host, 0
+    return "", host, port or client_url.port or 0
 
 
 class PublicAddressResolver(AbstractResolver):
@@ -119,11 +155,20 @@ class PublicAddressResolver(AbstractResolver):
         found = await self._resolver.resolve(host, port, family)
         allowed = [entry for entry in found if address_allowed(entry["host"])]
         if not allowed:
-            raise OSError(f"{host} resolves to {found[0]['host']}, which postbacks may not reach")
+            raise OSError(f"{host} resolves to {found[0]['host']}, {REFUSED}")
         return allowed
 
     async def close(self):
         await self._resolver.close()
+
+
+def _socket_for(addr_info) -> socket.socket:
+    """Opens every connection of a postback: the last check, on the address itself, whatever
+    the URL or the resolver made of the host."""
+    family, kind, proto, _, address = addr_info
+    if not address_allowed(address[0]):
+        raise OSError(f"{address[0]} is {REFUSED}")
+    return socket.socket(family, kind, proto)
 
 
 # --- Sending ---------------------------------------------------------------------------
@@ -153,7 +198,11 @@ class Outcome:
 def new_session(*, limit_per_host: int = 0) -> aiohttp.ClientSession:
     """The HTTP client of postbacks. Create it inside the event loop that will use it."""
     connector = aiohttp.TCPConnector(
-        resolver=PublicAddressResolver(), limit=0, limit_per_host=limit_per_host, ttl_dns_cache=60
+        resolver=PublicAddressResolver(),
+        socket_factory=_socket_for,
+        limit=0,
+        limit_per_host=limit_per_host,
+        ttl_dns_cache=60,
     )
     timeout = aiohttp.ClientTimeout(
         total=settings.POSTBACK_TOTAL_TIMEOUT, sock_connect=settings.POSTBACK_CONNECT_TIMEOUT
@@ -213,21 +262,15 @@ async def _first_bytes(response) -> bytes:
 
 
 def _send_problem(url: str) -> str:
-    # The scheme was checked when the postback was saved: what follows "//" up to the next "/"
-    # is the address part. Cached: most deliveries go to a few hosts.
-    return _address_problem(url.split("/", 3)[2] if url.count("/") >= 2 else "")
+    # What precedes the path decides; it repeats across deliveries, so its verdict is cached
+    # (with the setting it depends on).
+    head = "/".join(url.split("/", 3)[:3])
+    return _address_problem(head, str(settings.POSTBACK_ALLOW_PRIVATE_NETWORKS))
 
 
 @lru_cache(maxsize=4096)
-def _address_problem(netloc: str) -> str:
-    try:
-        host = urlsplit(f"//{netloc}").hostname or ""
-    except ValueError:
-        return "This is not a valid URL."
-    literal = _literal_address(host)
-    if literal is not None and not address_allowed(str(literal)):
-        return f"Refused: {literal} is a private, local or reserved address"
-    return ""
+def _address_problem(head: str, allowed_networks: str) -> str:
+    return _checked(head)[0]
 
 
 def _error_for(code: int, location: str) -> str:
