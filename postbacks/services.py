@@ -61,7 +61,6 @@ def _deliveries_create(event: ConversionEvent, postbacks) -> list[Delivery]:
 
 def _new_delivery(postback, conversion, event, values) -> Delivery:
     url = macros.render(postback.url, values)
-    parts = urlsplit(url)
     return Delivery(
         affiliate_id=conversion.affiliate_id,
         postback=postback,
@@ -69,10 +68,22 @@ def _new_delivery(postback, conversion, event, values) -> Delivery:
         event=event,
         method=postback.method,
         url=url,
-        host=(f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname or "")[:255],
+        host=_host_of(url),
         body=macros.form_body(values) if postback.method == Postback.Method.POST else "",
         next_attempt_at=timezone.now(),
     )
+
+
+def _host_of(url: str) -> str:
+    """ "host:port", by which the sender sets aside an endpoint that stops answering. A URL too
+    broken to read (stored before today's checks) still gets its delivery, which fails at
+    sending with the reason, rather than failing the conversion event that made it."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url.split("/", 3)[2][:255] if url.count("/") >= 2 else ""
+    return (f"{parts.hostname}:{port}" if port else parts.hostname or "")[:255]
 
 
 def _wake_senders_after_commit() -> None:

@@ -254,6 +254,18 @@ def test_an_unsafe_url_is_refused_when_sent_and_the_attempt_is_logged(servers, a
     assert reason in tested.error
 
 
+@pytest.mark.parametrize(("url", "reason"), NOT_URLS)
+def test_a_stored_url_that_cannot_be_read_fails_its_delivery_not_the_conversion(
+    servers, affiliate, url, reason
+):
+    postback = PostbackFactory(affiliate=affiliate, url=on_port(url, servers))
+
+    delivery = deliver_through_the_sender(postback)
+
+    assert received(servers) == {}
+    assert (delivery.state, delivery.http_code, delivery.error) == ("retrying", 0, reason)
+
+
 @pytest.mark.parametrize("case", WOULD_REACH)
 def test_with_every_network_allowed_those_urls_would_reach_a_private_server(
     settings, servers, affiliate, case
