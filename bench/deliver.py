@@ -11,10 +11,10 @@ process sends them to a local affiliate server (bench/sink.py) that records ever
 (b) The same with every tenth conversion for a second affiliate whose server (another host)
     accepts connections and never answers: healthy deliveries per second against (a).
 (c) End to end, with gunicorn, the worker and beat running: advertiser postbacks for preloaded
-    clicks at a steady rate, and the time from each advertiser's request to the arrival of the
-    affiliate's postback for that conversion (from the request, not its answer: the affiliate's
-    postback, sent once the conversion commits, often arrives before the advertiser reads the
-    answer).
+    clicks at a steady rate, and the time from each advertiser's 200 answer (the postback
+    accepted) to the arrival of the affiliate's postback for that conversion. The affiliate's
+    postback leaves once the conversion commits, so it can arrive before the advertiser has read
+    its answer: such a latency is negative.
 
 Last lines: `deliver ratio=<a / plain loop>`, `deliver slow_endpoint_drop=<1 - b / a>` and
 `deliver e2e_p50_ms=<x> e2e_p99_ms=<y>`.
@@ -219,7 +219,7 @@ def raw_loop(count: int, *, concurrency: int, rounds: int = 3) -> dict:
 
 def end_to_end(env: dict, clicks: list[str], *, rate: int, seconds: int, schedule: str) -> dict:
     """Advertiser postbacks at `rate` per second for `seconds`, after one second of warm-up:
-    the time from each accepted one's request to the arrival of the affiliate's postback."""
+    the time from each 200 answer to the arrival of the affiliate's postback."""
     with harness.processes(env, harness.gunicorn(4), harness.celery_worker(), harness.celery_beat(schedule)):
         harness.wait_for_http(f"{harness.BASE_URL}/healthz")
         warmup = asyncio.run(advertiser_postbacks(clicks[:rate], rate=rate))
@@ -251,17 +251,16 @@ def end_to_end(env: dict, clicks: list[str], *, rate: int, seconds: int, schedul
 
 async def advertiser_postbacks(clicks: list[str], *, rate: int) -> dict[str, float]:
     """One postback per click, started every 1/rate seconds whatever the answers; returns the
-    time each accepted one was sent, by conversion id."""
+    time each accepted one was answered, by conversion id."""
     answered = {}
     async with aiohttp.ClientSession() as session:
 
         async def postback(click_id):
             url = f"{harness.BASE_URL}/postback?clickid={click_id}&sum=12.50&status=2"
-            sent_at = time.time()
             async with session.get(url) as answer:
                 body = await answer.json(content_type=None)
                 if answer.status == 200 and body.get("conversion_id"):
-                    answered[body["conversion_id"]] = sent_at
+                    answered[body["conversion_id"]] = time.time()
 
         started, tasks = time.monotonic(), []
         for number, click_id in enumerate(clicks):
