@@ -26,4 +26,8 @@ def api_exception_handler(exc, context):
             {"detail": "This conflicts with data saved at the same time. Reload and try again."},
             status=status.HTTP_409_CONFLICT,
         )
+    if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, list):
+        # Raised without a field (DRF's search filter refusing a NUL, for one): the same shape as
+        # every other validation error, an object of messages per field.
+        exc = exceptions.ValidationError({"non_field_errors": exc.detail})
     return exception_handler(exc, context)

@@ -1,7 +1,8 @@
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from api.views import not_found
 from conversions import api as conversions_api
 from offers import api as offers_api
 from postbacks import api as postbacks_api
@@ -47,4 +48,6 @@ urlpatterns = [
     path("manage/stats/", stats_api.ManagerStatsView.as_view(), name="manage-stats"),
     path("manage/", include(manage.urls)),
     path("", include(partner.urls)),
+    # Only paths ending in a slash, so that CommonMiddleware still redirects `/api/v1/me` to `/api/v1/me/`.
+    re_path(r"^[\s\S]*/$", not_found),
 ]

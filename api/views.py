@@ -2,6 +2,9 @@
 
 from functools import cached_property
 
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
 from api.permissions import IsAffiliate, IsManager
 from offers.selectors import affiliate_of
 
@@ -32,3 +35,10 @@ class ManagerViewSetMixin:
     """For /manage/ endpoints: staff keys only."""
 
     permission_classes = [IsManager]
+
+
+@csrf_exempt  # API clients send no CSRF token: their write to a wrong URL is a 404 too, not a 403
+def not_found(request):
+    """Any other URL under /api/v1/ (an id of the wrong shape included): a JSON 404 like every other
+    API error, where Django would answer an HTML page."""
+    return JsonResponse({"detail": "Not found."}, status=404)

@@ -7,6 +7,7 @@ and `REDIS_URL` (broker and cache), turns `DEBUG` off, and must then name `SECRE
 `ALLOWED_HOSTS`, or the process refuses to start.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -80,6 +81,7 @@ INSTALLED_APPS = [
     "stats",
     "api",
     "portal",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -93,6 +95,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Turns a refused login (see LOGIN_FAILURE_LIMIT) into the lockout page; it must come last.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -161,11 +165,22 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 3, "socket_timeout": 10}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_connect_timeout": 3,
+        "socket_timeout": 10,
+        # Redis hands an unacknowledged message out again after this long. No task is sent with
+        # a countdown or an ETA (retry times are columns of the delivery rows), so an hour is
+        # longer than any message waits, and a message of a worker that died is redone within it.
+        "visibility_timeout": 3600,
+    }
 # The database row is the truth and the broker message only a hint, so no result backend.
 CELERY_TASK_IGNORE_RESULT = True
+# A message is acknowledged after its task ran, and given back when the worker process dies, so
+# a killed worker's periodic job (the click buffer flush, the hold approval) runs again; every
+# task is safe to run twice.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# One message at a time per worker process: a busy process does not hold messages others could run.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
@@ -178,6 +193,34 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Password guessing on the portal and admin login forms: after LOGIN_FAILURE_LIMIT failures for
+# one username from one address, that pair is refused for LOGIN_COOLOFF_MINUTES, even with the
+# right password; a successful login clears the count. Counting the pair, not the username alone,
+# means nobody can lock a user out everywhere by failing on purpose. API keys never go through
+# authenticate(), so the API is not counted. Failures are rows managers see (and delete, to
+# unlock early) in the admin under "Access attempts".
+LOGIN_FAILURE_LIMIT = _read("LOGIN_FAILURE_LIMIT", env.int, 5)
+LOGIN_COOLOFF_MINUTES = _read("LOGIN_COOLOFF_MINUTES", env.int, 15)
+if LOGIN_FAILURE_LIMIT < 1 or LOGIN_COOLOFF_MINUTES < 1:
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and LOGIN_COOLOFF_MINUTES must be at least 1.")
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The same client address as the click and postback paths (CLIENT_IP_HEADER), so that behind a
+# proxy every visitor is not counted as the proxy's address.
+AXES_CLIENT_IP_CALLABLE = "tracking.client_ip.client_ip"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+# Only failures are kept: a row per successful login would grow forever and nobody reads it.
+AXES_DISABLE_ACCESS_LOG = True
+# Lockouts are still logged; this only drops the start-up banner from every manage.py command.
+AXES_VERBOSE = False
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "portal:dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -257,7 +300,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ApiKeyRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.Pagination",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
+from urllib.parse import unquote_plus
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -21,7 +22,7 @@ from offers.selectors import affiliate_can_run_offer
 from tracking.lookups import offer_with_goals
 from tracking.models import MAX_PARAMETER_LENGTH, SUB_FIELDS, Click
 from tracking.params import has_control_characters, printable, public_id
-from tracking.services import click_get
+from tracking.services import ClickLookupUnavailable, click_get
 
 CLICK_ID = re.compile(r"^[0-9a-f]{24}\Z")
 CURRENCY = re.compile(r"^[A-Za-z]{3}\Z")
@@ -76,7 +77,11 @@ def _hold_until(offer: Offer, status: int):
 def conversion_set_status(*, conversion: Conversion, status: int, source: str, changed_by=None):
     """Set a conversion's status and emit its event. Returns the event, or None when the status
     was already `status` (so concurrent identical changes emit one event)."""
-    conversion = Conversion.objects.select_for_update().select_related("offer").get(pk=conversion.pk)
+    # Only the conversion's row: FOR UPDATE through the join would also lock the offer's row,
+    # which every transaction writing a conversion of the offer needs (its foreign key check).
+    conversion = (
+        Conversion.objects.select_for_update(of=("self",)).select_related("offer").get(pk=conversion.pk)
+    )
     if conversion.status == status:
         return None
     old_status = conversion.status
@@ -130,21 +135,30 @@ class PostbackResult:
 
 
 def postback_receive(
-    *, params: dict[str, str], source: str, method: str, raw_query: str, caller_ip
+    *,
+    params: dict[str, str],
+    source: str,
+    method: str,
+    raw_query: str,
+    caller_ip,
+    refused: PostbackRejected | None = None,
 ) -> PostbackResult:
-    """Handle one advertiser postback or pixel hit and log it, whatever the outcome.
+    """Handle one advertiser postback or pixel hit and log it, whatever the outcome. `refused` is
+    for a request whose parameters could not even be read: it is logged like any other refusal.
 
     The conversion, its event and the log row commit together: one transaction per postback.
     """
     with transaction.atomic():
         try:
+            if refused is not None:
+                raise refused
             result = _ingest(params, source=source, caller_ip=caller_ip)
         except PostbackRejected as rejected:
             result = PostbackResult(rejected.http_status, rejected.message, ServerPostback.Outcome.REJECTED)
         log_entry = ServerPostback(
             source=source,
             method=method,
-            query=printable(raw_query[:8192]),
+            query=printable(_secrets_masked(raw_query, params.get("secure", ""))[:8192]),
             ip=caller_ip,
             outcome=result.outcome,
             http_status=result.http_status,
@@ -154,6 +168,19 @@ def postback_receive(
         )
         insert(log_entry)
     return result
+
+
+def _secrets_masked(raw_query: str, secure: str) -> str:
+    """`raw_query` with the advertiser's `secure` code shown as ***: the log is read by every
+    manager and through the API, and the code is a password. Form-encoded pairs are masked by
+    name; any other body (a multipart form) by the value the request carried."""
+    masked = "\n".join("&".join(map(_pair_masked, line.split("&"))) for line in raw_query.split("\n"))
+    return masked.replace(secure, "***") if secure and secure in masked else masked
+
+
+def _pair_masked(pair: str) -> str:
+    name, equals, _ = pair.partition("=")
+    return f"{name}=***" if equals and unquote_plus(name).lower() == "secure" else pair
 
 
 def _ingest(params, *, source, caller_ip) -> PostbackResult:
@@ -219,7 +246,12 @@ def _check_lengths(params):
 def _click_attribution(click_id, params):
     if not CLICK_ID.match(click_id):
         raise PostbackRejected(400, "Click_id: invalid format")
-    click = click_get(click_id)
+    try:
+        click = click_get(click_id)
+    except ClickLookupUnavailable:
+        # The click may be in the click buffer, which is unreachable: a 404 would make the
+        # advertiser drop a conversion that a retry will record.
+        raise PostbackRejected(503, "Click lookup temporarily unavailable, retry later") from None
     if click is None:
         raise PostbackRejected(404, "Click not found")
     offer = offer_with_goals(click.offer_id)
@@ -273,12 +305,13 @@ def _sum(value):
     if not value:
         return None
     try:
-        amount = Decimal(value)
-    except InvalidOperation:
+        # Rounded before the range check: 99999999999999.99999 rounds up to 1e14, too large to store.
+        amount = Decimal(value).quantize(Decimal("0.0001"))
+    except InvalidOperation:  # not a number, infinite, or too many digits to round
         raise PostbackRejected(400, "Invalid sum: send a number such as 12.50") from None
     if not amount.is_finite() or amount < 0 or amount >= Decimal("1e14"):
         raise PostbackRejected(400, "Invalid sum: send a number such as 12.50")
-    return amount.quantize(Decimal("0.0001"))
+    return amount
 
 
 def _currency(value):

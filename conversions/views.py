@@ -7,16 +7,24 @@ advertisers' servers and pixels carry neither.
 import base64
 import json
 
+from django.core.exceptions import BadRequest, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.http import require_GET, require_http_methods
 
 from conversions.models import ServerPostback
-from conversions.services import postback_receive
+from conversions.services import PostbackRejected, postback_receive
 from tracking.client_ip import client_ip
 from tracking.views import COOKIE_NAME
 
 # The smallest transparent GIF.
 PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+# What Django raises rather than read a request's parameters: more than DATA_UPLOAD_MAX_NUMBER_FIELDS
+# of them, a body over DATA_UPLOAD_MAX_MEMORY_SIZE, a broken multipart body, a form in another
+# charset than UTF-8. Left to Django, each would be an HTML error page, not the JSON answer (or the
+# GIF) advertisers' integrations read.
+UNREADABLE = (TooManyFieldsSent, TooManyFilesSent, RequestDataTooBig, MultiPartParserError, BadRequest)
+UNREADABLE_MESSAGE = "Invalid request: too many parameters, or a body too large or malformed"
 
 
 def _params(request) -> dict[str, str]:
@@ -31,13 +39,19 @@ def _raw_query(request) -> str:
 
 @require_http_methods(["GET", "POST"])
 def postback(request):
-    raw_query = _raw_query(request)  # before the form is parsed: the body can be read only once
+    raw_query, params, refused = request.META.get("QUERY_STRING", ""), {}, None
+    try:
+        raw_query = _raw_query(request)  # before the form is parsed: the body can be read only once
+        params = _params(request)
+    except UNREADABLE:
+        refused = PostbackRejected(400, UNREADABLE_MESSAGE)
     result = postback_receive(
-        params=_params(request),
+        params=params,
         source=ServerPostback.Source.POSTBACK,
         method=request.method,
         raw_query=raw_query,
         caller_ip=client_ip(request),
+        refused=refused,
     )
     return HttpResponse(
         json.dumps(result.as_json()), status=result.http_status, content_type="application/json"
@@ -47,7 +61,10 @@ def postback(request):
 @require_GET
 def pixel(request):
     """Records the conversion of the click in the `afclick` cookie; answers a GIF whatever happens."""
-    params = request.GET.dict()
+    try:
+        params, refused = request.GET.dict(), None
+    except UNREADABLE:
+        params, refused = {}, PostbackRejected(400, UNREADABLE_MESSAGE)
     params["clickid"] = request.COOKIES.get(COOKIE_NAME, "")
     for name in ("click_id", "afclick"):
         params.pop(name, None)
@@ -59,6 +76,7 @@ def pixel(request):
         method=request.method,
         raw_query=request.META.get("QUERY_STRING", ""),
         caller_ip=client_ip(request),
+        refused=refused,
     )
     response = HttpResponse(PIXEL_GIF, content_type="image/gif")
     response["Cache-Control"] = "no-store"

@@ -9,6 +9,7 @@ sender; beat wakes one every few seconds too, so a lost message delays a deliver
 
 import logging
 import os
+import time
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
@@ -93,12 +94,22 @@ def _wake_senders_after_commit() -> None:
         transaction.on_commit(_wake_senders)
 
 
+# After a failed wake-up the broker is left alone for this long: publishing to a broker that is
+# down takes seconds (the client's connection retries), which every conversion would wait for.
+BROKER_DOWN_SECONDS = 10.0
+_broker_down_until: dict[str, float] = {}
+
+
 def _wake_senders() -> None:
     from postbacks.tasks import send_deliveries
 
+    broker = send_deliveries.app.conf.broker_url
+    if time.monotonic() < _broker_down_until.get(broker, 0.0):
+        return  # the sweep sends the deliveries once the broker is back
     try:
         send_deliveries.apply_async(retry=False)
     except Exception:  # the broker is down: beat wakes a sender once it is back
+        _broker_down_until[broker] = time.monotonic() + BROKER_DOWN_SECONDS
         logger.warning("Could not wake a postback sender; deliveries go out at the next sweep", exc_info=True)
 
 

@@ -20,6 +20,16 @@ def api_client_for(user) -> APIClient:
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Most tests make users with passwords; hashing them the production way (hundreds of
+    milliseconds each) would be most of the suite's time. Production hashes stay readable."""
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    ]
+
+
+@pytest.fixture(autouse=True)
 def empty_cache():
     """Throttle counters and cached lookups must not leak from one test into the next."""
     cache.clear()

@@ -13,6 +13,8 @@ The path of a click, and what keeps it safe:
 3. A conversion looks for its click in the pending key first, then in the database: the key is
    deleted only after the row is committed, so a click in Redis is always found in one of the two.
    A click a few milliseconds old may still be on its web process's queue; see `wait_for_recent`.
+   While Redis is unreachable, a click that is not in the database may be in Redis: the lookup
+   says so (`Unreachable`) rather than "not found".
 4. If Redis is unreachable, the thread writes the batch to the database directly; if that fails
    too, it keeps the batch and tries again for several minutes, then logs the rows as an error.
 
@@ -106,6 +108,25 @@ class _Sender:
                 batch = [self.rows.popleft() for _ in range(min(len(self.rows), BATCH_SIZE))]
                 self._send(batch)
 
+    def push_queued(self):
+        """Hand what is queued to Redis now, once, for a request (see `wait_for_recent`). What
+        Redis does not take stays queued for the thread to write directly: the request may be
+        inside a transaction, which must neither write the clicks (a rollback would lose them)
+        nor wait for retries."""
+        if not self.sending.acquire(blocking=False):
+            return  # the thread is sending them right now
+        try:
+            while self.rows:
+                batch = [self.rows.popleft() for _ in range(min(len(self.rows), BATCH_SIZE))]
+                try:
+                    _push_to_redis(batch)
+                except Exception:
+                    self.rows.extendleft(reversed(batch))
+                    self.wake.set()
+                    return
+        finally:
+            self.sending.release()
+
     def _send(self, rows):
         for attempt in range(1, SEND_ATTEMPTS + 1):
             try:
@@ -168,16 +189,21 @@ def drain() -> None:
 atexit.register(drain)
 
 
+class Unreachable(Exception):
+    """Redis did not answer: a click it holds cannot be found until it is back."""
+
+
 def pending_row(click_id: str) -> dict | None:
-    """The buffered row of a click not yet written to the database, if any."""
+    """The buffered row of a click not yet written to the database, if any; raises Unreachable
+    when Redis does not answer."""
     client = _client()
     if client is None:
         return None
     try:
         data = client.get(PENDING_KEY + click_id)
-    except redis.RedisError:
+    except redis.RedisError as exc:
         logger.warning("Click buffer unreachable while looking up %s", click_id, exc_info=True)
-        return None
+        raise Unreachable from exc
     return json.loads(data) if data else None
 
 
@@ -193,7 +219,8 @@ def wait_for_recent(click_id: str) -> bool:
         return False
     if not 0 <= time.time() - created <= 2:
         return False
-    drain()
+    if _sender is not None and _sender.pid == os.getpid():
+        _sender.push_queued()
     time.sleep(BATCH_WINDOW * 3)
     return True
 

@@ -106,12 +106,17 @@ def click_flush_buffer(*, max_seconds: float = 5.0) -> int:
     return buffer.flush(click_write_rows, max_seconds=max_seconds)
 
 
+class ClickLookupUnavailable(Exception):
+    """The click is not in the database, and the buffer, where it may be, does not answer."""
+
+
 def click_get(click_id: str) -> Click | None:
     """The click with this id, wherever it is on its way to the database (see tracking.buffer).
 
     The buffer is asked first: its entry is removed only after the row is committed, so asking
     in this order never misses a click that is on its way to the database. A click found only in
-    the buffer is written now.
+    the buffer is written now. Raises ClickLookupUnavailable when the click is not in the
+    database and the buffer cannot be asked: "not found" would be a guess.
     """
     click = _buffered_or_stored(click_id)
     if click is None and buffer.wait_for_recent(click_id):
@@ -120,7 +125,12 @@ def click_get(click_id: str) -> Click | None:
 
 
 def _buffered_or_stored(click_id: str) -> Click | None:
-    row = buffer.pending_row(click_id)
+    try:
+        row = buffer.pending_row(click_id)
+    except buffer.Unreachable:
+        row, unreachable = None, True
+    else:
+        unreachable = False
     if row is not None:
         click_write_rows([row])
     # Not .first(): its ORDER BY id can lead the planner to walk the primary key instead of
@@ -128,4 +138,6 @@ def _buffered_or_stored(click_id: str) -> Click | None:
     try:
         return Click.objects.get(click_id=click_id)
     except Click.DoesNotExist:
+        if unreachable:
+            raise ClickLookupUnavailable(click_id) from None
         return None

@@ -101,7 +101,13 @@ def _refusal(request, refused: ClickRefused, wants_json: bool):
 
 
 def _user_agent(request):
-    return request.META.get("HTTP_USER_AGENT", "")[:512]
+    return _header(request, "HTTP_USER_AGENT", 512)
+
+
+def _header(request, name, limit):
+    """A request header as stored with the click. NUL cannot be stored in PostgreSQL text: gunicorn
+    refuses it in headers, but a server that lets it through must not turn a click into a 500."""
+    return request.META.get(name, "")[:limit].replace("\x00", "")
 
 
 @require_GET
@@ -140,7 +146,7 @@ def _click(request, *, is_test: bool):
         affiliate_id=affiliate.pk,
         ip=ip,
         user_agent=user_agent,
-        referrer=request.META.get("HTTP_REFERER", "")[:2048],
+        referrer=_header(request, "HTTP_REFERER", 2048),
         created_at=time.time(),
     )
     if is_test:

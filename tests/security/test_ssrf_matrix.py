@@ -143,8 +143,6 @@ def fresh_servers(servers):
 @pytest.fixture(autouse=True)
 def only_the_stand_in_is_public(settings):
     settings.POSTBACK_ALLOW_PRIVATE_NETWORKS = f"{PUBLIC}/32"
-    # Every case makes an affiliate user: a fast password hasher keeps the matrix quick.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,422 @@
+"""Hostile input on the public tracking endpoints: /click, /postback (GET and POST) and /pixel.
+
+Hypothesis builds query strings of random and known parameter names with arbitrary values:
+invalid UTF-8 escapes (%ff), NUL and control characters, broken escapes, very long values, many
+and repeated parameters, on top of valid parameters (a real offer, affiliate and click), so that
+the deep code paths run, not only the first check. POST bodies are arbitrary bytes in various
+content types, up to over the upload limit. The endpoints must never answer a 5xx, must answer
+in their documented format, and must not store anything for a request they refuse.
+
+FUZZ_MAX_EXAMPLES raises the number of requests per test (200) for a longer run.
+"""
+
+import io
+import json
+import os
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from urllib.parse import quote, quote_from_bytes
+from wsgiref.headers import Headers
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from config.wsgi import application
+from conversions.models import Conversion, ConversionEvent, ServerPostback
+from conversions.services import CLICK_ID_PARAMETERS, EXTRA_PARAMETERS, STORED_PARAMETERS
+from conversions.views import PIXEL_GIF
+from tests.factories import ClickFactory, OfferFactory
+from tracking.models import CLICK_PARAMETERS, Click
+from tracking.views import COOKIE_NAME
+
+pytestmark = pytest.mark.usefixtures("direct_writes", "connection_kept")
+
+FUZZ = settings(
+    max_examples=int(os.environ.get("FUZZ_MAX_EXAMPLES", "200")),
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+    ],
+)
+DESTINATION = "https://advertiser.example/landing?click_id={clickid}&s1={sub1}&ua={ua}&ip={ip}"
+CLICK_REFUSALS = {400, 403, 404}
+POSTBACK_NAMES = [
+    *CLICK_ID_PARAMETERS,
+    "action_id",
+    "goal",
+    "sum",
+    "status",
+    "ip",
+    "ua",
+    "referrer",
+    "secure",
+    "currency",
+    "offer_id",
+    "pid",
+    "afstatus",
+    *STORED_PARAMETERS,
+    *EXTRA_PARAMETERS,
+    "sub1",
+]
+HOSTILE_VALUES = [
+    "",
+    "\x00",
+    "\r\n",
+    "\x1b[31m",
+    "\u2028",
+    "\ufeff",
+    "0",
+    "-1",
+    "1",
+    "4",
+    "5",
+    "9" * 40,
+    "١٢٣",
+    "²",
+    "NaN",
+    "sNaN",
+    "-Infinity",
+    "1e999999999",
+    "1E-999999999",
+    "99999999999999.99999",
+    "-0",
+    "fe80::1%eth0",
+    "::ffff:203.0.113.9",
+    "999.1.1.1",
+    "x" * 512,
+    "x" * 513,
+    "x" * 2049,
+    "{clickid}",
+    "usd",
+    "ＵＳＤ",
+    "0" * 24,
+    "g" * 24,
+    "A" * 24,
+    "install",
+    "INSTALL",
+]
+PLAUSIBLE_VALUES = [
+    "1",
+    "2",
+    "3",
+    "5",
+    "install",
+    "sale",
+    "SALE",
+    "purchase",
+    "12.50",
+    "0",
+    "1e3",
+    "USD",
+    "eur",
+    "203.0.113.9",
+    "2001:db8::1",
+    "order-1",
+    "order-2",
+    "s3cret",
+]
+BROKEN_ESCAPES = [
+    b"%",
+    b"%f",
+    b"%zz",
+    b"%%",
+    b"%u0041",
+    b"%C3",
+    b"%ED%A0%80",
+    b"%F4%90%80%80",
+    b"%C0%80",
+    b"+",
+]
+CONTENT_TYPES = [
+    "application/x-www-form-urlencoded",
+    "application/x-www-form-urlencoded; charset=latin-1",
+    "application/x-www-form-urlencoded; charset=no-such-charset",
+    "multipart/form-data; boundary=fuzz",
+    "multipart/form-data",
+    "multipart/form-data; boundary=",
+    "application/json",
+    "text/plain; charset=utf-8",
+    "application/octet-stream",
+    "",
+]
+
+
+def _utf8(text: str) -> bytes:
+    return quote(text.encode("utf-8", "surrogatepass"), safe="").encode()
+
+
+def mostly(usual, unusual, one_in):
+    """`usual`, and `unusual` in about one draw out of `one_in`."""
+    return st.integers(1, one_in).flatmap(lambda roll: unusual if roll == 1 else usual)
+
+
+# Values a real integration sends: they get past the first checks, so that later ones run
+# (goals, statuses, sums, currencies, repeats and status changes of a conversion).
+plausible = st.one_of(
+    st.sampled_from(PLAUSIBLE_VALUES),
+    st.text(st.characters(codec="ascii", categories=["L", "N"]), max_size=16),
+).map(_utf8)
+# As it appears in a query string: any text, arbitrary bytes percent-encoded (mostly invalid
+# UTF-8), bytes sent as they are (NUL and control bytes included), broken escapes, long runs.
+hostile = st.one_of(
+    st.one_of(st.text(max_size=30), st.sampled_from(HOSTILE_VALUES)).map(_utf8),
+    st.binary(max_size=30).map(lambda raw: quote_from_bytes(raw, safe="").encode()),
+    st.binary(max_size=20).map(lambda raw: raw.replace(b"&", b"").replace(b"=", b"").replace(b"#", b"")),
+    st.sampled_from(BROKEN_ESCAPES),
+    st.integers(513, 100_000).map(lambda length: b"x" * length),
+)
+tokens = mostly(plausible, hostile, one_in=4)
+
+
+def pairs(names):
+    """`name=value` pieces: mostly known names (so values reach their checks), or random ones;
+    once in a while more of them than Django reads (DATA_UPLOAD_MAX_NUMBER_FIELDS, 1000)."""
+    name = mostly(st.sampled_from(names).map(str.encode), tokens, one_in=3)
+    piece = mostly(st.tuples(name, tokens).map(b"=".join), name, one_in=10)
+    many = st.integers(900, 2500).map(lambda count: [b"p%d=%d" % (n, n) for n in range(count)])
+    return mostly(st.lists(piece, max_size=6), many, one_in=25)
+
+
+def _as_header(text: str) -> str:
+    """A header value as the application gets it: its UTF-8 bytes shown as latin-1 text."""
+    return text.encode("utf-8", "surrogatepass").decode("latin-1")
+
+
+def query_string(base: dict[str, str], extra: list[bytes], base_first: bool) -> str:
+    """The raw query as a WSGI server hands it over: bytes shown as latin-1 text. Whichever comes
+    last wins for a parameter given twice."""
+    valid = [_utf8(name) + b"=" + _utf8(value) for name, value in base.items()]
+    pieces = valid + extra if base_first else extra + valid
+    return b"&".join(pieces).decode("latin-1")
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: Headers
+    body: bytes
+
+    @property
+    def cookies(self) -> SimpleCookie:
+        return SimpleCookie("; ".join(self.headers.get_all("Set-Cookie")))
+
+
+def send(method, path, query, *, body=b"", content_type=None, **headers) -> Answer:
+    """One request to the real WSGI application (config.wsgi), as gunicorn would hand it over: what
+    Django does before any view or middleware (building the request) is under test too."""
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "testserver",
+        "REMOTE_ADDR": "203.0.113.50",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.url_scheme": "http",
+        **({"CONTENT_TYPE": content_type} if content_type is not None else {}),
+        **headers,
+    }
+    started = []
+    chunks = application(
+        environ, lambda status, header_list, exc_info=None: started.append((status, header_list))
+    )
+    try:
+        content = b"".join(chunks)
+    finally:
+        chunks.close()
+    status, header_list = started[0]
+    return Answer(int(status.split()[0]), Headers(header_list), content)
+
+
+@pytest.fixture
+def offer():
+    return OfferFactory(
+        destination_url=DESTINATION,
+        goals=[
+            {"value": "install", "title": "Install", "default_status": 2},
+            {"value": "sale", "title": "Sale", "default_status": 1},
+        ],
+    )
+
+
+@pytest.fixture
+def click(offer, affiliate):
+    return ClickFactory(offer=offer, affiliate=affiliate, sub1="aff-7")
+
+
+def counts():
+    return {
+        "clicks": Click.objects.count(),
+        "conversions": Conversion.objects.count(),
+        "events": ConversionEvent.objects.count(),
+        "log": ServerPostback.objects.count(),
+    }
+
+
+# --- /click -----------------------------------------------------------------------------
+
+
+@FUZZ
+@given(
+    extra=pairs(["pid", "offer_id", "format", *CLICK_PARAMETERS]),
+    base_first=st.booleans(),
+    user_agent=st.one_of(st.text(max_size=600), st.sampled_from(["\x00", "x" * 5000])).map(_as_header),
+    referrer=st.text(max_size=100).map(_as_header),
+)
+@example(extra=[b"sub1=%ff"], base_first=True, user_agent="", referrer="")
+@example(extra=[b"sub1=%00"], base_first=True, user_agent="", referrer="")
+@example(extra=[b"sub1=" + b"x" * 513], base_first=True, user_agent="", referrer="")
+@example(extra=[b"pid=\xff", b"offer_id=%ff"], base_first=True, user_agent="", referrer="")
+@example(extra=[b"format=json"], base_first=True, user_agent="\x00", referrer="\x00")
+def test_click_answers_a_redirect_or_a_refusal_and_stores_only_what_it_redirects(
+    offer, affiliate, extra, base_first, user_agent, referrer
+):
+    before = counts()
+    query = query_string({"pid": str(affiliate.pid), "offer_id": str(offer.offer_id)}, extra, base_first)
+    response = send("GET", "/click", query, HTTP_USER_AGENT=user_agent, HTTP_REFERER=referrer)
+
+    recorded = counts()["clicks"] - before["clicks"]
+    if response.status == 302:
+        assert response.headers["Location"].startswith("https://advertiser.example/landing?click_id=")
+    elif response.status == 200:
+        assert response.headers["Content-Type"] == "application/json"
+        assert json.loads(response.body)["redirect_url"].startswith(
+            "https://advertiser.example/landing?click_id="
+        )
+    else:
+        # The error page, or the error as JSON with format=json.
+        assert response.status in CLICK_REFUSALS, response.status
+        assert response.headers["Content-Type"].split(";")[0] in ("text/html", "application/json")
+        assert recorded == 0 and COOKIE_NAME not in response.cookies
+        return
+    assert recorded == 1
+    assert Click.objects.filter(click_id=response.cookies[COOKIE_NAME].value, offer=offer).exists()
+
+
+# --- /postback --------------------------------------------------------------------------
+
+
+def assert_postback_answer(response, before):
+    """A JSON answer with `status`; an accepted postback names a stored conversion, a refused one
+    stores none; each one is logged."""
+    assert response.status < 500
+    assert response.headers["Content-Type"] == "application/json"
+    body = json.loads(response.body)
+    after = counts()
+    assert after["log"] == before["log"] + 1
+    if body["status"] == 1:
+        assert response.status == 200 and body["message"] in ("ok", "duplicate")
+        assert Conversion.objects.filter(conversion_id=body["conversion_id"]).exists()
+        if body["message"] == "duplicate":
+            assert after["conversions"] == before["conversions"]
+    else:
+        assert body["status"] == 2 and 400 <= response.status < 500 and body["message"]
+        assert (after["conversions"], after["events"]) == (before["conversions"], before["events"])
+
+
+@FUZZ
+@given(extra=pairs(POSTBACK_NAMES), base_first=st.booleans())
+@example(extra=[b"ip=fe80::1%25eth0"], base_first=True)
+@example(extra=[b"sum=99999999999999.99999"], base_first=True)
+@example(extra=[b"status=%ff", b"goal=%00"], base_first=True)
+@example(extra=[b"clickid=%ff"], base_first=True)
+@example(extra=[b"p%d=1" % n for n in range(1500)], base_first=True)
+def test_a_fuzzed_get_postback_answers_json_and_refusals_store_nothing(click, extra, base_first):
+    before = counts()
+    query = query_string({"clickid": click.click_id}, extra, base_first)
+    response = send("GET", "/postback", query)
+    assert_postback_answer(response, before)
+
+
+bodies = st.one_of(
+    st.binary(max_size=300),
+    pairs(POSTBACK_NAMES).map(b"&".join),
+    st.lists(st.tuples(st.sampled_from(POSTBACK_NAMES), st.binary(max_size=40)), max_size=6).map(
+        lambda fields: (
+            b"".join(
+                b'--fuzz\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (name.encode(), value)
+                for name, value in fields
+            )
+            + b"--fuzz--\r\n"
+        )
+    ),
+    # Over the upload limit (DATA_UPLOAD_MAX_MEMORY_SIZE, 2.5 MB).
+    st.integers(2_700_000, 3_000_000).map(lambda length: b"comment=" + b"x" * length),
+)
+
+
+@FUZZ
+@given(
+    query_extra=pairs(POSTBACK_NAMES),
+    body=bodies,
+    content_type=st.sampled_from(CONTENT_TYPES),
+    click_id_in_body=st.booleans(),
+)
+@example(query_extra=[], body=b"\xff\xfe=\x00", content_type=CONTENT_TYPES[0], click_id_in_body=False)
+@example(query_extra=[], body=b"--fuzz\r\n", content_type=CONTENT_TYPES[3], click_id_in_body=False)
+@example(query_extra=[], body=b"x" * 3_000_000, content_type=CONTENT_TYPES[0], click_id_in_body=False)
+@example(
+    query_extra=[], body=b"&".join([b"f=1"] * 1500), content_type=CONTENT_TYPES[0], click_id_in_body=False
+)
+# A charset makes Django parse the query string while it builds the request, before any view.
+@example(
+    query_extra=[b"p%d=1" % n for n in range(1500)],
+    body=b"",
+    content_type="text/plain; charset=utf-8",
+    click_id_in_body=False,
+)
+@example(query_extra=[], body=b"sum=1", content_type=CONTENT_TYPES[1], click_id_in_body=True)
+def test_a_fuzzed_post_postback_answers_json_and_refusals_store_nothing(
+    click, query_extra, body, content_type, click_id_in_body
+):
+    before = counts()
+    if click_id_in_body and content_type.startswith("application/x-www-form-urlencoded"):
+        body = b"clickid=" + click.click_id.encode() + b"&" + body
+        query = query_string({}, query_extra, True)
+    else:
+        query = query_string({"clickid": click.click_id}, query_extra, True)
+    response = send("POST", "/postback", query, body=body, content_type=content_type)
+    assert_postback_answer(response, before)
+
+
+# --- /pixel -----------------------------------------------------------------------------
+
+
+cookies = st.one_of(
+    st.just("real"),
+    st.sampled_from(HOSTILE_VALUES),
+    st.binary(max_size=40).map(lambda raw: raw.decode("latin-1")),
+)
+
+
+@FUZZ
+@given(
+    extra=pairs(["offer_id", "goal", "sum", "afstatus", *POSTBACK_NAMES]),
+    base_first=st.booleans(),
+    cookie=cookies,
+)
+@example(extra=[b"afstatus=%ff"], base_first=True, cookie="real")
+@example(extra=[b"p%d=1" % n for n in range(1500)], base_first=True, cookie="real")
+@example(extra=[], base_first=True, cookie="\x00;afclick=%ff")
+def test_the_pixel_always_answers_the_gif_and_refusals_store_nothing(offer, click, extra, base_first, cookie):
+    before = counts()
+    cookie_value = click.click_id if cookie == "real" else _as_header(cookie)
+    query = query_string({"offer_id": str(offer.offer_id), "goal": "sale"}, extra, base_first)
+    response = send("GET", "/pixel", query, HTTP_COOKIE=f"{COOKIE_NAME}={cookie_value}")
+
+    assert response.status == 200 and response.headers["Content-Type"] == "image/gif"
+    assert response.body == PIXEL_GIF
+    after = counts()
+    assert after["log"] == before["log"] + 1
+    logged = ServerPostback.objects.order_by("-pk").first()
+    if logged.outcome == ServerPostback.Outcome.REJECTED:
+        assert (after["conversions"], after["events"]) == (before["conversions"], before["events"])
+    else:
+        assert logged.conversion.click == click
