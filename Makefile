@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format install bench
+.PHONY: run test lint format install bench reliability
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,3 +45,7 @@ bench: install
 	$(BIN)/python -m bench.click
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.deliver
+
+## Fault suite (see README, "Reliability"): starts its own PostgreSQL and Redis; about 2 minutes.
+reliability: install
+	$(BIN)/python -m reliability

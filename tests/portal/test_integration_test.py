@@ -14,6 +14,7 @@ from postbacks.models import Delivery, Postback
 from stats.services import stats_rebuild
 from tests.conftest import log_in
 from tests.factories import AffiliateFactory, OfferFactory, PostbackFactory
+from tests.processes import wait_until
 from tests.stats.rollup import stored
 from tracking.models import Click
 
@@ -133,6 +134,8 @@ def test_a_dead_endpoint_ends_with_a_readable_timeout(portal, affiliate, offer, 
     assert time.monotonic() - started < 5
     assert _steps(page) == ["true", "true", "false"]
     assert "Timed out: no complete answer in 1 s" in page and "answer within 1 s" in page
+    # The server still ends the abandoned request: not during the next test, whose log it would join.
+    assert wait_until(lambda: httpserver.log, timeout=5)
 
 
 def test_an_offer_the_affiliate_cannot_run_is_refused(portal, affiliate):

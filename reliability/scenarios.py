@@ -1,0 +1,253 @@
+"""The scenarios. Each sets up an offer, an affiliate and its postbacks of its own, sends real
+traffic through gunicorn, breaks something while it flows, and tallies the outcome (tally.py)."""
+
+import asyncio
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from offers.models import Advertiser, Offer
+from offers.services import affiliate_create, offer_save_with_goals
+from postbacks.models import Delivery, DeliveryAttempt, Postback
+from postbacks.services import postback_save
+from reliability import tally
+from reliability.affiliate import AffiliateServers
+from reliability.services import PostgresCluster, RedisServer
+from reliability.stack import Stack
+from reliability.traffic import Traffic
+
+SETTLE_SECONDS = 90  # the longest wait for clicks, conversions and postbacks to arrive
+DATABASE_DOWN_SECONDS = 3
+
+
+@dataclass
+class Suite:
+    stack: Stack
+    servers: AffiliateServers
+    postgres: PostgresCluster
+    redis: RedisServer
+    redis_outage_seconds: float
+    burst: int
+
+
+def network(suite: Suite, number: int, name: str, behaviours: list[str]):
+    """Offer `number` and affiliate `number`, with a global postback to each server behaviour."""
+    advertiser = Advertiser.objects.create(name=f"Advertiser of {name}")
+    offer = offer_save_with_goals(
+        offer=Offer(
+            offer_id=number,
+            advertiser=advertiser,
+            title=name,
+            destination_url="https://advertiser.example/landing?cid={clickid}",
+        ),
+        goals=[{"value": "sale", "title": "Sale", "payout": 3, "revenue": 5}],
+    )
+    affiliate = affiliate_create(username=f"affiliate-{name}", pid=number)
+    postbacks = {}
+    for behaviour in behaviours:
+        postback = Postback(
+            affiliate=affiliate,
+            url=suite.servers.url(behaviour, f"/{name}/{behaviour}?cid={{conversion_id}}&status={{status}}"),
+        )
+        postback_save(postback)
+        postbacks[postback.pk] = behaviour
+    traffic = Traffic(suite.stack.base_url, offer.offer_id, affiliate.pid)
+    return offer, postbacks, traffic
+
+
+def worker_killed(suite: Suite) -> tally.Tally:
+    """The Celery worker is killed (SIGKILL, worker and pool) while the affiliate's server is
+    still answering its requests, then started again: every postback arrives, the ones cut off
+    again with the same X-Postback-Id once their lease has run out."""
+    name, count = "worker-killed", 600
+    offer, postbacks, traffic = network(suite, 1, name, ["slow"])
+    click_ids = asyncio.run(traffic.clicks(count))
+    killed_after = []
+
+    async def kill_mid_delivery():
+        loop = asyncio.get_running_loop()
+        while (
+            len(arrived := await loop.run_in_executor(None, suite.servers.arrivals, f"/{name}/")) < count // 4
+        ):
+            await asyncio.sleep(0.05)
+        await loop.run_in_executor(None, suite.stack.kill_worker)
+        killed_after.append(len(arrived))
+
+    async def run():
+        killing = asyncio.create_task(kill_mid_delivery())
+        await traffic.postbacks(
+            [{"click_id": click_id, "status": 2} for click_id in click_ids], connections=16
+        )
+        await asyncio.wait_for(killing, timeout=60)
+
+    asyncio.run(run())
+    time.sleep(1)
+    suite.stack.restart_worker()
+    result = tally.wait(lambda: tally.count(name, traffic, offer, postbacks, suite.servers), SETTLE_SECONDS)
+    result.notes.append(f"worker killed once {killed_after[0]} of {count} postbacks had arrived")
+    if killed_after[0] >= result.expected:
+        result.problems.append("the worker was killed after every postback had arrived: nothing was cut off")
+    return result
+
+
+def redis_outage(suite: Suite) -> tally.Tally:
+    """Redis (click buffer, Celery broker and cache) stops while visitors and advertisers keep
+    coming, and starts again with its data (AOF)."""
+    name = "redis-outage"
+    offer, postbacks, traffic = network(suite, 2, name, ["ok"])
+    before, after = 3, 8
+    window = []
+
+    async def outage():
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(before)
+        window.append(time.time())
+        await loop.run_in_executor(None, suite.redis.stop)
+        await asyncio.sleep(suite.redis_outage_seconds)
+        await loop.run_in_executor(None, suite.redis.start)
+        window.append(time.time())
+
+    async def run():
+        await asyncio.gather(
+            outage(),
+            traffic.steady(
+                before + suite.redis_outage_seconds + after,
+                clicks_per_second=30,
+                converting=0.5,
+                approved=0.3,
+            ),
+        )
+
+    asyncio.run(run())
+    result = tally.wait(lambda: tally.count(name, traffic, offer, postbacks, suite.servers), SETTLE_SECONDS)
+    # A conversion whose click may be in Redis is answered 503 (retry later) while Redis is away.
+    _failures_only_during(result, traffic, "the outage", *window, grace=1.0, statuses={503})
+    return result
+
+
+def postgres_restart(suite: Suite) -> tally.Tally:
+    """PostgreSQL restarts (fast shutdown: connections cut, open transactions rolled back; down
+    for a few seconds) under clicks, advertiser postbacks and affiliate postbacks in flight.
+    Requests may fail during the restart, visibly (5xx or no answer); what was accepted is kept."""
+    name = "postgres-restart"
+    offer, postbacks, traffic = network(suite, 3, name, ["slow"])
+    before, after, grace = 4, 8, 3.0
+    window = []
+
+    async def restart():
+        await asyncio.sleep(before)
+        started = time.time()
+        await asyncio.get_running_loop().run_in_executor(None, suite.postgres.restart, DATABASE_DOWN_SECONDS)
+        window.extend([started, time.time()])
+
+    async def run():
+        await asyncio.gather(
+            restart(), traffic.steady(before + after, clicks_per_second=40, converting=0.5, approved=0.3)
+        )
+
+    asyncio.run(run())
+    result = tally.wait(lambda: tally.count(name, traffic, offer, postbacks, suite.servers), SETTLE_SECONDS)
+    _failures_only_during(result, traffic, "the restart", *window, grace=grace)
+    return result
+
+
+def broken_endpoints(suite: Suite) -> tally.Tally:
+    """Affiliates' servers that answer 500 (twice, then 200), never answer, redirect, or close
+    the connection, next to a healthy one: the healthy and the recovering server get every
+    postback; the others' deliveries have failed attempts logged and are scheduled for retries."""
+    name, count = "broken-endpoints", 30
+    failing = ["hangs", "redirects", "closes"]
+    offer, postbacks, traffic = network(suite, 4, name, ["ok", "flaky", *failing])
+
+    async def run():
+        click_ids = await traffic.clicks(count)
+        await traffic.postbacks([{"click_id": click_id, "status": 2} for click_id in click_ids])
+
+    asyncio.run(run())
+    retried = Delivery.objects.filter(conversion__offer=offer, postback__url__contains="/hangs?")
+    result = tally.wait(
+        lambda: tally.count(name, traffic, offer, postbacks, suite.servers, failing=failing),
+        SETTLE_SECONDS,
+        # Failing deliveries show their retries: the slowest (timing out) have been tried twice.
+        until=lambda result: result.settled and not retried.filter(attempts__lt=2).exists(),
+    )
+    if retried.filter(attempts__lt=2).exists():
+        result.problems.append("deliveries to the server that never answers were not retried")
+    for postback_id, behaviour in postbacks.items():
+        attempts = DeliveryAttempt.objects.filter(delivery__postback_id=postback_id)
+        first = attempts.exclude(error="").order_by("pk").first()
+        result.notes.append(
+            f"{behaviour}: {attempts.count()} attempts, {attempts.filter(error='').count()} succeeded"
+            + (f"; failed with {first.http_code} {first.error!r}" if first else "")
+        )
+    _no_failures(result, traffic)
+    return result
+
+
+def duplicate_burst(suite: Suite) -> tally.Tally:
+    """A burst of advertiser postbacks, one in five a twin of another sent at the same moment, on
+    many connections: one conversion per key, one affiliate postback per conversion."""
+    name = "duplicate-burst"
+    offer, postbacks, traffic = network(suite, 5, name, ["ok"])
+    distinct = suite.burst * 4 // 5
+
+    async def run():
+        click_ids = await traffic.clicks(distinct)
+        conversions = [
+            {"click_id": click_id, "status": 2, "action_id": f"order-{number}" if number % 2 else ""}
+            for number, click_id in enumerate(click_ids)
+        ]
+        twins = set(random.sample(range(len(conversions)), suite.burst - len(conversions)))
+        burst = []
+        for number, conversion in enumerate(conversions):
+            burst += [conversion, conversion] if number in twins else [conversion]
+        await traffic.postbacks(burst, connections=64)
+
+    asyncio.run(run())
+    result = tally.wait(lambda: tally.count(name, traffic, offer, postbacks, suite.servers), SETTLE_SECONDS)
+    created = [key for key, _, message, _ in traffic.accepted if message == "ok"]
+    if len(created) != len(set(created)):
+        result.problems.append(f"{len(created) - len(set(created))} keys answered as created more than once")
+    if result.resent:
+        result.problems.append(f"{result.resent} postbacks received twice without any fault")
+    _no_failures(result, traffic)
+    return result
+
+
+def _failures_only_during(result, traffic, what, started, ended, *, grace, statuses=None):
+    """Requests may fail while something is down, visibly (a 5xx, of `statuses` when given, or
+    no answer): not before it, nor `grace` seconds after it is back."""
+    answered = Counter(answer.status for answer in traffic.answers if _failed(answer))
+    result.notes.append(
+        f"{what} lasted {ended - started:.1f} s; failed requests by answer: "
+        + (", ".join(f"{status or 'none'}: {n}" for status, n in sorted(answered.items())) or "none")
+    )
+
+    def allowed(answer):
+        during = started - 0.5 <= answer.sent_at <= ended + grace
+        return during and (statuses is None or answer.status in statuses)
+
+    outside = [answer for answer in traffic.answers if _failed(answer) and not allowed(answer)]
+    if outside:
+        result.problems.append(
+            f"{len(outside)} requests failed outside {what} ({ended - started:.1f} s, and {grace:.0f} s "
+            f"after) or unclearly, e.g. a {outside[0].kind} sent {outside[0].sent_at - ended:+.1f} s after "
+            f"it, answered {outside[0].status} {outside[0].message!r}"
+        )
+
+
+def _failed(answer) -> bool:
+    return answer.status == 0 or answer.status >= 500
+
+
+def _no_failures(result: tally.Tally, traffic: Traffic):
+    if result.failed:
+        failed = next(answer for answer in traffic.answers if _failed(answer))
+        result.problems.append(
+            f"{result.failed} requests failed, e.g. a {failed.kind} answered "
+            f"{failed.status} {failed.message!r}"
+        )
+
+
+SCENARIOS = [worker_killed, redis_outage, postgres_restart, broken_endpoints, duplicate_burst]

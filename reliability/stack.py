@@ -1,0 +1,142 @@
+"""The product's processes as production runs them: gunicorn, a Celery worker and Celery beat,
+each in a process group of its own (so that it can be killed with its children), logging to a
+file of its own, under a supervisor that starts again a process that exits by itself, as systemd
+or a Procfile platform does in production."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from bench import harness
+
+WEB_WORKERS = 3
+SUPERVISOR_SECONDS = 1.0
+
+
+class Process:
+    def __init__(self, name: str, command: list[str], env: dict, log: Path):
+        self.name, self.command, self.env, self.log = name, command, env, log
+        self._popen: subprocess.Popen | None = None
+
+    def start(self):
+        with open(self.log, "a") as log:
+            log.write(f"--- {time.strftime('%H:%M:%S')} starting {self.name}\n")
+            log.flush()
+            self._popen = subprocess.Popen(
+                self.command,
+                cwd=harness.ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def wait_for_line(self, text: str, timeout: float = 60):
+        """Wait until the log shows `text` after the last start."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            since_start = self.log.read_text(errors="replace").rsplit(f"starting {self.name}\n", 1)[-1]
+            if text in since_start:
+                return
+            if self._popen.poll() is not None:
+                raise RuntimeError(f"{self.name} exited at start; see {self.log}")
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} was not ready within {timeout:.0f} s; see {self.log}")
+
+    @property
+    def exited(self) -> bool:
+        return self._popen is not None and self._popen.poll() is not None
+
+    def kill(self):
+        """SIGKILL the process and its children, as a crash or the out-of-memory killer would."""
+        os.killpg(self._popen.pid, signal.SIGKILL)
+        self._popen.wait()
+        self._popen = None
+
+    def stop(self):
+        if self._popen is None:
+            return
+        try:
+            os.killpg(self._popen.pid, signal.SIGTERM)
+            self._popen.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._popen.pid, signal.SIGKILL)
+            self._popen.wait()
+        except ProcessLookupError:
+            pass
+        self._popen = None
+
+
+class Stack:
+    def __init__(self, env: dict, logs: Path, port: int, beat_schedule: Path):
+        python = sys.executable
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.web = Process(
+            "web",
+            [
+                *(python, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}"),
+                *("--workers", str(WEB_WORKERS), "--backlog", "2048", "--log-level", "warning"),
+            ],
+            env,
+            logs / "web.log",
+        )
+        self.worker = Process(
+            "worker",
+            [python, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--concurrency=2"],
+            env,
+            logs / "worker.log",
+        )
+        self.beat = Process(
+            "beat",
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "beat",
+                "--loglevel=INFO",
+                f"--schedule={beat_schedule}",
+            ],
+            env,
+            logs / "beat.log",
+        )
+
+        self.restarts = Counter()  # process name -> times it exited by itself and was started again
+        self._lock = threading.Lock()  # the supervisor never sees a process the suite is killing
+        self._stopped = threading.Event()
+
+    def start(self):
+        for process in (self.web, self.worker, self.beat):
+            process.start()
+        harness.wait_for_http(f"{self.base_url}/healthz", timeout=60)
+        self.worker.wait_for_line("ready.")
+        threading.Thread(target=self._supervise, name="supervisor", daemon=True).start()
+
+    def _supervise(self):
+        while not self._stopped.wait(SUPERVISOR_SECONDS):
+            with self._lock:
+                for process in (self.web, self.worker, self.beat):
+                    if process.exited:
+                        self.restarts[process.name] += 1
+                        process.start()
+
+    def kill_worker(self):
+        with self._lock:
+            self.worker.kill()
+
+    def restart_worker(self):
+        with self._lock:
+            self.worker.start()
+        self.worker.wait_for_line("ready.")
+
+    def stop(self):
+        self._stopped.set()
+        with self._lock:
+            for process in (self.beat, self.worker, self.web):
+                process.stop()
