@@ -1,5 +1,6 @@
 """GET|POST /postback: each validation rule in its order, uniqueness, repeats and the log."""
 
+import socket
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -261,6 +262,28 @@ def test_a_conversion_for_a_click_just_made_through_the_buffer_is_found(
 ):
     click = client.get(f"/click?pid={affiliate.pid}&offer_id={offer.offer_id}&format=json").json()["click_id"]
     assert postback(client, clickid=click).json()["message"] == "ok"
+
+
+@pytest.fixture
+def unreachable_buffer(settings):
+    """The click buffer's Redis, on a port where nothing listens."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.CLICK_BUFFER_REDIS_URL = f"redis://127.0.0.1:{port}/0"
+
+
+def test_a_click_that_may_wait_in_an_unreachable_buffer_is_not_reported_missing(client, unreachable_buffer):
+    response = postback(client, clickid="0123456789abcdef01234567")
+
+    assert response.status_code == 503
+    assert response.json() == {"status": 2, "message": "Click lookup temporarily unavailable, retry later"}
+    assert not Conversion.objects.exists()
+    assert ServerPostback.objects.get().http_status == 503
+
+
+def test_a_stored_click_is_found_while_the_buffer_is_unreachable(client, click_id, unreachable_buffer):
+    assert postback(client, clickid=click_id).json()["message"] == "ok"
 
 
 def test_each_change_emits_exactly_one_event(client, click_id):
