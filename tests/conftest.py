@@ -71,9 +71,12 @@ def portal(client, affiliate):
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's headless Chromium driven by Playwright (its own browser download is not used)."""
+    """Debian's headless Chromium driven by Playwright (its own browser download is not used).
+
+    One per test module: while Playwright runs, its event loop is the current one in this
+    thread, which later tests calling asyncio.run() must not find."""
     if not CHROMIUM.exists():
         if os.environ.get("CI"):
             raise RuntimeError("Browser tests need Debian's chromium package: apt-get install chromium")
