@@ -109,7 +109,7 @@ print(Delivery.objects.filter(host=%(host)r, pk__gt=%(last)d).count())
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--deliveries", type=int, default=10000, help="deliveries made in (a) and in (b)")
+    parser.add_argument("--deliveries", type=int, default=30000, help="deliveries made in (a) and in (b)")
     parser.add_argument("--rate", type=int, default=100, help="advertiser postbacks per second in (c)")
     parser.add_argument("--seconds", type=int, default=10, help="length of (c)")
     args = parser.parse_args()
@@ -191,7 +191,8 @@ def throughput(env: dict, count: int, *, hanging_every: int) -> dict:
 
 
 def raw_loop(count: int, *, concurrency: int, rounds: int = 3) -> dict:
-    """The same number of requests to the same server from a plain aiohttp loop (best of `rounds`)."""
+    """The same number of requests to the same server from a plain aiohttp loop: the median of
+    `rounds`, as the pipeline's parts are single runs too."""
 
     async def requests():
         connector = aiohttp.TCPConnector(limit=concurrency)
@@ -214,7 +215,7 @@ def raw_loop(count: int, *, concurrency: int, rounds: int = 3) -> dict:
         asyncio.run(requests())
         stats = control("/stats")
         results.append({**stats, "expected": count, "rate": _rate(stats)})
-    return max(results, key=lambda result: result["rate"])
+    return sorted(results, key=lambda result: result["rate"])[len(results) // 2]
 
 
 def end_to_end(env: dict, clicks: list[str], *, rate: int, seconds: int, schedule: str) -> dict:
