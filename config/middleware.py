@@ -1,9 +1,18 @@
-from conversions.views import pixel, postback
+import logging
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
+
+from conversions.views import PIXEL_GIF, pixel, postback
 from tracking.views import click
+
+logger = logging.getLogger(__name__)
 
 # Endpoints called by visitors' browsers and advertisers' servers at volume. They use no
 # session, CSRF token, login or messages, so they are answered before that middleware runs.
 FAST_PATHS = {"/click": click, "/postback": postback, "/pixel": pixel}
+UNAVAILABLE = "Service temporarily unavailable, retry later"
+RETRY_AFTER_SECONDS = 5
 
 
 class TrackingFastPathMiddleware:
@@ -14,4 +23,23 @@ class TrackingFastPathMiddleware:
         view = FAST_PATHS.get(request.path_info)
         if view is None:
             return self.get_response(request)
-        return view(request)
+        try:
+            return view(request)
+        except (OperationalError, InterfaceError):
+            # The database is unreachable (restarting, failing over): nothing was stored, and the
+            # caller is told to retry rather than shown a server error.
+            logger.exception("Database unavailable for %s", request.path_info)
+            return _unavailable(request.path_info)
+
+
+def _unavailable(path: str) -> HttpResponse:
+    if path == "/pixel":  # a pixel answers its image whatever happens
+        response = HttpResponse(PIXEL_GIF, content_type="image/gif")
+        response["Cache-Control"] = "no-store"
+        return response
+    if path == "/postback":
+        response = JsonResponse({"status": 2, "message": UNAVAILABLE}, status=503)
+    else:
+        response = HttpResponse(UNAVAILABLE, status=503, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
