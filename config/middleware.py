@@ -3,7 +3,7 @@ import logging
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 
-from conversions.views import PIXEL_GIF, pixel, postback
+from conversions.views import pixel, pixel_response, postback
 from tracking.views import click
 
 logger = logging.getLogger(__name__)
@@ -33,10 +33,8 @@ class TrackingFastPathMiddleware:
 
 
 def _unavailable(path: str) -> HttpResponse:
-    if path == "/pixel":  # a pixel answers its image whatever happens
-        response = HttpResponse(PIXEL_GIF, content_type="image/gif")
-        response["Cache-Control"] = "no-store"
-        return response
+    if path == "/pixel":
+        return pixel_response()
     if path == "/postback":
         response = JsonResponse({"status": 2, "message": UNAVAILABLE}, status=503)
     else:

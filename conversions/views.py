@@ -78,6 +78,11 @@ def pixel(request):
         caller_ip=client_ip(request),
         refused=refused,
     )
+    return pixel_response()
+
+
+def pixel_response() -> HttpResponse:
+    """The pixel's answer, whatever happened to the hit."""
     response = HttpResponse(PIXEL_GIF, content_type="image/gif")
     response["Cache-Control"] = "no-store"
     return response
