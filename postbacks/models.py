@@ -140,8 +140,10 @@ class Delivery(models.Model):
     http_code = models.PositiveSmallIntegerField("HTTP code", null=True, blank=True)
     error = models.CharField(max_length=255, blank=True)
     response_excerpt = models.TextField(blank=True)
+    # When the delivery is due; none once finished. A sender that takes it moves this to the end
+    # of its lease, so a delivery being sent is not due, and is due again if no result comes back.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
-    # A sender holds the delivery until then; past it, any sender may take it again.
+    # The lease of the sender holding the delivery: only a result sent under it is recorded.
     locked_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -151,7 +153,8 @@ class Delivery(models.Model):
         verbose_name_plural = "deliveries"
         indexes = [
             models.Index(
-                fields=["next_attempt_at"],
+                # The claim's order: it reads the head of this index, due deliveries only.
+                fields=["next_attempt_at", "id"],
                 condition=models.Q(state__in=["pending", "retrying"]),
                 name="delivery_due",
             ),

@@ -5,10 +5,12 @@ The delivery table is the queue; broker messages only wake senders up.
    queued; the worker process that runs it wakes its sender (one asyncio loop in a background
    thread, `Sender`) and returns at once. Beat queues the same task every POSTBACK_SWEEP_SECONDS.
 2. A woken sender takes (`claim`) up to CLAIM_BATCH due deliveries at a time, for as long as it
-   finds some and has room: in one short transaction it sets their `locked_until` to now plus
-   POSTBACK_LEASE_SECONDS (FOR UPDATE SKIP LOCKED on PostgreSQL, so senders in several worker
-   processes never take the same one), then sends them concurrently on one HTTP client
-   (postbacks.outbound), keeping connections to each host open.
+   finds some and has room: in one short transaction it leases them, setting `locked_until`
+   and `next_attempt_at` to now plus POSTBACK_LEASE_SECONDS (FOR UPDATE SKIP LOCKED on
+   PostgreSQL, so senders in several worker processes never take the same one), then sends them
+   concurrently on one HTTP client (postbacks.outbound), keeping connections to each host open.
+   A leased delivery is thus not due until its lease ends: the due ones are always the head of
+   one index, and a claim reads only the rows it takes, however long the queue.
 3. Results are recorded in batches every few milliseconds (`record`): the attempt log, the new
    state and the next attempt time from the retry schedule, and the postback's health.
 
@@ -38,7 +40,7 @@ from email.utils import parsedate_to_datetime
 import uvloop
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from postbacks import outbound
@@ -71,22 +73,18 @@ CLAIM_FIELDS = [
 
 
 def _sendable():
-    """Deliveries that may be taken now: unfinished, due, not held, their postback still there,
-    and no earlier delivery of the same postback and conversion still unfinished."""
-    now = timezone.now()
+    """Deliveries that may be taken now: unfinished, due (a leased one is due when its lease
+    ends), their postback still there, and no earlier delivery of the same postback and
+    conversion still unfinished."""
     earlier_unfinished = Delivery.objects.filter(
         postback_id=OuterRef("postback_id"),
         conversion_id=OuterRef("conversion_id"),
         pk__lt=OuterRef("pk"),
         state__in=Delivery.UNFINISHED,
     )
-    return (
-        Delivery.objects.filter(
-            state__in=Delivery.UNFINISHED, postback__isnull=False, next_attempt_at__lte=now
-        )
-        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
-        .exclude(Exists(earlier_unfinished))
-    )
+    return Delivery.objects.filter(
+        state__in=Delivery.UNFINISHED, postback__isnull=False, next_attempt_at__lte=timezone.now()
+    ).exclude(Exists(earlier_unfinished))
 
 
 def claim(ids=None, *, limit: int = CLAIM_BATCH, skip_hosts=()) -> list[dict]:
@@ -103,7 +101,9 @@ def claim(ids=None, *, limit: int = CLAIM_BATCH, skip_hosts=()) -> list[dict]:
             .values(*CLAIM_FIELDS)[:limit]
         )
         lease = timezone.now() + timedelta(seconds=settings.POSTBACK_LEASE_SECONDS)
-        Delivery.objects.filter(pk__in=[row["pk"] for row in rows]).update(locked_until=lease)
+        Delivery.objects.filter(pk__in=[row["pk"] for row in rows]).update(
+            locked_until=lease, next_attempt_at=lease
+        )
     for row in rows:
         row["lease"] = lease
     return rows

@@ -96,6 +96,19 @@ def test_a_delivery_not_yet_due_is_not_sent(failing_postback, httpserver):
     assert httpserver.log == []
 
 
+def test_a_delivery_being_sent_is_due_again_only_when_its_lease_ends(failing_postback, settings):
+    delivery = delivery_for(failing_postback)
+    [taken] = sender.claim([delivery.pk])
+    delivery.refresh_from_db()
+    assert delivery.next_attempt_at == delivery.locked_until == taken["lease"]
+    assert taken["lease"] >= timezone.now() + timedelta(seconds=settings.POSTBACK_LEASE_SECONDS - 5)
+    assert sender.claim([delivery.pk]) == []
+
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    [taken_again] = sender.claim([delivery.pk])
+    assert taken_again["lease"] > taken["lease"]
+
+
 def test_a_postback_failing_for_three_days_is_disabled_with_the_reason(failing_postback):
     Postback.objects.filter(pk=failing_postback.pk).update(
         failing_since=timezone.now() - timedelta(days=3, minutes=1)
@@ -135,7 +148,8 @@ def test_a_late_result_does_not_undo_a_newer_one(httpserver, affiliate):
     postback = PostbackFactory(affiliate=affiliate, url=httpserver.url_for("/pb"))
     delivery = delivery_for(postback)
     [first_claim] = sender.claim([delivery.pk])
-    Delivery.objects.filter(pk=delivery.pk).update(locked_until=timezone.now() - timedelta(seconds=1))
+    lease_ended = timezone.now() - timedelta(seconds=1)
+    Delivery.objects.filter(pk=delivery.pk).update(locked_until=lease_ended, next_attempt_at=lease_ended)
     send(delivery)  # the lease ran out: sent again, and succeeded
     stale = sender.outbound.Outcome(500, "HTTP 500: a postback needs a 2xx answer", "", 9000)
 
