@@ -17,8 +17,6 @@ from conversions.models import Conversion, ConversionEvent
 from postbacks.models import Delivery, DeliveryAttempt
 from tracking.models import Click
 
-UNFINISHED = {Delivery.State.PENDING, Delivery.State.RETRYING}
-
 
 @dataclass
 class Tally:
@@ -158,7 +156,7 @@ def _count_postbacks(tally, events, offer, behaviours, arrivals, failing):
         state = deliveries[0][1] if len(deliveries) == 1 else None
         if len(ids) > 1:
             tally.duplicated += 1
-        elif key[0] in failing and state in UNFINISHED and not answered_2xx:
+        elif key[0] in failing and state in Delivery.UNFINISHED and not answered_2xx:
             tally.retrying += 1
         elif key[0] not in failing and state == Delivery.State.SUCCEEDED and answered_2xx:
             tally.delivered += 1
