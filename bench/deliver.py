@@ -57,11 +57,14 @@ from postbacks.services import postback_save
 from tracking.models import new_click_id
 from tracking.services import click_write_rows
 advertiser = Advertiser.objects.create(name="Bench advertiser")
-offer = offer_save_with_goals(
-    offer=Offer(offer_id=1, advertiser=advertiser, title="Bench offer",
-                destination_url="https://advertiser.example/landing?cid={clickid}"),
-    goals=[{"value": "1", "title": "Sale", "payout": 1, "revenue": 2}],
-)
+offer, *_ = [
+    offer_save_with_goals(
+        offer=Offer(offer_id=offer_id, advertiser=advertiser, title=f"Bench offer {offer_id}",
+                    destination_url="https://advertiser.example/landing?cid={clickid}"),
+        goals=[{"value": "1", "title": "Sale", "payout": 1, "revenue": 2}],
+    )
+    for offer_id in range(1, %(offers)d + 1)
+]
 healthy = affiliate_create(username="healthy", pid=1)
 hanging = affiliate_create(username="hanging", pid=2)
 postback_save(Postback(affiliate=healthy, url=%(healthy_url)r))
@@ -73,15 +76,17 @@ with open(%(path)r, "w") as out:
     out.write("\\n".join(ids))
 """
 
-# Conversions number `first`, `first + step`, ... below `count`, 500 per transaction; every
-# `hanging_every`-th (none when 0) is for the affiliate whose server never answers.
+# Conversions number `first`, `first + step`, ... below `count`, 500 per transaction, on offer
+# `first + 1` (emitters of the same offer would wait for each other's lock on its daily
+# statistics); every `hanging_every`-th (none when 0) is for the affiliate whose server never
+# answers.
 EMIT = """
 from django.db import transaction
 from config.db import insert
 from conversions.models import Conversion, ConversionEvent
 from conversions.services import conversion_event_emit
 from offers.models import Affiliate, Offer
-offer = Offer.objects.get(offer_id=1)
+offer = Offer.objects.get(offer_id=%(first)d + 1)
 goal = offer.goals.get()
 healthy, hanging = Affiliate.objects.get(pid=1), Affiliate.objects.get(pid=2)
 numbers = range(%(first)d, %(count)d, %(step)d)
@@ -132,6 +137,7 @@ def main():
                     "healthy_url": f"http://{SINK}{POSTBACK_PATH}",
                     "hanging_url": f"http://{NEVER_ANSWERS}{POSTBACK_PATH}",
                     "clicks": args.rate * (args.seconds + 1),
+                    "offers": EMITTERS,
                     "path": clicks_path,
                 },
             )

@@ -92,11 +92,14 @@ ANSWERS_HUGE = answers(
 
 class RawEndpoint:
     """A TCP server that treats every connection as `behaviour` says (switch it at any time),
-    keeping the X-Postback-Id of every request it received."""
+    keeping the X-Postback-Id of every request it received and the most connections it has had
+    open at once (`most_open`, which a test may reset)."""
 
     def __init__(self, behaviour, host: str = "127.0.0.1"):
         self.behaviour = behaviour
         self.ids: list[str] = []
+        self.open = self.most_open = 0
+        self._counting = threading.Lock()
         self._listener = socket.create_server((host, 0))
         self.url = f"http://{host}:{self._listener.getsockname()[1]}/postback?status={{status}}"
         threading.Thread(target=self._serve, daemon=True).start()
@@ -115,6 +118,9 @@ class RawEndpoint:
             threading.Thread(target=self._handle, args=(connection,), daemon=True).start()
 
     def _handle(self, connection):
+        with self._counting:
+            self.open += 1
+            self.most_open = max(self.most_open, self.open)
         with connection:
             try:
                 found = re.search(rb"(?im)^x-postback-id:\s*(\S+)", _peek_request(connection))
@@ -122,6 +128,8 @@ class RawEndpoint:
                 self.behaviour(connection)
             except OSError:
                 pass  # the sender went away first
+        with self._counting:
+            self.open -= 1
 
 
 @pytest.fixture
@@ -336,6 +344,12 @@ def test_an_endpoint_that_never_answers_does_not_hold_back_healthy_ones(
         assert time.monotonic() - started < 2
         slow_deliveries = list(Delivery.objects.filter(postback=slow_postback))
         assert {delivery.state for delivery in slow_deliveries} == {"pending"}
+
+        # Their requests timed out: the host is tried again, but with a few requests at a time.
+        assert wait_until(lambda: len(slow.ids) > 30, timeout=15, interval=0.05)
+        slow.most_open = slow.open
+        time.sleep(1)
+        assert 0 < slow.most_open <= sender.SLOW_HOST_REQUESTS
 
         slow.behaviour = ANSWERS_OK
         assert wait_until(lambda: all_succeeded(slow_deliveries), timeout=40)

@@ -109,6 +109,17 @@ def test_a_delivery_being_sent_is_due_again_only_when_its_lease_ends(failing_pos
     assert taken_again["lease"] > taken["lease"]
 
 
+def test_a_slow_host_is_given_only_its_room_and_the_others_all_they_have(failing_postback):
+    slow = [delivery_for(failing_postback, host="slow.example:80") for _ in range(5)]
+    healthy = [delivery_for(failing_postback, host="fast.example:80") for _ in range(3)]
+
+    taken = sender.claim(limit=10, limited_hosts={"slow.example:80": 2, "full.example:80": 0})
+
+    assert sorted(row["pk"] for row in taken) == sorted([d.pk for d in healthy] + [d.pk for d in slow[:2]])
+    assert sender.claim(limit=10, limited_hosts={"slow.example:80": 0}) == []
+    assert len(sender.claim(limit=10)) == 3
+
+
 def test_a_postback_failing_for_three_days_is_disabled_with_the_reason(failing_postback):
     Postback.objects.filter(pk=failing_postback.pk).update(
         failing_since=timezone.now() - timedelta(days=3, minutes=1)
