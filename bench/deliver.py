@@ -10,7 +10,7 @@ process sends them to a local affiliate server (bench/sink.py) that records ever
     same server with as many connections as the worker opened at most.
 (b) The same with every tenth conversion for a second affiliate whose server (another host)
     accepts connections and never answers: healthy deliveries per second against (a).
-    (a) and (b) run twice each, alternating; each part keeps its faster round.
+    (a) and (b) run three times each, alternating; each part keeps its fastest round.
 (c) End to end, with gunicorn, the worker and beat running: advertiser postbacks for preloaded
     clicks at a steady rate, and the time from each advertiser's 200 answer (the postback
     accepted) to the arrival of the affiliate's postback for that conversion. The affiliate's
@@ -45,7 +45,7 @@ NEVER_ANSWERS = "127.0.0.2:8782"
 CONTROL = "127.0.0.1:8783"
 POSTBACK_PATH = "/postback?conversion_id={conversion_id}&goal={goal}&status={status}&payout={sum}"
 HANGING_EVERY = 10
-ROUNDS = 2  # of (a) and of (b)
+ROUNDS = 3  # of (a) and of (b)
 EMITTERS = 2  # processes creating conversions, while the worker is stopped
 
 SETUP = """
@@ -147,10 +147,10 @@ def main():
             e2e = end_to_end(env, clicks, rate=args.rate, seconds=args.seconds, schedule=f"{tmp}/beat")
         # (a) and (b) alternate, ROUNDS times each, and each keeps its best round: a shared
         # machine slows single rounds by a quarter at times, which would decide (b) on its own.
-        rounds = {"pipeline": [], "slow": []}
+        rounds = {"(a)": [], "(b)": []}
         for _ in range(ROUNDS):
-            rounds["pipeline"].append(throughput(env, args.deliveries, hanging_every=0))
-            rounds["slow"].append(throughput(env, args.deliveries, hanging_every=HANGING_EVERY))
+            rounds["(a)"].append(throughput(env, args.deliveries, hanging_every=0))
+            rounds["(b)"].append(throughput(env, args.deliveries, hanging_every=HANGING_EVERY))
         pipeline, slow = (max(results, key=lambda result: result["rate"]) for results in rounds.values())
         raw = raw_loop(args.deliveries, concurrency=pipeline["peak_connections"])
     finally:
@@ -165,6 +165,8 @@ def main():
     ):
         received = f"{result['distinct_ids']}/{result['expected']}"
         print(f"{name:36}{result['rate']:>14.0f}{received:>12}{result['peak_connections']:>13}")
+    for part, results in rounds.items():
+        print(f"rounds of {part}: " + ", ".join(f"{result['rate']:.0f}/s" for result in results))
     print(
         f"(c) {e2e['sent']} advertiser postbacks at {args.rate}/s, {e2e['accepted']} accepted, "
         f"{e2e['delivered']} delivered; latency p50 {e2e['p50_ms']:.1f} ms, p90 {e2e['p90_ms']:.1f} ms, "
