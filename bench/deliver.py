@@ -146,7 +146,7 @@ def main():
             # (c) first: it then has the database and the queues to itself.
             e2e = end_to_end(env, clicks, rate=args.rate, seconds=args.seconds, schedule=f"{tmp}/beat")
         # (a) and (b) alternate, ROUNDS times each, and each keeps its best round: a shared
-        # machine slows single rounds by a quarter at times, which would decide (b) on its own.
+        # machine slows single rounds by a tenth or more at times, which would decide (b) on its own.
         rounds = {"(a)": [], "(b)": []}
         for _ in range(ROUNDS):
             rounds["(a)"].append(throughput(env, args.deliveries, hanging_every=0))

@@ -50,8 +50,8 @@ logger = logging.getLogger(__name__)
 
 CLAIM_BATCH = 500
 # While requests are in flight, the sender waits for room for this many before it claims again:
-# each claim also reads past the due deliveries it must leave (a slow host's, say), so fewer,
-# larger claims cost the database less.
+# a claim's cost is mostly fixed (a transaction, and reading past the due deliveries it must
+# leave: a slow host's, or those waiting for an earlier one), so fewer, larger claims cost less.
 CLAIM_AT_ROOM = 250
 MAX_IN_FLIGHT = 2000
 RECORD_EVERY_SECONDS = 0.02

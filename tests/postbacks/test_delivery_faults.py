@@ -93,7 +93,7 @@ ANSWERS_HUGE = answers(
 class RawEndpoint:
     """A TCP server that treats every connection as `behaviour` says (switch it at any time),
     keeping the X-Postback-Id of every request it received and the most connections it has had
-    open at once (`most_open`, which a test may reset)."""
+    open at once since it started or since `count_open_from_now`."""
 
     def __init__(self, behaviour, host: str = "127.0.0.1"):
         self.behaviour = behaviour
@@ -108,6 +108,10 @@ class RawEndpoint:
         with contextlib.suppress(OSError):
             self._listener.shutdown(socket.SHUT_RDWR)  # wakes the thread waiting in accept()
         self._listener.close()
+
+    def count_open_from_now(self):
+        with self._counting:
+            self.most_open = self.open
 
     def _serve(self):
         while True:
@@ -347,7 +351,7 @@ def test_an_endpoint_that_never_answers_does_not_hold_back_healthy_ones(
 
         # Their requests timed out: the host is tried again, but with a few requests at a time.
         assert wait_until(lambda: len(slow.ids) > 30, timeout=15, interval=0.05)
-        slow.most_open = slow.open
+        slow.count_open_from_now()
         time.sleep(1)
         assert 0 < slow.most_open <= sender.SLOW_HOST_REQUESTS
 
