@@ -3,6 +3,7 @@ the project's processes, and wrk as the load generator."""
 
 import os
 import re
+import runpy
 import secrets
 import shutil
 import signal
@@ -13,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Read as a file: importing the config package would load the settings of this process.
+WEB_SETTINGS = runpy.run_path(str(ROOT / "config" / "gunicorn.py"))
 PYTHON = sys.executable
 PORT = int(os.environ.get("BENCH_PORT", "8765"))
 BASE_URL = f"http://127.0.0.1:{PORT}"
@@ -88,6 +91,7 @@ def processes(env: dict, *commands: list[str]):
 
 
 def gunicorn(workers: int) -> list[str]:
+    """The web process as in production (config/gunicorn.py), without its access log."""
     return [
         PYTHON,
         "-m",
@@ -97,6 +101,10 @@ def gunicorn(workers: int) -> list[str]:
         f"127.0.0.1:{PORT}",
         "--workers",
         str(workers),
+        "--worker-class",
+        WEB_SETTINGS["worker_class"],
+        "--threads",
+        str(WEB_SETTINGS["threads"]),
         "--log-level",
         "warning",
         "--backlog",

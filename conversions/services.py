@@ -1,7 +1,8 @@
 """Conversions: recording them from advertiser postbacks and pixels, and changing their status.
 
-Every creation and status change goes through `conversion_event_emit`, inside the transaction
-that makes the change, so whatever listens (affiliate postbacks) sees each change exactly once.
+Every creation and status change goes through `conversion_events_emit`, inside the transaction
+that makes the change, so whatever listens (affiliate postbacks, statistics) sees each change
+exactly once.
 """
 
 import ipaddress
@@ -15,14 +16,15 @@ from urllib.parse import unquote_plus
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from config.db import insert
+from config.batching import GroupCommit
+from config.db import insert_many
 from conversions.models import Conversion, ConversionEvent, IntegrationMethod, ServerPostback
 from offers.models import Affiliate, ConversionStatus, Offer
 from offers.selectors import affiliate_can_run_offer
 from tracking.lookups import offer_with_goals
 from tracking.models import MAX_PARAMETER_LENGTH, SUB_FIELDS, Click
 from tracking.params import has_control_characters, printable, public_id
-from tracking.services import ClickLookupUnavailable, click_get
+from tracking.services import clicks_get
 
 CLICK_ID = re.compile(r"^[0-9a-f]{24}\Z")
 CURRENCY = re.compile(r"^[A-Za-z]{3}\Z")
@@ -42,18 +44,34 @@ EXTRA_PARAMETERS = [f"custom_field{n}" for n in range(1, 16)] + [
 ]
 LONG_PARAMETERS = {"referrer": 2048}
 
-_listeners: list[Callable[[ConversionEvent], None]] = []
+# Not more: a batch's INSERT must stay within the database's limit on statement parameters.
+POSTBACK_BATCH_MAX = 200
+
+_listeners: list[Callable[[list[ConversionEvent]], None]] = []
 
 
-def conversion_listen(listener: Callable[[ConversionEvent], None]) -> Callable[[], None]:
-    """Call `listener(event)` for every conversion event, inside the transaction that emits it.
-    Returns the function that stops it."""
+def conversion_listen(listener: Callable[[list[ConversionEvent]], None]) -> Callable[[], None]:
+    """Call `listener(events)` with the conversion events each write emits, inside the
+    transaction that emits them. Returns the function that stops it."""
     _listeners.append(listener)
     return lambda: _listeners.remove(listener)
 
 
 def conversion_event_emit(*, conversion, kind, old_status, source, changed_by=None) -> ConversionEvent:
-    event = ConversionEvent(
+    return conversion_events_emit([_event(conversion, kind, old_status, source, changed_by)])[0]
+
+
+def conversion_events_emit(events: list[ConversionEvent]) -> list[ConversionEvent]:
+    """Store `events` (in this order) and tell the listeners, in the caller's transaction."""
+    insert_many(events)
+    for listener in _listeners:
+        listener(events)
+    return events
+
+
+def _event(conversion, kind, old_status, source, changed_by=None) -> ConversionEvent:
+    """The event of `conversion` having just become what it is now."""
+    return ConversionEvent(
         conversion=conversion,
         kind=kind,
         old_status=old_status,
@@ -61,10 +79,6 @@ def conversion_event_emit(*, conversion, kind, old_status, source, changed_by=No
         source=source,
         changed_by=changed_by,
     )
-    insert(event)
-    for listener in _listeners:
-        listener(event)
-    return event
 
 
 def _hold_until(offer: Offer, status: int):
@@ -134,6 +148,19 @@ class PostbackResult:
         return {"status": 1, "message": self.message, "conversion_id": self.conversion.conversion_id}
 
 
+@dataclass
+class PostbackHit:
+    """One advertiser postback or pixel hit as received. `refused` is for a request whose
+    parameters could not even be read: it is logged like any other refusal."""
+
+    params: dict[str, str]
+    source: str
+    method: str
+    raw_query: str
+    caller_ip: str | None
+    refused: PostbackRejected | None = None
+
+
 def postback_receive(
     *,
     params: dict[str, str],
@@ -143,31 +170,68 @@ def postback_receive(
     caller_ip,
     refused: PostbackRejected | None = None,
 ) -> PostbackResult:
-    """Handle one advertiser postback or pixel hit and log it, whatever the outcome. `refused` is
-    for a request whose parameters could not even be read: it is logged like any other refusal.
+    """Handle one advertiser postback or pixel hit and log it, whatever the outcome.
 
-    The conversion, its event and the log row commit together: one transaction per postback.
+    Hits that a web process receives at the same time are recorded together (see
+    `postbacks_record`); each caller is answered once the transaction holding its hit commits.
     """
-    with transaction.atomic():
+    return _group_commit.submit(PostbackHit(params, source, method, raw_query, caller_ip, refused))
+
+
+def postbacks_record(hits: list[PostbackHit]) -> list[PostbackResult | Exception]:
+    """Record `hits` in one transaction: their conversions, events and log rows commit together,
+    in a few statements for the whole batch. Answers each hit's result, in order.
+
+    A hit is judged exactly as if it came alone, after the hits before it: a repeat of a
+    conversion created earlier in the batch is its duplicate or status change. Should the batch
+    fail as a whole (a deadlock with another process's batch, say), each hit is recorded again
+    alone, so one hit's failure is never another's.
+    """
+    try:
+        with transaction.atomic():
+            return _record(hits)
+    except Exception as exc:
+        if len(hits) == 1:
+            return [exc]
+    return [outcome for hit in hits for outcome in postbacks_record([hit])]
+
+
+_group_commit = GroupCommit(postbacks_record, max_batch=POSTBACK_BATCH_MAX)
+
+
+def _record(hits: list[PostbackHit]) -> list[PostbackResult]:
+    clicks = clicks_get(
+        [click_id for hit in hits if CLICK_ID.match(click_id := _click_id(hit.params)) and not hit.refused]
+    )
+    judged: list[tuple[Conversion, ConversionStatus | None] | PostbackResult] = []
+    for hit in hits:
         try:
-            if refused is not None:
-                raise refused
-            result = _ingest(params, source=source, caller_ip=caller_ip)
+            if hit.refused is not None:
+                raise hit.refused
+            judged.append(_conversion_for(hit.params, caller_ip=hit.caller_ip, clicks=clicks))
         except PostbackRejected as rejected:
-            result = PostbackResult(rejected.http_status, rejected.message, ServerPostback.Outcome.REJECTED)
-        log_entry = ServerPostback(
-            source=source,
-            method=method,
-            query=printable(_secrets_masked(raw_query, params.get("secure", ""))[:8192]),
-            ip=caller_ip,
-            outcome=result.outcome,
-            http_status=result.http_status,
-            message=result.message[:255],
-            conversion=result.conversion,
-            event=result.event,
-        )
-        insert(log_entry)
-    return result
+            judged.append(_rejection(rejected))
+    results = _create_or_repeat(judged, [hit.source for hit in hits])
+    insert_many([_log_entry(hit, result) for hit, result in zip(hits, results, strict=True)])
+    return results
+
+
+def _rejection(rejected: PostbackRejected) -> PostbackResult:
+    return PostbackResult(rejected.http_status, rejected.message, ServerPostback.Outcome.REJECTED)
+
+
+def _log_entry(hit: PostbackHit, result: PostbackResult) -> ServerPostback:
+    return ServerPostback(
+        source=hit.source,
+        method=hit.method,
+        query=printable(_secrets_masked(hit.raw_query, hit.params.get("secure", ""))[:8192]),
+        ip=hit.caller_ip,
+        outcome=result.outcome,
+        http_status=result.http_status,
+        message=result.message[:255],
+        conversion=result.conversion,
+        event=result.event,
+    )
 
 
 def _secrets_masked(raw_query: str, secure: str) -> str:
@@ -183,12 +247,18 @@ def _pair_masked(pair: str) -> str:
     return f"{name}=***" if equals and unquote_plus(name).lower() == "secure" else pair
 
 
-def _ingest(params, *, source, caller_ip) -> PostbackResult:
-    """The checks of an advertiser postback, in the order advertisers' integrations expect."""
+def _click_id(params) -> str:
+    return next((params[name] for name in CLICK_ID_PARAMETERS if params.get(name)), "")
+
+
+def _conversion_for(params, *, caller_ip, clicks) -> tuple[Conversion, ConversionStatus | None]:
+    """The checks of an advertiser postback, in the order advertisers' integrations expect, and
+    the conversion it would create, with the status it asks for (None when it names none).
+    `clicks` are the clicks of the batch's click ids (tracking.services.clicks_get)."""
     _check_lengths(params)
-    click_id = next((params[name] for name in CLICK_ID_PARAMETERS if params.get(name)), "")
+    click_id = _click_id(params)
     if click_id:
-        click, offer, affiliate_id, method = _click_attribution(click_id, params)
+        click, offer, affiliate_id, method = _click_attribution(click_id, params, clicks)
     elif params.get("offer_id") and params.get("pid"):
         offer, affiliate_id = _probabilistic_offer_and_affiliate(params)
         click, method = None, IntegrationMethod.PROBABILISTIC
@@ -231,7 +301,7 @@ def _ingest(params, *, source, caller_ip) -> PostbackResult:
         **{name: params.get(name, "") for name in STORED_PARAMETERS},
         **_sub_values(click, params),
     }
-    return _create_or_repeat(fields, requested_status, source)
+    return Conversion(**fields), requested_status
 
 
 def _check_lengths(params):
@@ -243,15 +313,14 @@ def _check_lengths(params):
             raise PostbackRejected(400, f"Parameter {printable(name[:32])} contains control characters")
 
 
-def _click_attribution(click_id, params):
+def _click_attribution(click_id, params, clicks):
     if not CLICK_ID.match(click_id):
         raise PostbackRejected(400, "Click_id: invalid format")
-    try:
-        click = click_get(click_id)
-    except ClickLookupUnavailable:
+    if click_id not in clicks:
         # The click may be in the click buffer, which is unreachable: a 404 would make the
         # advertiser drop a conversion that a retry will record.
-        raise PostbackRejected(503, "Click lookup temporarily unavailable, retry later") from None
+        raise PostbackRejected(503, "Click lookup temporarily unavailable, retry later")
+    click = clicks[click_id]
     if click is None:
         raise PostbackRejected(404, "Click not found")
     offer = offer_with_goals(click.offer_id)
@@ -350,27 +419,69 @@ def _sub_values(click, params):
     return {name: params.get(name, "") for name in SUB_FIELDS}
 
 
-def _uniqueness(fields) -> dict | None:
-    if fields["action_id"]:
-        return {"offer": fields["offer"], "goal": fields["goal"], "action_id": fields["action_id"]}
-    if fields["integration_method"] == IntegrationMethod.DEFAULT:
-        return {"offer": fields["offer"], "goal": fields["goal"], "click": fields["click"], "action_id": ""}
+def _uniqueness(conversion: Conversion) -> dict | None:
+    """The lookup of the stored conversion that `conversion` repeats under the unique constraints."""
+    if conversion.action_id:
+        return {
+            "offer_id": conversion.offer_id,
+            "goal_id": conversion.goal_id,
+            "action_id": conversion.action_id,
+        }
+    if conversion.integration_method == IntegrationMethod.DEFAULT:
+        return {
+            "offer_id": conversion.offer_id,
+            "goal_id": conversion.goal_id,
+            "click_id": conversion.click_id,
+            "action_id": "",
+        }
     return None
 
 
-def _create_or_repeat(fields, requested_status, source) -> PostbackResult:
-    """Insert first, look second: a new conversion costs one statement, and the unique
-    constraints, not a check-then-insert, decide between twins arriving at the same time."""
-    conversion = Conversion(**fields)
-    if insert(conversion, ignore_conflicts=True):
-        event = conversion_event_emit(
-            conversion=conversion, kind=ConversionEvent.Kind.CREATED, old_status=None, source=source
-        )
-        return PostbackResult(200, "ok", ServerPostback.Outcome.CREATED, conversion, event)
-    lookup = _uniqueness(fields)
-    if lookup is None:  # only the random conversion id can have collided: vanishingly rare
-        raise IntegrityError(f"conversion id {conversion.conversion_id} already exists")
-    return _repeat(Conversion.objects.get(**lookup), requested_status, source)
+def _lock_order(conversion: Conversion) -> tuple:
+    # Every batch inserts its rows in this order, so two batches holding twins of each other's
+    # conversions wait for one another in one direction, never crosswise (a deadlock).
+    return conversion.offer_id, conversion.goal_id, conversion.action_id, conversion.click_id or 0
+
+
+def _create_or_repeat(judged: list, sources: list[str]) -> list[PostbackResult]:
+    """Insert first, look second: a batch's new conversions cost one statement, and the unique
+    constraints, not a check-then-insert, decide between twins arriving at the same time, in
+    one batch or in two. `judged` holds, per hit, its rejection or its conversion and the status
+    it asks for."""
+    new = [item[0] for item in judged if not isinstance(item, PostbackResult)]
+    inserted = {
+        id(conversion)
+        for conversion in insert_many(sorted(new, key=_lock_order), skip_conflicts_by="conversion_id")
+    }
+    creations = conversion_events_emit(
+        [
+            _event(conversion, ConversionEvent.Kind.CREATED, None, source)
+            for item, source in zip(judged, sources, strict=True)
+            if not isinstance(item, PostbackResult) and id(conversion := item[0]) in inserted
+        ]
+    )
+    created_by = {id(event.conversion): event for event in creations}
+    results = []
+    for item, source in zip(judged, sources, strict=True):
+        if isinstance(item, PostbackResult):
+            results.append(item)
+            continue
+        conversion, requested_status = item
+        if id(conversion) in created_by:
+            results.append(
+                PostbackResult(
+                    200, "ok", ServerPostback.Outcome.CREATED, conversion, created_by[id(conversion)]
+                )
+            )
+            continue
+        lookup = _uniqueness(conversion)
+        if lookup is None:  # only the random conversion id can have collided: vanishingly rare
+            raise IntegrityError(f"conversion id {conversion.conversion_id} already exists")
+        try:
+            results.append(_repeat(Conversion.objects.get(**lookup), requested_status, source))
+        except PostbackRejected as rejected:
+            results.append(_rejection(rejected))
+    return results
 
 
 def _repeat(conversion, requested_status, source) -> PostbackResult:

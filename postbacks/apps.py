@@ -6,7 +6,7 @@ class PostbacksConfig(AppConfig):
 
     def ready(self):
         from conversions.services import conversion_listen
-        from postbacks.services import deliveries_create_for_event
+        from postbacks.services import deliveries_create_for_events
 
         # Deliveries are written in the transaction of the event that causes them.
-        conversion_listen(deliveries_create_for_event)
+        conversion_listen(deliveries_create_for_events)

@@ -13,6 +13,7 @@ conversion's. A disabled postback counts as absent. Test conversions never reach
 are sent only to the postback under test.
 """
 
+from collections import defaultdict
 from dataclasses import dataclass
 
 from django.db.models import Q
@@ -65,16 +66,22 @@ def _matches(postback, event: Event) -> bool:
     return STATUS_FILTERS[postback.status] == event.new_status
 
 
-def postbacks_for(conversion_event) -> list:
-    """The postbacks that fire for a stored conversion event, in one query."""
-    conversion = conversion_event.conversion
-    candidates = list(
-        Postback.objects.filter(affiliate_id=conversion.affiliate_id, enabled=True)
-        .filter(Q(offer__isnull=True) | Q(offer_id=conversion.offer_id))
-        .select_related("affiliate")
-    )
+def postbacks_for(conversion_events: list) -> list[list]:
+    """The postbacks that fire for each of these stored conversion events, in one query."""
+    conversions = [event.conversion for event in conversion_events]
+    candidates = Postback.objects.filter(
+        affiliate_id__in={conversion.affiliate_id for conversion in conversions}, enabled=True
+    ).filter(Q(offer__isnull=True) | Q(offer_id__in={conversion.offer_id for conversion in conversions}))
+    by_affiliate = defaultdict(list)
+    for postback in candidates.select_related("affiliate"):
+        by_affiliate[postback.affiliate_id].append(postback)
+    return [_firing(by_affiliate[event.conversion.affiliate_id], event) for event in conversion_events]
+
+
+def _firing(candidates: list, conversion_event) -> list:
     if not candidates:
         return []
+    conversion = conversion_event.conversion
     return select(
         candidates,
         Event(

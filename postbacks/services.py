@@ -1,7 +1,7 @@
 """Affiliate postbacks: saving them, turning conversion events into deliveries, retrying
 deliveries by hand, and sending test postbacks.
 
-Deliveries are created by `deliveries_create_for_event`, which conversions.services calls for
+Deliveries are created by `deliveries_create_for_events`, which conversions.services calls for
 every conversion event inside the transaction that writes the event (see apps.py): a delivery
 row exists exactly when its event does. The broker message that follows the commit only wakes a
 sender; beat wakes one every few seconds too, so a lost message delays a delivery, no more.
@@ -39,25 +39,28 @@ def postback_save(postback: Postback) -> list[str]:
     return macros.unknown(postback.url)
 
 
-def deliveries_create_for_event(event: ConversionEvent) -> list[Delivery]:
-    """The conversion listener: a delivery for every postback that fires for `event`."""
-    if event.conversion.is_test:
-        return []  # a test conversion reaches only the postback under test
-    postbacks = selection.postbacks_for(event)
-    if not postbacks:
+def deliveries_create_for_events(events: list[ConversionEvent]) -> list[Delivery]:
+    """The conversion listener: a delivery for every postback that fires for each of `events`."""
+    # A test conversion reaches only the postback under test.
+    events = [event for event in events if not event.conversion.is_test]
+    if not events:
         return []
-    return _deliveries_create(event, postbacks)
-
-
-def _deliveries_create(event: ConversionEvent, postbacks) -> list[Delivery]:
-    conversion = event.conversion
-    conversion.affiliate = postbacks[0].affiliate  # loaded with the postbacks
-    values = macros.values_for(conversion, event.new_status)
-    deliveries = Delivery.objects.bulk_create(
-        _new_delivery(postback, conversion, event, values) for postback in postbacks
-    )
+    deliveries = []
+    for event, postbacks in zip(events, selection.postbacks_for(events), strict=True):
+        if postbacks:
+            values = _macro_values(event, postbacks[0].affiliate)
+            deliveries += [_new_delivery(postback, event.conversion, event, values) for postback in postbacks]
+    if not deliveries:
+        return []
+    Delivery.objects.bulk_create(deliveries)
     _wake_senders_after_commit()
     return deliveries
+
+
+def _macro_values(event: ConversionEvent, affiliate) -> dict:
+    conversion = event.conversion
+    conversion.affiliate = affiliate  # loaded with the postbacks
+    return macros.values_for(conversion, event.new_status)
 
 
 def _new_delivery(postback, conversion, event, values) -> Delivery:

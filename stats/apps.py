@@ -7,10 +7,10 @@ class StatsConfig(AppConfig):
 
     def ready(self):
         from conversions.services import conversion_listen
-        from stats.services import stats_add_clicks, stats_add_conversion_event
+        from stats.services import stats_add_clicks, stats_add_conversion_events
         from tracking.services import click_listen
 
         # The counters change in the transaction that writes the clicks or the conversion event,
         # so they never disagree with the rows they count.
         click_listen(stats_add_clicks)
-        conversion_listen(stats_add_conversion_event)
+        conversion_listen(stats_add_conversion_events)

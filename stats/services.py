@@ -8,6 +8,7 @@ before the insert, decides which of two concurrent clicks of one IP is the uniqu
 
 from collections import defaultdict
 from datetime import UTC, date, datetime, time
+from decimal import Decimal
 
 from django.db import connection, transaction
 
@@ -115,29 +116,37 @@ ADD_CONVERSION = (
 )
 
 
-def stats_add_conversion_event(event: ConversionEvent) -> None:
-    """Count a conversion's creation or status change (conversions.services' listener): one more
+def stats_add_conversion_events(events: list[ConversionEvent]) -> None:
+    """Count conversions' creations and status changes (conversions.services' listener): one more
     in the new status, one fewer in the old one, with their payout and revenue, on the UTC day the
-    conversion was created. Test conversions are not counted."""
-    conversion = event.conversion
-    if conversion.is_test:
-        return
-    deltas = dict.fromkeys(CONVERSION_COLUMNS, 0)
-    for status, sign in [(event.new_status, 1), (event.old_status, -1)]:
-        if status is None:
+    conversion was created. One statement for all the events. Test conversions are not counted."""
+    deltas: dict[tuple, dict[str, Decimal | int]] = defaultdict(lambda: dict.fromkeys(CONVERSION_COLUMNS, 0))
+    for event in events:
+        conversion = event.conversion
+        if conversion.is_test:
             continue
-        name = STATUS_COLUMNS[ConversionStatus(status)]
-        deltas[name] += sign
-        deltas[f"payout_{name}"] += sign * conversion.payout
-        deltas[f"revenue_{name}"] += sign * conversion.revenue
-    key = (
-        _day_param(conversion.created_at.astimezone(UTC).date()),
-        conversion.affiliate_id,
-        conversion.offer_id,
-        conversion.goal_id,
-        conversion.currency,
+        key = (
+            conversion.created_at.astimezone(UTC).date(),
+            conversion.affiliate_id,
+            conversion.offer_id,
+            conversion.goal_id,
+            conversion.currency,
+        )
+        for status, sign in [(event.new_status, 1), (event.old_status, -1)]:
+            if status is None:
+                continue
+            name = STATUS_COLUMNS[ConversionStatus(status)]
+            deltas[key][name] += sign
+            deltas[key][f"payout_{name}"] += sign * conversion.payout
+            deltas[key][f"revenue_{name}"] += sign * conversion.revenue
+    # In key order: two transactions counting the same rows then wait in one direction only.
+    _execute_values(
+        ADD_CONVERSION,
+        [
+            (_day_param(day), *key, *(counted[name] for name in CONVERSION_COLUMNS))
+            for (day, *key), counted in sorted(deltas.items())
+        ],
     )
-    _execute_values(ADD_CONVERSION, [(*key, *(deltas[name] for name in CONVERSION_COLUMNS))])
 
 
 # --- Rebuild --------------------------------------------------------------------------------

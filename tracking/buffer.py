@@ -193,36 +193,38 @@ class Unreachable(Exception):
     """Redis did not answer: a click it holds cannot be found until it is back."""
 
 
-def pending_row(click_id: str) -> dict | None:
-    """The buffered row of a click not yet written to the database, if any; raises Unreachable
-    when Redis does not answer."""
+def pending_rows(click_ids: list[str]) -> dict[str, dict]:
+    """The buffered rows of those clicks not yet written to the database, by click id; raises
+    Unreachable when Redis does not answer."""
     client = _client()
-    if client is None:
-        return None
+    if client is None or not click_ids:
+        return {}
     try:
-        data = client.get(PENDING_KEY + click_id)
+        found = client.mget([PENDING_KEY + click_id for click_id in click_ids])
     except redis.RedisError as exc:
-        logger.warning("Click buffer unreachable while looking up %s", click_id, exc_info=True)
+        logger.warning("Click buffer unreachable while looking up %d clicks", len(click_ids), exc_info=True)
         raise Unreachable from exc
-    return json.loads(data) if data else None
+    return {click_id: json.loads(data) for click_id, data in zip(click_ids, found, strict=True) if data}
 
 
-def wait_for_recent(click_id: str) -> bool:
-    """For a click id minted in the last two seconds, wait long enough for any web process to
-    have sent it to Redis. Click ids begin with their creation time, so this costs nothing for
-    older clicks and at most a few batch windows for the others. True if it waited."""
-    if not is_enabled():
-        return False
-    try:
-        created = int(click_id[:8], 16)
-    except ValueError:
-        return False
-    if not 0 <= time.time() - created <= 2:
+def wait_for_recent(click_ids: list[str]) -> bool:
+    """If any of these click ids was minted in the last two seconds, wait long enough for any web
+    process to have sent it to Redis. Click ids begin with their creation time, so this costs
+    nothing for older clicks and at most a few batch windows for the others. True if it waited."""
+    if not is_enabled() or not any(map(_minted_lately, click_ids)):
         return False
     if _sender is not None and _sender.pid == os.getpid():
         _sender.push_queued()
     time.sleep(BATCH_WINDOW * 3)
     return True
+
+
+def _minted_lately(click_id: str) -> bool:
+    try:
+        created = int(click_id[:8], 16)
+    except ValueError:
+        return False
+    return 0 <= time.time() - created <= 2
 
 
 def flush(write_rows, *, max_seconds: float = 5.0, claim_idle_ms: int = CLAIM_IDLE_MS) -> int:

@@ -111,33 +111,38 @@ class ClickLookupUnavailable(Exception):
 
 
 def click_get(click_id: str) -> Click | None:
-    """The click with this id, wherever it is on its way to the database (see tracking.buffer).
+    """The click with this id, or None; see `clicks_get`. Raises ClickLookupUnavailable when the
+    click is not in the database and the buffer cannot be asked: "not found" would be a guess."""
+    found = clicks_get([click_id])
+    if click_id not in found:
+        raise ClickLookupUnavailable(click_id)
+    return found[click_id]
+
+
+def clicks_get(click_ids: list[str]) -> dict[str, Click | None]:
+    """The clicks with these ids, wherever they are on their way to the database (see
+    tracking.buffer), in two queries however many: None for an id no click has. An id is left
+    out when the click is not in the database and the buffer cannot be asked.
 
     The buffer is asked first: its entry is removed only after the row is committed, so asking
-    in this order never misses a click that is on its way to the database. A click found only in
-    the buffer is written now. Raises ClickLookupUnavailable when the click is not in the
-    database and the buffer cannot be asked: "not found" would be a guess.
+    in this order never misses a click that is on its way to the database. Clicks found only in
+    the buffer are written now.
     """
-    click = _buffered_or_stored(click_id)
-    if click is None and buffer.wait_for_recent(click_id):
-        click = _buffered_or_stored(click_id)
-    return click
+    found = _buffered_or_stored(list(dict.fromkeys(click_ids)))
+    missing = [click_id for click_id, click in found.items() if click is None]
+    if missing and buffer.wait_for_recent(missing):
+        found |= _buffered_or_stored(missing)
+    return found
 
 
-def _buffered_or_stored(click_id: str) -> Click | None:
+def _buffered_or_stored(click_ids: list[str]) -> dict[str, Click | None]:
     try:
-        row = buffer.pending_row(click_id)
+        rows, unreachable = buffer.pending_rows(click_ids), False
     except buffer.Unreachable:
-        row, unreachable = None, True
-    else:
-        unreachable = False
-    if row is not None:
-        click_write_rows([row])
-    # Not .first(): its ORDER BY id can lead the planner to walk the primary key instead of
-    # using the click id's unique index.
-    try:
-        return Click.objects.get(click_id=click_id)
-    except Click.DoesNotExist:
-        if unreachable:
-            raise ClickLookupUnavailable(click_id) from None
-        return None
+        rows, unreachable = {}, True
+    if rows:
+        click_write_rows(list(rows.values()))
+    # Without ORDER BY: ordering by the default (-created_at) can lead the planner to walk
+    # another index instead of the click id's unique index.
+    stored = {click.click_id: click for click in Click.objects.filter(click_id__in=click_ids).order_by()}
+    return {click_id: stored.get(click_id) for click_id in click_ids if click_id in stored or not unreachable}

@@ -40,7 +40,7 @@ def test_setting_the_same_status_again_emits_nothing(conversion):
 
 def test_listeners_hear_each_event_inside_its_transaction(conversion):
     heard = []
-    stop_listening = conversion_listen(heard.append)
+    stop_listening = conversion_listen(heard.extend)
     try:
         event = conversion_set_status(conversion=conversion, status=1, source="manager")
     finally:

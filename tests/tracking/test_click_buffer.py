@@ -28,7 +28,7 @@ def test_a_buffered_click_is_answered_before_it_is_written(client, link, buffere
     assert buffer.backlog() == 1
     assert click_flush_buffer() == 1
     assert Click.objects.filter(click_id=click_id).exists()
-    assert buffer.backlog() == 0 and buffer.pending_row(click_id) is None
+    assert buffer.backlog() == 0 and buffer.pending_rows([click_id]) == {}
 
 
 def test_a_conversion_finds_a_click_that_was_just_made(client, link, buffered_writes):
@@ -60,7 +60,7 @@ def test_a_batch_written_twice_stores_each_click_once(client, link, buffered_wri
     for _ in range(2):
         click_id = client.get(link).json()["click_id"]
         buffer.drain()
-        rows.append(buffer.pending_row(click_id))
+        rows.append(buffer.pending_rows([click_id])[click_id])
     click_write_rows(rows)
     click_write_rows(rows)
     assert Click.objects.count() == 2

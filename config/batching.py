@@ -1,0 +1,89 @@
+"""Group commit: requests that arrive together in one process are written in one transaction.
+
+A web process (gunicorn's threaded worker) serves many requests at once. When each of them
+writes its own short transaction, the database spends most of its time on per-statement and
+per-commit work, and rows every request updates (a day's statistics) are locked by one
+transaction after another. `GroupCommit` lets one waiting thread write what all waiting threads
+have brought, in one call of `write`, while the others wait for their own outcome: nobody is
+answered before the transaction holding their item has committed.
+
+There is no timer: while one batch is being written the next one gathers, so a lone request is
+written at once and a busy process writes larger batches.
+"""
+
+import threading
+from collections.abc import Callable
+
+from django.db import transaction
+
+_WAITING = object()
+
+
+class _Pending:
+    __slots__ = ("item", "outcome")
+
+    def __init__(self, item):
+        self.item, self.outcome = item, _WAITING
+
+
+class GroupCommit:
+    """`submit(item)` returns `write(items)`'s outcome for `item`, written together with the items
+    other threads submit meanwhile (at most `max_batch` at a time).
+
+    `write(items)` answers one outcome per item, in order; an outcome that is an exception is
+    raised in the thread that submitted the item, and an exception `write` raises is raised in
+    every thread of that batch.
+
+    A thread already inside a transaction writes its item alone, inside that transaction: other
+    requests' items must not be answered on the strength of a transaction that may roll back.
+    """
+
+    def __init__(self, write: Callable[[list], list], *, max_batch: int):
+        self._write, self._max_batch = write, max_batch
+        self._changed = threading.Condition()
+        self._queue: list[_Pending] = []
+        self._writing = False
+
+    def submit(self, item):
+        if transaction.get_connection().in_atomic_block:
+            return _result(self._write_batch([_Pending(item)])[0])
+        pending = _Pending(item)
+        with self._changed:
+            self._queue.append(pending)
+            while pending.outcome is _WAITING:
+                if self._writing:
+                    self._changed.wait()
+                    continue
+                batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+                self._writing = True
+                self._changed.release()
+                try:
+                    self._write_batch(batch)
+                finally:
+                    self._changed.acquire()
+                    self._writing = False
+                    self._changed.notify_all()
+        return _result(pending.outcome)
+
+    def _write_batch(self, batch: list[_Pending]) -> list:
+        try:
+            outcomes = self._write([pending.item for pending in batch])
+        except BaseException as exc:
+            # Even an interruption answers the whole batch, or its other threads would wait forever.
+            outcomes = [exc] * len(batch)
+            if not isinstance(exc, Exception):
+                self._settle(batch, outcomes)
+                raise
+        self._settle(batch, outcomes)
+        return outcomes
+
+    @staticmethod
+    def _settle(batch: list[_Pending], outcomes: list) -> None:
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            pending.outcome = outcome
+
+
+def _result(outcome):
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
