@@ -2,7 +2,7 @@
 
 from functools import cache
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 
 def insert(instance, *, ignore_conflicts: bool = False) -> bool:
@@ -72,10 +72,9 @@ def insert_many(instances: list, *, skip_conflicts_by: str | None = None) -> lis
 
 
 def _values(instance) -> list:
-    return [
-        field.get_db_prep_save(field.pre_save(instance, True), connection)
-        for field in _fields(type(instance))
-    ]
+    # The connection itself, not its thread-local proxy: this runs for every column of every row.
+    db = connections[DEFAULT_DB_ALIAS]
+    return [field.get_db_prep_save(field.pre_save(instance, True), db) for field in _fields(type(instance))]
 
 
 def _saved(instance, pk) -> None:

@@ -128,6 +128,8 @@ def clicks_get(click_ids: list[str]) -> dict[str, Click | None]:
     in this order never misses a click that is on its way to the database. Clicks found only in
     the buffer are written now.
     """
+    if not click_ids:
+        return {}
     found = _buffered_or_stored(list(dict.fromkeys(click_ids)))
     missing = [click_id for click_id, click in found.items() if click is None]
     if missing and buffer.wait_for_recent(missing):
@@ -142,7 +144,14 @@ def _buffered_or_stored(click_ids: list[str]) -> dict[str, Click | None]:
         rows, unreachable = {}, True
     if rows:
         click_write_rows(list(rows.values()))
-    # Without ORDER BY: ordering by the default (-created_at) can lead the planner to walk
-    # another index instead of the click id's unique index.
-    stored = {click.click_id: click for click in Click.objects.filter(click_id__in=click_ids).order_by()}
+    # Raw SQL: this runs for every batch of postbacks, and compiling the ORM's query cost more
+    # than running it. (Without ORDER BY, too: ordering by the default, -created_at, can lead
+    # the planner to walk another index instead of the click id's unique index.)
+    placeholders = ", ".join(["%s"] * len(click_ids))
+    stored = {
+        click.click_id: click
+        for click in Click.objects.raw(
+            f"SELECT * FROM {Click._meta.db_table} WHERE click_id IN ({placeholders})", click_ids
+        )
+    }
     return {click_id: stored.get(click_id) for click_id in click_ids if click_id in stored or not unreachable}
