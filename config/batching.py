@@ -20,10 +20,10 @@ _WAITING = object()
 
 
 class _Pending:
-    __slots__ = ("item", "outcome")
+    __slots__ = ("item", "outcome", "woken")
 
     def __init__(self, item):
-        self.item, self.outcome = item, _WAITING
+        self.item, self.outcome, self.woken = item, _WAITING, threading.Event()
 
 
 class GroupCommit:
@@ -40,29 +40,33 @@ class GroupCommit:
 
     def __init__(self, write: Callable[[list], list], *, max_batch: int):
         self._write, self._max_batch = write, max_batch
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
         self._queue: list[_Pending] = []
         self._writing = False
 
     def submit(self, item):
-        if transaction.get_connection().in_atomic_block:
-            return _result(self._write_batch([_Pending(item)])[0])
         pending = _Pending(item)
-        with self._changed:
+        if transaction.get_connection().in_atomic_block:
+            self._write_batch([pending])
+            return _result(pending.outcome)
+        with self._lock:
             self._queue.append(pending)
-            while pending.outcome is _WAITING:
-                if self._writing:
-                    self._changed.wait()
-                    continue
+            leading, self._writing = not self._writing, True
+        if not leading:
+            # Woken with an outcome, or, without one, to write the next batch.
+            pending.woken.wait()
+        while pending.outcome is _WAITING:
+            with self._lock:
                 batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
-                self._writing = True
-                self._changed.release()
-                try:
-                    self._write_batch(batch)
-                finally:
-                    self._changed.acquire()
-                    self._writing = False
-                    self._changed.notify_all()
+            try:
+                self._write_batch(batch)
+            finally:
+                with self._lock:
+                    if not self._queue:
+                        self._writing = False
+                    elif pending.outcome is not _WAITING:
+                        # Only the threads of a batch wake up, and one more to write the next.
+                        self._queue[0].woken.set()
         return _result(pending.outcome)
 
     def _write_batch(self, batch: list[_Pending]) -> list:
@@ -81,6 +85,7 @@ class GroupCommit:
     def _settle(batch: list[_Pending], outcomes: list) -> None:
         for pending, outcome in zip(batch, outcomes, strict=True):
             pending.outcome = outcome
+            pending.woken.set()
 
 
 def _result(outcome):

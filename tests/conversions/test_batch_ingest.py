@@ -1,0 +1,96 @@
+"""Postbacks recorded together (conversions.services.postbacks_record): each hit is judged as if
+it came alone after the hits before it, and one hit's failure is never another's."""
+
+import pytest
+
+from conversions.models import Conversion, ConversionEvent, ServerPostback
+from conversions.services import PostbackHit, conversion_listen, postbacks_record
+from tests.factories import OfferFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("direct_writes")]
+
+
+@pytest.fixture
+def offer():
+    return OfferFactory(
+        goals=[{"value": "sale", "title": "Sale", "payout": "3", "revenue": "5", "default_status": 2}]
+    )
+
+
+@pytest.fixture
+def click_ids(client, offer, affiliate):
+    url = f"/click?pid={affiliate.pid}&offer_id={offer.offer_id}&format=json"
+    return [client.get(url).json()["click_id"] for _ in range(3)]
+
+
+def hit(**params) -> PostbackHit:
+    query = "&".join(f"{name}={value}" for name, value in params.items())
+    return PostbackHit(params, ServerPostback.Source.POSTBACK, "GET", query, "198.51.100.9")
+
+
+def test_a_batch_creates_repeats_changes_and_refuses_in_arrival_order(click_ids):
+    first, second, _ = click_ids
+    results = postbacks_record(
+        [
+            hit(clickid=first, sum="10"),
+            hit(clickid=first, sum="10"),  # the same again: a replay
+            hit(clickid=first, status="1"),  # pending -> approved
+            hit(clickid="f" * 24),
+            hit(clickid=second, status="3"),
+            hit(clickid=first, status="2"),  # approved -> pending is not the advertiser's to make
+        ]
+    )
+    assert [(result.http_status, result.message) for result in results] == [
+        (200, "ok"),
+        (200, "duplicate"),
+        (200, "ok"),
+        (404, "Click not found"),
+        (200, "ok"),
+        (409, "Status change not allowed: Approved to Pending"),
+    ]
+    created = Conversion.objects.get(click__click_id=first)
+    assert results[0].conversion == results[1].conversion == results[2].conversion == created
+    assert created.status == 1 and Conversion.objects.get(click__click_id=second).status == 3
+    assert list(created.events.values_list("kind", "old_status", "new_status")) == [
+        ("created", None, 2),
+        ("status_changed", 2, 1),
+    ]
+    assert ConversionEvent.objects.count() == 3
+    logged = ServerPostback.objects.order_by("pk")
+    assert [entry.outcome for entry in logged] == [
+        "created",
+        "duplicate",
+        "status_changed",
+        "rejected",
+        "created",
+        "rejected",
+    ]
+    assert [entry.event_id for entry in logged] == [result.event and result.event.pk for result in results]
+
+
+def test_twins_in_one_batch_create_one_conversion(click_ids):
+    results = postbacks_record([hit(clickid=click_ids[0], action_id="A-1") for _ in range(5)])
+    assert [result.message for result in results] == ["ok"] + ["duplicate"] * 4
+    assert Conversion.objects.count() == 1 and ConversionEvent.objects.count() == 1
+
+
+def test_a_hit_that_fails_unexpectedly_fails_alone(click_ids):
+    def fail_for_one_order(events):
+        if any(event.conversion.action_id == "BROKEN" for event in events):
+            raise RuntimeError("listener failed")
+
+    stop_listening = conversion_listen(fail_for_one_order)
+    try:
+        results = postbacks_record(
+            [
+                hit(clickid=click_ids[0], action_id="A-1"),
+                hit(clickid=click_ids[1], action_id="BROKEN"),
+                hit(clickid=click_ids[2], action_id="A-3"),
+            ]
+        )
+    finally:
+        stop_listening()
+    assert [result.message for result in (results[0], results[2])] == ["ok", "ok"]
+    assert isinstance(results[1], RuntimeError)
+    assert sorted(Conversion.objects.values_list("action_id", flat=True)) == ["A-1", "A-3"]
+    assert ServerPostback.objects.count() == 2
