@@ -82,7 +82,7 @@ with open(%(path)r, "w") as out:
 # answers.
 EMIT = """
 from django.db import transaction
-from config.db import insert
+from config.db import insert_many
 from conversions.models import Conversion, ConversionEvent
 from conversions.services import conversion_event_emit
 from offers.models import Affiliate, Offer
@@ -96,7 +96,7 @@ for start in range(0, len(numbers), 500):
             affiliate = hanging if %(hanging_every)d and number %% %(hanging_every)d == 0 else healthy
             conversion = Conversion(offer=offer, affiliate=affiliate, goal=goal, status=goal.default_status,
                                     payout=goal.payout, revenue=goal.revenue, currency=goal.currency)
-            insert(conversion)
+            insert_many([conversion])
             conversion_event_emit(conversion=conversion, kind=ConversionEvent.Kind.CREATED,
                                   old_status=None, source=ConversionEvent.Source.POSTBACK)
 """

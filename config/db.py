@@ -5,25 +5,6 @@ from functools import cache
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 
-def insert(instance, *, ignore_conflicts: bool = False) -> bool:
-    """Insert `instance` in one statement that also returns its id; what `Model.save()` does for
-    a new row, at a fraction of the cost (no signals: the models written here have no receivers).
-
-    With `ignore_conflicts`, the row is inserted with ON CONFLICT DO NOTHING and the answer is
-    False when a unique constraint already held an equal row: no savepoint and no second query
-    tell the two apart, so the constraint, not a check-then-insert, decides between concurrent
-    twins. Works on PostgreSQL and SQLite (both support ON CONFLICT and RETURNING).
-    """
-    sql, _ = _insert_sql(type(instance), 1, ignore_conflicts)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, _values(instance))
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    _saved(instance, row[0])
-    return True
-
-
 def insert_many(instances: list, *, skip_conflicts_by: str | None = None) -> list:
     """Insert `instances` (all of one model), set their ids, and return those inserted, in the
     order given.
@@ -41,34 +22,30 @@ def insert_many(instances: list, *, skip_conflicts_by: str | None = None) -> lis
     if not instances:
         return []
     model = type(instances[0])
-    ignore_conflicts = skip_conflicts_by is not None
     if connection.vendor == "postgresql":
-        chunks = [(instances, _unnest_sql(model, ignore_conflicts, skip_conflicts_by))]
+        columns = [list(column) for column in zip(*map(_values, instances), strict=True)]
+        statements = [(_unnest_sql(model, skip_conflicts_by), instances, columns)]
     else:
         size = max(1, connection.ops.bulk_batch_size(_fields(model), instances))
-        chunks = [
-            (chunk, _insert_sql(model, len(chunk), ignore_conflicts, skip_conflicts_by))
-            for start in range(0, len(instances), size)
-            for chunk in [instances[start : start + size]]
+        statements = [
+            (_values_sql(model, len(chunk), skip_conflicts_by), chunk, sum(map(_values, chunk), []))
+            for chunk in (instances[start : start + size] for start in range(0, len(instances), size))
         ]
-    inserted = []
-    for chunk, (sql, by_columns) in chunks:
-        rows = [_values(instance) for instance in chunk]
-        params = [list(column) for column in zip(*rows, strict=True)] if by_columns else sum(rows, [])
+    inserted = set()
+    for sql, chunk, params in statements:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             returned = cursor.fetchall()
         if skip_conflicts_by is None:
             # One row back per row in, in the same order (what Django's bulk_create relies on too).
-            pairs = list(zip(chunk, returned, strict=True))
+            written = zip(chunk, returned, strict=True)
         else:
             by_key = {getattr(instance, skip_conflicts_by): instance for instance in chunk}
-            pairs = [(by_key[key], (pk,)) for pk, key in returned]
-        for instance, (pk, *_) in pairs:
+            written = [(by_key[key], (pk,)) for pk, key in returned]
+        for instance, (pk, *_) in written:
             _saved(instance, pk)
-        inserted_here = {id(instance) for instance, _ in pairs}
-        inserted += [instance for instance in chunk if id(instance) in inserted_here]
-    return inserted
+            inserted.add(id(instance))
+    return [instance for instance in instances if id(instance) in inserted]
 
 
 def _values(instance) -> list:
@@ -89,21 +66,21 @@ def _fields(model) -> list:
 
 
 @cache
-def _insert_sql(model, rows: int, ignore_conflicts: bool, returning_also: str | None = None):
-    """A multi-row INSERT ... VALUES; False: its parameters are the rows' values one after another."""
+def _values_sql(model, rows: int, returning_also: str | None):
+    """An INSERT of `rows` rows from a VALUES list: the rows' values one after another."""
     row = f"({', '.join(['%s'] * len(_fields(model)))})"
-    return _insert_from(model, f"VALUES {', '.join([row] * rows)}", ignore_conflicts, returning_also), False
+    return _insert_from(model, f"VALUES {', '.join([row] * rows)}", returning_also)
 
 
 @cache
-def _unnest_sql(model, ignore_conflicts: bool, returning_also: str | None):
-    """An INSERT of any number of rows from one array per column (PostgreSQL); True: its
-    parameters are the columns."""
+def _unnest_sql(model, returning_also: str | None):
+    """An INSERT of any number of rows from one array per column (PostgreSQL)."""
     arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in _fields(model))
-    return _insert_from(model, f"SELECT * FROM unnest({arrays})", ignore_conflicts, returning_also), True
+    return _insert_from(model, f"SELECT * FROM unnest({arrays})", returning_also)
 
 
-def _insert_from(model, rows: str, ignore_conflicts: bool, returning_also: str | None) -> str:
+def _insert_from(model, rows: str, returning_also: str | None) -> str:
+    """With `returning_also` (see insert_many's `skip_conflicts_by`), conflicting rows are skipped."""
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in _fields(model))
     returning = [model._meta.pk.column] + (
@@ -111,5 +88,5 @@ def _insert_from(model, rows: str, ignore_conflicts: bool, returning_also: str |
     )
     return (
         f"INSERT INTO {quote(model._meta.db_table)} ({columns}) {rows} "
-        f"{'ON CONFLICT DO NOTHING ' if ignore_conflicts else ''}RETURNING {', '.join(map(quote, returning))}"
+        f"{'ON CONFLICT DO NOTHING ' if returning_also else ''}RETURNING {', '.join(map(quote, returning))}"
     )

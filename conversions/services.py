@@ -44,7 +44,8 @@ EXTRA_PARAMETERS = [f"custom_field{n}" for n in range(1, 16)] + [
 ]
 LONG_PARAMETERS = {"referrer": 2048}
 
-# Not more: a batch's INSERT must stay within the database's limit on statement parameters.
+# Postbacks per transaction at most: a larger batch would hold its locks, and keep the advertiser
+# whose postback came first waiting, for longer.
 POSTBACK_BATCH_MAX = 200
 
 _listeners: list[Callable[[list[ConversionEvent]], None]] = []
@@ -63,6 +64,8 @@ def conversion_event_emit(*, conversion, kind, old_status, source, changed_by=No
 
 def conversion_events_emit(events: list[ConversionEvent]) -> list[ConversionEvent]:
     """Store `events` (in this order) and tell the listeners, in the caller's transaction."""
+    if not events:
+        return events
     insert_many(events)
     for listener in _listeners:
         listener(events)

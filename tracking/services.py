@@ -106,19 +106,6 @@ def click_flush_buffer(*, max_seconds: float = 5.0) -> int:
     return buffer.flush(click_write_rows, max_seconds=max_seconds)
 
 
-class ClickLookupUnavailable(Exception):
-    """The click is not in the database, and the buffer, where it may be, does not answer."""
-
-
-def click_get(click_id: str) -> Click | None:
-    """The click with this id, or None; see `clicks_get`. Raises ClickLookupUnavailable when the
-    click is not in the database and the buffer cannot be asked: "not found" would be a guess."""
-    found = clicks_get([click_id])
-    if click_id not in found:
-        raise ClickLookupUnavailable(click_id)
-    return found[click_id]
-
-
 def clicks_get(click_ids: list[str]) -> dict[str, Click | None]:
     """The clicks with these ids, wherever they are on their way to the database (see
     tracking.buffer), in two queries however many: None for an id no click has. An id is left

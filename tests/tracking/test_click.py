@@ -9,7 +9,7 @@ from django.test import override_settings
 from offers.models import Offer
 from tests.factories import AffiliateFactory, OfferAccessFactory, OfferFactory
 from tracking.models import Click
-from tracking.services import click_get
+from tracking.services import clicks_get
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("either_write_path")]
 
@@ -31,7 +31,7 @@ def click(client, query: str, **headers):
 
 def stored(click_id):
     """The click as conversions will see it: wherever it is in the write path."""
-    return click_get(click_id)
+    return clicks_get([click_id])[click_id]
 
 
 def test_a_click_redirects_with_every_macro_substituted(client, offer, affiliate):

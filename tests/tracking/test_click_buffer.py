@@ -10,7 +10,7 @@ from tests.factories import AffiliateFactory, OfferFactory
 from tests.processes import celery, wait_until
 from tracking import buffer
 from tracking.models import Click, new_click_id
-from tracking.services import click_flush_buffer, click_get, click_write_rows
+from tracking.services import click_flush_buffer, click_write_rows, clicks_get
 
 pytestmark = pytest.mark.django_db
 
@@ -33,15 +33,17 @@ def test_a_buffered_click_is_answered_before_it_is_written(client, link, buffere
 
 def test_a_conversion_finds_a_click_that_was_just_made(client, link, buffered_writes):
     click_id = client.get(link).json()["click_id"]
-    assert click_get(click_id).click_id == click_id
+    assert clicks_get([click_id])[click_id].click_id == click_id
     # Written once, even when the flush comes after the lookup wrote it.
     click_flush_buffer()
     assert Click.objects.filter(click_id=click_id).count() == 1
 
 
 def test_an_unknown_click_id_is_not_found(buffered_writes):
-    assert click_get("0" * 24) is None
-    assert click_get("not-even-hex-at-all-here") is None
+    assert clicks_get(["0" * 24, "not-even-hex-at-all-here"]) == {
+        "0" * 24: None,
+        "not-even-hex-at-all-here": None,
+    }
 
 
 def test_clicks_of_a_writer_that_died_mid_batch_are_written_by_another(client, link, buffered_writes):
