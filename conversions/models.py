@@ -142,7 +142,7 @@ class ServerPostback(models.Model):
 
 class ConversionEvent(models.Model):
     """A conversion's creation or one of its status changes: its history, and what affiliate
-    postbacks are sent for. Written only by conversions.services.conversion_event_emit."""
+    postbacks are sent for. Written only by conversions.services.conversion_events_emit."""
 
     class Kind(models.TextChoices):
         CREATED = "created", "Created"

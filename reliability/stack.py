@@ -79,7 +79,8 @@ class Stack:
         self.web = Process(
             "web",
             [
-                *(python, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}"),
+                *(python, "-m", "gunicorn", "config.wsgi", "--config", "config/gunicorn.py"),
+                *("--bind", f"127.0.0.1:{port}"),
                 *("--workers", str(WEB_WORKERS), "--backlog", "2048", "--log-level", "warning"),
             ],
             env,
