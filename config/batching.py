@@ -69,17 +69,16 @@ class GroupCommit:
                         self._queue[0].woken.set()
         return _result(pending.outcome)
 
-    def _write_batch(self, batch: list[_Pending]) -> list:
+    def _write_batch(self, batch: list[_Pending]) -> None:
         try:
             outcomes = self._write([pending.item for pending in batch])
         except BaseException as exc:
             # Even an interruption answers the whole batch, or its other threads would wait forever.
-            outcomes = [exc] * len(batch)
+            self._settle(batch, [exc] * len(batch))
             if not isinstance(exc, Exception):
-                self._settle(batch, outcomes)
                 raise
-        self._settle(batch, outcomes)
-        return outcomes
+        else:
+            self._settle(batch, outcomes)
 
     @staticmethod
     def _settle(batch: list[_Pending], outcomes: list) -> None:

@@ -203,9 +203,8 @@ _group_commit = GroupCommit(postbacks_record, max_batch=POSTBACK_BATCH_MAX)
 
 
 def _record(hits: list[PostbackHit]) -> list[PostbackResult]:
-    clicks = clicks_get(
-        [click_id for hit in hits if CLICK_ID.match(click_id := _click_id(hit.params)) and not hit.refused]
-    )
+    click_ids = [_click_id(hit.params) for hit in hits if hit.refused is None]
+    clicks = clicks_get([click_id for click_id in click_ids if CLICK_ID.match(click_id)])
     judged: list[tuple[Conversion, ConversionStatus | None] | PostbackResult] = []
     for hit in hits:
         try:
