@@ -48,6 +48,11 @@ def insert_many(instances: list, *, skip_conflicts_by: str | None = None) -> lis
     return [instance for instance in instances if id(instance) in inserted]
 
 
+def placeholders(count: int) -> str:
+    """`%s, %s, ...`: the parameters of an IN list or a VALUES row of `count` values."""
+    return ", ".join(["%s"] * count)
+
+
 def _values(instance) -> list:
     # The connection itself, not its thread-local proxy: this runs for every column of every row.
     db = connections[DEFAULT_DB_ALIAS]
@@ -68,7 +73,7 @@ def _fields(model) -> list:
 @cache
 def _values_sql(model, rows: int, returning_also: str | None):
     """An INSERT of `rows` rows from a VALUES list: the rows' values one after another."""
-    row = f"({', '.join(['%s'] * len(_fields(model)))})"
+    row = f"({placeholders(len(_fields(model)))})"
     return _insert_from(model, f"VALUES {', '.join([row] * rows)}", returning_also)
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from django.db.models import prefetch_related_objects
 
+from config.db import placeholders
 from conversions.models import ConversionEvent
 from offers.models import ConversionStatus
 from postbacks.models import Postback
@@ -77,8 +78,8 @@ def postbacks_for(conversion_events: list) -> list[list]:
     candidates = list(
         Postback.objects.raw(
             f"SELECT * FROM {Postback._meta.db_table} WHERE enabled "
-            f"AND affiliate_id IN ({_placeholders(affiliate_ids)}) "
-            f"AND (offer_id IS NULL OR offer_id IN ({_placeholders(offer_ids)})) "
+            f"AND affiliate_id IN ({placeholders(len(affiliate_ids))}) "
+            f"AND (offer_id IS NULL OR offer_id IN ({placeholders(len(offer_ids))})) "
             "ORDER BY affiliate_id, offer_id, id",
             [*affiliate_ids, *offer_ids],
         )
@@ -89,10 +90,6 @@ def postbacks_for(conversion_events: list) -> list[list]:
     for postback in candidates:
         by_affiliate[postback.affiliate_id].append(postback)
     return [_firing(by_affiliate[event.conversion.affiliate_id], event) for event in conversion_events]
-
-
-def _placeholders(values: list) -> str:
-    return ", ".join(["%s"] * len(values))
 
 
 def _firing(candidates: list, conversion_event) -> list:

@@ -43,6 +43,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
+from config.db import placeholders
 from postbacks import outbound
 from postbacks.models import Delivery, DeliveryAttempt, Postback
 
@@ -176,10 +177,9 @@ def _log_attempts(results) -> None:
     deliveries per second, building them cost more than the statement."""
     columns = ["delivery_id", "started_at", "url", "http_code", "error", "duration_ms", "response_excerpt"]
     table = connection.ops.quote_name(DeliveryAttempt._meta.db_table)
-    placeholders = ", ".join(["%s"] * len(columns))
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})",
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders(len(columns))})",
             [
                 (
                     row["pk"],

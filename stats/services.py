@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 
+from config.db import placeholders
 from conversions.models import Conversion, ConversionEvent
 from offers.models import ConversionStatus
 from stats.models import STATUS_COLUMNS, DailyStat, DailyVisitor
@@ -37,14 +38,14 @@ def _execute_values(sql: str, rows: list[tuple], *, returning: bool = False) -> 
     if not rows:
         return []
     width = len(rows[0])
-    placeholder = "(" + ", ".join(["%s"] * width) + ")"
+    one_row = f"({placeholders(width)})"
     limit = connection.features.max_query_params or 65535
     size = max(1, limit // width)
     returned = []
     with connection.cursor() as cursor:
         for start in range(0, len(rows), size):
             chunk = rows[start : start + size]
-            values = ", ".join([placeholder] * len(chunk))
+            values = ", ".join([one_row] * len(chunk))
             cursor.execute(sql.format(values=values), [value for row in chunk for value in row])
             if returning:
                 returned += cursor.fetchall()

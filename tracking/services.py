@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 from django.db import connection, transaction
 
+from config.db import placeholders
 from tracking import buffer
 from tracking.models import Click
 
@@ -73,7 +74,7 @@ def _insert_rows(rows: list[dict]) -> set[str]:
     """A multi-row INSERT that answers which click ids it inserted (PostgreSQL and SQLite)."""
     quote = connection.ops.quote_name
     head = f"INSERT INTO {quote(Click._meta.db_table)} ({', '.join(map(quote, COLUMNS))}) VALUES "
-    placeholders = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
+    one_row = f"({placeholders(len(COLUMNS))})"
     size = max(1, connection.ops.bulk_batch_size(FIELDS, rows))
     inserted = set()
     with connection.cursor() as cursor:
@@ -84,7 +85,7 @@ def _insert_rows(rows: list[dict]) -> set[str]:
                 for row in chunk
                 for field, value in zip(FIELDS, _values(row), strict=True)
             ]
-            values = ", ".join([placeholders] * len(chunk))
+            values = ", ".join([one_row] * len(chunk))
             cursor.execute(f"{head}{values} ON CONFLICT (click_id) DO NOTHING RETURNING click_id", params)
             inserted.update(click_id for (click_id,) in cursor.fetchall())
     return inserted
@@ -134,11 +135,6 @@ def _buffered_or_stored(click_ids: list[str]) -> dict[str, Click | None]:
     # Raw SQL: this runs for every batch of postbacks, and compiling the ORM's query cost more
     # than running it. (Without ORDER BY, too: ordering by the default, -created_at, can lead
     # the planner to walk another index instead of the click id's unique index.)
-    placeholders = ", ".join(["%s"] * len(click_ids))
-    stored = {
-        click.click_id: click
-        for click in Click.objects.raw(
-            f"SELECT * FROM {Click._meta.db_table} WHERE click_id IN ({placeholders})", click_ids
-        )
-    }
+    sql = f"SELECT * FROM {Click._meta.db_table} WHERE click_id IN ({placeholders(len(click_ids))})"
+    stored = {click.click_id: click for click in Click.objects.raw(sql, click_ids)}
     return {click_id: stored.get(click_id) for click_id in click_ids if click_id in stored or not unreachable}
