@@ -64,11 +64,14 @@ def conversion_event_emit(*, conversion, kind, old_status, source, changed_by=No
 
 def conversion_events_emit(events: list[ConversionEvent]) -> list[ConversionEvent]:
     """Store `events` (in this order) and tell the listeners, in the caller's transaction."""
-    if not events:
-        return events
-    insert_many(events)
-    for listener in _listeners:
-        listener(events)
+    return _events_announce(insert_many(events))
+
+
+def _events_announce(events: list[ConversionEvent]) -> list[ConversionEvent]:
+    """Tell the listeners about `events`, which are stored already."""
+    if events:
+        for listener in _listeners:
+            listener(events)
     return events
 
 
@@ -213,8 +216,11 @@ def _record(hits: list[PostbackHit]) -> list[PostbackResult]:
             judged.append(_conversion_for(hit.params, caller_ip=hit.caller_ip, clicks=clicks))
         except PostbackRejected as rejected:
             judged.append(_rejection(rejected))
-    results = _create_or_repeat(judged, [hit.source for hit in hits])
+    results, creations = _create_or_repeat(judged, [hit.source for hit in hits])
     insert_many([_log_entry(hit, result) for hit, result in zip(hits, results, strict=True)])
+    # The listeners come last: they update rows that every batch of the same offer and day
+    # updates too (its statistics), which stay locked from then until the commit.
+    _events_announce(creations)
     return results
 
 
@@ -445,17 +451,19 @@ def _lock_order(conversion: Conversion) -> tuple:
     return conversion.offer_id, conversion.goal_id, conversion.action_id, conversion.click_id or 0
 
 
-def _create_or_repeat(judged: list, sources: list[str]) -> list[PostbackResult]:
+def _create_or_repeat(judged: list, sources: list[str]) -> tuple[list[PostbackResult], list[ConversionEvent]]:
     """Insert first, look second: a batch's new conversions cost one statement, and the unique
     constraints, not a check-then-insert, decide between twins arriving at the same time, in
     one batch or in two. `judged` holds, per hit, its rejection or its conversion and the status
-    it asks for."""
+    it asks for. Answers the hits' results and the creation events that are stored but not yet
+    announced to the listeners: a status change is announced at once, after the creations
+    before it (it may change a conversion that the batch has just created)."""
     new = [item[0] for item in judged if not isinstance(item, PostbackResult)]
     inserted = {
         id(conversion)
         for conversion in insert_many(sorted(new, key=_lock_order), skip_conflicts_by="conversion_id")
     }
-    creations = conversion_events_emit(
+    creations = insert_many(
         [
             _event(conversion, ConversionEvent.Kind.CREATED, None, source)
             for item, source in zip(judged, sources, strict=True)
@@ -479,11 +487,13 @@ def _create_or_repeat(judged: list, sources: list[str]) -> list[PostbackResult]:
         lookup = _uniqueness(conversion)
         if lookup is None:  # only the random conversion id can have collided: vanishingly rare
             raise IntegrityError(f"conversion id {conversion.conversion_id} already exists")
+        _events_announce(creations)
+        creations = []
         try:
             results.append(_repeat(Conversion.objects.get(**lookup), requested_status, source))
         except PostbackRejected as rejected:
             results.append(_rejection(rejected))
-    return results
+    return results, creations
 
 
 def _repeat(conversion, requested_status, source) -> PostbackResult:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from django.db.models import prefetch_related_objects
 
-from config.db import placeholders
+from config.db import placeholders, select_models
 from conversions.models import ConversionEvent
 from offers.models import ConversionStatus
 from postbacks.models import Postback
@@ -75,14 +75,12 @@ def postbacks_for(conversion_events: list) -> list[list]:
     offer_ids = sorted({conversion.offer_id for conversion in conversions})
     # Raw SQL: this runs for every batch of conversions, and compiling the ORM's query cost
     # more than running it.
-    candidates = list(
-        Postback.objects.raw(
-            f"SELECT * FROM {Postback._meta.db_table} WHERE enabled "
-            f"AND affiliate_id IN ({placeholders(len(affiliate_ids))}) "
-            f"AND (offer_id IS NULL OR offer_id IN ({placeholders(len(offer_ids))})) "
-            "ORDER BY affiliate_id, offer_id, id",
-            [*affiliate_ids, *offer_ids],
-        )
+    candidates = select_models(
+        Postback,
+        f"enabled AND affiliate_id IN ({placeholders(len(affiliate_ids))}) "
+        f"AND (offer_id IS NULL OR offer_id IN ({placeholders(len(offer_ids))})) "
+        "ORDER BY affiliate_id, offer_id, id",
+        [*affiliate_ids, *offer_ids],
     )
     if candidates:
         prefetch_related_objects(candidates, "affiliate")

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 from django.db import connection, transaction
 
-from config.db import placeholders
+from config.db import placeholders, select_models
 from tracking import buffer
 from tracking.models import Click
 
@@ -135,6 +135,6 @@ def _buffered_or_stored(click_ids: list[str]) -> dict[str, Click | None]:
     # Raw SQL: this runs for every batch of postbacks, and compiling the ORM's query cost more
     # than running it. (Without ORDER BY, too: ordering by the default, -created_at, can lead
     # the planner to walk another index instead of the click id's unique index.)
-    sql = f"SELECT * FROM {Click._meta.db_table} WHERE click_id IN ({placeholders(len(click_ids))})"
-    stored = {click.click_id: click for click in Click.objects.raw(sql, click_ids)}
+    where = f"click_id IN ({placeholders(len(click_ids))})"
+    stored = {click.click_id: click for click in select_models(Click, where, click_ids)}
     return {click_id: stored.get(click_id) for click_id in click_ids if click_id in stored or not unreachable}

@@ -94,3 +94,30 @@ def test_a_hit_that_fails_unexpectedly_fails_alone(click_ids):
     assert isinstance(results[1], RuntimeError)
     assert sorted(Conversion.objects.values_list("action_id", flat=True)) == ["A-1", "A-3"]
     assert ServerPostback.objects.count() == 2
+
+
+def test_listeners_hear_each_event_once_and_a_creation_before_its_change(click_ids):
+    heard = []
+    stop_listening = conversion_listen(
+        lambda events: heard.extend(
+            (event.conversion.action_id, event.kind, event.new_status) for event in events
+        )
+    )
+    try:
+        postbacks_record(
+            [
+                hit(clickid=click_ids[0], action_id="A-1"),
+                hit(clickid=click_ids[1], action_id="A-2"),
+                hit(clickid=click_ids[0], action_id="A-1", status="1"),
+                hit(clickid=click_ids[2], action_id="A-3"),
+            ]
+        )
+    finally:
+        stop_listening()
+    assert sorted(heard) == [
+        ("A-1", "created", 2),
+        ("A-1", "status_changed", 1),
+        ("A-2", "created", 2),
+        ("A-3", "created", 2),
+    ]
+    assert heard.index(("A-1", "created", 2)) < heard.index(("A-1", "status_changed", 1))
