@@ -22,17 +22,19 @@ def insert_many(instances: list, *, skip_conflicts_by: str | None = None) -> lis
     On PostgreSQL the rows travel as one JSON document, a list of {column: value} objects that
     the database reads into rows of the table's own type (json_populate_recordset): one short
     statement with one parameter however many rows, where the driver would otherwise convert
-    every value, or every column's array, on its own. The values go as the instances hold them
-    (after `pre_save`, which fills automatic timestamps), and the database's own parsing of
-    each column's type checks them. Elsewhere (SQLite) a VALUES list of the values the ORM
-    prepares, in as many statements as its parameter limit needs.
+    every value, or every column's array, on its own: the values are the fields' own
+    (`get_prep_value`), and the database parses each as its column's type. Elsewhere (SQLite)
+    a VALUES list, in as many statements as its parameter limit needs.
     """
     if not instances:
         return []
     model = type(instances[0])
     if connection.vendor == "postgresql":
         fields = _fields(model)
-        rows = [{field.column: field.pre_save(instance, True) for field in fields} for instance in instances]
+        rows = [
+            {field.column: field.get_prep_value(field.pre_save(instance, True)) for field in fields}
+            for instance in instances
+        ]
         statements = [(_json_rows_sql(model, skip_conflicts_by), instances, [_json(rows)])]
     else:
         size = max(1, connection.ops.bulk_batch_size(_fields(model), instances))

@@ -1,4 +1,7 @@
-import unicodedata
+import re
+
+# Unicode's control characters (category Cc): C0, DEL and C1.
+CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 # Public ids (offer_id, pid) have at most nine digits: see offers.models.MAX_PUBLIC_ID.
 MAX_PUBLIC_ID_DIGITS = 9
@@ -14,10 +17,14 @@ def public_id(value: str) -> int | None:
 def has_control_characters(value: str) -> bool:
     """True for NUL, line breaks and other control characters: never part of a legitimate
     tracking value, and NUL cannot even be stored in PostgreSQL text."""
-    return any(unicodedata.category(char) == "Cc" for char in value)
+    return CONTROL_CHARACTER.search(value) is not None
 
 
 def printable(value: str) -> str:
     """`value` with its control characters shown as escapes (NUL as `\\x00`), for logs and messages that
     echo what a client sent."""
-    return "".join(f"\\x{ord(char):02x}" if unicodedata.category(char) == "Cc" else char for char in value)
+    return CONTROL_CHARACTER.sub(_escaped, value)
+
+
+def _escaped(match: re.Match) -> str:
+    return f"\\x{ord(match.group()):02x}"
