@@ -236,8 +236,15 @@ def raw_loop(count: int, *, concurrency: int, rounds: int = 3) -> dict:
 def end_to_end(env: dict, clicks: list[str], *, rate: int, seconds: int, schedule: str) -> dict:
     """Advertiser postbacks at `rate` per second for `seconds`, after one second of warm-up:
     the time from each 200 answer to the arrival of the affiliate's postback."""
-    with harness.processes(env, harness.gunicorn(4), harness.celery_worker(), harness.celery_beat(schedule)):
+    with harness.processes(
+        env,
+        harness.gunicorn(4),
+        harness.postback_writer(),
+        harness.celery_worker(),
+        harness.celery_beat(schedule),
+    ):
         harness.wait_for_http(f"{harness.BASE_URL}/healthz")
+        harness.wait_for_writer(env)
         warmup = asyncio.run(advertiser_postbacks(clicks[:rate], rate=rate))
         wait_for_arrivals(len(warmup), timeout=60)
         control("/reset")

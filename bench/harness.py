@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +35,8 @@ def environment(database: str) -> dict:
         "DATABASE_URL": f"{pg}/{database}",
         "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/3"),
         "TRACKING_BASE_URL": BASE_URL,
+        # As in production: the web processes hand advertiser postbacks to the node's writer.
+        "POSTBACK_WRITER_SOCKET": os.path.join(tempfile.mkdtemp(prefix="postback-writer-"), "writer.sock"),
         "LOG_LEVEL": "WARNING",
     }
 
@@ -112,6 +115,10 @@ def gunicorn(workers: int) -> list[str]:
     ]
 
 
+def postback_writer() -> list[str]:
+    return [PYTHON, "manage.py", "postback_writer"]
+
+
 def celery_worker() -> list[str]:
     return [PYTHON, "-m", "celery", "-A", "config", "worker", "--loglevel=WARNING", "--concurrency=2"]
 
@@ -134,6 +141,15 @@ def wait_for_http(url: str, timeout: float = 30):
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+def wait_for_writer(env: dict, timeout: float = 30):
+    """Wait until the postback writer listens: until then the web processes record postbacks themselves."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(env["POSTBACK_WRITER_SOCKET"]):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the postback writer did not start within {timeout}s")
+        time.sleep(0.2)
 
 
 def wrk(

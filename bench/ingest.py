@@ -67,8 +67,9 @@ def main():
             used += result["answered"] + result["socket_errors"] + args.connections
             return result
 
-        with harness.processes(env, harness.gunicorn(args.workers)):
+        with harness.processes(env, harness.gunicorn(args.workers), harness.postback_writer()):
             harness.wait_for_http(f"{harness.BASE_URL}/healthz")
+            harness.wait_for_writer(env)
             harness.wrk(bare_url, seconds=2, connections=args.connections)
             postbacks(2)
             before = harness.count_rows(env, "conversions.Conversion")

@@ -13,12 +13,14 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from urllib.parse import unquote_plus
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.batching import GroupCommit
 from config.db import insert_many
 from conversions.models import Conversion, ConversionEvent, IntegrationMethod, ServerPostback
+from conversions.writer import WriterUnreachable, writer_submit
 from offers.models import Affiliate, ConversionStatus, Offer
 from offers.selectors import affiliate_can_run_offer
 from tracking.lookups import offer_with_goals
@@ -139,6 +141,17 @@ class PostbackRejected(Exception):
         super().__init__(message)
         self.http_status, self.message = http_status, message
 
+    def __reduce__(self):
+        return PostbackRejected, (self.http_status, self.message)
+
+
+@dataclass(frozen=True)
+class PostbackAnswer:
+    """What the advertiser is told: the HTTP status and the JSON body of SPEC 4.1."""
+
+    http_status: int
+    body: dict
+
 
 @dataclass
 class PostbackResult:
@@ -148,10 +161,11 @@ class PostbackResult:
     conversion: Conversion | None = None
     event: ConversionEvent | None = None
 
-    def as_json(self) -> dict:
+    def answer(self) -> PostbackAnswer:
         if self.outcome == ServerPostback.Outcome.REJECTED:
-            return {"status": 2, "message": self.message}
-        return {"status": 1, "message": self.message, "conversion_id": self.conversion.conversion_id}
+            return PostbackAnswer(self.http_status, {"status": 2, "message": self.message})
+        body = {"status": 1, "message": self.message, "conversion_id": self.conversion.conversion_id}
+        return PostbackAnswer(self.http_status, body)
 
 
 @dataclass
@@ -182,6 +196,26 @@ def postback_receive(
     `postbacks_record`); each caller is answered once the transaction holding its hit commits.
     """
     return _group_commit.submit(PostbackHit(params, source, method, raw_query, caller_ip, refused))
+
+
+def postback_answer(
+    *,
+    params: dict[str, str],
+    source: str,
+    method: str,
+    raw_query: str,
+    caller_ip,
+    refused: PostbackRejected | None = None,
+) -> PostbackAnswer:
+    """What `postback_receive` does, for the advertiser endpoints: the node's postback writer
+    (conversions.writer) records the hit when it is running, else this process does."""
+    hit = PostbackHit(params, source, method, raw_query, caller_ip, refused)
+    if settings.POSTBACK_WRITER_SOCKET and not transaction.get_connection().in_atomic_block:
+        try:
+            return writer_submit(hit)
+        except WriterUnreachable:
+            pass
+    return _group_commit.submit(hit).answer()
 
 
 def postbacks_record(hits: list[PostbackHit]) -> list[PostbackResult | Exception]:

@@ -13,7 +13,7 @@ from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.http import require_GET, require_http_methods
 
 from conversions.models import ServerPostback
-from conversions.services import PostbackRejected, postback_receive
+from conversions.services import PostbackRejected, postback_answer
 from tracking.client_ip import client_ip
 from tracking.views import COOKIE_NAME
 
@@ -45,7 +45,7 @@ def postback(request):
         params = _params(request)
     except UNREADABLE:
         refused = PostbackRejected(400, UNREADABLE_MESSAGE)
-    result = postback_receive(
+    answer = postback_answer(
         params=params,
         source=ServerPostback.Source.POSTBACK,
         method=request.method,
@@ -53,9 +53,7 @@ def postback(request):
         caller_ip=client_ip(request),
         refused=refused,
     )
-    return HttpResponse(
-        json.dumps(result.as_json()), status=result.http_status, content_type="application/json"
-    )
+    return HttpResponse(json.dumps(answer.body), status=answer.http_status, content_type="application/json")
 
 
 @require_GET
@@ -70,7 +68,7 @@ def pixel(request):
         params.pop(name, None)
     if "afstatus" in params:
         params["status"] = params.pop("afstatus")
-    postback_receive(
+    postback_answer(
         params=params,
         source=ServerPostback.Source.PIXEL,
         method=request.method,

@@ -1,0 +1,207 @@
+"""The postback writer: one process per web node that records the postbacks of all its web
+processes together (`manage.py postback_writer`).
+
+Each web process records the postbacks that reach it at the same moment in one transaction
+(conversions.services). A batch has a fixed cost (a click lookup, a few inserts, a commit), so
+the larger the batches the less each postback costs; a web process only sees its own share of
+the traffic, though. The writer sees all of it: web threads hand it their postbacks over a Unix
+socket and wait for the answer, and it records whatever has arrived meanwhile as one batch.
+
+A web process whose writer is not listening (not started, restarting) records its postbacks
+itself, so the writer is an optimisation, never a dependency. A writer that goes away while it
+holds a postback leaves that postback's outcome unknown: the advertiser is told to retry (503),
+which the uniqueness rules make safe.
+
+Frames are a 4-byte length and a pickle. Only web processes of the same deployment connect: the
+socket is a file that only its owner (and group) may open.
+"""
+
+import logging
+import os
+import pickle
+import select
+import selectors
+import signal
+import socket
+import struct
+import threading
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections
+
+logger = logging.getLogger(__name__)
+
+HEADER = struct.Struct("!I")
+# How long a web thread waits for its answer: far longer than any batch takes, short enough that
+# a stuck writer turns into answers to retry rather than into hung advertisers' requests.
+ANSWER_TIMEOUT_SECONDS = 30
+
+
+class WriterUnreachable(Exception):
+    """Nothing was sent: the caller may record the postback itself."""
+
+
+class WriterLost(OperationalError):
+    """The writer went away holding the postback: its outcome is unknown, the caller must retry."""
+
+
+# --- Web side ---------------------------------------------------------------------------------
+
+_connections = threading.local()
+
+
+def writer_submit(hit):
+    """Send `hit` to the writer and return its result (conversions.services.PostbackAnswer)."""
+    sock = getattr(_connections, "sock", None)
+    if sock is not None and _closed_by_peer(sock):  # the writer has restarted since
+        sock.close()
+        sock = None
+    if sock is None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(settings.POSTBACK_WRITER_SOCKET)
+        except OSError as exc:
+            sock.close()
+            _connections.sock = None
+            raise WriterUnreachable(str(exc)) from exc
+        sock.settimeout(ANSWER_TIMEOUT_SECONDS)
+        _connections.sock = sock
+    try:
+        _send(sock, hit)
+        kind, value = _receive(sock)
+    except (OSError, EOFError) as exc:
+        _connections.sock = None
+        sock.close()
+        raise WriterLost(f"postback writer lost: {exc}") from exc
+    if kind == "result":
+        return value
+    if kind == "unavailable":
+        raise OperationalError(value)
+    raise RuntimeError(value)
+
+
+def _closed_by_peer(sock) -> bool:
+    # Between two postbacks the writer sends nothing: a readable socket is one it has closed.
+    readable, _, _ = select.select([sock], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
+def _send(sock, value):
+    payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    sock.sendall(HEADER.pack(len(payload)) + payload)
+
+
+def _receive(sock):
+    header = _exactly(sock, HEADER.size)
+    return pickle.loads(_exactly(sock, HEADER.unpack(header)[0]))
+
+
+def _exactly(sock, size: int) -> bytes:
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise EOFError("connection closed")
+        data += chunk
+    return bytes(data)
+
+
+# --- Writer side ------------------------------------------------------------------------------
+
+
+def serve(path: str, record, *, max_batch: int, ready=None):
+    """Answer web processes on the Unix socket `path` until SIGTERM or SIGINT: every round
+    records all the postbacks that have arrived, `max_batch` at a time, with `record(hits)`.
+    Calls `ready()` once it listens."""
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    if os.path.exists(path):  # left by a writer that did not stop cleanly
+        os.unlink(path)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    os.chmod(path, 0o660)
+    listener.listen(1024)
+    listener.setblocking(False)
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    buffers: dict[socket.socket, bytearray] = {}
+    recorded = batches = 0
+    if ready:
+        ready()
+    try:
+        while not stopping.is_set():
+            arrived = []
+            for key, _ in selector.select(timeout=0.5):
+                if key.fileobj is listener:
+                    conn, _ = listener.accept()
+                    conn.setblocking(False)
+                    selector.register(conn, selectors.EVENT_READ)
+                    buffers[conn] = bytearray()
+                else:
+                    arrived += _read_frames(key.fileobj, buffers, selector)
+            for start in range(0, len(arrived), max_batch):
+                _answer(arrived[start : start + max_batch], record)
+                batches += 1
+            recorded += len(arrived)
+    finally:
+        os.unlink(path)
+        selector.close()
+        listener.close()
+        for conn in buffers:
+            conn.close()
+        logger.info("Postback writer stopped: %d postbacks recorded in %d batches", recorded, batches)
+
+
+def _read_frames(conn, buffers, selector) -> list:
+    try:
+        data = conn.recv(1 << 16)
+    except BlockingIOError:
+        return []
+    except OSError:
+        data = b""
+    if not data:
+        selector.unregister(conn)
+        buffers.pop(conn).clear()
+        conn.close()
+        return []
+    buffer = buffers[conn]
+    buffer += data
+    frames = []
+    while len(buffer) >= HEADER.size:
+        size = HEADER.unpack_from(buffer)[0]
+        if len(buffer) < HEADER.size + size:
+            break
+        frames.append((conn, pickle.loads(buffer[HEADER.size : HEADER.size + size])))
+        del buffer[: HEADER.size + size]
+    return frames
+
+
+def _answer(arrived: list, record):
+    # As at the start of a web request: a connection that the database closed is replaced.
+    close_old_connections()
+    try:
+        outcomes = record([hit for _, hit in arrived])
+    except Exception as exc:
+        outcomes = [exc] * len(arrived)
+    for (conn, _), outcome in zip(arrived, outcomes, strict=True):
+        try:
+            conn.setblocking(True)
+            _send(conn, _reply(outcome))
+            conn.setblocking(False)
+        except OSError:
+            logger.warning("A web process left before its postback's answer")
+
+
+def _reply(outcome):
+    if isinstance(outcome, OperationalError | InterfaceError):
+        return "unavailable", str(outcome)
+    if isinstance(outcome, Exception):
+        logger.error("Postback failed", exc_info=outcome)
+        return "error", repr(outcome)
+    return "result", outcome.answer()
