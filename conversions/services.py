@@ -209,10 +209,11 @@ def postback_answer(
 ) -> PostbackAnswer:
     """What `postback_receive` does, for the advertiser endpoints: the node's postback writer
     (conversions.writer) records the hit when it is running, else this process does."""
-    hit = PostbackHit(params, source, method, raw_query, caller_ip, refused)
+    # The source as a plain string: it is pickled on its way to the writer, an enum member slowly.
+    hit = PostbackHit(params, str(source), method, raw_query, caller_ip, refused)
     if settings.POSTBACK_WRITER_SOCKET and not transaction.get_connection().in_atomic_block:
         try:
-            return writer_submit(hit)
+            return PostbackAnswer(*writer_submit(hit))
         except WriterUnreachable:
             pass
     return _group_commit.submit(hit).answer()

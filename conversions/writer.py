@@ -51,7 +51,8 @@ _connections = threading.local()
 
 
 def writer_submit(hit):
-    """Send `hit` to the writer and return its result (conversions.services.PostbackAnswer)."""
+    """Send `hit` (conversions.services.PostbackHit) to the writer and return the HTTP status
+    and JSON body of the advertiser's answer, once the hit is recorded."""
     sock = getattr(_connections, "sock", None)
     if sock is not None and _closed_by_peer(sock):  # the writer has restarted since
         sock.close()
@@ -73,7 +74,7 @@ def writer_submit(hit):
         _connections.sock = None
         sock.close()
         raise WriterLost(f"postback writer lost: {exc}") from exc
-    if kind == "result":
+    if kind == "answer":
         return value
     if kind == "unavailable":
         raise OperationalError(value)
@@ -204,4 +205,5 @@ def _reply(outcome):
     if isinstance(outcome, Exception):
         logger.error("Postback failed", exc_info=outcome)
         return "error", repr(outcome)
-    return "result", outcome.answer()
+    answer = outcome.answer()
+    return "answer", (answer.http_status, answer.body)

@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
+from conversions.models import Conversion
 from offers.models import Advertiser, Offer
 from offers.services import affiliate_create, offer_save_with_goals
 from postbacks.models import Delivery, DeliveryAttempt, Postback
@@ -88,6 +89,47 @@ def worker_killed(suite: Suite) -> tally.Tally:
     result.notes.append(f"worker killed once {killed_after[0]} of {count} postbacks had arrived")
     if killed_after[0] >= result.expected:
         result.problems.append("the worker was killed after every postback had arrived: nothing was cut off")
+    return result
+
+
+def writer_killed(suite: Suite) -> tally.Tally:
+    """The postback writer is killed (SIGKILL) in a burst of advertiser postbacks and started
+    again a second later. The postbacks it held are answered 503 and sent again; meanwhile the web
+    processes record postbacks themselves. Every conversion is stored once."""
+    name, count = "writer-killed", 1200
+    offer, postbacks, traffic = network(suite, 6, name, ["ok"])
+    click_ids = asyncio.run(traffic.clicks(count))
+    stored = Conversion.objects.filter(offer=offer)
+    killed = []
+
+    def kill_then_restart():
+        while (recorded := stored.count()) < count // 4:
+            time.sleep(0.02)
+        killed.append((time.time(), recorded))
+        suite.stack.kill_writer()
+        time.sleep(1)
+        suite.stack.restart_writer()
+        killed.append((time.time(), stored.count()))
+
+    async def run():
+        killing = asyncio.get_running_loop().run_in_executor(None, kill_then_restart)
+        conversions = [
+            {"click_id": click_id, "status": 2, "action_id": f"order-{number}" if number % 2 else ""}
+            for number, click_id in enumerate(click_ids)
+        ]
+        await traffic.postbacks(conversions, connections=32)
+        await asyncio.wait_for(killing, timeout=60)
+
+    asyncio.run(run())
+    result = tally.wait(lambda: tally.count(name, traffic, offer, postbacks, suite.servers), SETTLE_SECONDS)
+    (killed_at, before), (_, after) = killed
+    result.notes.append(f"writer killed at {before} of {count} conversions, back at {after}")
+    if before >= count:
+        result.problems.append("the writer was killed after every conversion was stored: nothing was cut off")
+    # Only the postbacks the writer held when it was killed may have been answered 503: sent in
+    # the seconds before, under a burst that keeps every web thread busy.
+    window = "the window of the writer's death"
+    _failures_only_during(result, traffic, window, killed_at - 2, killed_at, grace=1.0, statuses={503})
     return result
 
 
@@ -251,4 +293,4 @@ def _no_failures(result: tally.Tally, traffic: Traffic):
         )
 
 
-SCENARIOS = [worker_killed, redis_outage, postgres_restart, broken_endpoints, duplicate_burst]
+SCENARIOS = [worker_killed, writer_killed, redis_outage, postgres_restart, broken_endpoints, duplicate_burst]

@@ -1,5 +1,5 @@
-"""The product's processes as production runs them: gunicorn, a Celery worker and Celery beat,
-each in a process group of its own (so that it can be killed with its children), logging to a
+"""The product's processes as production runs them: gunicorn, the postback writer, a Celery worker
+and Celery beat, each in a process group of its own (so that it can be killed with its children), logging to a
 file of its own, under a supervisor that starts again a process that exits by itself, as systemd
 or a Procfile platform does in production."""
 
@@ -86,6 +86,7 @@ class Stack:
             env,
             logs / "web.log",
         )
+        self.writer = Process("writer", [python, "manage.py", "postback_writer"], env, logs / "writer.log")
         self.worker = Process(
             "worker",
             [python, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--concurrency=2"],
@@ -113,19 +114,24 @@ class Stack:
         self._stopped = threading.Event()
 
     def start(self):
-        for process in (self.web, self.worker, self.beat):
+        for process in self._processes:
             process.start()
         harness.wait_for_http(f"{self.base_url}/healthz", timeout=60)
+        self.writer.wait_for_line("listening on")
         self.worker.wait_for_line("ready.")
         threading.Thread(target=self._supervise, name="supervisor", daemon=True).start()
 
     def _supervise(self):
         while not self._stopped.wait(SUPERVISOR_SECONDS):
             with self._lock:
-                for process in (self.web, self.worker, self.beat):
+                for process in self._processes:
                     if process.exited:
                         self.restarts[process.name] += 1
                         process.start()
+
+    @property
+    def _processes(self):
+        return (self.web, self.writer, self.worker, self.beat)
 
     def kill_worker(self):
         with self._lock:
@@ -136,8 +142,17 @@ class Stack:
             self.worker.start()
         self.worker.wait_for_line("ready.")
 
+    def kill_writer(self):
+        with self._lock:
+            self.writer.kill()
+
+    def restart_writer(self):
+        with self._lock:
+            self.writer.start()
+        self.writer.wait_for_line("listening on")
+
     def stop(self):
         self._stopped.set()
         with self._lock:
-            for process in (self.beat, self.worker, self.web):
+            for process in (self.beat, self.worker, self.web, self.writer):
                 process.stop()

@@ -30,6 +30,24 @@ def celery(*args, ready_line: str, timeout: float = 60, env: dict | None = None)
 
     Waits until the process prints `ready_line`, so the block starts with a consuming worker.
     """
+    command = [sys.executable, "-m", "celery", "-A", "config", *args]
+    with running(command, ready_line, timeout, env) as process:
+        yield process
+
+
+@contextlib.contextmanager
+def postback_writer(socket_path, timeout: float = 60):
+    """Run `manage.py postback_writer` on `socket_path` against the test database. Yields the
+    process and the lines it has printed so far (more arrive as it runs)."""
+    command = [sys.executable, "manage.py", "postback_writer"]
+    with running(command, "listening on", timeout, {"POSTBACK_WRITER_SOCKET": str(socket_path)}) as process:
+        yield process
+
+
+@contextlib.contextmanager
+def running(command: list[str], ready_line: str, timeout: float, env: dict | None):
+    """Run `command` in the project directory against the test database until the block ends,
+    from the moment it prints `ready_line`. The process's `output` lists the lines it printed."""
     env = {
         **os.environ,
         "DATABASE_URL": test_database_url(),
@@ -38,7 +56,7 @@ def celery(*args, ready_line: str, timeout: float = 60, env: dict | None = None)
         **(env or {}),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", *args],
+        command,
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -46,21 +64,23 @@ def celery(*args, ready_line: str, timeout: float = 60, env: dict | None = None)
         text=True,
         start_new_session=True,
     )
-    output = []
+    process.output = output = []
     try:
         deadline = time.monotonic() + timeout
         while not any(ready_line in line for line in output):
             line = process.stdout.readline()
             if not line and process.poll() is not None:
-                raise RuntimeError("celery exited before it was ready:\n" + "".join(output))
+                raise RuntimeError(f"{command[2]} exited before it was ready:\n" + "".join(output))
             if time.monotonic() > deadline:
-                raise RuntimeError("celery was not ready in time:\n" + "".join(output))
+                raise RuntimeError(f"{command[2]} was not ready in time:\n" + "".join(output))
             output.append(line)
         # Keep reading, or a chatty process blocks once the pipe is full.
-        threading.Thread(target=lambda: output.extend(process.stdout), daemon=True).start()
+        reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)
+        reader.start()
         yield process
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
