@@ -180,6 +180,16 @@ class PostbackHit:
     caller_ip: str | None
     refused: PostbackRejected | None = None
 
+    def wire(self) -> dict:
+        """The hit as JSON, for the postback writer (conversions.writer)."""
+        refused = [self.refused.http_status, self.refused.message] if self.refused else None
+        return {**vars(self), "refused": refused}
+
+    @classmethod
+    def from_wire(cls, value: dict) -> "PostbackHit":
+        refused = value.pop("refused", None)
+        return cls(**value, refused=PostbackRejected(*refused) if refused else None)
+
 
 def postback_receive(
     *,
@@ -209,14 +219,31 @@ def postback_answer(
 ) -> PostbackAnswer:
     """What `postback_receive` does, for the advertiser endpoints: the node's postback writer
     (conversions.writer) records the hit when it is running, else this process does."""
-    # The source as a plain string: it is pickled on its way to the writer, an enum member slowly.
-    hit = PostbackHit(params, str(source), method, raw_query, caller_ip, refused)
+    hit = PostbackHit(params, source, method, raw_query, caller_ip, refused)
     if settings.POSTBACK_WRITER_SOCKET and not transaction.get_connection().in_atomic_block:
         try:
-            return PostbackAnswer(*writer_submit(hit))
+            return PostbackAnswer(*writer_submit(hit.wire()))
         except WriterUnreachable:
             pass
     return _group_commit.submit(hit).answer()
+
+
+def postbacks_record_sent(sent: list) -> list:
+    """The postback writer's side of `postback_answer`: record the hits sent to it (their wire
+    form) together, and answer each with its PostbackAnswer's fields, or the exception that
+    stopped it. A hit that cannot be read is refused alone."""
+    hits = []
+    for value in sent:
+        try:
+            hits.append(PostbackHit.from_wire(dict(value)))
+        except (TypeError, ValueError) as exc:
+            hits.append(ValueError(f"unreadable postback: {exc}"))
+    recorded = iter(postbacks_record([hit for hit in hits if isinstance(hit, PostbackHit)]))
+    outcomes = [next(recorded) if isinstance(hit, PostbackHit) else hit for hit in hits]
+    return [
+        outcome if isinstance(outcome, Exception) else [outcome.answer().http_status, outcome.answer().body]
+        for outcome in outcomes
+    ]
 
 
 def postbacks_record(hits: list[PostbackHit]) -> list[PostbackResult | Exception]:

@@ -12,13 +12,14 @@ itself, so the writer is an optimisation, never a dependency. A writer that goes
 holds a postback leaves that postback's outcome unknown: the advertiser is told to retry (503),
 which the uniqueness rules make safe.
 
-Frames are a 4-byte length and a pickle. Only web processes of the same deployment connect: the
-socket is a file that only its owner (and group) may open.
+Frames are a 4-byte length and a JSON document: a postback (conversions.services.PostbackHit's
+wire form) one way, its answer or why there is none the other. JSON, not pickle: whoever reached
+the socket could only send postbacks. The socket file is open to its owner and group alone.
 """
 
+import json
 import logging
 import os
-import pickle
 import select
 import selectors
 import signal
@@ -35,6 +36,8 @@ HEADER = struct.Struct("!I")
 # How long a web thread waits for its answer: far longer than any batch takes, short enough that
 # a stuck writer turns into answers to retry rather than into hung advertisers' requests.
 ANSWER_TIMEOUT_SECONDS = 30
+# Far above any postback (its form body is limited by DATA_UPLOAD_MAX_MEMORY_SIZE).
+MAX_FRAME_BYTES = 64 << 20
 
 
 class WriterUnreachable(Exception):
@@ -50,9 +53,9 @@ class WriterLost(OperationalError):
 _connections = threading.local()
 
 
-def writer_submit(hit):
-    """Send `hit` (conversions.services.PostbackHit) to the writer and return the HTTP status
-    and JSON body of the advertiser's answer, once the hit is recorded."""
+def writer_submit(hit: dict):
+    """Send `hit` (the wire form of a conversions.services.PostbackHit) to the writer and return
+    what it answers once the hit is recorded."""
     sock = getattr(_connections, "sock", None)
     if sock is not None and _closed_by_peer(sock):  # the writer has restarted since
         sock.close()
@@ -93,13 +96,13 @@ def _closed_by_peer(sock) -> bool:
 
 
 def _send(sock, value):
-    payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    payload = json.dumps(value).encode()
     sock.sendall(HEADER.pack(len(payload)) + payload)
 
 
 def _receive(sock):
     header = _exactly(sock, HEADER.size)
-    return pickle.loads(_exactly(sock, HEADER.unpack(header)[0]))
+    return json.loads(_exactly(sock, HEADER.unpack(header)[0]))
 
 
 def _exactly(sock, size: int) -> bytes:
@@ -122,6 +125,7 @@ def serve(path: str, record, *, max_batch: int, ready=None):
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
+    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
     if os.path.exists(path):  # left by a writer that did not stop cleanly
         os.unlink(path)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -160,26 +164,32 @@ def serve(path: str, record, *, max_batch: int, ready=None):
 
 
 def _read_frames(conn, buffers, selector) -> list:
+    """The postbacks `conn` has sent in full. A connection that closes, or sends anything but
+    frames of JSON, is closed: its web thread, if any, is told to retry."""
     try:
         data = conn.recv(1 << 16)
     except BlockingIOError:
         return []
     except OSError:
         data = b""
+    buffer, frames = buffers[conn], []
+    buffer += data
+    try:
+        while len(buffer) >= HEADER.size:
+            size = HEADER.unpack_from(buffer)[0]
+            if size > MAX_FRAME_BYTES:
+                raise ValueError(f"a frame of {size} bytes")
+            if len(buffer) < HEADER.size + size:
+                break
+            frames.append((conn, json.loads(buffer[HEADER.size : HEADER.size + size])))
+            del buffer[: HEADER.size + size]
+    except ValueError as exc:
+        logger.error("Closed a connection that sent what is not a postback: %s", exc)
+        data, frames = b"", []
     if not data:
         selector.unregister(conn)
-        buffers.pop(conn).clear()
+        del buffers[conn]
         conn.close()
-        return []
-    buffer = buffers[conn]
-    buffer += data
-    frames = []
-    while len(buffer) >= HEADER.size:
-        size = HEADER.unpack_from(buffer)[0]
-        if len(buffer) < HEADER.size + size:
-            break
-        frames.append((conn, pickle.loads(buffer[HEADER.size : HEADER.size + size])))
-        del buffer[: HEADER.size + size]
     return frames
 
 
@@ -205,5 +215,4 @@ def _reply(outcome):
     if isinstance(outcome, Exception):
         logger.error("Postback failed", exc_info=outcome)
         return "error", repr(outcome)
-    answer = outcome.answer()
-    return "answer", (answer.http_status, answer.body)
+    return "answer", outcome

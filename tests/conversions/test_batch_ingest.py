@@ -1,10 +1,18 @@
 """Postbacks recorded together (conversions.services.postbacks_record): each hit is judged as if
 it came alone after the hits before it, and one hit's failure is never another's."""
 
+import json
+
 import pytest
 
 from conversions.models import Conversion, ConversionEvent, ServerPostback
-from conversions.services import PostbackHit, conversion_listen, postbacks_record
+from conversions.services import (
+    PostbackHit,
+    PostbackRejected,
+    conversion_listen,
+    postbacks_record,
+    postbacks_record_sent,
+)
 from tests.factories import OfferFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("direct_writes")]
@@ -121,3 +129,22 @@ def test_listeners_hear_each_event_once_and_a_creation_before_its_change(click_i
         ("A-3", "created", 2),
     ]
     assert heard.index(("A-1", "created", 2)) < heard.index(("A-1", "status_changed", 1))
+
+
+def test_hits_sent_to_the_writer_read_back_whole_and_an_unreadable_one_fails_alone(click_ids):
+    refused = PostbackHit({}, "postback", "POST", "a=1", None, PostbackRejected(400, "Invalid request"))
+    sent = [hit(clickid=click_ids[0]), refused, hit(clickid="0" * 24)]
+    wired = [json.loads(json.dumps(item.wire())) for item in sent]
+    read = [PostbackHit.from_wire(dict(item)) for item in wired]
+    assert [item.wire() for item in read] == [item.wire() for item in sent]
+    assert (read[1].refused.http_status, read[1].refused.message) == (400, "Invalid request")
+
+    answers = postbacks_record_sent([*wired, {"clickid": "x"}])
+    conversion_id = Conversion.objects.get().conversion_id
+    assert answers[:3] == [
+        [200, {"status": 1, "message": "ok", "conversion_id": conversion_id}],
+        [400, {"status": 2, "message": "Invalid request"}],
+        [404, {"status": 2, "message": "Click not found"}],
+    ]
+    assert isinstance(answers[3], ValueError)
+    assert ServerPostback.objects.count() == 3
