@@ -141,9 +141,6 @@ class PostbackRejected(Exception):
         super().__init__(message)
         self.http_status, self.message = http_status, message
 
-    def __reduce__(self):
-        return PostbackRejected, (self.http_status, self.message)
-
 
 @dataclass(frozen=True)
 class PostbackAnswer:
@@ -240,10 +237,11 @@ def postbacks_record_sent(sent: list) -> list:
             hits.append(ValueError(f"unreadable postback: {exc}"))
     recorded = iter(postbacks_record([hit for hit in hits if isinstance(hit, PostbackHit)]))
     outcomes = [next(recorded) if isinstance(hit, PostbackHit) else hit for hit in hits]
-    return [
-        outcome if isinstance(outcome, Exception) else [outcome.answer().http_status, outcome.answer().body]
-        for outcome in outcomes
-    ]
+    return [outcome if isinstance(outcome, Exception) else _wire(outcome.answer()) for outcome in outcomes]
+
+
+def _wire(answer: PostbackAnswer) -> list:
+    return [answer.http_status, answer.body]
 
 
 def postbacks_record(hits: list[PostbackHit]) -> list[PostbackResult | Exception]:

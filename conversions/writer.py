@@ -17,10 +17,10 @@ wire form) one way, its answer or why there is none the other. JSON, not pickle:
 the socket could only send postbacks. The socket file is open to its owner and group alone.
 """
 
+import contextlib
 import json
 import logging
 import os
-import select
 import selectors
 import signal
 import socket
@@ -57,25 +57,23 @@ def writer_submit(hit: dict):
     """Send `hit` (the wire form of a conversions.services.PostbackHit) to the writer and return
     what it answers once the hit is recorded."""
     sock = getattr(_connections, "sock", None)
-    if sock is not None and _closed_by_peer(sock):  # the writer has restarted since
-        sock.close()
-        sock = None
-    if sock is None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.connect(settings.POSTBACK_WRITER_SOCKET)
-        except OSError as exc:
-            sock.close()
-            _connections.sock = None
-            raise WriterUnreachable(str(exc)) from exc
-        sock.settimeout(ANSWER_TIMEOUT_SECONDS)
-        _connections.sock = sock
     try:
+        if sock is None:
+            raise BrokenPipeError("not connected yet")
         _send(sock, hit)
+    except OSError:
+        # Not connected, or connected to a writer that has stopped since (a Unix socket whose
+        # other end is closed refuses what is sent): nothing was received, so try a new one.
+        sock = _connect()
+        try:
+            _send(sock, hit)
+        except OSError as exc:
+            _disconnect(sock)
+            raise WriterUnreachable(str(exc)) from exc
+    try:
         kind, value = _receive(sock)
-    except (OSError, EOFError) as exc:
-        _connections.sock = None
-        sock.close()
+    except (OSError, EOFError, ValueError) as exc:
+        _disconnect(sock)
         raise WriterLost(f"postback writer lost: {exc}") from exc
     if kind == "answer":
         return value
@@ -84,15 +82,24 @@ def writer_submit(hit: dict):
     raise RuntimeError(value)
 
 
-def _closed_by_peer(sock) -> bool:
-    # Between two postbacks the writer sends nothing: a readable socket is one it has closed.
-    readable, _, _ = select.select([sock], [], [], 0)
-    if not readable:
-        return False
+def _connect() -> socket.socket:
+    old = getattr(_connections, "sock", None)
+    if old is not None:
+        _disconnect(old)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        return sock.recv(1, socket.MSG_PEEK) == b""
-    except OSError:
-        return True
+        sock.connect(settings.POSTBACK_WRITER_SOCKET)
+    except OSError as exc:
+        sock.close()
+        raise WriterUnreachable(str(exc)) from exc
+    sock.settimeout(ANSWER_TIMEOUT_SECONDS)
+    _connections.sock = sock
+    return sock
+
+
+def _disconnect(sock):
+    _connections.sock = None
+    sock.close()
 
 
 def _send(sock, value):
@@ -101,18 +108,14 @@ def _send(sock, value):
 
 
 def _receive(sock):
-    header = _exactly(sock, HEADER.size)
-    return json.loads(_exactly(sock, HEADER.unpack(header)[0]))
-
-
-def _exactly(sock, size: int) -> bytes:
+    """The next frame's JSON, read in as few calls as it takes (an answer is one, mostly)."""
     data = bytearray()
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
+    while len(data) < HEADER.size or len(data) < HEADER.size + HEADER.unpack_from(data)[0]:
+        chunk = sock.recv(1 << 16)
         if not chunk:
             raise EOFError("connection closed")
         data += chunk
-    return bytes(data)
+    return json.loads(data[HEADER.size :])
 
 
 # --- Writer side ------------------------------------------------------------------------------
@@ -155,7 +158,8 @@ def serve(path: str, record, *, max_batch: int, ready=None):
                 batches += 1
             recorded += len(arrived)
     finally:
-        os.unlink(path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
         selector.close()
         listener.close()
         for conn in buffers:
