@@ -2,12 +2,13 @@
 
 import os
 
-# Each worker process serves up to `threads` requests at once: advertiser postbacks arriving
-# together in one process are then written in one transaction (conversions.services), and
-# clients keep their connections alive between requests. Every thread holds its own database
-# connection, so PostgreSQL needs max_connections above workers x threads for the web alone.
+# Each worker process serves up to `threads` requests at once, and clients keep their connections
+# alive between requests. Threads mostly wait (on the postback writer, Redis, PostgreSQL); the
+# more postbacks wait together, the larger the batches they are written in (conversions.writer).
+# A thread that queries the database keeps its own connection, so PostgreSQL needs
+# max_connections above workers x threads for the web alone.
 worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", "16"))
+threads = int(os.environ.get("WEB_THREADS", "32"))
 
 # The access log leaves out query strings: advertisers' postbacks carry their secure code there.
 accesslog = "-"
