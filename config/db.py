@@ -21,10 +21,10 @@ def insert_many(instances: list, *, skip_conflicts_by: str | None = None) -> lis
 
     On PostgreSQL the rows travel as one JSON document, a list of {column: value} objects that
     the database reads into rows of the table's own type (json_populate_recordset): one short
-    statement with one parameter however many rows, where the driver would otherwise convert
-    every value, or every column's array, on its own: the values are the fields' own
-    (`get_prep_value`), and the database parses each as its column's type. Elsewhere (SQLite)
-    a VALUES list, in as many statements as its parameter limit needs.
+    statement with one parameter however many rows, so the driver has a single value to convert
+    instead of every value (or every column's array) on its own. The values are the fields'
+    prepared ones (`get_prep_value`), and the database parses each as its column's type.
+    Elsewhere (SQLite) a VALUES list, in as many statements as its parameter limit needs.
     """
     if not instances:
         return []

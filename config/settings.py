@@ -272,11 +272,12 @@ CLICK_LOOKUP_CACHE_SECONDS = _read("CLICK_LOOKUP_CACHE_SECONDS", env.float, 5.0)
 # Redis for the click write buffer (see tracking/buffer.py); empty writes each click directly.
 CLICK_BUFFER_REDIS_URL = _read("CLICK_BUFFER_REDIS_URL", env.str, REDIS_URL)
 
+# Advertiser postbacks: the Unix socket of the node's postback writer (manage.py postback_writer,
+# conversions.writer); empty: every web process records its own postbacks.
+POSTBACK_WRITER_SOCKET = _read("POSTBACK_WRITER_SOCKET", env.str, "")
+
 # Affiliate postbacks (postbacks/outbound.py, postbacks/sender.py). Private addresses are refused
 # unless allowed here, for development and tests only: "true", or a comma-separated CIDR list.
-# The Unix socket of the node's postback writer (manage.py postback_writer, conversions.writer);
-# empty: every web process records its own postbacks.
-POSTBACK_WRITER_SOCKET = _read("POSTBACK_WRITER_SOCKET", env.str, "")
 POSTBACK_ALLOW_PRIVATE_NETWORKS = _read("POSTBACK_ALLOW_PRIVATE_NETWORKS", env.str, "false")
 POSTBACK_CONNECT_TIMEOUT = _read("POSTBACK_CONNECT_TIMEOUT", env.float, 3.0)
 POSTBACK_TOTAL_TIMEOUT = _read("POSTBACK_TOTAL_TIMEOUT", env.float, 10.0)
