@@ -205,18 +205,9 @@ def postback_receive(
     return _group_commit.submit(PostbackHit(params, source, method, raw_query, caller_ip, refused))
 
 
-def postback_answer(
-    *,
-    params: dict[str, str],
-    source: str,
-    method: str,
-    raw_query: str,
-    caller_ip,
-    refused: PostbackRejected | None = None,
-) -> PostbackAnswer:
+def postback_answer(hit: PostbackHit) -> PostbackAnswer:
     """What `postback_receive` does, for the advertiser endpoints: the node's postback writer
     (conversions.writer) records the hit when it is running, else this process does."""
-    hit = PostbackHit(params, source, method, raw_query, caller_ip, refused)
     if settings.POSTBACK_WRITER_SOCKET and not transaction.get_connection().in_atomic_block:
         try:
             return PostbackAnswer(*writer_submit(hit.wire()))

@@ -13,7 +13,7 @@ from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.http import require_GET, require_http_methods
 
 from conversions.models import ServerPostback
-from conversions.services import PostbackRejected, postback_answer
+from conversions.services import PostbackHit, PostbackRejected, postback_answer
 from tracking.client_ip import client_ip
 from tracking.views import COOKIE_NAME
 
@@ -46,12 +46,14 @@ def postback(request):
     except UNREADABLE:
         refused = PostbackRejected(400, UNREADABLE_MESSAGE)
     answer = postback_answer(
-        params=params,
-        source=ServerPostback.Source.POSTBACK,
-        method=request.method,
-        raw_query=raw_query,
-        caller_ip=client_ip(request),
-        refused=refused,
+        PostbackHit(
+            params=params,
+            source=ServerPostback.Source.POSTBACK,
+            method=request.method,
+            raw_query=raw_query,
+            caller_ip=client_ip(request),
+            refused=refused,
+        )
     )
     return HttpResponse(json.dumps(answer.body), status=answer.http_status, content_type="application/json")
 
@@ -69,12 +71,14 @@ def pixel(request):
     if "afstatus" in params:
         params["status"] = params.pop("afstatus")
     postback_answer(
-        params=params,
-        source=ServerPostback.Source.PIXEL,
-        method=request.method,
-        raw_query=request.META.get("QUERY_STRING", ""),
-        caller_ip=client_ip(request),
-        refused=refused,
+        PostbackHit(
+            params=params,
+            source=ServerPostback.Source.PIXEL,
+            method=request.method,
+            raw_query=request.META.get("QUERY_STRING", ""),
+            caller_ip=client_ip(request),
+            refused=refused,
+        )
     )
     return pixel_response()
 
