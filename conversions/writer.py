@@ -205,12 +205,13 @@ def _answer(arrived: list, record):
     except Exception as exc:
         outcomes = [exc] * len(arrived)
     for (conn, _), outcome in zip(arrived, outcomes, strict=True):
+        conn.setblocking(True)  # an answer is small: it goes out at once, or the thread has left
         try:
-            conn.setblocking(True)
             _send(conn, _reply(outcome))
-            conn.setblocking(False)
         except OSError:
             logger.warning("A web process left before its postback's answer")
+        finally:
+            conn.setblocking(False)
 
 
 def _reply(outcome):

@@ -75,6 +75,18 @@ def test_the_writer_records_concurrent_postbacks_and_answers_each_caller(socket_
     assert ServerPostback.objects.count() == len(queries)
 
 
+def test_a_pixel_hit_goes_through_the_writer_and_answers_its_gif(socket_path, click_ids):
+    visitor = Client()
+    visitor.cookies["afclick"] = click_ids[0]
+    with postback_writer(socket_path) as writer:
+        answer = visitor.get("/pixel?afstatus=1")
+        assert recorded_by(writer) == 1
+    assert answer.status_code == 200 and answer["Content-Type"] == "image/gif"
+    conversion = Conversion.objects.get()
+    assert (conversion.click.click_id, conversion.status) == (click_ids[0], 1)
+    assert ServerPostback.objects.get().source == ServerPostback.Source.PIXEL
+
+
 def test_without_a_writer_the_web_process_records_postbacks_itself(socket_path, click_ids):
     assert postback(f"clickid={click_ids[0]}").json()["message"] == "ok"  # no socket at all
     stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
