@@ -129,6 +129,12 @@ if DATABASES["default"]["ENGINE"] not in ("django.db.backends.postgresql", "djan
     )
 DATABASES["default"]["CONN_MAX_AGE"] = _read("DATABASE_CONN_MAX_AGE", env.int, 60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and _bool(
+    "DATABASE_PREPARED_STATEMENTS", True
+):
+    # The statements that run for every batch of postbacks are prepared once per connection,
+    # after their first few runs (config.db). The ORM's own queries are never prepared.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web process, the worker and beat share one file: WAL lets readers run beside the
     # writer, IMMEDIATE transactions queue writers instead of failing with "database is locked".

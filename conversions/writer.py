@@ -26,6 +26,7 @@ import signal
 import socket
 import struct
 import threading
+import time
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
@@ -38,6 +39,8 @@ HEADER = struct.Struct("!I")
 ANSWER_TIMEOUT_SECONDS = 30
 # Far above any postback (its form body is limited by DATA_UPLOAD_MAX_MEMORY_SIZE).
 MAX_FRAME_BYTES = 64 << 20
+# A database connection that recorded a batch less than this long ago is trusted as it is.
+CONNECTION_TRUSTED_SECONDS = 1.0
 
 
 class WriterUnreachable(Exception):
@@ -140,6 +143,7 @@ def serve(path: str, record, *, max_batch: int, ready=None):
     selector.register(listener, selectors.EVENT_READ)
     buffers: dict[socket.socket, bytearray] = {}
     recorded = batches = 0
+    trusted_until = 0.0
     if ready:
         ready()
     try:
@@ -154,7 +158,12 @@ def serve(path: str, record, *, max_batch: int, ready=None):
                 else:
                     arrived += _read_frames(key.fileobj, buffers, selector)
             for start in range(0, len(arrived), max_batch):
-                _answer(arrived[start : start + max_batch], record)
+                if time.monotonic() > trusted_until:
+                    # As at the start of a web request: a connection that the database closed
+                    # is replaced. Not before every batch: its check is a round trip.
+                    close_old_connections()
+                reached_database = _answer(arrived[start : start + max_batch], record)
+                trusted_until = time.monotonic() + CONNECTION_TRUSTED_SECONDS if reached_database else 0.0
                 batches += 1
             recorded += len(arrived)
     finally:
@@ -197,9 +206,8 @@ def _read_frames(conn, buffers, selector) -> list:
     return frames
 
 
-def _answer(arrived: list, record):
-    # As at the start of a web request: a connection that the database closed is replaced.
-    close_old_connections()
+def _answer(arrived: list, record) -> bool:
+    """Record `arrived` and answer each web thread. False if the database could not be reached."""
     try:
         outcomes = record([hit for _, hit in arrived])
     except Exception as exc:
@@ -212,6 +220,7 @@ def _answer(arrived: list, record):
             logger.warning("A web process left before its postback's answer")
         finally:
             conn.setblocking(False)
+    return not any(isinstance(outcome, OperationalError | InterfaceError) for outcome in outcomes)
 
 
 def _reply(outcome):

@@ -109,20 +109,34 @@ def click_flush_buffer(*, max_seconds: float = 5.0) -> int:
 
 def clicks_get(click_ids: list[str]) -> dict[str, Click | None]:
     """The clicks with these ids, wherever they are on their way to the database (see
-    tracking.buffer), in two queries however many: None for an id no click has. An id is left
-    out when the click is not in the database and the buffer cannot be asked.
+    tracking.buffer): None for an id no click has. An id is left out when the click is not in the
+    database and the buffer cannot be asked.
 
-    The buffer is asked first: its entry is removed only after the row is committed, so asking
-    in this order never misses a click that is on its way to the database. Clicks found only in
-    the buffer are written now.
+    The database is asked first, which is one query when the clicks are older than a second or
+    so, as nearly all are by the time their conversions come. The ids it lacks are then looked
+    up in the buffer and, those the buffer lacks too, in the database again: a buffer entry is
+    removed only after its row is committed, so a click that left the buffer between the first
+    two looks is found by the third. Clicks found only in the buffer are written now.
     """
     if not click_ids:
         return {}
-    found = _buffered_or_stored(list(dict.fromkeys(click_ids)))
-    missing = [click_id for click_id, click in found.items() if click is None]
+    click_ids = list(dict.fromkeys(click_ids))
+    found: dict[str, Click | None] = _stored(click_ids)
+    missing = [click_id for click_id in click_ids if click_id not in found]
+    if missing:
+        found |= _buffered_or_stored(missing)
+        missing = [click_id for click_id in missing if click_id in found and found[click_id] is None]
     if missing and buffer.wait_for_recent(missing):
         found |= _buffered_or_stored(missing)
     return found
+
+
+def _stored(click_ids: list[str]) -> dict[str, Click]:
+    # Raw SQL: this runs for every batch of postbacks, and compiling the ORM's query cost more
+    # than running it. (Without ORDER BY, too: ordering by the default, -created_at, can lead
+    # the planner to walk another index instead of the click id's unique index.)
+    where = f"click_id IN ({placeholders(len(click_ids))})"
+    return {click.click_id: click for click in select_models(Click, where, click_ids)}
 
 
 def _buffered_or_stored(click_ids: list[str]) -> dict[str, Click | None]:
@@ -132,9 +146,5 @@ def _buffered_or_stored(click_ids: list[str]) -> dict[str, Click | None]:
         rows, unreachable = {}, True
     if rows:
         click_write_rows(list(rows.values()))
-    # Raw SQL: this runs for every batch of postbacks, and compiling the ORM's query cost more
-    # than running it. (Without ORDER BY, too: ordering by the default, -created_at, can lead
-    # the planner to walk another index instead of the click id's unique index.)
-    where = f"click_id IN ({placeholders(len(click_ids))})"
-    stored = {click.click_id: click for click in select_models(Click, where, click_ids)}
+    stored = _stored(click_ids)
     return {click_id: stored.get(click_id) for click_id in click_ids if click_id in stored or not unreachable}
