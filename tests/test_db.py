@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.forms.models import model_to_dict
 
 from config.db import insert_many, select_models
@@ -62,3 +63,18 @@ def test_selected_instances_equal_the_orms():
     conversion = ConversionFactory(extra={"country": "DE"})
     [read] = select_models(Conversion, "id = %s", [conversion.pk])
     assert read.extra == {"country": "DE"} and read.created_at == conversion.created_at
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+def test_the_hot_statements_are_prepared_once_they_repeat():
+    existing = ConversionFactory()
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    for _ in range(6):
+        insert_many(
+            [ConversionFactory.build(offer=existing.offer, affiliate=existing.affiliate, goal=existing.goal)]
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [statement for (statement,) in cursor.fetchall()]
+    assert any("json_populate_recordset" in statement for statement in prepared), prepared
