@@ -10,8 +10,9 @@ The path of a click, and what keeps it safe:
    through a consumer group, insert a batch with ON CONFLICT DO NOTHING, and only then
    acknowledge the entries and delete the keys. A writer killed mid-batch leaves its entries
    pending; another writer claims them after CLAIM_IDLE_MS and inserts them again, harmlessly.
-3. A conversion looks for its click in the pending key first, then in the database: the key is
-   deleted only after the row is committed, so a click in Redis is always found in one of the two.
+3. A conversion looks for its click in the database, then in the pending key, then in the
+   database again: the key is deleted only after the row is committed, so a click on its way is
+   always found by one of the three (tracking.services.clicks_get).
    A click a few milliseconds old may still be on its web process's queue; see `wait_for_recent`.
    While Redis is unreachable, a click that is not in the database may be in Redis: the lookup
    says so (`Unreachable`) rather than "not found".
