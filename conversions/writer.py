@@ -8,9 +8,10 @@ the traffic, though. The writer sees all of it: web threads hand it their postba
 socket and wait for the answer, and it records whatever has arrived meanwhile as one batch.
 
 A web process whose writer is not listening (not started, restarting) records its postbacks
-itself, so the writer is an optimisation, never a dependency. A writer that goes away while it
-holds a postback leaves that postback's outcome unknown: the advertiser is told to retry (503),
-which the uniqueness rules make safe.
+itself, so the writer is an optimisation, never a dependency. A writer told to stop answers every
+postback it was sent, and shuts its connections first so that no more arrive. A writer that dies
+while it holds a postback leaves that postback's outcome unknown: the advertiser is told to
+retry (503), which the uniqueness rules make safe.
 
 Frames are a 4-byte length and a JSON document: a postback (conversions.services.PostbackHit's
 wire form) one way, its answer or why there is none the other. JSON, not pickle: whoever reached
@@ -144,6 +145,19 @@ def serve(path: str, record, *, max_batch: int, ready=None):
     buffers: dict[socket.socket, bytearray] = {}
     recorded = batches = 0
     trusted_until = 0.0
+
+    def record_all(arrived: list):
+        nonlocal recorded, batches, trusted_until
+        for start in range(0, len(arrived), max_batch):
+            if time.monotonic() > trusted_until:
+                # As at the start of a web request: a connection that the database closed is
+                # replaced. Not before every batch: its check is a round trip.
+                close_old_connections()
+            reached_database = _answer(arrived[start : start + max_batch], record)
+            trusted_until = time.monotonic() + CONNECTION_TRUSTED_SECONDS if reached_database else 0.0
+            batches += 1
+        recorded += len(arrived)
+
     if ready:
         ready()
     try:
@@ -151,21 +165,16 @@ def serve(path: str, record, *, max_batch: int, ready=None):
             arrived = []
             for key, _ in selector.select(timeout=0.5):
                 if key.fileobj is listener:
-                    conn, _ = listener.accept()
-                    conn.setblocking(False)
-                    selector.register(conn, selectors.EVENT_READ)
-                    buffers[conn] = bytearray()
+                    _accept(listener, selector, buffers)
                 else:
                     arrived += _read_frames(key.fileobj, buffers, selector)
-            for start in range(0, len(arrived), max_batch):
-                if time.monotonic() > trusted_until:
-                    # As at the start of a web request: a connection that the database closed
-                    # is replaced. Not before every batch: its check is a round trip.
-                    close_old_connections()
-                reached_database = _answer(arrived[start : start + max_batch], record)
-                trusted_until = time.monotonic() + CONNECTION_TRUSTED_SECONDS if reached_database else 0.0
-                batches += 1
-            recorded += len(arrived)
+            record_all(arrived)
+        # Stopping. A web thread that sends from now on finds no writer and records its postback
+        # itself; what was sent before is recorded and answered: a restart asks nobody to retry.
+        os.unlink(path)
+        while _accept(listener, selector, buffers):
+            pass
+        record_all(_drain(buffers))
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
@@ -174,6 +183,18 @@ def serve(path: str, record, *, max_batch: int, ready=None):
         for conn in buffers:
             conn.close()
         logger.info("Postback writer stopped: %d postbacks recorded in %d batches", recorded, batches)
+
+
+def _accept(listener, selector, buffers) -> bool:
+    """Take the next connection waiting on `listener`; False if there is none."""
+    try:
+        conn, _ = listener.accept()
+    except BlockingIOError:
+        return False
+    conn.setblocking(False)
+    selector.register(conn, selectors.EVENT_READ)
+    buffers[conn] = bytearray()
+    return True
 
 
 def _read_frames(conn, buffers, selector) -> list:
@@ -185,17 +206,9 @@ def _read_frames(conn, buffers, selector) -> list:
         return []
     except OSError:
         data = b""
-    buffer, frames = buffers[conn], []
-    buffer += data
+    buffers[conn] += data
     try:
-        while len(buffer) >= HEADER.size:
-            size = HEADER.unpack_from(buffer)[0]
-            if size > MAX_FRAME_BYTES:
-                raise ValueError(f"a frame of {size} bytes")
-            if len(buffer) < HEADER.size + size:
-                break
-            frames.append((conn, json.loads(buffer[HEADER.size : HEADER.size + size])))
-            del buffer[: HEADER.size + size]
+        frames = [(conn, frame) for frame in _complete_frames(buffers[conn])]
     except ValueError as exc:
         logger.error("Closed a connection that sent what is not a postback: %s", exc)
         data, frames = b"", []
@@ -203,6 +216,43 @@ def _read_frames(conn, buffers, selector) -> list:
         selector.unregister(conn)
         del buffers[conn]
         conn.close()
+    return frames
+
+
+def _drain(buffers) -> list:
+    """Shut every connection for what web threads send next (their send fails, so they record
+    their postbacks themselves), and return the postbacks sent before, still to be answered."""
+    frames = []
+    for conn, buffer in buffers.items():
+        with contextlib.suppress(OSError):
+            conn.shutdown(socket.SHUT_RD)
+        while True:
+            try:
+                data = conn.recv(1 << 16)
+            except OSError:  # nothing more to read, or the web process has gone
+                break
+            if not data:
+                break
+            buffer += data
+        try:
+            frames += [(conn, frame) for frame in _complete_frames(buffer)]
+        except ValueError as exc:
+            logger.error("Ignored what a connection sent that is not a postback: %s", exc)
+    return frames
+
+
+def _complete_frames(buffer: bytearray) -> list:
+    """Take the complete frames off the front of `buffer`, parsed. ValueError if it holds
+    something else than frames of JSON."""
+    frames = []
+    while len(buffer) >= HEADER.size:
+        size = HEADER.unpack_from(buffer)[0]
+        if size > MAX_FRAME_BYTES:
+            raise ValueError(f"a frame of {size} bytes")
+        if len(buffer) < HEADER.size + size:
+            break
+        frames.append(json.loads(buffer[HEADER.size : HEADER.size + size]))
+        del buffer[: HEADER.size + size]
     return frames
 
 

@@ -8,12 +8,15 @@ import signal
 import socket
 import tempfile
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.db import transaction
 from django.test import Client, override_settings
 
 from conversions.models import Conversion, ServerPostback
+from offers.models import Offer
 from tests.factories import OfferFactory
 from tests.processes import postback_writer, wait_until
 
@@ -128,8 +131,38 @@ def test_a_writer_lost_while_holding_a_postback_asks_for_a_retry(socket_path, cl
     assert Conversion.objects.count() == 1
 
 
-def _connected(socket_path: str) -> bool:
-    """True once a client has connected to the writer's socket (accepted or not): the kernel
-    lists that connection's end with the socket's path, beside the listening socket."""
+def test_a_writer_stopped_while_busy_records_and_answers_what_it_was_sent(socket_path, click_ids):
+    offer = Offer.objects.get()
+    answered = {}
+
+    def send(name, query):
+        answered[name] = postback(query)
+
+    with postback_writer(socket_path) as writer:
+        with transaction.atomic():
+            # Holds the offer's row (SQLite: the whole database), so the writer's batch waits.
+            Offer.objects.select_for_update().get(pk=offer.pk)
+            first = threading.Thread(target=send, args=("first", f"clickid={click_ids[0]}"))
+            first.start()
+            assert wait_until(lambda: _connected(socket_path, clients=1), timeout=10)
+            time.sleep(0.5)  # read by now, and stuck on the lock
+            second = threading.Thread(target=send, args=("second", f"clickid={click_ids[1]}"))
+            second.start()
+            assert wait_until(lambda: _connected(socket_path, clients=2), timeout=10)
+            time.sleep(0.5)  # sent by now, and not read: the writer is still on the first
+            writer.send_signal(signal.SIGTERM)
+        first.join(timeout=30)
+        second.join(timeout=30)
+        writer.wait(timeout=20)
+
+    assert answered["first"].json()["message"] == "ok"
+    assert answered["second"].json()["message"] == "ok"
+    assert Conversion.objects.count() == 2
+    assert any("2 postbacks recorded" in line for line in writer.output)
+
+
+def _connected(socket_path: str, clients: int = 1) -> bool:
+    """True once `clients` clients have connected to the writer's socket (accepted or not): the
+    kernel lists each connection's end with the socket's path, beside the listening socket."""
     with open("/proc/net/unix") as sockets:
-        return sum(line.rstrip("\n").endswith(f" {socket_path}") for line in sockets) >= 2
+        return sum(line.rstrip("\n").endswith(f" {socket_path}") for line in sockets) >= clients + 1
