@@ -138,6 +138,7 @@ def serve(path: str, record, *, max_batch: int, ready=None):
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     os.chmod(path, 0o660)
+    socket_file = os.stat(path).st_ino
     listener.listen(1024)
     listener.setblocking(False)
     selector = selectors.DefaultSelector()
@@ -171,18 +172,25 @@ def serve(path: str, record, *, max_batch: int, ready=None):
             record_all(arrived)
         # Stopping. A web thread that sends from now on finds no writer and records its postback
         # itself; what was sent before is recorded and answered: a restart asks nobody to retry.
-        os.unlink(path)
+        _remove_socket_file(path, socket_file)
         while _accept(listener, selector, buffers):
             pass
         record_all(_drain(buffers))
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+        _remove_socket_file(path, socket_file)
         selector.close()
         listener.close()
         for conn in buffers:
             conn.close()
         logger.info("Postback writer stopped: %d postbacks recorded in %d batches", recorded, batches)
+
+
+def _remove_socket_file(path: str, inode: int):
+    """Remove the socket file this writer bound, unless a writer started since has replaced it
+    (a restart that starts the new writer before it stops the old one)."""
+    with contextlib.suppress(FileNotFoundError):
+        if os.stat(path).st_ino == inode:
+            os.unlink(path)
 
 
 def _accept(listener, selector, buffers) -> bool:

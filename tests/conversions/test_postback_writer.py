@@ -109,6 +109,15 @@ def test_a_web_thread_reconnects_to_a_restarted_writer(socket_path, click_ids):
         assert recorded_by(writer) == 1
 
 
+def test_an_old_writer_stopping_leaves_the_socket_of_the_new_one_alone(socket_path, click_ids):
+    with postback_writer(socket_path) as old, postback_writer(socket_path) as new:
+        old.send_signal(signal.SIGTERM)
+        old.wait(timeout=20)
+        assert os.path.exists(socket_path)
+        assert postback(f"clickid={click_ids[0]}").json()["message"] == "ok"
+        assert recorded_by(new) == 1
+
+
 def test_a_writer_lost_while_holding_a_postback_asks_for_a_retry(socket_path, click_ids):
     query = f"clickid={click_ids[0]}&action_id=A-1"
     with postback_writer(socket_path) as writer:
