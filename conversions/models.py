@@ -25,7 +25,10 @@ class Conversion(SubValues):
     conversion_id = models.CharField(max_length=24, default=new_conversion_id, editable=False)
     click = models.ForeignKey(Click, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="conversions")
-    affiliate = models.ForeignKey(Affiliate, on_delete=models.PROTECT, related_name="conversions")
+    # Indexed by conversion_affiliate_created (affiliate, created_at), which serves lookups by affiliate.
+    affiliate = models.ForeignKey(
+        Affiliate, on_delete=models.PROTECT, related_name="conversions", db_index=False
+    )
     goal = models.ForeignKey(Goal, on_delete=models.PROTECT, related_name="conversions")
     status = models.PositiveSmallIntegerField(choices=ConversionStatus.choices)
     integration_method = models.CharField(
