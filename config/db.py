@@ -104,21 +104,48 @@ def _values(instance) -> list:
 
 
 def _row(instance, fields) -> dict:
-    return {
-        column: prepare(pre_save(instance, True) if pre_save else instance.__dict__[attname])
-        for column, attname, pre_save, prepare in fields
-    }
+    row = {}
+    for column, attname, pre_save, native, prepare in fields:
+        value = pre_save(instance, True) if pre_save else instance.__dict__[attname]
+        row[column] = value if value is None or type(value) is native else prepare(value)
+    return row
+
+
+# Field types whose get_prep_value gives back a value of this Python type unchanged.
+NATIVE_TYPES = {
+    "CharField": str,
+    "TextField": str,
+    "BooleanField": bool,
+    **dict.fromkeys(
+        [
+            "AutoField",
+            "BigAutoField",
+            "SmallAutoField",
+            "IntegerField",
+            "BigIntegerField",
+            "SmallIntegerField",
+            "PositiveIntegerField",
+            "PositiveBigIntegerField",
+            "PositiveSmallIntegerField",
+        ],
+        int,
+    ),
+}
 
 
 @cache
 def _fields_to_prepare(model) -> list[tuple]:
-    """(column, attribute, pre_save, get_prep_value) of each field insert_many writes, pre_save
-    being None where it only reads the attribute (all but auto_now dates, mostly)."""
+    """(column, attribute, pre_save, native type, get_prep_value) of each field insert_many
+    writes: pre_save is None where it only reads the attribute (all but auto_now dates, mostly),
+    and get_prep_value is skipped for None and values of the native type, which it would give
+    back unchanged (a call per column of every row otherwise)."""
     return [
         (
             field.column,
             field.attname,
             None if type(field).pre_save is Field.pre_save else field.pre_save,
+            # A foreign key holds its target's value; any other type is always prepared.
+            NATIVE_TYPES.get((field.target_field if field.is_relation else field).get_internal_type()),
             field.get_prep_value,
         )
         for field in _fields(model)

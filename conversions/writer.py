@@ -107,8 +107,12 @@ def _disconnect(sock):
 
 
 def _send(sock, value):
+    sock.sendall(_frame(value))
+
+
+def _frame(value) -> bytes:
     payload = json.dumps(value).encode()
-    sock.sendall(HEADER.pack(len(payload)) + payload)
+    return HEADER.pack(len(payload)) + payload
 
 
 def _receive(sock):
@@ -271,14 +275,27 @@ def _answer(arrived: list, record) -> bool:
     except Exception as exc:
         outcomes = [exc] * len(arrived)
     for (conn, _), outcome in zip(arrived, outcomes, strict=True):
-        conn.setblocking(True)  # an answer is small: it goes out at once, or the thread has left
         try:
-            _send(conn, _reply(outcome))
+            _send_answer(conn, _reply(outcome))
         except OSError:
             logger.warning("A web process left before its postback's answer")
+    return not any(isinstance(outcome, OperationalError | InterfaceError) for outcome in outcomes)
+
+
+def _send_answer(conn, value):
+    """Send an answer on a connection the writer keeps non-blocking. An answer is small, so it
+    goes out in one call; only when the web process's socket buffer is full does the writer wait."""
+    frame = _frame(value)
+    try:
+        sent = conn.send(frame)
+    except BlockingIOError:
+        sent = 0
+    if sent < len(frame):
+        conn.setblocking(True)
+        try:
+            conn.sendall(frame[sent:])
         finally:
             conn.setblocking(False)
-    return not any(isinstance(outcome, OperationalError | InterfaceError) for outcome in outcomes)
 
 
 def _reply(outcome):

@@ -2,13 +2,15 @@
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from http import HTTPStatus
 
 import pytest
 from django.db import connection
 from django.forms.models import model_to_dict
+from django.utils.translation import gettext_lazy
 
 from config.db import insert_many, select_models
-from conversions.models import Conversion
+from conversions.models import Conversion, ServerPostback
 from tests.factories import ClickFactory, ConversionFactory
 from tracking.models import Click
 
@@ -38,6 +40,29 @@ def test_inserted_rows_read_back_as_they_were_given():
     stored = Conversion.objects.get(pk=conversion.pk)
     assert model_to_dict(stored) == model_to_dict(conversion)
     assert (stored.created_at, stored.updated_at) == (conversion.created_at, conversion.updated_at)
+
+
+def test_values_of_another_type_than_the_columns_are_prepared_as_the_orm_would():
+    conversion = ConversionFactory()
+    entry = ServerPostback(
+        source=ServerPostback.Source.POSTBACK,  # a str enum, not a str
+        method=gettext_lazy("GET"),  # a lazy string
+        query="a=1",
+        ip="2001:0db8:0:0::1",  # stored in its compressed form
+        outcome=ServerPostback.Outcome.CREATED,
+        http_status=HTTPStatus.OK,  # an int enum
+        message="ok",
+        conversion_id=str(conversion.pk),  # a foreign key's id as text
+    )
+    [inserted] = insert_many([entry])
+    stored = ServerPostback.objects.get(pk=inserted.pk)
+    assert (stored.source, stored.method, stored.ip, stored.http_status, stored.conversion_id) == (
+        "postback",
+        "GET",
+        "2001:db8::1",
+        200,
+        conversion.pk,
+    )
 
 
 def test_rows_an_existing_row_conflicts_with_are_skipped():
