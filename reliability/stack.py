@@ -1,7 +1,7 @@
-"""The product's processes as production runs them: gunicorn, the postback writer, a Celery worker
-and Celery beat, each in a process group of its own (so that it can be killed with its children), logging to a
-file of its own, under a supervisor that starts again a process that exits by itself, as systemd
-or a Procfile platform does in production."""
+"""The product's processes as production runs them: gunicorn behind nginx (deploy/nginx-site.conf),
+the postback writer, a Celery worker and Celery beat, each in a process group of its own (so that
+it can be killed with its children), logging to a file of its own, under a supervisor that starts
+again a process that exits by itself, as systemd or a Procfile platform does in production."""
 
 import os
 import signal
@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench import harness
+from deploy import nginx
 
 WEB_WORKERS = 3
 SUPERVISOR_SECONDS = 1.0
@@ -73,14 +74,30 @@ class Process:
 
 
 class Stack:
-    def __init__(self, env: dict, logs: Path, port: int, beat_schedule: Path):
+    def __init__(self, env: dict, logs: Path, port: int, proxy_port: int, workdir: Path):
         python = sys.executable
-        self.base_url = f"http://127.0.0.1:{port}"
+        # Every request goes through nginx, on the site production renders from the same template.
+        self.base_url = f"http://127.0.0.1:{proxy_port}"
+        self.proxy_port, self.web_address = proxy_port, f"127.0.0.1:{port}"
+        site = nginx.Site(
+            upstream=self.web_address,
+            http_listen=[f"127.0.0.1:{proxy_port}"],
+            # The visitors' addresses come as a load balancer in front would pass them on (traffic.py).
+            trusted_proxies=["127.0.0.1"],
+            access_log=str(logs / "nginx-access.log"),
+        )
+        nginx.write_standalone(site, workdir / "nginx", error_log=logs / "nginx-error.log")
+        self.proxy = Process(
+            "nginx",
+            nginx.command(workdir / "nginx", error_log=logs / "nginx-error.log"),
+            env,
+            logs / "nginx.log",
+        )
         self.web = Process(
             "web",
             [
                 *(python, "-m", "gunicorn", "config.wsgi", "--config", "config/gunicorn.py"),
-                *("--bind", f"127.0.0.1:{port}"),
+                *("--bind", self.web_address),
                 *("--workers", str(WEB_WORKERS), "--backlog", "2048", "--log-level", "warning"),
             ],
             env,
@@ -103,7 +120,7 @@ class Stack:
                 "config",
                 "beat",
                 "--loglevel=INFO",
-                f"--schedule={beat_schedule}",
+                f"--schedule={workdir / 'beat-schedule'}",
             ],
             env,
             logs / "beat.log",
@@ -116,6 +133,8 @@ class Stack:
     def start(self):
         for process in self._processes:
             process.start()
+        # gunicorn itself first: until it listens, nginx answers 502.
+        harness.wait_for_http(f"http://{self.web_address}/healthz", timeout=60)
         harness.wait_for_http(f"{self.base_url}/healthz", timeout=60)
         self.writer.wait_for_line("listening on")
         self.worker.wait_for_line("ready.")
@@ -131,7 +150,7 @@ class Stack:
 
     @property
     def _processes(self):
-        return (self.web, self.writer, self.worker, self.beat)
+        return (self.web, self.proxy, self.writer, self.worker, self.beat)
 
     def kill_worker(self):
         with self._lock:
@@ -154,5 +173,5 @@ class Stack:
     def stop(self):
         self._stopped.set()
         with self._lock:
-            for process in (self.beat, self.worker, self.web, self.writer):
+            for process in (self.beat, self.worker, self.proxy, self.web, self.writer):
                 process.stop()

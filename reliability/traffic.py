@@ -23,6 +23,7 @@ class Answer:
     kind: str  # "click" or "postback"
     sent_at: float
     status: int  # 0: no answer (refused connection, reset, timeout)
+    seconds: float = 0.0  # from sending the request to its answer, or to the failure
     message: str = ""  # postbacks: "ok", "duplicate" or the error; clicks: the click id
     conversion_id: str = ""
 
@@ -49,21 +50,22 @@ class Traffic:
     async def click(self, session, sub1: str) -> str | None:
         """A visitor opens the tracking link; returns the click id when answered with the redirect."""
         query = urlencode({"pid": self.pid, "offer_id": self.offer_id, "sub1": sub1})
-        # Every visitor from an address of its own, as behind the load balancer (CLIENT_IP_HEADER).
+        # Every visitor from an address of its own, as a load balancer in front of nginx passes it on.
         address = f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
         answer = Answer("click", time.time(), 0)
         self.answers.append(answer)
         try:
             async with session.get(
-                f"{self.base_url}/click?{query}", allow_redirects=False, headers={"X-Real-IP": address}
+                f"{self.base_url}/click?{query}", allow_redirects=False, headers={"X-Forwarded-For": address}
             ) as response:
                 await response.read()
                 answer.status = response.status
+                answer.seconds = time.time() - answer.sent_at
                 if response.status != 302:
                     return None
                 location = response.headers["Location"]
         except (aiohttp.ClientError, TimeoutError) as exc:
-            answer.message = type(exc).__name__
+            answer.message, answer.seconds = type(exc).__name__, time.time() - answer.sent_at
             return None
         answer.message = parse_qs(urlsplit(location).query)["cid"][0]
         return answer.message
@@ -88,6 +90,7 @@ class Traffic:
                     answer.conversion_id = body.get("conversion_id", "")
             except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
                 answer.message = answer.message or type(exc).__name__
+            answer.seconds = time.time() - answer.sent_at
             if answer.status == 200:
                 self.accepted.append((action_id or click_id, status, answer.message, answer.conversion_id))
                 return answer
