@@ -1,14 +1,17 @@
 """Postback macros: the `{name}` placeholders of affiliate postback URLs, and their values.
 
-Values are percent-encoded as query values; the template itself is not re-encoded. A value the
-conversion does not have becomes empty; a name that is not a macro stays verbatim (and the
-portal and API warn about it when the postback is saved).
+Values are percent-encoded as query values. The rendered URL is then put in the form it is sent
+in (`outbound.wire_url`: what a request target cannot hold is percent-encoded, escapes already
+in the template are kept), so the URL stored, shown and signed is the URL sent. A value the
+conversion does not have becomes empty; a name that is not a macro stays, its braces encoded
+(`%7Bname%7D`), and the portal and API warn about it when the postback is saved.
 """
 
 import uuid
 from datetime import UTC
 from urllib.parse import urlencode
 
+from postbacks.outbound import wire_url
 from tracking.macros import substitute, unknown_macros
 
 # name -> what it is, in the order of the portal's reference table.
@@ -56,8 +59,8 @@ def unknown(template: str) -> list[str]:
 
 
 def render(template: str, values: dict[str, str]) -> str:
-    """The URL of one delivery: `{rand}` is new on every call."""
-    return substitute(template, {**values, "rand": str(uuid.uuid4())})
+    """The URL of one delivery, as it is sent: `{rand}` is new on every call."""
+    return wire_url(substitute(template, {**values, "rand": str(uuid.uuid4())}))
 
 
 def form_body(values: dict[str, str]) -> str:

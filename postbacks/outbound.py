@@ -18,17 +18,24 @@ Requests follow no redirects (a 3xx is a failure), use no proxy from the environ
 out after POSTBACK_CONNECT_TIMEOUT (3 s) to connect and POSTBACK_TOTAL_TIMEOUT (10 s) in all.
 Only the first 1 KiB of an answer is read.
 
+A URL goes out in its wire form (`wire_url`), which the HTTP client sends as it is, so the
+signature (`signature`), computed here over the request target of the request line, covers
+exactly what the affiliate's server receives, and the URL logged is the URL sent. Whatever an
+answer holds (any bytes, any header) becomes storable text where every `Outcome` is made.
+
 POSTBACK_ALLOW_PRIVATE_NETWORKS (off by default) allows private addresses, or only the given
 networks, for development and tests.
 """
 
+import hashlib
+import hmac
 import ipaddress
 import re
 import socket
 import time
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
@@ -37,6 +44,7 @@ from django.conf import settings
 from yarl import URL
 
 EXCERPT_BYTES = 1024
+ERROR_LENGTH = 255  # DeliveryAttempt.error
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 IPV4_PART = re.compile(r"0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*")
 REFUSED = "a private, local or reserved address: postbacks can only be sent to public addresses"
@@ -174,25 +182,86 @@ def _socket_for(addr_info) -> socket.socket:
 # --- Sending ---------------------------------------------------------------------------
 
 
+# What a request target may hold unencoded (RFC 3986: unreserved characters, sub-delimiters, ":",
+# "@" and "/", and "?" in the query), besides the "%" of an escape.
+PATH_CHARACTERS = "-._~!$&'()*+,;=:@/"
+QUERY_CHARACTERS = PATH_CHARACTERS + "?"
+WIRE_READY = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/?]*")
+STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL, and halves of surrogate pairs: no database takes them
+
+
+def wire_url(url: str) -> str:
+    """`url` as it goes on the wire, sent as it is: in the path and query, every character a
+    request target cannot hold is percent-encoded (non-ASCII as UTF-8, spaces, the braces of a
+    name that is not a macro, a "%" that starts no escape) and escapes already there are kept
+    as they are; the path of a URL with a host is at least "/", the host is in its ASCII form,
+    the fragment (never sent) is left out. Applying it again changes nothing. A URL too broken
+    to read comes back unchanged: sending refuses it with the reason."""
+    try:
+        parts = urlsplit(url)
+        wire = f"{parts.scheme}:" if parts.scheme else ""
+        if parts.netloc.isascii():
+            wire += f"//{parts.netloc}" if parts.netloc else ""
+        else:
+            wire += "//" + URL(f"http://{parts.netloc}").raw_authority  # IDNA, as the client reads it
+        wire += _encoded(parts.path or ("/" if parts.netloc else ""), PATH_CHARACTERS)
+        if parts.query:
+            wire += "?" + _encoded(parts.query, QUERY_CHARACTERS)
+    except (ValueError, UnicodeError):
+        return url
+    return wire
+
+
+def _encoded(text: str, characters: str) -> str:
+    if WIRE_READY.fullmatch(text):
+        return text
+    return quote(STRAY_PERCENT.sub("%25", text), safe=characters + "%")
+
+
+def signature(secret: str, target: str, body: str, timestamp: int) -> str:
+    """`t=<unix>,v1=<hex HMAC-SHA256>` of "<t>.<request target>", or "<t>.<request target>.<body>"
+    when there is a body: the request target exactly as in the request line (path and query),
+    which an affiliate's server recomputes from the request it received to know that it is ours
+    and recent."""
+    message = f"{timestamp}.{target}" + (f".{body}" if body else "")
+    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
 @dataclass
 class Request:
     method: str
     url: str
     body: str
     headers: dict
+    signing_secret: str = ""  # when set, the request carries X-Postback-Signature
 
 
 @dataclass
 class Outcome:
+    """What came of one request. Its text comes from the affiliate's server (any bytes, any
+    header, any length), so it is made storable here, where every outcome is made: valid text
+    without NUL, the error on one line of at most ERROR_LENGTH characters."""
+
     http_code: int  # 0 when there was no answer
     error: str
     excerpt: str
     duration_ms: int
     retry_after: str = ""
 
+    def __post_init__(self):
+        self.error = _storable(" ".join(self.error.split()))[:ERROR_LENGTH]
+        self.excerpt = _storable(self.excerpt[:EXCERPT_BYTES])
+        self.retry_after = _storable(self.retry_after[:ERROR_LENGTH])
+
     @property
     def succeeded(self) -> bool:
         return 200 <= self.http_code < 300
+
+
+def _storable(text: str) -> str:
+    return UNSTORABLE.sub("\ufffd", text)
 
 
 def new_session(*, limit_per_host: int = 0) -> aiohttp.ClientSession:
@@ -220,15 +289,21 @@ def new_session(*, limit_per_host: int = 0) -> aiohttp.ClientSession:
 async def send(session: aiohttp.ClientSession, request: Request) -> Outcome:
     """Make one postback request; never raises for what the affiliate's server does."""
     started = time.monotonic()
-    problem = _send_problem(request.url)
+    url = wire_url(request.url)
+    problem = _send_problem(url)
     if problem:
         return Outcome(0, problem, "", 0)
     try:
+        sent = URL(url, encoded=True)  # the client sends it as it is: no re-encoding
+        headers = request.headers
+        if request.signing_secret:
+            stamp = signature(request.signing_secret, sent.raw_path_qs, request.body, int(time.time()))
+            headers = {**headers, "X-Postback-Signature": stamp}
         async with session.request(
             request.method,
-            request.url,
+            sent,
             data=request.body.encode() if request.method == "POST" else None,
-            headers=request.headers,
+            headers=headers,
             allow_redirects=False,
         ) as response:
             excerpt = (await _first_bytes(response)).decode("utf-8", "replace")
@@ -242,11 +317,11 @@ async def send(session: aiohttp.ClientSession, request: Request) -> Outcome:
         seconds = settings.POSTBACK_TOTAL_TIMEOUT
         return Outcome(0, f"Timed out: no complete answer in {seconds} s", "", _since(started))
     except aiohttp.ClientConnectorError as exc:
-        return Outcome(0, _one_line(f"Could not connect: {exc.os_error or exc}"), "", _since(started))
+        return Outcome(0, f"Could not connect: {exc.os_error or exc}", "", _since(started))
     except aiohttp.ClientResponseError as exc:  # what came back was not HTTP
-        return Outcome(0, _one_line(f"Invalid HTTP answer: {exc.message}"), "", _since(started))
+        return Outcome(0, f"Invalid HTTP answer: {exc.message}", "", _since(started))
     except (aiohttp.ClientError, OSError, ValueError) as exc:
-        return Outcome(0, _one_line(f"{type(exc).__name__}: {exc}"), "", _since(started))
+        return Outcome(0, f"{type(exc).__name__}: {exc}", "", _since(started))
     return Outcome(code, error, excerpt, _since(started), retry_after)
 
 
@@ -277,14 +352,8 @@ def _error_for(code: int, location: str) -> str:
     if 200 <= code < 300:
         return ""
     if 300 <= code < 400:
-        return f"Redirect ({code}) to {location or 'nowhere'} not followed: a postback needs a 2xx answer"[
-            :255
-        ]
+        return f"Redirect ({code}) to {location or 'nowhere'} not followed: a postback needs a 2xx answer"
     return f"HTTP {code}: a postback needs a 2xx answer"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:255]
 
 
 def _since(started: float) -> int:

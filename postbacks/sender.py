@@ -12,7 +12,10 @@ The delivery table is the queue; broker messages only wake senders up.
    A leased delivery is thus not due until its lease ends: the due ones are always the head of
    one index, and a claim reads only the rows it takes, however long the queue.
 3. Results are recorded in batches every few milliseconds (`record`): the attempt log, the new
-   state and the next attempt time from the retry schedule, and the postback's health.
+   state and the next attempt time from the retry schedule, and the postback's health. A batch
+   the database refuses while it is reachable is recorded one result at a time, so one result
+   that cannot be stored never holds back the others; only an unreachable database makes a
+   sender keep its results and try again.
 
 Guarantees that follow: nothing is lost (the row is the truth; a lost message only waits for the
 next wake-up); a delivery whose worker died mid-send is taken again once its lease has run out;
@@ -25,8 +28,6 @@ end; they wait in the database.
 """
 
 import asyncio
-import hashlib
-import hmac
 import logging
 import random
 import threading
@@ -39,7 +40,7 @@ from email.utils import parsedate_to_datetime
 
 import uvloop
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
@@ -127,8 +128,71 @@ def _lock_first(deliveries, count: int) -> list[dict]:
     )
 
 
+class DatabaseUnreachable(OperationalError):
+    """Results could not be recorded because the database cannot be reached; `unrecorded` are
+    those not recorded (all of them, or the rest of a batch being recorded one by one)."""
+
+    def __init__(self, unrecorded: list):
+        super().__init__(f"the database is unreachable: {len(unrecorded)} results not recorded")
+        self.unrecorded = unrecorded
+
+
 def record(results: list[tuple[dict, float, outbound.Outcome]]) -> None:
-    """Store the outcome of sent deliveries.
+    """Store the outcome of sent deliveries (see `_record`), as one batch when possible.
+
+    When the batch fails while the database is reachable, something in it cannot be stored:
+    the results are recorded one by one, and one that still fails is recorded as a failed
+    attempt saying its answer could not be stored, which then follows the retry schedule, so
+    that it neither holds back the others nor comes back every second. Raises
+    `DatabaseUnreachable` only when the database cannot be reached.
+    """
+    try:
+        _record(results)
+        return
+    except Exception as exc:
+        if not _database_reachable():
+            raise DatabaseUnreachable(results) from exc
+        logger.exception(
+            "Postback sender: %d results refused as a batch; recording them one by one", len(results)
+        )
+    for position, result in enumerate(results):
+        try:
+            _record_alone(result)
+        except Exception as exc:
+            if not _database_reachable():
+                raise DatabaseUnreachable(results[position:]) from exc
+            # Not even the attempt saying so could be stored: the lease brings the delivery back.
+            logger.exception("Postback sender: no result of delivery %s could be recorded", result[0]["pk"])
+
+
+def _record_alone(result) -> None:
+    try:
+        _record([result])
+    except Exception as exc:
+        if not _database_reachable():
+            raise
+        row, started, outcome = result
+        logger.exception("Postback sender: the answer to delivery %s could not be stored", row["pk"])
+        answered = f" (HTTP {outcome.http_code})" if outcome.http_code else ""
+        unstored = outbound.Outcome(
+            0, f"The answer{answered} could not be stored: {type(exc).__name__}", "", outcome.duration_ms
+        )
+        _record([(row, started, unstored)])
+
+
+def _database_reachable() -> bool:
+    """After a failed statement: whether the database still answers (so the rows were the
+    problem), reconnecting if the failure closed the connection."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        return False
+    return True
+
+
+def _record(results: list[tuple[dict, float, outbound.Outcome]]) -> None:
+    """Store the outcome of sent deliveries, in one transaction.
 
     Every attempt is logged. The delivery itself takes the result only while the claim it was
     sent under still holds (`locked_until` is that claim's lease): a result that comes back
@@ -184,7 +248,7 @@ def _log_attempts(results) -> None:
                 (
                     row["pk"],
                     connection.ops.adapt_datetimefield_value(datetime.fromtimestamp(started, tz=UTC)),
-                    row["url"],
+                    outbound.wire_url(row["url"]),  # as sent (rows stored before wire URLs included)
                     outcome.http_code,
                     outcome.error[:255],
                     outcome.duration_ms,
@@ -215,14 +279,17 @@ def retry_delay(attempts: int, retry_after: str = "") -> float:
 
 
 def _retry_after_seconds(value: str) -> float | None:
+    """Retry-After as seconds from now: ASCII digits, or an HTTP date. None when it is absent
+    or anything else (other digits, a date that is no date or out of range): the schedule
+    applies."""
     value = value.strip()
     if not value:
         return None
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():
+        return float(value)  # infinite when too long to be a float: bounded by retry_delay
     try:
         return (parsedate_to_datetime(value) - timezone.now()).total_seconds()
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
@@ -256,25 +323,20 @@ def request_for(row: dict) -> outbound.Request:
     headers = {"X-Postback-Id": str(row["delivery_id"])}
     if row["method"] == "POST":
         headers["Content-Type"] = "application/x-www-form-urlencoded"
-    secret = row["affiliate__signing_secret"]
-    if secret:
-        headers["X-Postback-Signature"] = signature(secret, row["url"], row["body"], int(time.time()))
-    return outbound.Request(method=row["method"], url=row["url"], body=row["body"], headers=headers)
-
-
-def signature(secret: str, url: str, body: str, timestamp: int) -> str:
-    """`t=<unix>,v1=<hex HMAC-SHA256 of "t.<full URL>[.<body>]">`: what an affiliate's server
-    recomputes with its secret to know the request is ours and recent."""
-    message = f"{timestamp}.{url}" + (f".{body}" if body else "")
-    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
+    return outbound.Request(
+        method=row["method"],
+        url=row["url"],
+        body=row["body"],
+        headers=headers,
+        signing_secret=row["affiliate__signing_secret"],  # outbound signs the request as sent
+    )
 
 
 def send_claimed(rows: list[dict]) -> None:
     """Send deliveries `claim` gave out, from the calling thread, and record the results (test
     postbacks)."""
     if rows:
-        record(asyncio.run(_send_all(rows)))
+        record(asyncio.run(_send_all(rows)))  # raises only when the database is unreachable
 
 
 def send_unsaved(*, method: str, url: str, body: str, signing_secret: str) -> outbound.Outcome:
@@ -401,10 +463,13 @@ class Sender:
             await asyncio.sleep(RECORD_EVERY_SECONDS)  # let a batch gather
             self._results_ready.clear()
             results, self._results = self._results, []
-            if await self._db(self._records, record, results) is False:
+            unrecorded = await self._db(self._records, _record_or_keep, results)
+            if unrecorded is False:
+                unrecorded = results
+            if unrecorded:
                 # The database is unreachable: keep the results and try again. Were the
                 # process to die meanwhile, the leases would bring the deliveries back.
-                self._results = results + self._results
+                self._results = unrecorded + self._results
                 self._results_ready.set()
                 await asyncio.sleep(1.0)
             else:
@@ -416,7 +481,7 @@ class Sender:
             await asyncio.wait(list(self._tasks))
         if self._results:
             results, self._results = self._results, []
-            await self._db(self._records, record, results)
+            await self._db(self._records, _record_or_keep, results)
 
     async def _db(self, thread, function, *args, **kwargs):
         """Run a database call on one of the sender's database threads; False when it failed."""
@@ -432,6 +497,17 @@ class Sender:
                 return False
 
         return await self._loop.run_in_executor(thread, call)
+
+
+def _record_or_keep(results) -> list:
+    """Record `results`; returns those left unrecorded because the database is unreachable."""
+    try:
+        record(results)
+    except DatabaseUnreachable as exc:
+        logger.warning("Postback sender: database unreachable, %d results kept", len(exc.unrecorded))
+        connection.close()  # the next call reconnects
+        return exc.unrecorded
+    return []
 
 
 _sender: Sender | None = None

@@ -2,14 +2,16 @@
 
 It starts a PostgreSQL cluster and a redis-server of its own (on free ports, in a temporary
 directory, so that it can stop and restart them), migrates a database, and runs the product as
-production does: gunicorn (DEBUG off), a Celery worker and Celery beat, with the affiliates'
-servers in a process of their own (reliability/affiliate.py). Retries, leases and the sweep are
-shortened through the settings' environment variables so that the suite takes minutes.
+production does: gunicorn (DEBUG off) behind nginx (deploy/nginx-site.conf, rendered into the
+temporary directory), a Celery worker and Celery beat, with the affiliates' servers in a process
+of their own (reliability/affiliate.py). Retries, leases and the sweep are shortened through the
+settings' environment variables so that the suite takes minutes.
 
 Scenarios (reliability/scenarios.py): the worker killed mid-delivery; Redis stopped under
 traffic; PostgreSQL restarted under traffic; broken affiliate servers next to a healthy one; a
-burst of duplicate advertiser postbacks. It prints one row per scenario, counted from the
-database and from what the affiliates' servers received, and exits with 1, naming the scenario
+burst of duplicate advertiser postbacks; hundreds of clients sending their headers slowly. It
+prints one row per scenario, counted from the database and from what the affiliates' servers
+received, and exits with 1, naming the scenario
 and what failed, unless nothing was lost, no conversion was duplicated, no postback was sent
 under two ids, every answered click was stored and no valid request was refused.
 
@@ -98,7 +100,7 @@ def run(cleanup: contextlib.ExitStack, args) -> list:
     cleanup.callback(redis.destroy)
     redis.start()
 
-    web_port = free_port(58765)
+    web_port, proxy_port = free_port(58765), free_port(58780)
     env = {
         **harness.environment(DATABASE),
         **SETTINGS,
@@ -106,9 +108,13 @@ def run(cleanup: contextlib.ExitStack, args) -> list:
         "REDIS_URL": redis.url,
         "CELERY_BROKER_URL": redis.url,
         "CLICK_BUFFER_REDIS_URL": redis.url,
-        "TRACKING_BASE_URL": f"http://127.0.0.1:{web_port}",
+        "TRACKING_BASE_URL": f"http://127.0.0.1:{proxy_port}",
     }
-    print(f"PostgreSQL on {postgres.port}, Redis on {redis.port}, gunicorn on {web_port}", flush=True)
+    print(
+        f"PostgreSQL on {postgres.port}, Redis on {redis.port}, gunicorn on {web_port} behind nginx on "
+        f"{proxy_port}",
+        flush=True,
+    )
     harness.create_database(env, DATABASE)
 
     # This process reads the database and sets up each scenario's offer through the product's code.
@@ -121,7 +127,7 @@ def run(cleanup: contextlib.ExitStack, args) -> list:
     with open(LOGS / "affiliates.log", "a") as log:
         servers = AffiliateServers(harness.ROOT, log)
     cleanup.callback(servers.stop)
-    stack = Stack(env, LOGS, web_port, workdir / "beat-schedule")
+    stack = Stack(env, LOGS, web_port, proxy_port, workdir)
     cleanup.callback(stack.stop)
     stack.start()
 

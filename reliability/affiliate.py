@@ -5,7 +5,11 @@
 Behaviours, each on a port of its own (the postback sender tells hosts apart by host and port):
 `ok` answers 200; `slow` answers 200 after half a second; `flaky` answers 500 to the first
 FLAKY_FAILURES requests carrying an X-Postback-Id, then 200; `hangs` never answers; `redirects`
-answers 302 to the `ok` server; `closes` reads the request and closes the connection.
+answers 302 to the `ok` server; `closes` reads the request and closes the connection. The
+poisoned ones (POISONED) answer what no well-behaved server writes: `nul` a 200 with a NUL byte in
+its body, `not-utf8` a 200 whose body and header are not UTF-8, `limited-superscript` a 429 with
+`Retry-After: ²`, `busy-far-date` a 503 with a Retry-After date out of any calendar's range,
+`huge-header` a 200 with a 64 KiB header, more than any client reads.
 
 The process prints one JSON line with the port of each behaviour and of `control`, where
 `/arrivals?prefix=/path` returns the requests recorded on paths starting with that prefix:
@@ -13,6 +17,7 @@ The process prints one JSON line with the port of each behaviour and of `control
 """
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
@@ -23,7 +28,26 @@ from urllib.parse import parse_qs, urlsplit
 
 SLOW_SECONDS = 0.5
 FLAKY_FAILURES = 2
-BEHAVIOURS = ["ok", "slow", "flaky", "hangs", "redirects", "closes"]
+
+
+def _raw_answer(status: bytes, body: bytes, *headers: bytes) -> bytes:
+    """An answer of any bytes, that closes its connection."""
+    head = [b"HTTP/1.1 " + status, b"Connection: close", b"Content-Length: %d" % len(body), *headers]
+    return b"\r\n".join(head) + b"\r\n\r\n" + body
+
+
+# behaviour -> (the status the sender can read, 0 for none; the answer)
+POISONED = {
+    "nul": (200, _raw_answer(b"200 OK", b"accepted\x00")),
+    "not-utf8": (200, _raw_answer(b"200 OK", b"ok \xff\xfe \xed\xa0\x80", b"X-Note: \xff\xfe")),
+    "limited-superscript": (429, _raw_answer(b"429 Too Many Requests", b"", "Retry-After: ²".encode())),
+    "busy-far-date": (
+        503,
+        _raw_answer(b"503 Busy", b"", b"Retry-After: Mon, 01 Jan 99999999999999999999 00:00:00 GMT"),
+    ),
+    "huge-header": (0, _raw_answer(b"200 OK", b"ok", b"X-Filler: " + b"a" * 65536)),
+}
+BEHAVIOURS = ["ok", "slow", "flaky", "hangs", "redirects", "closes", *POISONED]
 
 
 class Affiliates:
@@ -85,6 +109,12 @@ class Affiliates:
         elif name == "redirects":
             status, headers = 302, {"Location": f"http://127.0.0.1:{self.ports['ok']}{arrival[2]}"}
         elif name == "closes":
+            return False
+        elif name in POISONED:
+            arrival[4], answer = POISONED[name]
+            with contextlib.suppress(ConnectionError):  # the sender may stop reading first
+                writer.write(answer)
+                await writer.drain()
             return False
         await self.answer(writer, status, b"ok" if status == 200 else b"not now", headers)
         arrival[4] = status

@@ -13,8 +13,9 @@ from offers.services import affiliate_create, offer_save_with_goals
 from postbacks.models import Delivery, DeliveryAttempt, Postback
 from postbacks.services import postback_save
 from reliability import tally
-from reliability.affiliate import AffiliateServers
+from reliability.affiliate import POISONED, AffiliateServers
 from reliability.services import PostgresCluster, RedisServer
+from reliability.slow_clients import SlowClients
 from reliability.stack import Stack
 from reliability.traffic import Traffic
 
@@ -258,6 +259,97 @@ def duplicate_burst(suite: Suite) -> tally.Tally:
     return result
 
 
+def slow_clients(suite: Suite) -> tally.Tally:
+    """400 connections send a request header a byte every 3 s and never finish it, for 35 s (loopback
+    only; each one nginx closes is opened again), while visitors and advertisers come at a steady
+    rate. nginx holds the slow connections and passes gunicorn only complete requests: every click
+    and postback is answered as usual."""
+    name, connections, seconds = "slow-clients", 400, 35
+    offer, postbacks, traffic = network(suite, 10, name, ["ok"])
+    slow = SlowClients(
+        "127.0.0.1",
+        suite.stack.proxy_port,
+        f"/click?pid={traffic.pid}&offer_id={traffic.offer_id}&sub1=slow",
+        connections=connections,
+        interval=3.0,
+    )
+
+    async def run():
+        holding = asyncio.create_task(slow.hold(seconds))
+        while slow.open_now < connections and not holding.done():
+            await asyncio.sleep(0.1)
+        await traffic.steady(20, clicks_per_second=20, converting=0.5, approved=0.3)
+        await holding
+
+    asyncio.run(run())
+    result = tally.wait(lambda: tally.count(name, traffic, offer, postbacks, suite.servers), SETTLE_SECONDS)
+    result.notes.append(
+        f"{slow.most_open} slow connections open at once, {slow.opened} opened in {seconds} s; "
+        f"{slow.cut_off} closed by nginx (the whole header within 10 s), {slow.answered} of them answered"
+    )
+    for kind in ("click", "postback"):
+        served = sorted(
+            answer.seconds * 1000 for answer in traffic.answers if answer.kind == kind and answer.status
+        )
+        if served:
+            result.notes.append(
+                f"{len(served)} {kind}s answered meanwhile in {served[len(served) // 2]:.0f} ms (median), "
+                f"{served[len(served) * 99 // 100]:.0f} ms (99th percentile), {served[-1]:.0f} ms (slowest)"
+            )
+    if slow.most_open < connections:
+        result.problems.append(f"only {slow.most_open} of {connections} slow connections were open at once")
+    if not result.clicks_answered or not result.conversions_accepted:
+        result.problems.append("no click or no postback was answered while the slow connections were open")
+    _no_failures(result, traffic)
+    return result
+
+
+def poisoned_endpoints(suite: Suite) -> tally.Tally:
+    """Affiliates' servers answering what no well-behaved server writes (reliability/affiliate.py,
+    POISONED: a NUL byte, bytes that are not UTF-8, a Retry-After that is no number or a date out
+    of range, a header too large to read), next to a healthy one, their results recorded in the
+    same batches. Every delivery to the healthy server and to those answering 200 is recorded
+    once and never sent again, their answers stored readably; the others have failed attempts
+    logged and wait for the retry schedule."""
+    name, count = "poisoned-endpoints", 40
+    failing = [behaviour for behaviour, (status, _) in POISONED.items() if not 200 <= status < 300]
+    offer, postbacks, traffic = network(suite, 11, name, ["ok", *POISONED])
+
+    async def run():
+        click_ids = await traffic.clicks(count)
+        await traffic.postbacks(
+            [{"click_id": click_id, "status": 2} for click_id in click_ids], connections=8
+        )
+
+    asyncio.run(run())
+    unsent = Delivery.objects.filter(conversion__offer=offer, attempts=0)
+    result = tally.wait(
+        lambda: tally.count(name, traffic, offer, postbacks, suite.servers, failing=failing),
+        SETTLE_SECONDS,
+        until=lambda result: result.settled and not unsent.exists(),
+    )
+    if unsent.exists():
+        result.problems.append(f"{unsent.count()} deliveries never had an attempt recorded")
+    if result.resent:
+        result.problems.append(f"{result.resent} postbacks answered 2xx were sent again")
+    unreadable = (
+        Delivery.objects.filter(conversion__offer=offer, postback__url__contains="/nul?")
+        .exclude(response_excerpt="accepted\ufffd")
+        .count()
+    )
+    if unreadable:
+        result.problems.append(f"{unreadable} answers with a NUL byte not stored as 'accepted\ufffd'")
+    for postback_id, behaviour in postbacks.items():
+        attempts = DeliveryAttempt.objects.filter(delivery__postback_id=postback_id)
+        first = attempts.exclude(error="").order_by("pk").first()
+        result.notes.append(
+            f"{behaviour}: {attempts.count()} attempts, {attempts.filter(error='').count()} succeeded"
+            + (f"; failed with {first.http_code} {first.error!r}" if first else "")
+        )
+    _no_failures(result, traffic)
+    return result
+
+
 def _failures_only_during(result, traffic, what, started, ended, *, grace, statuses=None):
     """Requests may fail while something is down, visibly (a 5xx, of `statuses` when given, or
     no answer): not before it, nor `grace` seconds after it is back."""
@@ -293,4 +385,13 @@ def _no_failures(result: tally.Tally, traffic: Traffic):
         )
 
 
-SCENARIOS = [worker_killed, writer_killed, redis_outage, postgres_restart, broken_endpoints, duplicate_burst]
+SCENARIOS = [
+    worker_killed,
+    writer_killed,
+    redis_outage,
+    postgres_restart,
+    broken_endpoints,
+    poisoned_endpoints,
+    duplicate_burst,
+    slow_clients,
+]

@@ -134,11 +134,11 @@ def test_a_conversion_without_click_leaves_click_macros_empty():
     assert rendered == "c=&s=from%20postback&ua=&d=&o="
 
 
-def test_unknown_macros_stay_verbatim_and_are_reported():
+def test_unknown_macros_stay_with_their_braces_percent_encoded_as_sent_and_are_reported():
     conversion = ConversionFactory()
     values = macros.values_for(conversion, status=2)
     template = "https://t.example/{path}?a={clickid}&b={click_id}&c={sum}&d={custom_field9}&e={}"
-    assert macros.render(template, values).startswith("https://t.example/{path}?a=&b={click_id}&c=")
+    assert macros.render(template, values).startswith("https://t.example/%7Bpath%7D?a=&b=%7Bclick_id%7D&c=")
     assert macros.unknown(template) == ["path", "click_id", "custom_field9"]
 
 
