@@ -1,9 +1,15 @@
-"""What the admin pages of traffic records (clicks, conversions, the postback log) share."""
+"""What the admin's pages share: the site itself, lists that never answer a 500 for their filters,
+and the base of the pages of traffic records (clicks, conversions, the postback log)."""
 
 from functools import cached_property
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView
+from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
+from django.db import DataError, transaction
+from django.http import JsonResponse
 
 
 class CappedCountPaginator(Paginator):
@@ -32,3 +38,57 @@ class TrafficRecordAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class CheckedChangeList(ChangeList):
+    """A changelist whose query-string filters the database cannot compare are answered as Django
+    answers a lookup it does not know: a redirect to the unfiltered list with `?e=1`, not a 500.
+
+    Django checks a filter's field and the type of its value, but some values pass those checks
+    and fail only when the query is built or run: a NUL in text (`?sub1=%00`), year 0 or 10000
+    (`?created_at__year=0`), a drill-down past the last day of year 9999."""
+
+    def get_queryset(self, request, exclude_parameters=None):
+        try:
+            return super().get_queryset(request, exclude_parameters)
+        except (ValueError, OverflowError) as exc:
+            raise IncorrectLookupParameters(exc) from exc
+
+    def get_results(self, request):
+        # Counting the rows is the first query that runs the filters. A savepoint keeps the
+        # request's transaction usable after the database refuses a value.
+        try:
+            with transaction.atomic():
+                super().get_results(request)
+        except (DataError, ValueError, OverflowError) as exc:
+            raise IncorrectLookupParameters(exc) from exc
+
+
+class CheckedAutocompleteJsonView(AutocompleteJsonView):
+    """The search behind autocomplete fields, which reads its term from the query string itself:
+    a term with a NUL character (which no stored text holds, and PostgreSQL refuses) is a 400."""
+
+    def get(self, request, *args, **kwargs):
+        if "\x00" in request.GET.get("term", ""):
+            return JsonResponse({"error": "A search term cannot contain NUL characters."}, status=400)
+        return super().get(request, *args, **kwargs)
+
+
+class CheckedLookupsMixin:
+    def get_changelist(self, request, **kwargs):
+        return CheckedChangeList
+
+
+class NetworkAdminSite(admin.AdminSite):
+    """The admin site (see config.apps.NetworkAdminConfig). Every ModelAdmin registered on it, ours
+    and those of Django's and django-axes' apps alike, lists its rows with CheckedChangeList."""
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        admin_class = admin_class or admin.ModelAdmin
+        if not issubclass(admin_class, CheckedLookupsMixin):
+            bases = (CheckedLookupsMixin, admin_class)
+            admin_class = type(admin_class.__name__, bases, {"__module__": admin_class.__module__})
+        super().register(model_or_iterable, admin_class, **options)
+
+    def autocomplete_view(self, request):
+        return CheckedAutocompleteJsonView.as_view(admin_site=self)(request)

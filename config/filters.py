@@ -4,12 +4,33 @@ the same way and refuse the same bad values with the same messages."""
 from datetime import UTC, date, datetime, time, timedelta
 
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import Q
 from django.utils import timezone
 
 from offers.models import MAX_PUBLIC_ID
 
+# The days a filter may name. Nothing the platform records is older or newer, and a period
+# completed or counted from a day at either end stays far from the calendar's limits (year 1 and
+# 9999), past which date arithmetic fails.
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2099, 12, 31)
+DAY_RANGE_MESSAGE = f"Enter a date from {FIRST_DAY:%Y-%m-%d} to {LAST_DAY:%Y-%m-%d}."
 DATE_MESSAGES = {"invalid": "Enter a date as YYYY-MM-DD."}
+
+
+def date_field(**kwargs) -> forms.DateField:
+    """A day as YYYY-MM-DD, from FIRST_DAY to LAST_DAY."""
+    return forms.DateField(
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        error_messages=DATE_MESSAGES,
+        validators=[
+            MinValueValidator(FIRST_DAY, DAY_RANGE_MESSAGE),
+            MaxValueValidator(LAST_DAY, DAY_RANGE_MESSAGE),
+        ],
+        **kwargs,
+    )
 
 
 def public_id_field(label: str) -> forms.IntegerField:
@@ -17,35 +38,32 @@ def public_id_field(label: str) -> forms.IntegerField:
 
 
 class DateRangeForm(forms.Form):
-    """`date_from` and `date_to` as YYYY-MM-DD: whole days in UTC, both included."""
+    """`date_from` and `date_to` as YYYY-MM-DD: whole days in UTC, both included, each from
+    FIRST_DAY to LAST_DAY, the end not before the start and, when `max_days` is set, a period of
+    at most that many days."""
 
-    date_from = forms.DateField(
-        label="From",
-        required=False,
-        input_formats=["%Y-%m-%d"],
-        error_messages=DATE_MESSAGES,
-        help_text="First day (UTC)",
-    )
-    date_to = forms.DateField(
-        label="To",
-        required=False,
-        input_formats=["%Y-%m-%d"],
-        error_messages=DATE_MESSAGES,
-        help_text="Last day (UTC), included",
-    )
+    max_days: int | None = None
+
+    date_from = date_field(label="From", help_text="First day (UTC)")
+    date_to = date_field(label="To", help_text="Last day (UTC), included")
 
     def clean(self):
         cleaned = super().clean()
         date_from, date_to = cleaned.get("date_from"), cleaned.get("date_to")
         if date_from and date_to and date_from > date_to:
             self.add_error("date_to", "The end date is before the start date.")
+        elif date_from and date_to and self.max_days and (date_to - date_from).days + 1 > self.max_days:
+            self.add_error("date_to", f"Choose a period of at most {self.max_days} days.")
         return cleaned
 
 
 def use_date_pickers(form: forms.Form) -> None:
     """Show a portal form's period as the browser's date pickers."""
     for name in ("date_from", "date_to"):
-        form.fields[name].widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+        form.fields[name].widget = forms.DateInput(
+            attrs={"type": "date", "min": FIRST_DAY.isoformat(), "max": LAST_DAY.isoformat()},
+            format="%Y-%m-%d",
+        )
 
 
 def offer_choice_field(offers) -> forms.TypedChoiceField:

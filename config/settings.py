@@ -7,6 +7,7 @@ and `REDIS_URL` (broker and cache), turns `DEBUG` off, and must then name `SECRE
 `ALLOWED_HOSTS`, or the process refuses to start.
 """
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -64,7 +65,7 @@ else:
     ]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.apps.NetworkAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -304,6 +305,15 @@ POSTBACK_DISABLE_AFTER_DAYS = _read("POSTBACK_DISABLE_AFTER_DAYS", env.int, 3)
 # --- REST API ---------------------------------------------------------------------------
 
 API_THROTTLE_RATE = _read("API_THROTTLE_RATE", env.str, "1200/min")
+if not re.fullmatch(r"[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)", API_THROTTLE_RATE):
+    raise ImproperlyConfigured(
+        "Environment variable API_THROTTLE_RATE must be a number of requests per second, minute, "
+        f"hour or day, such as 1200/min, not {API_THROTTLE_RATE!r}."
+    )
+# Active API keys one user may hold: each key is throttled on its own.
+API_KEYS_PER_USER = _read("API_KEYS_PER_USER", env.int, 10)
+if API_KEYS_PER_USER < 1:
+    raise ImproperlyConfigured("Environment variable API_KEYS_PER_USER must be at least 1.")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ApiKeyAuthentication"],
@@ -312,6 +322,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "api.pagination.Pagination",
     "DEFAULT_SCHEMA_CLASS": "api.schema.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON with a nesting limit (api.parsers); forms as DRF reads them.
+    "DEFAULT_PARSER_CLASSES": [
+        "api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

@@ -3,11 +3,13 @@ from rest_framework import exceptions, filters, generics, mixins, serializers, v
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from api.filters import FormFilterBackend
 from api.permissions import IsAffiliate
 from api.views import AffiliateViewSetMixin, ManagerViewSetMixin
 from config.converters import PublicIdConverter
+from offers.forms import OfferAccessFilterForm
 from offers.models import Advertiser, Affiliate, Offer, OfferAccess
-from offers.selectors import affiliate_of, offers_visible_to
+from offers.selectors import affiliate_of, offer_access_filtered, offers_visible_to
 from offers.serializers import (
     AdvertiserSerializer,
     ManagerAffiliateSerializer,
@@ -110,8 +112,6 @@ class ManagerAffiliateViewSet(
 class ManagerOfferAccessViewSet(ManagerViewSetMixin, viewsets.ModelViewSet):
     queryset = OfferAccess.objects.select_related("affiliate", "offer")
     serializer_class = ManagerOfferAccessSerializer
-
-    def get_queryset(self):
-        queryset = super().get_queryset()
-        status = self.request.query_params.get("status")
-        return queryset.filter(status=status) if status else queryset
+    filter_backends = [FormFilterBackend]
+    filter_form_class = OfferAccessFilterForm
+    filter_selector = staticmethod(offer_access_filtered)

@@ -45,3 +45,8 @@ def offers_runnable_by(affiliate: Affiliate):
 
 def affiliate_can_run_offer(*, affiliate: Affiliate, offer: Offer) -> bool:
     return offers_runnable_by(affiliate).filter(pk=offer.pk).exists()
+
+
+def offer_access_filtered(queryset, filters: dict):
+    """Access requests with the status `filters` names (cleaned by OfferAccessFilterForm), or all."""
+    return queryset.filter(status=filters["status"]) if filters["status"] else queryset

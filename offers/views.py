@@ -7,10 +7,12 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views import View
 from django.views.generic import DetailView, ListView
 
+from offers.forms import OfferSearchForm
 from offers.selectors import may_run_visible_offer, offers_visible_to
 from offers.services import offer_access_request
 from portal.access import AffiliateRequiredMixin
 from tracking.links import LINK_PARAMETERS, tracking_link
+from tracking.params import public_id
 
 
 class VisibleOffersMixin(AffiliateRequiredMixin):
@@ -25,14 +27,19 @@ class OfferListView(VisibleOffersMixin, ListView):
 
     def get_queryset(self):
         offers = super().get_queryset()
-        query = self.request.GET.get("q", "").strip()[:100]
+        self.search = OfferSearchForm(self.request.GET)
+        if not self.search.is_valid():
+            return offers.none()
+        query = self.search.cleaned_data["q"]
         if query:
-            by_id = Q(offer_id=int(query)) if query.isdigit() else Q()
+            offer_id = public_id(query)
+            by_id = Q(offer_id=offer_id) if offer_id is not None else Q()
             offers = offers.filter(Q(title__icontains=query) | by_id)
         return offers
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(query=self.request.GET.get("q", "")[:100], **kwargs)
+        query = self.search.cleaned_data["q"] if self.search.is_valid() else ""
+        return super().get_context_data(search=self.search, query=query, **kwargs)
 
 
 class OfferDetailView(VisibleOffersMixin, DetailView):

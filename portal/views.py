@@ -1,6 +1,10 @@
 from django import forms
 from django.contrib import messages
-from django.shortcuts import get_object_or_404, redirect
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
 
 from api.models import ApiKey
@@ -9,6 +13,7 @@ from config.filters import DateRangeForm, complete_period, use_date_pickers, wit
 from offers.models import Affiliate, OfferAccess
 from offers.selectors import offers_runnable_by, offers_visible_to
 from portal.access import AffiliateRequiredMixin
+from portal.forms import ApiKeyForm, ApiKeyRevokeForm
 from stats.forms import DEFAULT_DAYS
 from stats.selectors import (
     MAX_DAYS,
@@ -25,6 +30,7 @@ class DashboardPeriodForm(DateRangeForm):
     """The dashboard's period: the last 30 days unless the query string names dates; one date
     alone is completed like the Statistics page does it."""
 
+    max_days = MAX_DAYS
     top_by = forms.ChoiceField(
         label="Top offers by",
         choices=[(name, name.capitalize()) for name in TOP_OFFERS_BY],
@@ -39,8 +45,6 @@ class DashboardPeriodForm(DateRangeForm):
         complete_period(self, DEFAULT_DAYS)
         cleaned = super().clean()
         cleaned["top_by"] = cleaned.get("top_by") or TOP_OFFERS_BY[0]
-        if not self.errors and (cleaned["date_to"] - cleaned["date_from"]).days + 1 > MAX_DAYS:
-            self.add_error("date_to", f"Choose a period of at most {MAX_DAYS} days.")
         return cleaned
 
 
@@ -101,6 +105,8 @@ class DashboardView(AffiliateRequiredMixin, TemplateView):
         )
 
 
+# The page shows a new key once: no browser or proxy cache may keep a copy of it (no-store).
+@method_decorator(never_cache, name="dispatch")
 class ApiKeySettingsView(AffiliateRequiredMixin, TemplateView):
     """Issue and revoke API keys. A new key is shown once, right after it is issued."""
 
@@ -113,12 +119,22 @@ class ApiKeySettingsView(AffiliateRequiredMixin, TemplateView):
 
     def post(self, request):
         if "revoke" in request.POST:
-            revoke_id = request.POST["revoke"]
-            api_key = get_object_or_404(ApiKey, pk=revoke_id if revoke_id.isdigit() else 0, user=request.user)
+            revoke = ApiKeyRevokeForm(request.POST, user=request.user)
+            if not revoke.is_valid():
+                # Another user's key, or no key at all: nothing here to revoke.
+                raise Http404("No such API key.")
+            api_key = revoke.cleaned_data["revoke"]
             api_key_revoke(api_key=api_key)
             messages.success(request, f"Key {api_key.prefix}… revoked.")
-        else:
-            name = request.POST.get("name", "").strip()[:100]
+            return redirect("portal:api-key")
+        form = ApiKeyForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, " ".join(form.errors["name"]))
+            return redirect("portal:api-key")
+        name = form.cleaned_data["name"]
+        try:
             # Kept in the session for one page view so that a reload does not issue another key.
             _, request.session["new_api_key"] = api_key_issue(user=request.user, name=name)
+        except ValidationError as refused:
+            messages.error(request, " ".join(refused.messages))
         return redirect("portal:api-key")

@@ -32,6 +32,7 @@ from postbacks.models import Delivery, Postback
 from postbacks.selectors import deliveries_filtered, deliveries_with_relations
 from postbacks.services import delivery_retry, postback_save, postback_send_test
 from tracking.models import SUB_FIELDS
+from tracking.params import has_control_characters
 
 TESTED_SESSION_KEY = "postback_tested_delivery"
 NEW_SECRET_SESSION_KEY = "postback_new_signing_secret"
@@ -250,7 +251,12 @@ class DeliveryRetryView(AffiliateRequiredMixin, View):
         else:
             messages.success(request, "The postback will be sent again in a moment.")
         back = request.POST.get("next", "")
-        if not url_has_allowed_host_and_scheme(back, {request.get_host()}, require_https=request.is_secure()):
+        # Back to the page the retry came from (the log with its filters): a path of this site,
+        # nothing that could end the Location header or name something else than a path.
+        is_path = back.startswith("/") and not has_control_characters(back)
+        if not is_path or not url_has_allowed_host_and_scheme(
+            back, {request.get_host()}, require_https=request.is_secure()
+        ):
             back = reverse("postbacks:log")
         return redirect(back)
 

@@ -29,6 +29,7 @@ class StatsFilterForm(DateRangeForm):
         },
     )
     unknown_offer_message = "Unknown offer: choose one of your offers."
+    max_days = MAX_DAYS
 
     def __init__(self, *args, offers, **kwargs):
         super().__init__(*args, **kwargs)
@@ -53,9 +54,7 @@ class StatsFilterForm(DateRangeForm):
             return cleaned
         days = (cleaned["date_to"] - cleaned["date_from"]).days + 1
         group_by = cleaned.get("group_by", "day")
-        if days > MAX_DAYS:
-            self.add_error("date_to", f"Choose a period of at most {MAX_DAYS} days.")
-        elif group_by in SUB_FIELDS and days > MAX_SUB_DAYS:
+        if group_by in SUB_FIELDS and days > MAX_SUB_DAYS:
             self.add_error(
                 "group_by",
                 f"Grouping by {group_by} covers at most {MAX_SUB_DAYS} days: choose a shorter period.",

@@ -1,13 +1,11 @@
 """The portal's Statistics page (`/statistics/`) and its CSV export."""
 
-import csv
-
-from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views import View
 from django.views.generic import TemplateView
 
+from config.exports import csv_download
 from config.filters import with_default_period
 from conversions.portal_views import FORMULA_STARTS
 from portal.access import AffiliateRequiredMixin
@@ -48,12 +46,7 @@ class StatisticsCsvView(StatsFiltersMixin, View):
         if not form.is_valid():
             # The page shows what is wrong with the filters.
             return redirect(f"{reverse('stats:report')}?{request.GET.urlencode()}")
-        report = self.report(form)
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="statistics.csv"'
-        writer = csv.writer(response)
-        writer.writerows(report_csv_rows(report))
-        return response
+        return csv_download(report_csv_rows(self.report(form)), "statistics.csv")
 
 
 def _text(value: str) -> str:
