@@ -2,6 +2,10 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 
 from api.models import ApiKey
@@ -14,8 +18,19 @@ def _digest(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
+@transaction.atomic
 def api_key_issue(*, user, name: str = "") -> tuple[ApiKey, str]:
-    """Create a key for `user`. Returns the row and the key itself, which is never stored."""
+    """Create a key for `user`. Returns the row and the key itself, which is never stored.
+
+    Refused (ValidationError) when the user holds API_KEYS_PER_USER active keys already: each
+    key has a rate limit of its own, so an unbounded number of keys would be an unbounded rate."""
+    # The user's row is locked so that keys issued at the same moment are counted one by one.
+    get_user_model().objects.select_for_update().get(pk=user.pk)
+    if ApiKey.objects.filter(user=user, revoked_at__isnull=True).count() >= settings.API_KEYS_PER_USER:
+        raise ValidationError(
+            f"{user.get_username()} already holds {settings.API_KEYS_PER_USER} active API keys, "
+            "the most one user may hold: revoke a key that is no longer used first."
+        )
     raw_key = secrets.token_hex(20)
     api_key = ApiKey.objects.create(user=user, name=name, prefix=raw_key[:8], key_hash=_digest(raw_key))
     return api_key, raw_key

@@ -1,16 +1,77 @@
+"""The per-key API rate limit: a sliding-window counter in the shared cache.
+
+Each key counts its requests in one cache entry per window (a minute for "1200/min"), raised with
+the cache's atomic `incr` (INCR on Redis, a lock in the local-memory cache), so requests arriving
+at the same moment in any number of threads and processes each get a count of their own and never
+overwrite each other's. DRF's own throttle reads a list of timestamps and writes it back, and
+parallel requests lose each other's updates: that is why it is not used.
+
+The limit applies to a sliding window, estimated from two counters: the previous window's count
+weighted by the part of it still inside the last `duration` seconds, plus the current count. A
+fixed window alone would let a client send the whole rate at the end of one window and again at
+the start of the next.
+"""
+
+import math
+import time
+
 from django.conf import settings
-from rest_framework.throttling import SimpleRateThrottle
+from django.core.cache import cache
+from rest_framework.throttling import BaseThrottle
+
+PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-class ApiKeyRateThrottle(SimpleRateThrottle):
-    """Limits each API key to API_THROTTLE_RATE (e.g. "1200/min"), counted in the shared cache."""
+def parse_rate(rate: str) -> tuple[int, int]:
+    """A rate such as "1200/min" as (1200, 60): requests per second, minute, hour or day."""
+    number, _, period = rate.partition("/")
+    return int(number), PERIODS[period.strip()[:1].lower()]
+
+
+class ApiKeyRateThrottle(BaseThrottle):
+    """Limits each API key to API_THROTTLE_RATE (e.g. "1200/min"); requests without a key are
+    counted by address. A refused request does not count: a client that keeps retrying is let in
+    again as soon as its accepted requests leave the window."""
 
     scope = "api_key"
 
-    def get_rate(self):
-        return settings.API_THROTTLE_RATE
+    def allow_request(self, request, view) -> bool:
+        limit, duration = parse_rate(settings.API_THROTTLE_RATE)
+        ident = request.auth.pk if request.auth is not None else self.get_ident(request)
+        now = time.time()
+        window, elapsed = divmod(now, duration)
+        current_key = f"throttle:{self.scope}:{ident}:{int(window)}"
+        previous = cache.get(f"throttle:{self.scope}:{ident}:{int(window) - 1}", 0)
+        current = _increment(current_key, timeout=2 * duration)
+        # previous * (1 - elapsed / duration) + current <= limit, without rounding errors.
+        if previous * (duration - elapsed) <= (limit - current) * duration:
+            return True
+        cache.decr(current_key)
+        self._wait = _seconds_until_allowed(limit, duration, elapsed, previous, current - 1)
+        return False
 
-    def get_cache_key(self, request, view):
-        if request.auth is None:
-            return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
-        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+    def wait(self) -> float:
+        return self._wait
+
+
+def _increment(key: str, *, timeout: int) -> int:
+    # `add` creates the window's counter unless it exists, and lives past the next window, where it
+    # is the previous count; `incr` then raises it atomically.
+    cache.add(key, 0, timeout=timeout)
+    try:
+        return cache.incr(key)
+    except ValueError:  # evicted between the two calls
+        cache.add(key, 0, timeout=timeout)
+        return cache.incr(key)
+
+
+def _seconds_until_allowed(limit, duration, elapsed, previous, current) -> float:
+    """When one more request fits: later in this window, as the previous window's weight fades,
+    or in the next one, where this window's count becomes the one that fades."""
+    remaining = duration - elapsed
+    if previous and current + 1 <= limit:
+        # previous * (remaining - wait) / duration + current + 1 <= limit
+        return max(1, math.ceil(remaining - (limit - current - 1) * duration / previous))
+    # In the next window: current * (duration - later) / duration + 1 <= limit
+    later = max(0, duration - (limit - 1) * duration / current) if current else 0
+    return max(1, math.ceil(remaining + later))

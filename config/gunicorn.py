@@ -2,6 +2,10 @@
 
 import os
 
+from gunicorn.glogging import Logger
+
+from tracking.params import printable
+
 # Each worker process serves up to `threads` requests at once, and clients keep their connections
 # alive between requests. Threads mostly wait (on the postback writer, Redis, PostgreSQL); the
 # more postbacks wait together, the larger the batches they are written in (conversions.writer).
@@ -10,6 +14,24 @@ import os
 worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS", "32"))
 
+# Production runs gunicorn behind nginx (deploy/nginx-site.conf), which reads every request in full
+# before passing it on: a slow client never holds a thread here. nginx keeps idle connections to
+# gunicorn for up to 60 s; gunicorn keeps them longer, so that it never closes one just as nginx
+# sends a request on it. An idle connection waits in the worker's poller, not in a thread.
+keepalive = 75
+
+
+class AccessLogger(Logger):
+    """gunicorn's logger, with the control characters of every value in an access log line
+    escaped (NUL as `\\x00`): a path such as `/x%0d%0aforged` arrives percent-decoded, and would
+    otherwise write a second, forged line into the log."""
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        return {name: printable(value) if isinstance(value, str) else value for name, value in atoms.items()}
+
+
 # The access log leaves out query strings: advertisers' postbacks carry their secure code there.
 accesslog = "-"
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)s'
+logger_class = AccessLogger

@@ -4,7 +4,7 @@ import logging
 
 from django.db import connection
 from django.http import JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from config.celery import app as celery_app
 
@@ -24,7 +24,8 @@ def _broker_reachable():
 CHECKS = {"database": _database_reachable, "broker": _broker_reachable}
 
 
-@require_GET
+# HEAD answers like GET, without the body (the server leaves it out): some load balancers check with HEAD.
+@require_safe
 def healthz(request):
     unreachable = []
     for name, check in CHECKS.items():

@@ -1,13 +1,11 @@
 """Portal pages about conversions: Statistics > Conversions, its totals and its CSV export."""
 
-import csv
-
-from django.http import StreamingHttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views import View
 from django.views.generic import ListView
 
+from config.exports import csv_download
 from config.filters import with_default_period
 from conversions.forms import StatisticsFilterForm
 from conversions.selectors import (
@@ -70,20 +68,8 @@ class ConversionCsvView(ConversionFiltersMixin, View):
         if not form.is_valid():
             # The page shows what is wrong with the filters.
             return redirect(f"{reverse('statistics:conversions')}?{request.GET.urlencode()}")
-        writer = csv.writer(_Echo())
         rows = (_csv_row(conversion) for conversion in self.filtered(form).iterator(chunk_size=2000))
-        response = StreamingHttpResponse(
-            (writer.writerow(row) for row in _with_header(rows)), content_type="text/csv; charset=utf-8"
-        )
-        response["Content-Disposition"] = 'attachment; filename="conversions.csv"'
-        return response
-
-
-class _Echo:
-    """A file for csv.writer that hands each line back instead of storing it."""
-
-    def write(self, value):
-        return value
+        return csv_download(_with_header(rows), "conversions.csv")
 
 
 def _with_header(rows):

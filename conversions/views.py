@@ -10,11 +10,11 @@ import json
 from django.core.exceptions import BadRequest, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpResponse
 from django.http.multipartparser import MultiPartParserError
-from django.views.decorators.http import require_GET, require_http_methods
 
 from conversions.models import ServerPostback
 from conversions.services import PostbackHit, PostbackRejected, postback_answer
 from tracking.client_ip import client_ip
+from tracking.params import as_sent
 from tracking.views import COOKIE_NAME
 
 # The smallest transparent GIF.
@@ -25,6 +25,7 @@ PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAA
 # GIF) advertisers' integrations read.
 UNREADABLE = (TooManyFieldsSent, TooManyFilesSent, RequestDataTooBig, MultiPartParserError, BadRequest)
 UNREADABLE_MESSAGE = "Invalid request: too many parameters, or a body too large or malformed"
+POSTBACK_METHODS = ("GET", "POST")
 
 
 def _params(request) -> dict[str, str]:
@@ -32,14 +33,27 @@ def _params(request) -> dict[str, str]:
     return {**request.GET.dict(), **request.POST.dict()}
 
 
+def _query_string(request) -> str:
+    return as_sent(request.META.get("QUERY_STRING", ""))
+
+
 def _raw_query(request) -> str:
     body = request.body.decode("utf-8", "replace") if request.method == "POST" else ""
-    return request.META.get("QUERY_STRING", "") + (f"\n{body}" if body else "")
+    return _query_string(request) + (f"\n{body}" if body else "")
 
 
-@require_http_methods(["GET", "POST"])
+def _json(body: dict, status: int) -> HttpResponse:
+    return HttpResponse(json.dumps(body), status=status, content_type="application/json")
+
+
 def postback(request):
-    raw_query, params, refused = request.META.get("QUERY_STRING", ""), {}, None
+    if request.method not in POSTBACK_METHODS:
+        # A HEAD is refused too: a postback that would store nothing is no postback.
+        message = "Method not allowed: send the postback with GET or POST"
+        response = _json({"status": 2, "message": message}, 405)
+        response["Allow"] = ", ".join(POSTBACK_METHODS)
+        return response
+    raw_query, params, refused = _query_string(request), {}, None
     try:
         raw_query = _raw_query(request)  # before the form is parsed: the body can be read only once
         params = _params(request)
@@ -55,12 +69,18 @@ def postback(request):
             refused=refused,
         )
     )
-    return HttpResponse(json.dumps(answer.body), status=answer.http_status, content_type="application/json")
+    return _json(answer.body, answer.http_status)
 
 
-@require_GET
 def pixel(request):
-    """Records the conversion of the click in the `afclick` cookie; answers a GIF whatever happens."""
+    """Records the conversion of the click in the `afclick` cookie; answers a GIF whatever happens.
+    A HEAD (a previewer checking the image) records nothing."""
+    if request.method == "HEAD":
+        return pixel_response()
+    if request.method != "GET":
+        response = pixel_response(status=405)
+        response["Allow"] = "GET, HEAD"
+        return response
     try:
         params, refused = request.GET.dict(), None
     except UNREADABLE:
@@ -75,7 +95,7 @@ def pixel(request):
             params=params,
             source=ServerPostback.Source.PIXEL,
             method=request.method,
-            raw_query=request.META.get("QUERY_STRING", ""),
+            raw_query=_query_string(request),
             caller_ip=client_ip(request),
             refused=refused,
         )
@@ -83,8 +103,8 @@ def pixel(request):
     return pixel_response()
 
 
-def pixel_response() -> HttpResponse:
+def pixel_response(status: int = 200) -> HttpResponse:
     """The pixel's answer, whatever happened to the hit."""
-    response = HttpResponse(PIXEL_GIF, content_type="image/gif")
+    response = HttpResponse(PIXEL_GIF, content_type="image/gif", status=status)
     response["Cache-Control"] = "no-store"
     return response

@@ -47,6 +47,9 @@ def test_production_refuses_to_start_without(missing):
         ("DATABASE_CONN_MAX_AGE", "forever"),
         ("SECURE_SSL_REDIRECT", "sometimes"),
         ("SECURE_HSTS_SECONDS", "a year"),
+        ("API_THROTTLE_RATE", "lots"),
+        ("API_THROTTLE_RATE", "1200/fortnight"),
+        ("API_KEYS_PER_USER", "0"),
     ],
 )
 def test_a_malformed_variable_is_named_at_start(name, value):

@@ -28,3 +28,21 @@ def printable(value: str) -> str:
 
 def _escaped(match: re.Match) -> str:
     return f"\\x{ord(match.group()):02x}"
+
+
+def as_sent(value: str) -> str:
+    """A header or the query string as the text the client sent. WSGI servers hand their bytes
+    over decoded as latin-1 (PEP 3333), so `Ü` sent as UTF-8 arrives as `Ã\\x9c`: the bytes are
+    read again as UTF-8, an invalid byte becoming U+FFFD. A value that is text already (built
+    in-process, not by a server) stays as it is."""
+    try:
+        return value.encode("latin-1").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        return value
+
+
+def header_text(request, name: str, limit: int) -> str:
+    """The request header `name` (a META key such as HTTP_USER_AGENT) as the text the client sent,
+    for storing and for macros: without control characters (line breaks would forge lines in logs,
+    NUL cannot be stored in PostgreSQL text), at most `limit` characters."""
+    return CONTROL_CHARACTER.sub("", as_sent(request.META.get(name, "")))[:limit]

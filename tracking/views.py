@@ -11,16 +11,16 @@ from urllib.parse import parse_qsl, urlsplit
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
-from django.views.decorators.http import require_GET
 
 from tracking import lookups
 from tracking.client_ip import client_ip
 from tracking.macros import substitute
 from tracking.models import CLICK_PARAMETERS, MAX_PARAMETER_LENGTH, new_click_id
-from tracking.params import has_control_characters, public_id
+from tracking.params import has_control_characters, header_text, public_id
 from tracking.services import click_record
 
 COOKIE_NAME = "afclick"
+ALLOWED_METHODS = ("GET", "HEAD")
 
 
 class ClickRefused(Exception):
@@ -101,17 +101,18 @@ def _refusal(request, refused: ClickRefused, wants_json: bool):
 
 
 def _user_agent(request):
-    return _header(request, "HTTP_USER_AGENT", 512)
+    return header_text(request, "HTTP_USER_AGENT", 512)
 
 
-def _header(request, name, limit):
-    """A request header as stored with the click. NUL cannot be stored in PostgreSQL text: gunicorn
-    refuses it in headers, but a server that lets it through must not turn a click into a 500."""
-    return request.META.get(name, "")[:limit].replace("\x00", "")
-
-
-@require_GET
 def click(request):
+    """GET opens the link. HEAD (link checkers, chat previews) gets the status and headers a GET
+    would, after the same checks, but is no visit: no click is stored, no cookie set, and
+    `{clickid}` is empty in the destination."""
+    if request.method not in ALLOWED_METHODS:
+        refused = ClickRefused(405, "Method not allowed: a tracking link is opened with GET.")
+        response = _refusal(request, refused, "format=json" in request.META.get("QUERY_STRING", ""))
+        response["Allow"] = ", ".join(ALLOWED_METHODS)
+        return response
     return _click(request, is_test=False)
 
 
@@ -138,20 +139,23 @@ def _click(request, *, is_test: bool):
     except ClickRefused as refused:
         return _refusal(request, refused, wants_json)
 
-    click_id, ip, user_agent = new_click_id(), client_ip(request), _user_agent(request)
-    row = {name: params.get(name, "") for name in CLICK_PARAMETERS}
-    row.update(
-        click_id=click_id,
-        offer_id=offer.pk,
-        affiliate_id=affiliate.pk,
-        ip=ip,
-        user_agent=user_agent,
-        referrer=_header(request, "HTTP_REFERER", 2048),
-        created_at=time.time(),
-    )
-    if is_test:
-        row["is_test"] = True
-    click_record(row)
+    ip, user_agent = client_ip(request), _user_agent(request)
+    # A HEAD is no visit (see `click`): no click id, nothing stored, no cookie.
+    click_id = "" if request.method == "HEAD" else new_click_id()
+    if click_id:
+        row = {name: params.get(name, "") for name in CLICK_PARAMETERS}
+        row.update(
+            click_id=click_id,
+            offer_id=offer.pk,
+            affiliate_id=affiliate.pk,
+            ip=ip,
+            user_agent=user_agent,
+            referrer=header_text(request, "HTTP_REFERER", 2048),
+            created_at=time.time(),
+        )
+        if is_test:
+            row["is_test"] = True
+        click_record(row)
 
     values = _macro_values(params, clickid=click_id, ip=ip or "", ua=user_agent)
     redirect_url = substitute(offer.destination_url, values)
@@ -161,7 +165,8 @@ def _click(request, *, is_test: bool):
         )
     else:
         response = HttpResponseRedirect(redirect_url)
-    _set_click_cookie(request, response, click_id, offer.click_lifetime_days)
+    if click_id:
+        _set_click_cookie(request, response, click_id, offer.click_lifetime_days)
     return response
 
 

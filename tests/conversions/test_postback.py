@@ -2,6 +2,7 @@
 
 import socket
 from datetime import timedelta
+from decimal import Decimal
 from urllib.parse import urlencode
 
 import pytest
@@ -140,11 +141,24 @@ def test_each_validation_rule_answers_in_order_and_creates_nothing(
     assert (logged.outcome, logged.http_status, logged.message) == ("rejected", http_status, message)
 
 
-@pytest.mark.parametrize("value", ["-1", "abc", "NaN", "Infinity", "1e20"])
+# Besides what is no number: what Decimal() would read but is no plain ASCII decimal number.
+NOT_PLAIN_SUMS = ["1e3", "١٢", "１２", "12.５", "1_000", " 12", "12 ", "+5", "-0", "1,5"]
+
+
+@pytest.mark.parametrize("value", ["-1", "abc", "NaN", "Infinity", "1e20", *NOT_PLAIN_SUMS])
 def test_a_bad_sum_is_refused(client, click_id, value):
     response = postback(client, clickid=click_id, sum=value)
     assert response.status_code == 400 and response.json()["message"].startswith("Invalid sum")
     assert not Conversion.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "value, stored",
+    [("12", "12"), ("12.50", "12.5"), ("0", "0"), (".5", "0.5"), ("7.", "7"), ("0012.3", "12.3")],
+)
+def test_a_sum_in_ascii_digits_is_stored(client, click_id, value, stored):
+    assert postback(client, clickid=click_id, sum=value).status_code == 200
+    assert Conversion.objects.get().order_sum == Decimal(stored)
 
 
 @pytest.mark.parametrize("value", ["EURO", "€", "ßßß", "12$"])

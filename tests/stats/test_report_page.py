@@ -102,7 +102,7 @@ def _csv(portal, **params):
     response = portal.get(URL + "csv/", {"date_from": "2025-05-01", "date_to": "2025-05-03", **params})
     assert response.status_code == 200
     assert response["Content-Disposition"] == 'attachment; filename="statistics.csv"'
-    return list(csv.reader(io.StringIO(response.content.decode())))
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
 
 
 def test_statistics_is_its_own_page_linked_from_the_navigation(portal):

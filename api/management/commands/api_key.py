@@ -1,4 +1,5 @@
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from api.services import api_key_issue
@@ -19,6 +20,9 @@ class Command(BaseCommand):
             user = get_user_model().objects.get_by_natural_key(username)
         except get_user_model().DoesNotExist:
             raise CommandError(f"No user named {username!r}.") from None
-        _, raw_key = api_key_issue(user=user, name=name)
+        try:
+            _, raw_key = api_key_issue(user=user, name=name)
+        except ValidationError as refused:
+            raise CommandError(" ".join(refused.messages)) from None
         self.stderr.write(f"API key for {username} (shown once, store it now):")
         self.stdout.write(raw_key)
