@@ -20,6 +20,7 @@ from django.utils import timezone
 from config.batching import GroupCommit
 from config.db import insert_many
 from conversions.models import Conversion, ConversionEvent, IntegrationMethod, ServerPostback
+from conversions.repeats import foreign_action_id
 from conversions.writer import WriterUnreachable, writer_submit
 from offers.models import Affiliate, ConversionStatus, Offer
 from offers.selectors import affiliate_can_run_offer
@@ -30,6 +31,8 @@ from tracking.services import clicks_get
 
 CLICK_ID = re.compile(r"^[0-9a-f]{24}\Z")
 CURRENCY = re.compile(r"^[A-Za-z]{3}\Z")
+DECIMAL_NUMBER = re.compile(r"^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\Z")
+INVALID_SUM = "Invalid sum: send a number such as 12.50 (digits 0-9, a dot before decimals)"
 CLICK_ID_PARAMETERS = ["clickid", "click_id", "afclick"]
 STATUS_CODES = {str(status.value): status for status in ConversionStatus}
 # What an advertiser may do to an existing conversion; managers may set any status.
@@ -432,13 +435,17 @@ def _status(value):
 def _sum(value):
     if not value:
         return None
+    # Decimal() alone would also take other scripts' digits (١٢, １２), `1_000`, exponents,
+    # signs and surrounding spaces: an amount is a plain ASCII decimal number.
+    if not DECIMAL_NUMBER.match(value):
+        raise PostbackRejected(400, INVALID_SUM)
     try:
         # Rounded before the range check: 99999999999999.99999 rounds up to 1e14, too large to store.
         amount = Decimal(value).quantize(Decimal("0.0001"))
-    except InvalidOperation:  # not a number, infinite, or too many digits to round
-        raise PostbackRejected(400, "Invalid sum: send a number such as 12.50") from None
-    if not amount.is_finite() or amount < 0 or amount >= Decimal("1e14"):
-        raise PostbackRejected(400, "Invalid sum: send a number such as 12.50")
+    except InvalidOperation:  # too many digits to round
+        raise PostbackRejected(400, INVALID_SUM) from None
+    if amount >= Decimal("1e14"):
+        raise PostbackRejected(400, INVALID_SUM)
     return amount
 
 
@@ -498,8 +505,11 @@ def _uniqueness(conversion: Conversion) -> dict | None:
 
 def _lock_order(conversion: Conversion) -> tuple:
     # Every batch inserts its rows in this order, so two batches holding twins of each other's
-    # conversions wait for one another in one direction, never crosswise (a deadlock).
-    return conversion.offer_id, conversion.goal_id, conversion.action_id, conversion.click_id or 0
+    # conversions wait for one another in one direction, never crosswise (a deadlock). The order
+    # is that of the unique keys alone: twins keep their arrival order (the sort is stable), so
+    # the first of them is the one inserted, whichever click each came on.
+    click_id = 0 if conversion.action_id else conversion.click_id or 0
+    return conversion.offer_id, conversion.goal_id, conversion.action_id, click_id
 
 
 def _create_or_repeat(judged: list, sources: list[str]) -> tuple[list[PostbackResult], list[ConversionEvent]]:
@@ -541,14 +551,18 @@ def _create_or_repeat(judged: list, sources: list[str]) -> tuple[list[PostbackRe
         _events_announce(creations)
         creations = []
         try:
-            results.append(_repeat(Conversion.objects.get(**lookup), requested_status, source))
+            results.append(_repeat(Conversion.objects.get(**lookup), conversion, requested_status, source))
         except PostbackRejected as rejected:
             results.append(_rejection(rejected))
     return results, creations
 
 
-def _repeat(conversion, requested_status, source) -> PostbackResult:
-    """A postback for a conversion that exists: a status change, or a harmless replay."""
+def _repeat(conversion, repeat: Conversion, requested_status, source) -> PostbackResult:
+    """A postback for a conversion that exists (`repeat` is the conversion it would have
+    created): a status change, or a harmless replay. Refused when it comes for another click."""
+    refusal = foreign_action_id(stored=conversion, repeat=repeat)
+    if refusal:
+        raise PostbackRejected(409, refusal)
     if requested_status is None or requested_status == conversion.status:
         return PostbackResult(200, "duplicate", ServerPostback.Outcome.DUPLICATE, conversion)
     if requested_status not in ADVERTISER_STATUS_CHANGES.get(conversion.status, set()):

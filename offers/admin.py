@@ -1,8 +1,27 @@
 from django.contrib import admin, messages
 from django.db.models import Count
+from django.utils.html import format_html
 
-from offers.models import Advertiser, Affiliate, Goal, Offer, OfferAccess, next_public_number
-from offers.services import offer_access_decide
+from offers.models import (
+    OPEN_TO_ANYONE,
+    Advertiser,
+    Affiliate,
+    Goal,
+    Offer,
+    OfferAccess,
+    new_secure_code,
+    next_public_number,
+)
+from offers.services import advertiser_create, offer_access_decide
+
+OPEN_OFFER_WARNING = (
+    "Offer {offer} takes advertiser postbacks from anyone: give it or its advertiser a secure code, "
+    "or the advertiser an IP allowlist, or anyone who learns a click id can report conversions."
+)
+OPEN_ADVERTISER_WARNING = (
+    "{advertiser} has neither a secure code nor an IP allowlist: its offers without a secure code "
+    "of their own ({count} now) take advertiser postbacks, and so conversions, from anyone."
+)
 
 
 class GoalInline(admin.TabularInline):
@@ -20,6 +39,40 @@ class GoalInline(admin.TabularInline):
 class AdvertiserAdmin(admin.ModelAdmin):
     list_display = ["name", "offer_count", "has_secure_code", "created_at"]
     search_fields = ["name"]
+    fieldsets = [
+        (None, {"fields": ["name"]}),
+        ("Advertiser postbacks", {"fields": ["secure_code", "ip_allowlist", "postback_url"]}),
+    ]
+    readonly_fields = ["postback_url"]
+
+    def get_changeform_initial_data(self, request):
+        # What advertiser_create would generate, shown so that a manager can keep, replace or
+        # (on purpose) clear it.
+        return {"secure_code": new_secure_code(), **super().get_changeform_initial_data(request)}
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+        else:
+            created = advertiser_create(
+                name=obj.name, secure_code=obj.secure_code, ip_allowlist=obj.ip_allowlist
+            )
+            obj.pk, obj.created_at = created.pk, created.created_at
+        if not (obj.secure_code or obj.ip_allowlist):
+            count = obj.offers.filter(secure_code="").count()
+            self.message_user(
+                request, OPEN_ADVERTISER_WARNING.format(advertiser=obj, count=count), messages.WARNING
+            )
+
+    @admin.display(description="postback URL")
+    def postback_url(self, obj):
+        if obj.pk is None:
+            return "Shown once the advertiser is saved."
+        return format_html(
+            "<code>{}</code><div class='help'>Give it to the advertiser: it replaces the braces with "
+            "its own values. An offer with a secure code of its own needs that code instead.</div>",
+            obj.postback_url,
+        )
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(offer_count=Count("offers"))
@@ -33,6 +86,21 @@ class AdvertiserAdmin(admin.ModelAdmin):
         return bool(obj.secure_code)
 
 
+class PostbackProtectionFilter(admin.SimpleListFilter):
+    title = "advertiser postbacks"
+    parameter_name = "postbacks"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Open to anyone"), ("protected", "Protected")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "open":
+            return queryset.filter(OPEN_TO_ANYONE)
+        if self.value() == "protected":
+            return queryset.exclude(OPEN_TO_ANYONE)
+        return queryset
+
+
 @admin.register(Offer)
 class OfferAdmin(admin.ModelAdmin):
     list_display = [
@@ -42,10 +110,11 @@ class OfferAdmin(admin.ModelAdmin):
         "status",
         "visibility",
         "click_lifetime_days",
+        "postbacks_protected",
         "created_at",
     ]
     list_display_links = ["offer_id", "title"]
-    list_filter = ["status", "visibility", "advertiser"]
+    list_filter = ["status", "visibility", PostbackProtectionFilter, "advertiser"]
     list_select_related = ["advertiser"]
     search_fields = ["=offer_id", "title", "advertiser__name"]
     autocomplete_fields = ["advertiser"]
@@ -62,6 +131,16 @@ class OfferAdmin(admin.ModelAdmin):
             "offer_id": next_public_number(Offer, "offer_id"),
             **super().get_changeform_initial_data(request),
         }
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if obj.takes_postbacks_from_anyone:
+            self.message_user(request, OPEN_OFFER_WARNING.format(offer=obj), messages.WARNING)
+
+    @admin.display(boolean=True, description="postbacks protected")
+    def postbacks_protected(self, obj):
+        """False (a red mark) for an offer that takes advertiser postbacks from anyone."""
+        return not obj.takes_postbacks_from_anyone
 
     @admin.action(description="Pause selected offers")
     def pause(self, request, queryset):

@@ -1,6 +1,8 @@
 """The network: advertisers, their offers and goals, affiliates, and who may run which offer."""
 
 import ipaddress
+import secrets
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -49,6 +51,17 @@ def next_public_number(model, field):
     return (last or 0) + 1
 
 
+def new_secure_code() -> str:
+    """A new advertiser's secure code: 128 random bits as 32 hex characters, which go into a
+    postback URL without escaping."""
+    return secrets.token_hex(16)
+
+
+# The advertiser postback URL given to advertisers, with the macros of their own platform in
+# braces (the usual spelling: advertisers replace them with their values).
+POSTBACK_URL_PARAMETERS = "action_id={action_id}&goal={goal}&sum={sum}&status={status}"
+
+
 class Advertiser(models.Model):
     name = models.CharField(max_length=200, unique=True)
     secure_code = models.CharField(
@@ -68,6 +81,12 @@ class Advertiser(models.Model):
 
     def __str__(self):
         return self.name
+
+    @property
+    def postback_url(self) -> str:
+        """The advertiser postback URL to give this advertiser, its secure code included."""
+        secure = f"&secure={quote(self.secure_code, safe='')}" if self.secure_code else ""
+        return f"{settings.TRACKING_BASE_URL}/postback?clickid={{clickid}}{secure}&{POSTBACK_URL_PARAMETERS}"
 
 
 class Offer(models.Model):
@@ -158,6 +177,12 @@ class Offer(models.Model):
         return self.visibility == self.Visibility.PRIVATE
 
     @property
+    def takes_postbacks_from_anyone(self) -> bool:
+        """True when nothing tells the advertiser's postbacks from forged ones: neither the
+        offer's nor its advertiser's secure code, nor an IP allowlist (see OPEN_TO_ANYONE)."""
+        return not (self.secure_code or self.advertiser.secure_code or self.advertiser.ip_allowlist)
+
+    @property
     def default_goal(self):
         """The goal a postback without `goal` counts as: the offer's first one."""
         return self.goals.order_by("pk").first()
@@ -167,6 +192,10 @@ class Offer(models.Model):
         """The offer's currency as shown in lists: its first goal's. Uses prefetched goals when present."""
         goals = list(self.goals.all())
         return goals[0].currency if goals else None
+
+
+# Offer.takes_postbacks_from_anyone, as a filter.
+OPEN_TO_ANYONE = models.Q(secure_code="", advertiser__secure_code="", advertiser__ip_allowlist=[])
 
 
 class Goal(models.Model):

@@ -14,7 +14,7 @@ from offers.models import (
     validate_ip_allowlist,
 )
 from offers.selectors import may_run_visible_offer
-from offers.services import affiliate_create, offer_access_decide, offer_save_with_goals
+from offers.services import advertiser_create, affiliate_create, offer_access_decide, offer_save_with_goals
 from tracking.links import LINK_PARAMETERS, tracking_link
 
 # --- Partner views ----------------------------------------------------------------------
@@ -106,13 +106,21 @@ class MeSerializer(serializers.ModelSerializer):
 
 
 class AdvertiserSerializer(serializers.ModelSerializer):
+    """An advertiser. Created without `secure_code`, it gets a generated one; "" means none."""
+
     ip_allowlist = serializers.ListField(
         child=serializers.CharField(max_length=64), required=False, validators=[validate_ip_allowlist]
+    )
+    postback_url = serializers.CharField(
+        read_only=True, help_text="The advertiser postback URL to give the advertiser, with its secure code."
     )
 
     class Meta:
         model = Advertiser
-        fields = ["id", "name", "secure_code", "ip_allowlist", "created_at"]
+        fields = ["id", "name", "secure_code", "ip_allowlist", "postback_url", "created_at"]
+
+    def create(self, validated_data):
+        return advertiser_create(**validated_data)
 
 
 class ManagerGoalSerializer(serializers.ModelSerializer):

@@ -1,11 +1,28 @@
-"""Writes to the network: affiliates and their logins, offers with goals, access decisions."""
+"""Writes to the network: advertisers, affiliates and their logins, offers with goals, access decisions."""
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from offers.models import Affiliate, Goal, Offer, OfferAccess
+from offers.models import Advertiser, Affiliate, Goal, Offer, OfferAccess, new_secure_code
+
+
+@transaction.atomic
+def advertiser_create(
+    *, name: str, secure_code: str | None = None, ip_allowlist: list[str] | None = None
+) -> Advertiser:
+    """Create an advertiser: the admin and the API both come here. Without a `secure_code` it
+    gets a generated one, since an advertiser with neither a code nor an IP allowlist takes
+    conversions forged by anyone; "" creates it without one, on purpose."""
+    advertiser = Advertiser(
+        name=name,
+        secure_code=new_secure_code() if secure_code is None else secure_code,
+        ip_allowlist=ip_allowlist or [],
+    )
+    advertiser.full_clean()
+    advertiser.save()
+    return advertiser
 
 
 @transaction.atomic
