@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format install bench reliability
+.PHONY: run test lint format install bench reliability mutation
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench: install
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.deliver
 
-## Fault suite (see README, "Reliability"): starts its own PostgreSQL and Redis; about 2 minutes.
+## Fault suite (see README, "Reliability"): starts its own PostgreSQL, Redis and nginx; a few minutes.
 reliability: install
 	$(BIN)/python -m reliability
+
+## Mutation testing of the product's rules (see README, "Mutation testing"); not in CI: slow on 2 cores.
+mutation: install
+	$(BIN)/python -m mutation

@@ -1,0 +1,101 @@
+"""Loaded into every pytest session that mutmut starts (`-p mutation.pytest_plugin`).
+
+mutmut runs up to two mutants at a time, each in its own forked pytest session. Each session
+takes a free worker slot (a lock file held until the process exits) and uses that slot's own
+test database, migrated by the first session after a migration changed and then used as it is,
+so that no mutant pays for the migrations.
+Tests that need the Redis click buffer are left out: the buffer is not mutated, and concurrent
+sessions would share one Redis database.
+"""
+
+import fcntl
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+SLOTS = 8
+ROOT = Path(__file__).resolve().parent.parent
+# Outside the tree: mutmut's copy of it (mutants/) and the tree itself name the same databases.
+LOCK_DIR = Path(tempfile.gettempdir()) / f"mutation-slots-{os.getuid()}"
+_slot = None  # (process id, slot, open lock file): a forked process must take its own
+
+
+def _take_slot() -> int:
+    global _slot
+    if _slot is not None and _slot[0] == os.getpid():
+        return _slot[1]
+    LOCK_DIR.mkdir(parents=True, exist_ok=True)
+    for slot in range(SLOTS):
+        handle = open(LOCK_DIR / f"{slot}.lock", "w")  # noqa: SIM115 - held until the process exits
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        _slot = (os.getpid(), slot, handle)
+        return slot
+    raise RuntimeError(f"More than {SLOTS} concurrent mutation test sessions")
+
+
+def pytest_collection_modifyitems(config, items):
+    buffered = [item for item in items if "buffered_writes" in getattr(item, "fixturenames", ())]
+    if buffered:
+        config.hook.pytest_deselected(items=buffered)
+        items[:] = [item for item in items if item not in buffered]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session):
+    """Before the first test sets the test database up: this session's own database."""
+    if session.config.option.collectonly:
+        return
+    from django.conf import settings
+    from django.db import connections
+
+    slot = _take_slot()
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        name = str(ROOT / "var" / f"test-mutation{slot}.sqlite3")
+    else:
+        name = f"test_{database['NAME']}_mutation{slot}"
+    database.setdefault("TEST", {})["NAME"] = name
+    # Never speak on a connection inherited from the process this one was forked from.
+    for connection in connections.all(initialized_only=True):
+        connection.connection = None
+
+
+class _Fixtures:
+    """Registered after pytest-django's plugin, so that its fixture of this name is replaced."""
+
+    @pytest.fixture(scope="session")
+    def django_db_setup(self, django_test_environment, django_db_blocker):
+        from django.conf import settings
+        from django.db import connection
+
+        database = settings.DATABASES["default"]
+        ready = LOCK_DIR / f"{_take_slot()}.ready"
+        migrations = _migrations_fingerprint()
+        with django_db_blocker.unblock():
+            if ready.exists() and ready.read_text() == migrations:
+                database["NAME"] = database["TEST"]["NAME"]
+            else:
+                connection.creation.create_test_db(
+                    verbosity=0, autoclobber=True, keepdb=True, serialize=False
+                )
+                ready.write_text(migrations)
+        yield
+
+
+def _migrations_fingerprint() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(ROOT.glob("*/migrations/*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    config.pluginmanager.register(_Fixtures(), "mutation-database")
