@@ -31,7 +31,7 @@ class JSONParser(parsers.JSONParser):
         encoding = parsers.get_encoding(parser_context or {})
         try:
             text = stream.read().decode(encoding)
-        except UnicodeDecodeError as exc:
+        except (UnicodeError, LookupError) as exc:  # undecodable, or a codec that fails or is unknown
             raise ParseError(f"JSON parse error - the body is not {encoding} text.") from exc
         if nesting_depth(text) > MAX_DEPTH:
             raise ParseError(f"JSON parse error - arrays and objects nest more than {MAX_DEPTH} levels deep.")

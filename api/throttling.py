@@ -12,6 +12,7 @@ fixed window alone would let a client send the whole rate at the end of one wind
 the start of the next.
 """
 
+import contextlib
 import math
 import time
 
@@ -46,7 +47,8 @@ class ApiKeyRateThrottle(BaseThrottle):
         # previous * (1 - elapsed / duration) + current <= limit, without rounding errors.
         if previous * (duration - elapsed) <= (limit - current) * duration:
             return True
-        cache.decr(current_key)
+        with contextlib.suppress(ValueError):  # the counter was evicted meanwhile: nothing to take back
+            cache.decr(current_key)
         self._wait = _seconds_until_allowed(limit, duration, elapsed, previous, current - 1)
         return False
 

@@ -4,19 +4,17 @@ import csv
 from collections.abc import Iterable
 
 from django.http import StreamingHttpResponse
-from django.utils.cache import add_never_cache_headers
 
 
 def csv_download(rows: Iterable[list], filename: str) -> StreamingHttpResponse:
     """`rows` as the CSV attachment `filename`, streamed row by row so that a long period needs no
-    memory. Marked `no-store`: the file holds one affiliate's figures, and no browser cache or
-    proxy on the way may keep a copy for the next user of the machine or the network."""
+    memory. (Like every answer to a signed-in user, it is marked `no-store`:
+    config.middleware.PrivateAnswersNotStored.)"""
     writer = csv.writer(_Echo())
     response = StreamingHttpResponse(
         (writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8"
     )
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    add_never_cache_headers(response)
     return response
 
 

@@ -19,6 +19,9 @@ threads = int(os.environ.get("WEB_THREADS", "32"))
 # gunicorn for up to 60 s; gunicorn keeps them longer, so that it never closes one just as nginx
 # sends a request on it. An idle connection waits in the worker's poller, not in a thread.
 keepalive = 75
+# The request line nginx passes on (large_client_header_buffers 8k), gunicorn's own maximum: a
+# tracking link with long sub values gets through both, or is refused by nginx alone.
+limit_request_line = 8190
 
 
 class AccessLogger(Logger):

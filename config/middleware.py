@@ -2,6 +2,7 @@ import logging
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
+from django.utils.cache import add_never_cache_headers
 
 from conversions.views import pixel, pixel_response, postback
 from tracking.views import click
@@ -41,3 +42,21 @@ def _unavailable(path: str) -> HttpResponse:
         response = HttpResponse(UNAVAILABLE, status=503, content_type="text/plain; charset=utf-8")
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
+
+
+class PrivateAnswersNotStored:
+    """Every answer to a signed-in user (portal pages, CSV exports, the admin) and every API answer
+    holds one user's data or a secret shown once (a new API key or signing secret, an advertiser's
+    secure code), so no browser or shared cache may keep a copy: `no-store`. An answer that sets
+    its own Cache-Control keeps it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if "Cache-Control" not in response and (
+            request.path_info.startswith("/api/") or request.user.is_authenticated
+        ):
+            add_never_cache_headers(response)
+        return response

@@ -41,7 +41,12 @@ MODULES = {
         "_retry_after_seconds",
         "_update_postback_health",
         "request_for",
-        "signature",
+        # The record's isolation of results the database refuses (batch, then one by one, then
+        # a failed attempt saying so) holds rules too; `signature`
+        # now lives in postbacks.outbound, counted there.
+        "_record",
+        "_record_alone",
+        "_record_or_keep",
     ],
     "conversions.services": ["*"],
     "conversions.repeats": ["*"],

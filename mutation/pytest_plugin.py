@@ -77,15 +77,18 @@ class _Fixtures:
 
         database = settings.DATABASES["default"]
         ready = LOCK_DIR / f"{_take_slot()}.ready"
-        migrations = _migrations_fingerprint()
+        # The slot's database as migrated last: which one (sessions with another DATABASE_URL take
+        # the same slots) and with which migrations. Trusting another database's marker would make
+        # every test error out, and each mutant count as killed.
+        migrated = f"{database['ENGINE']}|{database['TEST']['NAME']}|{_migrations_fingerprint()}"
         with django_db_blocker.unblock():
-            if ready.exists() and ready.read_text() == migrations:
+            if ready.exists() and ready.read_text() == migrated:
                 database["NAME"] = database["TEST"]["NAME"]
             else:
                 connection.creation.create_test_db(
                     verbosity=0, autoclobber=True, keepdb=True, serialize=False
                 )
-                ready.write_text(migrations)
+                ready.write_text(migrated)
         yield
 
 

@@ -3,8 +3,6 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect
-from django.utils.decorators import method_decorator
-from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
 
 from api.models import ApiKey
@@ -105,8 +103,6 @@ class DashboardView(AffiliateRequiredMixin, TemplateView):
         )
 
 
-# The page shows a new key once: no browser or proxy cache may keep a copy of it (no-store).
-@method_decorator(never_cache, name="dispatch")
 class ApiKeySettingsView(AffiliateRequiredMixin, TemplateView):
     """Issue and revoke API keys. A new key is shown once, right after it is issued."""
 

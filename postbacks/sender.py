@@ -13,9 +13,9 @@ The delivery table is the queue; broker messages only wake senders up.
    one index, and a claim reads only the rows it takes, however long the queue.
 3. Results are recorded in batches every few milliseconds (`record`): the attempt log, the new
    state and the next attempt time from the retry schedule, and the postback's health. A batch
-   the database refuses while it is reachable is recorded one result at a time, so one result
-   that cannot be stored never holds back the others; only an unreachable database makes a
-   sender keep its results and try again.
+   the database refuses for what a row holds is recorded one result at a time, so one result
+   that cannot be stored never holds back the others; a database that takes no writes at all
+   (unreachable, read-only, timing out) makes a sender keep its results and try again.
 
 Guarantees that follow: nothing is lost (the row is the truth; a lost message only waits for the
 next wake-up); a delivery whose worker died mid-send is taken again once its lease has run out;
@@ -40,7 +40,7 @@ from email.utils import parsedate_to_datetime
 
 import uvloop
 from django.conf import settings
-from django.db import DatabaseError, OperationalError, connection, transaction
+from django.db import DataError, IntegrityError, OperationalError, connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
@@ -128,49 +128,54 @@ def _lock_first(deliveries, count: int) -> list[dict]:
     )
 
 
-class DatabaseUnreachable(OperationalError):
-    """Results could not be recorded because the database cannot be reached; `unrecorded` are
+# Errors about what a row holds, which recording it alone can tell apart from the others.
+# Anything else (the database unreachable, read-only after a failover, out of disk, a lock or
+# statement timeout) refuses every write alike: then the results are kept and recorded later,
+# since recording a delivered postback as failed would send it again.
+ROW_ERRORS = (DataError, IntegrityError, ValueError)
+
+
+class DatabaseUnavailable(OperationalError):
+    """Results could not be recorded because the database takes no writes now; `unrecorded` are
     those not recorded (all of them, or the rest of a batch being recorded one by one)."""
 
     def __init__(self, unrecorded: list):
-        super().__init__(f"the database is unreachable: {len(unrecorded)} results not recorded")
+        super().__init__(f"the database takes no writes now: {len(unrecorded)} results not recorded")
         self.unrecorded = unrecorded
 
 
 def record(results: list[tuple[dict, float, outbound.Outcome]]) -> None:
     """Store the outcome of sent deliveries (see `_record`), as one batch when possible.
 
-    When the batch fails while the database is reachable, something in it cannot be stored:
-    the results are recorded one by one, and one that still fails is recorded as a failed
-    attempt saying its answer could not be stored, which then follows the retry schedule, so
-    that it neither holds back the others nor comes back every second. Raises
-    `DatabaseUnreachable` only when the database cannot be reached.
+    When the batch is refused for what a row holds, the results are recorded one by one, and
+    one that is still refused is recorded as a failed attempt saying its answer could not be
+    stored, which then follows the retry schedule, so that it neither holds back the others nor
+    comes back every second. Raises `DatabaseUnavailable` when the database refuses writes as a
+    whole.
     """
     try:
         _record(results)
         return
-    except Exception as exc:
-        if not _database_reachable():
-            raise DatabaseUnreachable(results) from exc
+    except ROW_ERRORS:
         logger.exception(
             "Postback sender: %d results refused as a batch; recording them one by one", len(results)
         )
+    except Exception as exc:
+        raise DatabaseUnavailable(results) from exc
     for position, result in enumerate(results):
         try:
             _record_alone(result)
-        except Exception as exc:
-            if not _database_reachable():
-                raise DatabaseUnreachable(results[position:]) from exc
+        except ROW_ERRORS:
             # Not even the attempt saying so could be stored: the lease brings the delivery back.
             logger.exception("Postback sender: no result of delivery %s could be recorded", result[0]["pk"])
+        except Exception as exc:
+            raise DatabaseUnavailable(results[position:]) from exc
 
 
 def _record_alone(result) -> None:
     try:
         _record([result])
-    except Exception as exc:
-        if not _database_reachable():
-            raise
+    except ROW_ERRORS as exc:
         row, started, outcome = result
         logger.exception("Postback sender: the answer to delivery %s could not be stored", row["pk"])
         answered = f" (HTTP {outcome.http_code})" if outcome.http_code else ""
@@ -178,17 +183,6 @@ def _record_alone(result) -> None:
             0, f"The answer{answered} could not be stored: {type(exc).__name__}", "", outcome.duration_ms
         )
         _record([(row, started, unstored)])
-
-
-def _database_reachable() -> bool:
-    """After a failed statement: whether the database still answers (so the rows were the
-    problem), reconnecting if the failure closed the connection."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except DatabaseError:
-        return False
-    return True
 
 
 def _record(results: list[tuple[dict, float, outbound.Outcome]]) -> None:
@@ -336,7 +330,7 @@ def send_claimed(rows: list[dict]) -> None:
     """Send deliveries `claim` gave out, from the calling thread, and record the results (test
     postbacks)."""
     if rows:
-        record(asyncio.run(_send_all(rows)))  # raises only when the database is unreachable
+        record(asyncio.run(_send_all(rows)))  # raises only when the database takes no writes
 
 
 def send_unsaved(*, method: str, url: str, body: str, signing_secret: str) -> outbound.Outcome:
@@ -467,7 +461,7 @@ class Sender:
             if unrecorded is False:
                 unrecorded = results
             if unrecorded:
-                # The database is unreachable: keep the results and try again. Were the
+                # The database takes no writes: keep the results and try again. Were the
                 # process to die meanwhile, the leases would bring the deliveries back.
                 self._results = unrecorded + self._results
                 self._results_ready.set()
@@ -500,11 +494,11 @@ class Sender:
 
 
 def _record_or_keep(results) -> list:
-    """Record `results`; returns those left unrecorded because the database is unreachable."""
+    """Record `results`; returns those left unrecorded because the database takes no writes."""
     try:
         record(results)
-    except DatabaseUnreachable as exc:
-        logger.warning("Postback sender: database unreachable, %d results kept", len(exc.unrecorded))
+    except DatabaseUnavailable as exc:
+        logger.warning("Postback sender: the database takes no writes, %d results kept", len(exc.unrecorded))
         connection.close()  # the next call reconnects
         return exc.unrecorded
     return []

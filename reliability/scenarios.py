@@ -218,13 +218,7 @@ def broken_endpoints(suite: Suite) -> tally.Tally:
     )
     if retried.filter(attempts__lt=2).exists():
         result.problems.append("deliveries to the server that never answers were not retried")
-    for postback_id, behaviour in postbacks.items():
-        attempts = DeliveryAttempt.objects.filter(delivery__postback_id=postback_id)
-        first = attempts.exclude(error="").order_by("pk").first()
-        result.notes.append(
-            f"{behaviour}: {attempts.count()} attempts, {attempts.filter(error='').count()} succeeded"
-            + (f"; failed with {first.http_code} {first.error!r}" if first else "")
-        )
+    _note_attempts(result, postbacks)
     _no_failures(result, traffic)
     return result
 
@@ -339,6 +333,13 @@ def poisoned_endpoints(suite: Suite) -> tally.Tally:
     )
     if unreadable:
         result.problems.append(f"{unreadable} answers with a NUL byte not stored as 'accepted\ufffd'")
+    _note_attempts(result, postbacks)
+    _no_failures(result, traffic)
+    return result
+
+
+def _note_attempts(result, postbacks):
+    """A note per affiliate server: its attempts, the successful ones, and the first failure."""
     for postback_id, behaviour in postbacks.items():
         attempts = DeliveryAttempt.objects.filter(delivery__postback_id=postback_id)
         first = attempts.exclude(error="").order_by("pk").first()
@@ -346,8 +347,6 @@ def poisoned_endpoints(suite: Suite) -> tally.Tally:
             f"{behaviour}: {attempts.count()} attempts, {attempts.filter(error='').count()} succeeded"
             + (f"; failed with {first.http_code} {first.error!r}" if first else "")
         )
-    _no_failures(result, traffic)
-    return result
 
 
 def _failures_only_during(result, traffic, what, started, ended, *, grace, statuses=None):

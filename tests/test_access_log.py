@@ -1,4 +1,5 @@
-"""Every line the web process logs for a request is one line, whatever the request's path holds."""
+"""The web process as gunicorn runs it: every line it logs for a request is one line, whatever the
+request's path holds, and it reads request lines as long as nginx passes on."""
 
 import socket
 import sys
@@ -57,3 +58,15 @@ def test_a_path_with_encoded_line_breaks_cannot_forge_a_line_in_the_access_log(g
     # gunicorn escapes the quotes itself.
     shown = forged.replace('"', '\\"')
     assert "/healthz-nope\\x0d\\x0a" + shown + "\\x0b\\x1b[31m\\x7f\\x85 HTTP/1.1" in access
+
+
+def test_a_tracking_link_as_long_as_nginx_passes_on_reaches_the_application(gunicorn):
+    port, _ = gunicorn
+    # An 8 KB request line, as deploy/nginx-site.conf lets through: answered by /click itself.
+    target = b"/click?pid=1&offer_id=1&sub1=" + b"a" * (
+        8190 - len(b"GET /click?pid=1&offer_id=1&sub1= HTTP/1.1") - 1
+    )
+
+    answer = send(port, target)
+
+    assert answer.startswith(b"HTTP/1.1 400") and b"longer than 512 characters" in answer

@@ -33,8 +33,9 @@ def _escaped(match: re.Match) -> str:
 def as_sent(value: str) -> str:
     """A header or the query string as the text the client sent. WSGI servers hand their bytes
     over decoded as latin-1 (PEP 3333), so `Ü` sent as UTF-8 arrives as `Ã\\x9c`: the bytes are
-    read again as UTF-8, an invalid byte becoming U+FFFD. A value that is text already (built
-    in-process, not by a server) stays as it is."""
+    read again as UTF-8, an invalid byte becoming U+FFFD. So a request made in-process must
+    carry its headers as a WSGI server would (ASCII is the same either way); a value holding a
+    character beyond latin-1 cannot have come from a server, and is kept as it is."""
     try:
         return value.encode("latin-1").decode("utf-8", "replace")
     except UnicodeEncodeError:

@@ -30,12 +30,13 @@ def http_answer(status: str, body: bytes, *headers: bytes) -> bytes:
     return b"\r\n".join(head) + b"\r\n\r\n" + body
 
 
-class RawServer:
-    def __init__(self, answer: bytes = http_answer("200 OK", b"ok"), host: str = "127.0.0.1"):
-        self.answer = answer
-        self.requests: list[RawRequest] = []
+class TcpServer:
+    """A TCP server on a free port of `host`, each connection handled in a thread of its own by
+    `_handle`, which subclasses write."""
+
+    def __init__(self, host: str = "127.0.0.1"):
         self._listener = socket.create_server((host, 0))
-        self.origin = f"http://{host}:{self._listener.getsockname()[1]}"
+        self.address = f"{host}:{self._listener.getsockname()[1]}"
         threading.Thread(target=self._serve, daemon=True).start()
 
     def close(self):
@@ -50,6 +51,17 @@ class RawServer:
             except OSError:
                 return  # closed
             threading.Thread(target=self._handle, args=(connection,), daemon=True).start()
+
+    def _handle(self, connection):
+        raise NotImplementedError
+
+
+class RawServer(TcpServer):
+    def __init__(self, answer: bytes = http_answer("200 OK", b"ok"), host: str = "127.0.0.1"):
+        self.answer = answer
+        self.requests: list[RawRequest] = []
+        super().__init__(host)
+        self.origin = f"http://{self.address}"
 
     def _handle(self, connection):
         with connection, contextlib.suppress(OSError):

@@ -23,6 +23,7 @@ from conversions.services import conversion_set_status
 from postbacks import sender
 from postbacks.models import Delivery
 from tests.factories import OfferFactory, PostbackFactory
+from tests.postbacks.rawhttp import TcpServer
 from tests.postbacks.test_delivery_end_to_end import FAST_RETRIES, beat, click_and_convert, worker
 from tests.processes import kill_now, together, wait_until
 
@@ -90,7 +91,7 @@ ANSWERS_HUGE = answers(
 )
 
 
-class RawEndpoint:
+class RawEndpoint(TcpServer):
     """A TCP server that treats every connection as `behaviour` says (switch it at any time),
     keeping the X-Postback-Id of every request it received and the most connections it has had
     open at once since it started or since `count_open_from_now`."""
@@ -100,26 +101,12 @@ class RawEndpoint:
         self.ids: list[str] = []
         self.open = self.most_open = 0
         self._counting = threading.Lock()
-        self._listener = socket.create_server((host, 0))
-        self.url = f"http://{host}:{self._listener.getsockname()[1]}/postback?status={{status}}"
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def close(self):
-        with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the thread waiting in accept()
-        self._listener.close()
+        super().__init__(host)
+        self.url = f"http://{self.address}/postback?status={{status}}"
 
     def count_open_from_now(self):
         with self._counting:
             self.most_open = self.open
-
-    def _serve(self):
-        while True:
-            try:
-                connection, _ = self._listener.accept()
-            except OSError:
-                return  # closed
-            threading.Thread(target=self._handle, args=(connection,), daemon=True).start()
 
     def _handle(self, connection):
         with self._counting:

@@ -9,6 +9,7 @@ import logging
 import time
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from conversions.models import Conversion
@@ -202,6 +203,34 @@ def test_a_delivery_deleted_while_it_was_sent_does_not_hold_back_the_others_of_i
     assert DeliveryAttempt.objects.filter(delivery__in=kept).count() == 2
     assert len(server.requests) == 3
     assert f"no result of delivery {gone.pk} could be recorded" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_results_a_database_taking_no_writes_refuses_are_kept_not_recorded_as_failed(raw_server, affiliate):
+    if connection.vendor != "postgresql":
+        pytest.skip("a read-only session is PostgreSQL's (CI runs on PostgreSQL)")
+    server = raw_server(http_answer("200 OK", b"ok"))
+    delivery = delivery_to(server, affiliate)
+    [row] = sender.claim([delivery.pk])
+    results = [(row, 0.0, outbound.Outcome(200, "", "ok", 5))]
+    # As after a failover to a replica: the database answers, and refuses every write.
+    with connection.cursor() as cursor:
+        cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    try:
+        with pytest.raises(sender.DatabaseUnavailable) as unavailable:
+            sender.record(results)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE")
+
+    assert unavailable.value.unrecorded == results
+    delivery.refresh_from_db()
+    assert (delivery.attempts, delivery.error) == (0, "")
+    assert not DeliveryAttempt.objects.exists()
+    # Once writes are taken again, the 200 kept is recorded as what it was.
+    sender.record(results)
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.attempts) == ("succeeded", 1)
 
 
 # --- With a real worker ---------------------------------------------------------------------

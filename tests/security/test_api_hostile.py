@@ -89,6 +89,25 @@ def test_deeply_nested_json_on_every_write_is_a_400_naming_the_limit(clients, pa
         assert response.json() == {"detail": DEPTH_MESSAGE}
 
 
+# Bodies a codec cannot read, with the error each codec raises for it: punycode's own
+# UnicodeError, UnicodeDecodeError, and a codec that does not exist (LookupError).
+UNREADABLE_BODIES = [
+    ("punycode", b"abc-9999999"),
+    ("idna", b"abc\xff"),
+    ("utf-16", b"abc"),
+    ("no-such-codec", b"{}"),
+]
+
+
+@pytest.mark.parametrize(("charset", "body"), UNREADABLE_BODIES, ids=[c for c, _ in UNREADABLE_BODIES])
+@pytest.mark.parametrize(("path", "method"), WRITES, ids=[f"{method} {path}" for path, method in WRITES])
+def test_a_body_its_charset_cannot_read_on_every_write_is_a_400(clients, path, method, charset, body):
+    client, url = _client_and_path(clients, path)
+    response = client.generic(method, url, body, content_type=f"application/json; charset={charset}")
+
+    assert_not_a_server_error(response, f"{method} {url} charset={charset}")
+
+
 def test_json_as_deep_as_the_limit_is_read_and_one_level_more_is_refused(clients):
     client = clients["manager"]
     at_limit = '{"name": "Nested", "ip_allowlist": ' + "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1) + "}"
