@@ -18,6 +18,8 @@ def test_demo_data_builds_a_small_network_and_prints_the_logins(capsys, client):
     assert Offer.objects.count() == 3 and Offer.objects.filter(visibility="private").count() == 1
     assert all(offer.goals.exists() for offer in Offer.objects.all())
     assert Affiliate.objects.count() == 2
+    # Made as a manager's would be: its postbacks need the generated secure code.
+    assert not any(offer.takes_postbacks_from_anyone for offer in Offer.objects.all())
     # Login attempts are counted per address, so authenticate() is given a request.
     assert client.login(request=HttpRequest(), username="partner1", password="partner1-demo-pass")
     assert client.login(request=HttpRequest(), username="manager", password="manager-demo-pass")

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from offers.models import Advertiser, Affiliate, ConversionStatus, Offer
-from offers.services import affiliate_create, offer_save_with_goals
+from offers.services import advertiser_create, affiliate_create, offer_save_with_goals
 
 MANAGER = ("manager", "manager-demo-pass")
 AFFILIATES = [(1, "partner1", "partner1-demo-pass"), (2, "partner2", "partner2-demo-pass")]
@@ -74,7 +74,9 @@ class Command(BaseCommand):
                 "demo_data creates logins with well-known passwords; pass --force to run it with DEBUG off."
             )
         self._manager()
-        advertiser, _ = Advertiser.objects.get_or_create(name="Demo Advertiser")
+        advertiser = Advertiser.objects.filter(name="Demo Advertiser").first() or advertiser_create(
+            name="Demo Advertiser"
+        )
         for spec in OFFERS:
             self._offer(advertiser, dict(spec))
         for pid, username, password in AFFILIATES:
