@@ -42,8 +42,8 @@ MODULES = {
         "_update_postback_health",
         "request_for",
         # The record's isolation of results the database refuses (batch, then one by one, then
-        # a failed attempt saying so) holds rules too; `signature`
-        # now lives in postbacks.outbound, counted there.
+        # a failed attempt saying so, or kept while the database takes no writes) holds rules
+        # too; `signature` now lives in postbacks.outbound, counted there.
         "_record",
         "_record_alone",
         "_record_or_keep",
