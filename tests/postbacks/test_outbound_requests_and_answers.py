@@ -21,36 +21,22 @@ from django.utils import timezone
 
 from postbacks import outbound, sender
 from tests.factories import DeliveryFactory, PostbackFactory
-from tests.postbacks.rawhttp import RawServer, http_answer
+from tests.postbacks.rawhttp import RawServer, TcpServer, http_answer
 
 pytestmark = pytest.mark.django_db
 
 OK = http_answer("200 OK", b"ok")
 
 
-class Endpoint:
+class Endpoint(TcpServer):
     """A local TCP server that hands each connection to `behaviour(connection, request)`, where
     `request` is the request head (and body) as received."""
 
     def __init__(self, behaviour):
         self.behaviour = behaviour
         self.requests: list[bytes] = []
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.origin = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def close(self):
-        with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)
-        self._listener.close()
-
-    def _serve(self):
-        while True:
-            try:
-                connection, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(connection,), daemon=True).start()
+        super().__init__()
+        self.origin = f"http://{self.address}"
 
     def _handle(self, connection):
         with connection, contextlib.suppress(OSError):
