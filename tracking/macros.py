@@ -11,13 +11,15 @@ def substitute(template: str, values: Mapping[str, str]) -> str:
     """Replace each known `{name}` with its value, percent-encoded as a query value.
 
     The template itself is not re-encoded, and unknown names stay as they are, braces included.
+    A value that is None (a visitor without a usable address, say) is empty, never "None".
     """
 
     def replace(match):
         name = match.group(1)
         if name not in values:
             return match.group(0)
-        return quote(str(values[name]), safe="")
+        value = values[name]
+        return "" if value is None else quote(str(value), safe="")
 
     return MACRO.sub(replace, template)
 

@@ -157,7 +157,7 @@ def _click(request, *, is_test: bool):
             row["is_test"] = True
         click_record(row)
 
-    values = _macro_values(params, clickid=click_id, ip=ip or "", ua=user_agent)
+    values = _macro_values(params, clickid=click_id, ip=ip, ua=user_agent)
     redirect_url = substitute(offer.destination_url, values)
     if wants_json:
         response = HttpResponse(
