@@ -30,6 +30,18 @@ def http_answer(status: str, body: bytes, *headers: bytes) -> bytes:
     return b"\r\n".join(head) + b"\r\n\r\n" + body
 
 
+def read_head(connection) -> bytes | None:
+    """What a client sent up to the end of its request head (and whatever came with it), or None
+    when it closed the connection first."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        data = connection.recv(65536)
+        if not data:
+            return None
+        received += data
+    return received
+
+
 class TcpServer:
     """A TCP server on a free port of `host`, each connection handled in a thread of its own by
     `_handle`, which subclasses write."""
@@ -65,12 +77,9 @@ class RawServer(TcpServer):
 
     def _handle(self, connection):
         with connection, contextlib.suppress(OSError):
-            received = b""
-            while b"\r\n\r\n" not in received:
-                data = connection.recv(65536)
-                if not data:
-                    return
-                received += data
+            received = read_head(connection)
+            if received is None:
+                return
             head, body = received.split(b"\r\n\r\n", 1)
             request_line, *lines = head.split(b"\r\n")
             headers = {}

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from postbacks import outbound, sender
 from tests.factories import DeliveryFactory, PostbackFactory
-from tests.postbacks.rawhttp import RawServer, TcpServer, http_answer
+from tests.postbacks.rawhttp import RawServer, TcpServer, http_answer, read_head
 
 pytestmark = pytest.mark.django_db
 
@@ -40,12 +40,9 @@ class Endpoint(TcpServer):
 
     def _handle(self, connection):
         with connection, contextlib.suppress(OSError):
-            received = b""
-            while b"\r\n\r\n" not in received:
-                data = connection.recv(65536)
-                if not data:
-                    return
-                received += data
+            received = read_head(connection)
+            if received is None:
+                return
             self.requests.append(received)
             self.behaviour(connection, received)
 
