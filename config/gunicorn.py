@@ -4,7 +4,7 @@ import os
 
 from gunicorn.glogging import Logger
 
-from tracking.params import printable
+from config.text import printable
 
 # Each worker process serves up to `threads` requests at once, and clients keep their connections
 # alive between requests. Threads mostly wait (on the postback writer, Redis, PostgreSQL); the

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from config.batching import GroupCommit
 from config.db import insert_many
+from config.text import has_control_characters, printable
 from conversions.models import Conversion, ConversionEvent, IntegrationMethod, ServerPostback
 from conversions.repeats import foreign_action_id
 from conversions.writer import WriterUnreachable, writer_submit
@@ -26,7 +27,7 @@ from offers.models import Affiliate, ConversionStatus, Offer
 from offers.selectors import affiliate_can_run_offer
 from tracking.lookups import offer_with_goals
 from tracking.models import MAX_PARAMETER_LENGTH, SUB_FIELDS, Click
-from tracking.params import has_control_characters, printable, public_id
+from tracking.params import public_id
 from tracking.services import clicks_get
 
 CLICK_ID = re.compile(r"^[0-9a-f]{24}\Z")

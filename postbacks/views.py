@@ -15,6 +15,7 @@ from django.views import View
 from django.views.generic import CreateView, DeleteView, ListView, TemplateView, UpdateView
 
 from config.filters import with_default_period
+from config.text import has_control_characters
 from conversions.selectors import offers_for_statistics
 from offers.selectors import offers_visible_to
 from portal.access import AffiliateRequiredMixin
@@ -32,7 +33,6 @@ from postbacks.models import Delivery, Postback
 from postbacks.selectors import deliveries_filtered, deliveries_with_relations
 from postbacks.services import delivery_retry, postback_save, postback_send_test
 from tracking.models import SUB_FIELDS
-from tracking.params import has_control_characters
 
 TESTED_SESSION_KEY = "postback_tested_delivery"
 NEW_SECRET_SESSION_KEY = "postback_new_signing_secret"

@@ -1,7 +1,4 @@
-import re
-
-# Unicode's control characters (category Cc): C0, DEL and C1.
-CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
+from config.text import CONTROL_CHARACTER
 
 # Public ids (offer_id, pid) have at most nine digits: see offers.models.MAX_PUBLIC_ID.
 MAX_PUBLIC_ID_DIGITS = 9
@@ -12,22 +9,6 @@ def public_id(value: str) -> int | None:
     if value.isascii() and value.isdigit() and len(value) <= MAX_PUBLIC_ID_DIGITS:
         return int(value)
     return None
-
-
-def has_control_characters(value: str) -> bool:
-    """True for NUL, line breaks and other control characters: never part of a legitimate
-    tracking value, and NUL cannot even be stored in PostgreSQL text."""
-    return CONTROL_CHARACTER.search(value) is not None
-
-
-def printable(value: str) -> str:
-    """`value` with its control characters shown as escapes (NUL as `\\x00`), for logs and messages that
-    echo what a client sent."""
-    return CONTROL_CHARACTER.sub(_escaped, value)
-
-
-def _escaped(match: re.Match) -> str:
-    return f"\\x{ord(match.group()):02x}"
 
 
 def as_sent(value: str) -> str:

@@ -12,11 +12,12 @@ from urllib.parse import parse_qsl, urlsplit
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 
+from config.text import has_control_characters
 from tracking import lookups
 from tracking.client_ip import client_ip
 from tracking.macros import substitute
 from tracking.models import CLICK_PARAMETERS, MAX_PARAMETER_LENGTH, new_click_id
-from tracking.params import has_control_characters, header_text, public_id
+from tracking.params import header_text, public_id
 from tracking.services import click_record
 
 COOKIE_NAME = "afclick"
