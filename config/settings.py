@@ -303,6 +303,23 @@ POSTBACK_SWEEP_SECONDS = _read("POSTBACK_SWEEP_SECONDS", env.float, 5.0)
 # A postback whose every delivery has failed for this long is disabled.
 POSTBACK_DISABLE_AFTER_DAYS = _read("POSTBACK_DISABLE_AFTER_DAYS", env.int, 3)
 
+# What beat starts, and how often. Expiring runs do not pile up in the broker while no worker is
+# there to take them.
+CELERY_BEAT_SCHEDULE = {
+    "flush-click-buffer": {
+        "task": "tracking.tasks.flush_click_buffer",
+        "schedule": 1.0,
+        "options": {"expires": 5},
+    },
+    "wake-postback-senders": {
+        "task": "postbacks.tasks.send_deliveries",
+        "schedule": POSTBACK_SWEEP_SECONDS,
+        "options": {"expires": POSTBACK_SWEEP_SECONDS},
+    },
+    "approve-expired-holds": {"task": "conversions.tasks.approve_expired_holds", "schedule": 600},
+    "clear-expired-sessions": {"task": "portal.tasks.clear_expired_sessions", "schedule": 24 * 60 * 60},
+}
+
 # --- REST API ---------------------------------------------------------------------------
 
 API_THROTTLE_RATE = _read("API_THROTTLE_RATE", env.str, "1200/min")

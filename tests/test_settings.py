@@ -67,3 +67,30 @@ def test_the_deploy_check_is_clean_with_production_settings():
 def test_development_needs_no_configuration_at_all():
     result = manage("check", DEBUG="true")
     assert result.returncode == 0, result.stderr
+
+
+def test_the_gunicorn_settings_load_before_django_is_configured():
+    # gunicorn reads its settings file before any Django setting exists, and the fault suite's
+    # harness reads it the same way: importing the project's package must not read settings.
+    inherited = {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    clean = {k: v for k, v in os.environ.items() if k not in inherited}
+    result = subprocess.run(
+        [sys.executable, "-c", "import runpy; runpy.run_path('config/gunicorn.py')"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_beat_runs_every_periodic_job():
+    from config.celery import app
+
+    assert {entry["task"] for entry in app.conf.beat_schedule.values()} == {
+        "tracking.tasks.flush_click_buffer",
+        "postbacks.tasks.send_deliveries",
+        "conversions.tasks.approve_expired_holds",
+        "portal.tasks.clear_expired_sessions",
+    }
