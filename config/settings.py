@@ -364,7 +364,7 @@ SPECTACULAR_SETTINGS = {
         "OfferStatusEnum": "offers.models.Offer.Status",
         "AffiliateStatusEnum": "offers.models.Affiliate.Status",
         "OfferAccessStatusEnum": "offers.models.OfferAccess.Status",
-        "ConversionStatusEnum": "offers.models.ConversionStatus",
+        "ConversionStatusEnum": "offers.choices.ConversionStatus",
         "PostbackMethodEnum": "postbacks.models.Postback.Method",
         "DeliveryStateEnum": "postbacks.models.Delivery.State",
     },

@@ -4,7 +4,7 @@ from django.db.models import Q
 from config.admin_base import TrafficRecordAdmin
 from conversions.models import Conversion, ConversionEvent, ServerPostback
 from conversions.services import conversion_set_status
-from offers.models import ConversionStatus
+from offers.choices import ConversionStatus
 from tracking.models import SUB_FIELDS
 
 

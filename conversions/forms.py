@@ -9,7 +9,7 @@ from config.filters import (
     public_id_field,
     use_date_pickers,
 )
-from offers.models import ConversionStatus
+from offers.choices import ConversionStatus
 from tracking.models import MAX_PARAMETER_LENGTH, SUB_FIELDS
 
 

@@ -6,7 +6,8 @@ import time
 from django.conf import settings
 from django.db import models
 
-from offers.models import Affiliate, ConversionStatus, Goal, Offer
+from offers.choices import ConversionStatus
+from offers.models import Affiliate, Goal, Offer
 from tracking.models import MAX_PARAMETER_LENGTH, Click, SubValues
 
 

@@ -8,7 +8,8 @@ from django.db.models import Count, Exists, OuterRef, Q, Sum
 
 from config.filters import period_q
 from conversions.models import Conversion
-from offers.models import Affiliate, ConversionStatus, Offer
+from offers.choices import ConversionStatus
+from offers.models import Affiliate, Offer
 from tracking.models import SUB_FIELDS
 
 

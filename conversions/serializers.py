@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from conversions.models import Conversion, ConversionEvent, ServerPostback
 from conversions.services import conversion_set_status
-from offers.models import ConversionStatus
+from offers.choices import ConversionStatus
 from tracking.models import SUB_FIELDS
 
 

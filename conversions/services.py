@@ -23,8 +23,10 @@ from config.text import has_control_characters, printable
 from conversions.models import Conversion, ConversionEvent, IntegrationMethod, ServerPostback
 from conversions.repeats import foreign_action_id
 from conversions.writer import WriterUnreachable, writer_submit
-from offers.models import Affiliate, ConversionStatus, Offer
+from offers.choices import ConversionStatus
+from offers.models import Affiliate, Offer
 from offers.selectors import affiliate_can_run_offer
+from tracking.client_ip import ip_text
 from tracking.lookups import offer_with_goals
 from tracking.models import MAX_PARAMETER_LENGTH, SUB_FIELDS, Click
 from tracking.params import public_id
@@ -355,7 +357,7 @@ def _conversion_for(params, *, caller_ip, clicks) -> tuple[Conversion, Conversio
         "currency": goal.currency,
         "order_sum": order_sum,
         "order_currency": order_currency,
-        "ip": _valid_ip(params.get("ip", "")),
+        "ip": ip_text(params.get("ip", "")),
         "referrer": params.get("referrer", ""),
         "extra": {name: params[name] for name in EXTRA_PARAMETERS if params.get(name)},
         "hold_until": _hold_until(offer, status),
@@ -458,17 +460,10 @@ def _currency(value):
     return value.upper()
 
 
-def _valid_ip(value):
-    try:
-        return str(ipaddress.ip_address(value.strip())) if value else None
-    except ValueError:
-        return None
-
-
 def _latest_click_from_ip(offer, affiliate_id, ip, user_agent):
     """Probabilistic attribution: the affiliate's latest click on the offer from this IP (and
     user agent, when given) inside the click lifetime, so its sub values reach the postback."""
-    address = _valid_ip(ip)
+    address = ip_text(ip)
     if address is None:
         return None
     since = timezone.now() - timedelta(days=offer.click_lifetime_days)

@@ -10,6 +10,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models.functions import Lower
 
+from offers.choices import ConversionStatus
+
 http_url_validator = URLValidator(schemes=["http", "https"])
 currency_validator = RegexValidator(r"^[A-Z]{3}\Z", "Use a three-letter ISO 4217 code in capitals, e.g. USD.")
 goal_value_validator = RegexValidator(
@@ -26,15 +28,6 @@ def validate_ip_allowlist(value):
             ipaddress.ip_network(str(entry).strip(), strict=False)
         except ValueError:
             raise ValidationError(f"{entry!r} is not an IP address or CIDR range.") from None
-
-
-class ConversionStatus(models.IntegerChoices):
-    """Conversion statuses with their wire codes. Code 4 is unused on purpose."""
-
-    APPROVED = 1, "Approved"
-    PENDING = 2, "Pending"
-    DECLINED = 3, "Declined"
-    HOLD = 5, "Hold"
 
 
 def _status_in_choices(field):

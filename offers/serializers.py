@@ -3,11 +3,11 @@ from rest_framework import serializers
 from rest_framework.validators import UniqueTogetherValidator, UniqueValidator
 
 from api.services import api_key_issue
+from offers.choices import ConversionStatus
 from offers.models import (
     MAX_PUBLIC_ID,
     Advertiser,
     Affiliate,
-    ConversionStatus,
     Goal,
     Offer,
     OfferAccess,

@@ -20,7 +20,7 @@ from django.db.models import prefetch_related_objects
 
 from config.db import placeholders, select_models
 from conversions.models import ConversionEvent
-from offers.models import ConversionStatus
+from offers.choices import ConversionStatus
 from postbacks.models import Postback
 
 STATUS_FILTERS = {

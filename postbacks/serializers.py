@@ -1,7 +1,8 @@
 from rest_framework import serializers
 
 from conversions.models import IntegrationMethod
-from offers.models import ConversionStatus, Goal, Offer
+from offers.choices import ConversionStatus
+from offers.models import Goal, Offer
 from offers.selectors import offers_runnable_by
 from postbacks import macros
 from postbacks.models import Delivery, Postback

@@ -13,7 +13,8 @@ What the numbers mean:
 
 from django.db import models
 
-from offers.models import Affiliate, ConversionStatus, Goal, Offer
+from offers.choices import ConversionStatus
+from offers.models import Affiliate, Goal, Offer
 
 # The rollup's column for each status: approved, pending, declined, hold.
 STATUS_COLUMNS = {status: status.name.lower() for status in ConversionStatus}

@@ -18,7 +18,8 @@ from django.db.models.functions import TruncDate
 
 from config.filters import period_q
 from conversions.models import Conversion
-from offers.models import Affiliate, ConversionStatus, Goal, Offer
+from offers.choices import ConversionStatus
+from offers.models import Affiliate, Goal, Offer
 from offers.selectors import offers_runnable_by
 from postbacks.models import Delivery
 from stats.models import STATUS_COLUMNS, DailyStat

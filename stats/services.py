@@ -14,7 +14,7 @@ from django.db import connection, transaction
 
 from config.db import placeholders
 from conversions.models import Conversion, ConversionEvent
-from offers.models import ConversionStatus
+from offers.choices import ConversionStatus
 from stats.models import STATUS_COLUMNS, DailyStat, DailyVisitor
 from tracking.models import Click
 

@@ -5,7 +5,8 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from conversions.models import Conversion, ConversionEvent, ServerPostback
-from offers.models import Advertiser, Affiliate, ConversionStatus, Goal, Offer, OfferAccess
+from offers.choices import ConversionStatus
+from offers.models import Advertiser, Affiliate, Goal, Offer, OfferAccess
 from postbacks.models import Delivery, Postback
 from tracking.models import Click, new_click_id
 

@@ -1,11 +1,15 @@
+"""IP addresses as visitors and advertisers send them: read once, stored in one spelling."""
+
 import ipaddress
 
 from django.conf import settings
 
 
-def _valid(address: str) -> str | None:
+def ip_text(value: str) -> str | None:
+    """`value` as an IP address in its standard spelling (`::1`, not `0::1`), or None when it is
+    empty or not an address: a malformed address is dropped, never an error."""
     try:
-        return str(ipaddress.ip_address(address.strip()))
+        return str(ipaddress.ip_address(value.strip())) if value else None
     except ValueError:
         return None
 
@@ -20,7 +24,7 @@ def client_ip(request) -> str | None:
     header = settings.CLIENT_IP_HEADER
     if header:
         forwarded = request.META.get("HTTP_" + header.upper().replace("-", "_"), "")
-        address = _valid(forwarded.split(",")[-1]) if forwarded else None
+        address = ip_text(forwarded.split(",")[-1]) if forwarded else None
         if address:
             return address
-    return _valid(request.META.get("REMOTE_ADDR", ""))
+    return ip_text(request.META.get("REMOTE_ADDR", ""))

@@ -5,7 +5,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from conversions.models import Conversion, ConversionEvent, ServerPostback
-from offers.models import ConversionStatus
+from offers.choices import ConversionStatus
 from tests.factories import ClickFactory, ConversionFactory, ServerPostbackFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from conversions.models import ConversionEvent
-from offers.models import ConversionStatus
+from offers.choices import ConversionStatus
 from tests.factories import (
     AffiliateFactory,
     ClickFactory,

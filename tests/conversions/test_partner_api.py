@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from offers.models import ConversionStatus
+from offers.choices import ConversionStatus
 from tests.factories import ClickFactory, ConversionFactory, OfferFactory
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from offers.models import ConversionStatus, Offer
+from offers.choices import ConversionStatus
+from offers.models import Offer
 from tests.factories import ConversionFactory, OfferFactory
 
 pytestmark = pytest.mark.django_db

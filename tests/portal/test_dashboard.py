@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from offers.models import ConversionStatus
+from offers.choices import ConversionStatus
 from postbacks.models import Delivery
 from tests.conftest import log_in
 from tests.factories import AffiliateFactory, DeliveryFactory, OfferFactory

@@ -9,7 +9,8 @@ from django.utils.html import escape
 from werkzeug import Response
 
 from conversions.models import Conversion, ServerPostback
-from offers.models import ConversionStatus, Offer
+from offers.choices import ConversionStatus
+from offers.models import Offer
 from postbacks.models import Delivery, Postback
 from stats.services import stats_rebuild
 from tests.conftest import log_in

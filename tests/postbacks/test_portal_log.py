@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from conversions.models import ConversionEvent
-from offers.models import ConversionStatus
+from offers.choices import ConversionStatus
 from postbacks import sender
 from postbacks.models import Delivery
 from tests.factories import ConversionFactory, DeliveryFactory, OfferFactory, PostbackFactory

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from conversions.models import Conversion, ConversionEvent
 from conversions.services import conversion_event_emit
-from offers.models import ConversionStatus
+from offers.choices import ConversionStatus
 from stats.models import STATUS_COLUMNS, DailyStat
 from tests.factories import ConversionFactory
 from tracking.models import Click, new_click_id

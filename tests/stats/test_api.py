@@ -3,7 +3,7 @@ and filters as the portal page, revenue for managers only, clear 400s for bad in
 
 import pytest
 
-from offers.models import ConversionStatus
+from offers.choices import ConversionStatus
 from tests.conftest import api_client_for
 from tests.factories import AffiliateFactory, OfferAccessFactory, OfferFactory
 from tests.stats.rollup import at, click_row, convert, write_clicks

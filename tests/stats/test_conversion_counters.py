@@ -10,7 +10,7 @@ from django.db import connection
 
 from conversions.models import Conversion, ConversionEvent
 from conversions.services import conversion_approve_expired_holds, conversion_set_status, postback_receive
-from offers.models import ConversionStatus
+from offers.choices import ConversionStatus
 from postbacks.services import postback_send_test
 from stats.models import DailyStat
 from tests.factories import AffiliateFactory, OfferFactory, PostbackFactory

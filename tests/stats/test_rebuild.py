@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 
 from conversions.models import ConversionEvent
 from conversions.services import conversion_set_status
-from offers.models import ConversionStatus
+from offers.choices import ConversionStatus
 from postbacks.services import postback_send_test
 from stats.models import DailyStat, DailyVisitor
 from tests.factories import AffiliateFactory, OfferFactory, PostbackFactory

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from conversions.models import ConversionEvent
 from conversions.services import conversion_set_status
-from offers.models import ConversionStatus, Offer
+from offers.choices import ConversionStatus
+from offers.models import Offer
 from tests.factories import AffiliateFactory, OfferAccessFactory, OfferFactory
 from tests.stats.rollup import at, click_row, convert, write_clicks
 

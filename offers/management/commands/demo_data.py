@@ -5,7 +5,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from offers.models import Advertiser, Affiliate, ConversionStatus, Offer
+from offers.choices import ConversionStatus
+from offers.models import Advertiser, Affiliate, Offer
 from offers.services import advertiser_create, affiliate_create, offer_save_with_goals
 
 MANAGER = ("manager", "manager-demo-pass")
