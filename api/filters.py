@@ -2,8 +2,18 @@
 showing the same rows validate their filters with the same form and the same messages."""
 
 from django import forms
-from rest_framework import exceptions
 from rest_framework.filters import BaseFilterBackend
+
+from api.errors import cleaned_data
+from config.filters import DateRangeForm
+from offers.forms import public_id_field
+
+
+class NetworkFilterForm(DateRangeForm):
+    """A manager's filters over the whole network: period, offer (public id) and affiliate (pid)."""
+
+    offer = public_id_field("Offer ID")
+    affiliate = public_id_field("pid")
 
 
 class FormFilterBackend(BaseFilterBackend):
@@ -16,15 +26,7 @@ class FormFilterBackend(BaseFilterBackend):
     def filter_queryset(self, request, queryset, view):
         if getattr(view, "action", None) != "list":
             return queryset
-        form = view.filter_form_class(request.query_params)
-        if not form.is_valid():
-            raise exceptions.ValidationError(
-                {
-                    ("non_field_errors" if field == "__all__" else field): list(messages)
-                    for field, messages in form.errors.items()
-                }
-            )
-        return view.filter_selector(queryset, form.cleaned_data)
+        return view.filter_selector(queryset, cleaned_data(view.filter_form_class(request.query_params)))
 
     def get_schema_operation_parameters(self, view):
         return [

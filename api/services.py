@@ -1,3 +1,5 @@
+"""API keys: issued (to a new affiliate too), checked on every request, revoked."""
+
 import hashlib
 import secrets
 from datetime import timedelta
@@ -9,6 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from api.models import ApiKey
+from offers.models import Affiliate
+from offers.services import affiliate_create
 
 # Writing last_used_at on every request would turn each API read into a write.
 LAST_USED_PRECISION = timedelta(minutes=5)
@@ -34,6 +38,31 @@ def api_key_issue(*, user, name: str = "") -> tuple[ApiKey, str]:
     raw_key = secrets.token_hex(20)
     api_key = ApiKey.objects.create(user=user, name=name, prefix=raw_key[:8], key_hash=_digest(raw_key))
     return api_key, raw_key
+
+
+@transaction.atomic
+def affiliate_create_with_api_key(
+    *,
+    username: str,
+    email: str = "",
+    password: str | None = None,
+    pid: int | None = None,
+    status: str = Affiliate.Status.ACTIVE,
+    consider_global_postback: bool = False,
+) -> tuple[Affiliate, str]:
+    """Create an affiliate and its login (offers.services.affiliate_create) with an API key, for a
+    partner that integrates through the API. Answers the affiliate and the key, to be shown once;
+    neither is created without the other."""
+    affiliate = affiliate_create(
+        username=username,
+        email=email,
+        password=password,
+        pid=pid,
+        status=status,
+        consider_global_postback=consider_global_postback,
+    )
+    _, raw_key = api_key_issue(user=affiliate.user, name="created by manager")
+    return affiliate, raw_key
 
 
 def api_key_authenticate(raw_key: str) -> ApiKey | None:

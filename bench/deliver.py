@@ -1,6 +1,6 @@
 """Benchmark of affiliate postback delivery through the real pipeline, on PostgreSQL and Redis.
 
-Conversions are created through conversions.services.conversion_event_emit, so that their
+Conversions are created through conversions.events.conversion_event_emit, so that their
 deliveries and Celery messages are made as in production, and a `celery -A config worker`
 process sends them to a local affiliate server (bench/sink.py) that records every request.
 
@@ -55,7 +55,7 @@ from offers.services import affiliate_create, offer_save_with_goals
 from postbacks.models import Postback
 from postbacks.services import postback_save
 from tracking.models import new_click_id
-from tracking.services import click_write_rows
+from tracking.store import click_write_rows
 advertiser = Advertiser.objects.create(name="Bench advertiser")
 offer, *_ = [
     offer_save_with_goals(
@@ -84,7 +84,7 @@ EMIT = """
 from django.db import transaction
 from config.db import insert_many
 from conversions.models import Conversion, ConversionEvent
-from conversions.services import conversion_event_emit
+from conversions.events import conversion_event_emit
 from offers.models import Affiliate, Offer
 offer = Offer.objects.get(offer_id=%(first)d + 1)
 goal = offer.goals.get()

@@ -20,7 +20,7 @@ import time
 from offers.models import Advertiser, Offer
 from offers.services import affiliate_create, offer_save_with_goals
 from tracking.models import new_click_id
-from tracking.services import click_write_rows
+from tracking.store import click_write_rows
 advertiser = Advertiser.objects.create(name="Bench advertiser")
 offer = offer_save_with_goals(
     offer=Offer(offer_id=1, advertiser=advertiser, title="Bench offer",

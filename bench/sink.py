@@ -1,4 +1,4 @@
-"""An affiliate's server for the delivery benchmark: a minimal asyncio HTTP/1.1 server.
+"""An affiliate's server for the delivery benchmark, on aiohttp.web's low-level server.
 
 It answers 200 "ok" to every request on its address, with keep-alive, and records each request's
 arrival time, X-Postback-Id header and target. A second address accepts connections and never
@@ -10,26 +10,28 @@ request recorded) and `/reset`.
 """
 
 import asyncio
-import json
 import sys
 import time
 
+from aiohttp import web
 
-class Recorder:
+
+class Sink:
+    """The server that records, and what it has recorded since the last reset."""
+
     def __init__(self):
+        self.server = web.Server(self.record)
         self.reset()
 
     def reset(self):
         self.arrivals: list[tuple[float, str, str]] = []
-        self.connections = 0
         self.peak_connections = 0
 
-    def opened(self):
-        self.connections += 1
-        self.peak_connections = max(self.peak_connections, self.connections)
-
-    def closed(self):
-        self.connections -= 1
+    async def record(self, request: web.BaseRequest) -> web.Response:
+        self.arrivals.append((time.time(), request.headers.get("X-Postback-Id", ""), request.raw_path))
+        # Counted as requests arrive: every connection the sender opens carries one.
+        self.peak_connections = max(self.peak_connections, len(self.server.connections))
+        return web.Response(text="ok")
 
     def stats(self) -> dict:
         times = [arrival[0] for arrival in self.arrivals]
@@ -41,83 +43,32 @@ class Recorder:
             "peak_connections": self.peak_connections,
         }
 
-
-class Http(asyncio.Protocol):
-    """HTTP/1.1 with keep-alive; `answer(target, headers)` gives the body of the 200 answer."""
-
-    def __init__(self, answer, recorder=None):
-        self.answer, self.recorder, self.buffer = answer, recorder, b""
-
-    def connection_made(self, transport):
-        self.transport = transport
-        if self.recorder:
-            self.recorder.opened()
-
-    def connection_lost(self, exc):
-        if self.recorder:
-            self.recorder.closed()
-
-    def data_received(self, data):
-        self.buffer += data
-        out = []
-        while True:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0:
-                break
-            request_line, *lines = self.buffer[:end].decode("latin-1").split("\r\n")
-            headers = {}
-            for line in lines:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-            length = int(headers.get("content-length", "0"))
-            if len(self.buffer) < end + 4 + length:
-                break
-            self.buffer = self.buffer[end + 4 + length :]
-            body = self.answer(request_line.split(" ")[1], headers)
-            out.append(
-                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % len(body)
-            )
-            out.append(body)
-        if out:
-            self.transport.write(b"".join(out))
+    async def control(self, request: web.BaseRequest) -> web.Response:
+        if request.path == "/reset":
+            self.reset()
+            return web.json_response({})
+        if request.path == "/arrivals":
+            return web.json_response(self.arrivals)
+        return web.json_response(self.stats())
 
 
-class NeverAnswers(asyncio.Protocol):
-    """Takes the connection and the request, and says nothing until the client gives up."""
-
-    def data_received(self, data):
-        pass
+async def never_answer(request: web.BaseRequest):
+    """Say nothing until the client gives up: its server cancels this when the connection closes."""
+    await asyncio.Event().wait()
 
 
 async def serve(address: str, never_address: str, control_address: str):
-    recorder = Recorder()
-
-    def record(target, headers):
-        recorder.arrivals.append((time.time(), headers.get("x-postback-id", ""), target))
-        return b"ok"
-
-    def control(target, headers):
-        if target == "/reset":
-            recorder.reset()
-            return b"{}"
-        if target == "/arrivals":
-            return json.dumps(recorder.arrivals).encode()
-        return json.dumps(recorder.stats()).encode()
-
+    sink = Sink()
     loop = asyncio.get_running_loop()
     servers = []
-    for (host, port), factory in (
-        (_split(address), lambda: Http(record, recorder)),
-        (_split(never_address), NeverAnswers),
-        (_split(control_address), lambda: Http(control)),
+    for host_and_port, server in (
+        (address, sink.server),
+        (never_address, web.Server(never_answer, handler_cancellation=True)),
+        (control_address, web.Server(sink.control)),
     ):
-        servers.append(await loop.create_server(factory, host, port, backlog=4096))
+        host, port = host_and_port.rsplit(":", 1)
+        servers.append(await loop.create_server(server, host, int(port), backlog=4096))
     await asyncio.gather(*(server.serve_forever() for server in servers))
-
-
-def _split(address: str) -> tuple[str, int]:
-    host, port = address.rsplit(":", 1)
-    return host, int(port)
 
 
 if __name__ == "__main__":

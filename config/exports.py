@@ -5,6 +5,16 @@ from collections.abc import Iterable
 
 from django.http import StreamingHttpResponse
 
+# A spreadsheet runs a cell starting with one of these as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: str) -> str:
+    """A text cell as a spreadsheet shows it, never runs it: sub values, titles and goal values
+    come from links anyone can click and from advertisers, so one that would start a formula is
+    written with a leading quote."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
 
 def csv_download(rows: Iterable[list], filename: str) -> StreamingHttpResponse:
     """`rows` as the CSV attachment `filename`, streamed row by row so that a long period needs no

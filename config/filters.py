@@ -1,5 +1,5 @@
-"""Filter forms shared by the portal and the API, so that both read a period, an offer id or a pid
-the same way and refuse the same bad values with the same messages."""
+"""Filter forms' periods, shared by the portal and the API, so that both read a period the same way
+and refuse the same bad days with the same messages."""
 
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -7,8 +7,6 @@ from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import Q
 from django.utils import timezone
-
-from offers.models import MAX_PUBLIC_ID
 
 # The days a filter may name. Nothing the platform records is older or newer, and a period
 # completed or counted from a day at either end stays far from the calendar's limits (year 1 and
@@ -31,10 +29,6 @@ def date_field(**kwargs) -> forms.DateField:
         ],
         **kwargs,
     )
-
-
-def public_id_field(label: str) -> forms.IntegerField:
-    return forms.IntegerField(label=label, required=False, min_value=1, max_value=MAX_PUBLIC_ID)
 
 
 class DateRangeForm(forms.Form):
@@ -97,13 +91,6 @@ def with_default_period(query, days: int = 30):
         data["date_from"] = (today - timedelta(days=days - 1)).isoformat()
         data["date_to"] = today.isoformat()
     return data
-
-
-class NetworkFilterForm(DateRangeForm):
-    """A manager's filters over the whole network: period, offer (public id) and affiliate (pid)."""
-
-    offer = public_id_field("Offer ID")
-    affiliate = public_id_field("pid")
 
 
 def period_q(field: str, date_from: date | None, date_to: date | None) -> Q:

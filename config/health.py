@@ -2,18 +2,13 @@
 
 import logging
 
-from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_safe
 
+from config import db
 from config.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
-
-
-def _database_reachable():
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
 
 
 def _broker_reachable():
@@ -21,7 +16,7 @@ def _broker_reachable():
         conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=3)
 
 
-CHECKS = {"database": _database_reachable, "broker": _broker_reachable}
+CHECKS = {"database": db.ping, "broker": _broker_reachable}
 
 
 # HEAD answers like GET, without the body (the server leaves it out): some load balancers check with HEAD.

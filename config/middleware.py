@@ -1,47 +1,50 @@
 import logging
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.utils.cache import add_never_cache_headers
-
-from conversions.views import pixel, pixel_response, postback
-from tracking.views import click
+from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
 
-# Endpoints called by visitors' browsers and advertisers' servers at volume. They use no
-# session, CSRF token, login or messages, so they are answered before that middleware runs.
-FAST_PATHS = {"/click": click, "/postback": postback, "/pixel": pixel}
 UNAVAILABLE = "Service temporarily unavailable, retry later"
 RETRY_AFTER_SECONDS = 5
 
 
 class TrackingFastPathMiddleware:
+    """Answers the traffic endpoints (settings.TRAFFIC_ENDPOINTS), called by visitors' browsers
+    and advertisers' servers at volume. They use no session, CSRF token, login or messages, so
+    they are answered before that middleware runs."""
+
     def __init__(self, get_response):
         self.get_response = get_response
+        # Imported once, when Django builds the middleware chain, rather than with this module:
+        # config imports no app. Per request, finding an endpoint stays one dict lookup.
+        self.endpoints = {path: import_string(name) for path, name in settings.TRAFFIC_ENDPOINTS.items()}
+        self.pixel_response = import_string(settings.TRAFFIC_PIXEL_RESPONSE)
 
     def __call__(self, request):
-        view = FAST_PATHS.get(request.path_info)
-        if view is None:
+        endpoint = self.endpoints.get(request.path_info)
+        if endpoint is None:
             return self.get_response(request)
         try:
-            return view(request)
+            return endpoint(request)
         except (OperationalError, InterfaceError):
             # The database is unreachable (restarting, failing over): nothing was stored, and the
             # caller is told to retry rather than shown a server error.
             logger.exception("Database unavailable for %s", request.path_info)
-            return _unavailable(request.path_info)
+            return self._unavailable(request.path_info)
 
-
-def _unavailable(path: str) -> HttpResponse:
-    if path == "/pixel":
-        return pixel_response()
-    if path == "/postback":
-        response = JsonResponse({"status": 2, "message": UNAVAILABLE}, status=503)
-    else:
-        response = HttpResponse(UNAVAILABLE, status=503, content_type="text/plain; charset=utf-8")
-    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    return response
+    def _unavailable(self, path: str) -> HttpResponse:
+        if path == "/pixel":
+            return self.pixel_response()
+        if path == "/postback":
+            response = JsonResponse({"status": 2, "message": UNAVAILABLE}, status=503)
+        else:
+            response = HttpResponse(UNAVAILABLE, status=503, content_type="text/plain; charset=utf-8")
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
 
 
 class PrivateAnswersNotStored:

@@ -100,6 +100,15 @@ MIDDLEWARE = [
     # Turns a refused login (see LOGIN_FAILURE_LIMIT) into the lockout page; it must come last.
     "axes.middleware.AxesMiddleware",
 ]
+# The traffic endpoints config.middleware.TrackingFastPathMiddleware answers, by path, and the
+# pixel's image, which /pixel answers even while the database is unreachable. Named, not
+# imported: config imports no app outside its URLs.
+TRAFFIC_ENDPOINTS = {
+    "/click": "tracking.endpoints.click",
+    "/postback": "conversions.endpoints.postback",
+    "/pixel": "conversions.endpoints.pixel",
+}
+TRAFFIC_PIXEL_RESPONSE = "conversions.endpoints.pixel_response"
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -284,8 +293,9 @@ CLICK_BUFFER_REDIS_URL = _read("CLICK_BUFFER_REDIS_URL", env.str, REDIS_URL)
 # conversions.writer); empty: every web process records its own postbacks.
 POSTBACK_WRITER_SOCKET = _read("POSTBACK_WRITER_SOCKET", env.str, "")
 
-# Affiliate postbacks (postbacks/outbound.py, postbacks/sender.py). Private addresses are refused
-# unless allowed here, for development and tests only: "true", or a comma-separated CIDR list.
+# Affiliate postbacks (postbacks/outbound.py, postbacks/queue.py, postbacks/sender.py). Private
+# addresses are refused unless allowed here, for development and tests only: "true", or a
+# comma-separated CIDR list.
 POSTBACK_ALLOW_PRIVATE_NETWORKS = _read("POSTBACK_ALLOW_PRIVATE_NETWORKS", env.str, "false")
 POSTBACK_CONNECT_TIMEOUT = _read("POSTBACK_CONNECT_TIMEOUT", env.float, 3.0)
 POSTBACK_TOTAL_TIMEOUT = _read("POSTBACK_TOTAL_TIMEOUT", env.float, 10.0)

@@ -2,12 +2,12 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, register_converter
 
-from config.admin_dashboard import admin_dashboard_view
 from config.converters import PublicIdConverter, RowIdConverter
 from config.health import healthz
-from conversions.views import pixel, postback
+from conversions.endpoints import pixel, postback
+from portal.views import admin_dashboard
 from postbacks.views import admin_integration_test
-from tracking.views import click
+from tracking.endpoints import click
 
 register_converter(PublicIdConverter, "public_id")
 register_converter(RowIdConverter, "row_id")
@@ -28,8 +28,8 @@ urlpatterns = [
     path("click", click, name="click"),
     path("postback", postback, name="postback"),
     path("pixel", pixel, name="pixel"),
-    path("admin/dashboard/", admin_dashboard_view, name="admin-dashboard"),
     # Staff only, like every admin page.
+    path("admin/dashboard/", admin.site.admin_view(admin_dashboard), name="admin-dashboard"),
     path(
         "admin/integration-test/",
         admin.site.admin_view(admin_integration_test),

@@ -2,8 +2,8 @@ from django.contrib import admin, messages
 from django.db.models import Q
 
 from config.admin_base import TrafficRecordAdmin
+from conversions.lifecycle import conversion_set_status
 from conversions.models import Conversion, ConversionEvent, ServerPostback
-from conversions.services import conversion_set_status
 from offers.choices import ConversionStatus
 from tracking.models import SUB_FIELDS
 

@@ -1,8 +1,7 @@
 from rest_framework import mixins, viewsets
 
-from api.filters import FormFilterBackend
-from api.views import AffiliateViewSetMixin, ManagerViewSetMixin
-from config.filters import NetworkFilterForm
+from api.base import AffiliateViewSetMixin, ManagerViewSetMixin
+from api.filters import FormFilterBackend, NetworkFilterForm
 from conversions.forms import ConversionFilterForm, ManagerConversionFilterForm
 from conversions.models import ServerPostback
 from conversions.selectors import conversions_filtered, conversions_with_relations, server_postbacks_filtered

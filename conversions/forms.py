@@ -3,13 +3,9 @@ conversions.selectors.conversions_filtered applies what they clean."""
 
 from django import forms
 
-from config.filters import (
-    DateRangeForm,
-    offer_choice_field,
-    public_id_field,
-    use_date_pickers,
-)
+from config.filters import DateRangeForm, offer_choice_field, use_date_pickers
 from offers.choices import ConversionStatus
+from offers.forms import public_id_field
 from tracking.models import MAX_PARAMETER_LENGTH, SUB_FIELDS
 
 

@@ -1,19 +1,17 @@
 """Conversions reported by advertisers, their status history, and the log of inbound postbacks."""
 
-import os
-import time
-
 from django.conf import settings
 from django.db import models
 
+from config.ids import new_public_id
 from offers.choices import ConversionStatus
 from offers.models import Affiliate, Goal, Offer
 from tracking.models import MAX_PARAMETER_LENGTH, Click, SubValues
 
 
 def new_conversion_id() -> str:
-    """Public conversion id: 24 lowercase hex characters, time-ordered and unguessable."""
-    return int(time.time()).to_bytes(4, "big").hex() + os.urandom(8).hex()
+    """A conversion's public id: the `conversion_id` of postbacks and the API."""
+    return new_public_id()
 
 
 class IntegrationMethod(models.TextChoices):
@@ -76,7 +74,7 @@ class Conversion(SubValues):
             # conversions are exempt: many visitors can share the matched click's IP.
             models.UniqueConstraint(
                 fields=["offer", "goal", "click"],
-                condition=models.Q(action_id="", integration_method="default"),
+                condition=models.Q(action_id="", integration_method=IntegrationMethod.DEFAULT),
                 name="conversion_unique_click",
             ),
             models.CheckConstraint(
@@ -100,7 +98,11 @@ class Conversion(SubValues):
                 fields=["action_id"], condition=~models.Q(action_id=""), name="conversion_action_id"
             ),
             # The hold auto-approval job.
-            models.Index(fields=["hold_until"], condition=models.Q(status=5), name="conversion_on_hold"),
+            models.Index(
+                fields=["hold_until"],
+                condition=models.Q(status=ConversionStatus.HOLD),
+                name="conversion_on_hold",
+            ),
         ]
 
     def __str__(self):
@@ -146,7 +148,7 @@ class ServerPostback(models.Model):
 
 class ConversionEvent(models.Model):
     """A conversion's creation or one of its status changes: its history, and what affiliate
-    postbacks are sent for. Written only by conversions.services.conversion_events_emit."""
+    postbacks are sent for. Written only by conversions.events."""
 
     class Kind(models.TextChoices):
         CREATED = "created", "Created"

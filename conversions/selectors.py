@@ -8,9 +8,10 @@ from django.db.models import Count, Exists, OuterRef, Q, Sum
 
 from config.filters import period_q
 from conversions.models import Conversion
+from offers.access import offers_runnable_by
 from offers.choices import ConversionStatus
 from offers.models import Affiliate, Offer
-from tracking.models import SUB_FIELDS
+from tracking.models import SUB_FIELDS, Click
 
 
 def conversions_with_relations():
@@ -39,10 +40,14 @@ def conversions_filtered(conversions, filters: dict):
 
 
 def offers_for_statistics(affiliate: Affiliate):
-    """The offers an affiliate may filter statistics by: the active ones they can see, and any
-    offer they have conversions on, so that a paused offer's history stays reachable."""
+    """The offers an affiliate may name in the filters of their figures (the Statistics and
+    Conversions pages, the postback log, the statistics API): those they may run now, and any they
+    have clicks or conversions on, so that a paused offer's or a revoked access's history stays
+    reachable. No other offer, not even its title, is shown to them."""
+    clicked = Click.objects.filter(affiliate=affiliate, offer=OuterRef("pk"))
     converted = Conversion.objects.filter(affiliate=affiliate, offer=OuterRef("pk"))
-    return Offer.objects.filter(Q(status=Offer.Status.ACTIVE) | Exists(converted)).order_by("offer_id")
+    runnable = Q(pk__in=offers_runnable_by(affiliate).values("pk"))
+    return Offer.objects.filter(runnable | Exists(clicked) | Exists(converted)).order_by("offer_id")
 
 
 @dataclass
@@ -83,7 +88,7 @@ def conversion_totals(conversions) -> ConversionTotals:
 
 
 def server_postbacks_filtered(server_postbacks, filters: dict):
-    """Narrow inbound postbacks by config.filters.NetworkFilterForm's cleaned data. Offer and affiliate
+    """Narrow inbound postbacks by api.filters.NetworkFilterForm's cleaned data. Offer and affiliate
     are those of the conversion a postback reached, so rejected postbacks match neither."""
     server_postbacks = server_postbacks.filter(
         period_q("received_at", filters.get("date_from"), filters.get("date_to"))

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
+from conversions.lifecycle import conversion_set_status
 from conversions.models import Conversion, ConversionEvent, ServerPostback
-from conversions.services import conversion_set_status
 from offers.choices import ConversionStatus
 from tracking.models import SUB_FIELDS
 

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from conversions.services import conversion_approve_expired_holds
+from conversions.lifecycle import conversion_approve_expired_holds
 
 
 @shared_task(ignore_result=True)

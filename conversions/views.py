@@ -1,110 +1,89 @@
-"""Advertiser endpoints: the S2S postback (`GET|POST /postback`) and the image pixel (`GET /pixel`).
+"""Portal pages about conversions: Statistics > Conversions, its totals and its CSV export."""
 
-Both are answered by config.middleware.TrackingFastPathMiddleware: no session or CSRF, since
-advertisers' servers and pixels carry neither.
-"""
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views import View
+from django.views.generic import ListView
 
-import base64
-import json
+from config.exports import csv_download, csv_text
+from config.filters import with_default_period
+from conversions.forms import StatisticsFilterForm
+from conversions.selectors import (
+    conversion_totals,
+    conversions_filtered,
+    conversions_for_statistics,
+    offers_for_statistics,
+)
+from portal.access import AffiliateRequiredMixin
+from tracking.models import SUB_FIELDS
 
-from django.core.exceptions import BadRequest, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.http import HttpResponse
-from django.http.multipartparser import MultiPartParserError
-
-from conversions.models import ServerPostback
-from conversions.services import PostbackHit, PostbackRejected, postback_answer
-from tracking.client_ip import client_ip
-from tracking.params import as_sent
-from tracking.views import COOKIE_NAME
-
-# The smallest transparent GIF.
-PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
-# What Django raises rather than read a request's parameters: more than DATA_UPLOAD_MAX_NUMBER_FIELDS
-# of them, a body over DATA_UPLOAD_MAX_MEMORY_SIZE, a broken multipart body, a form in another
-# charset than UTF-8. Left to Django, each would be an HTML error page, not the JSON answer (or the
-# GIF) advertisers' integrations read.
-UNREADABLE = (TooManyFieldsSent, TooManyFilesSent, RequestDataTooBig, MultiPartParserError, BadRequest)
-UNREADABLE_MESSAGE = "Invalid request: too many parameters, or a body too large or malformed"
-POSTBACK_METHODS = ("GET", "POST")
-
-
-def _params(request) -> dict[str, str]:
-    # A parameter given twice counts with its last value; a form body wins over the query.
-    return {**request.GET.dict(), **request.POST.dict()}
+CSV_HEADER = [
+    "date (UTC)",
+    "conversion id",
+    "offer id",
+    "offer",
+    "goal",
+    "status",
+    "payout",
+    "currency",
+    *SUB_FIELDS,
+    "integration method",
+]
 
 
-def _query_string(request) -> str:
-    return as_sent(request.META.get("QUERY_STRING", ""))
+class ConversionFiltersMixin(AffiliateRequiredMixin):
+    def filter_form(self) -> StatisticsFilterForm:
+        """The filters from the query string; a first visit shows the last 30 days."""
+        data = with_default_period(self.request.GET)
+        return StatisticsFilterForm(data, offers=offers_for_statistics(self.affiliate))
+
+    def filtered(self, form):
+        return conversions_filtered(conversions_for_statistics(self.affiliate), form.cleaned_data)
 
 
-def _raw_query(request) -> str:
-    body = request.body.decode("utf-8", "replace") if request.method == "POST" else ""
-    return _query_string(request) + (f"\n{body}" if body else "")
+class ConversionStatisticsView(ConversionFiltersMixin, ListView):
+    template_name = "conversions/statistics.html"
+    context_object_name = "conversions"
+    paginate_by = 50
+
+    def get_queryset(self):
+        self.form = self.filter_form()
+        if not self.form.is_valid():
+            return conversions_for_statistics(self.affiliate).none()
+        return self.filtered(self.form)
+
+    def get_context_data(self, **kwargs):
+        totals = conversion_totals(self.object_list) if self.form.is_valid() else None
+        return super().get_context_data(form=self.form, totals=totals, **kwargs)
 
 
-def _json(body: dict, status: int) -> HttpResponse:
-    return HttpResponse(json.dumps(body), status=status, content_type="application/json")
+class ConversionCsvView(ConversionFiltersMixin, View):
+    """The filtered conversions as CSV, streamed row by row so that a long period needs no memory."""
+
+    def get(self, request):
+        form = self.filter_form()
+        if not form.is_valid():
+            # The page shows what is wrong with the filters.
+            return redirect(f"{reverse('statistics:conversions')}?{request.GET.urlencode()}")
+        rows = (_csv_row(conversion) for conversion in self.filtered(form).iterator(chunk_size=2000))
+        return csv_download(_with_header(rows), "conversions.csv")
 
 
-def postback(request):
-    if request.method not in POSTBACK_METHODS:
-        # A HEAD is refused too: a postback that would store nothing is no postback.
-        message = "Method not allowed: send the postback with GET or POST"
-        response = _json({"status": 2, "message": message}, 405)
-        response["Allow"] = ", ".join(POSTBACK_METHODS)
-        return response
-    raw_query, params, refused = _query_string(request), {}, None
-    try:
-        raw_query = _raw_query(request)  # before the form is parsed: the body can be read only once
-        params = _params(request)
-    except UNREADABLE:
-        refused = PostbackRejected(400, UNREADABLE_MESSAGE)
-    answer = postback_answer(
-        PostbackHit(
-            params=params,
-            source=ServerPostback.Source.POSTBACK,
-            method=request.method,
-            raw_query=raw_query,
-            caller_ip=client_ip(request),
-            refused=refused,
-        )
-    )
-    return _json(answer.body, answer.http_status)
+def _with_header(rows):
+    yield CSV_HEADER
+    yield from rows
 
 
-def pixel(request):
-    """Records the conversion of the click in the `afclick` cookie; answers a GIF whatever happens.
-    A HEAD (a previewer checking the image) records nothing."""
-    if request.method == "HEAD":
-        return pixel_response()
-    if request.method != "GET":
-        response = pixel_response(status=405)
-        response["Allow"] = "GET, HEAD"
-        return response
-    try:
-        params, refused = request.GET.dict(), None
-    except UNREADABLE:
-        params, refused = {}, PostbackRejected(400, UNREADABLE_MESSAGE)
-    params["clickid"] = request.COOKIES.get(COOKIE_NAME, "")
-    for name in ("click_id", "afclick"):
-        params.pop(name, None)
-    if "afstatus" in params:
-        params["status"] = params.pop("afstatus")
-    postback_answer(
-        PostbackHit(
-            params=params,
-            source=ServerPostback.Source.PIXEL,
-            method=request.method,
-            raw_query=_query_string(request),
-            caller_ip=client_ip(request),
-            refused=refused,
-        )
-    )
-    return pixel_response()
-
-
-def pixel_response(status: int = 200) -> HttpResponse:
-    """The pixel's answer, whatever happened to the hit."""
-    response = HttpResponse(PIXEL_GIF, content_type="image/gif", status=status)
-    response["Cache-Control"] = "no-store"
-    return response
+def _csv_row(conversion) -> list:
+    return [
+        conversion.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        conversion.conversion_id,
+        conversion.offer.offer_id,
+        csv_text(conversion.offer.title),
+        csv_text(conversion.goal.value),
+        conversion.get_status_display(),
+        conversion.payout,
+        conversion.currency,
+        *(csv_text(value) for value in conversion.sub_values().values()),
+        conversion.get_integration_method_display(),
+    ]

@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Count
+from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html
 
 from offers.models import (
@@ -12,7 +14,14 @@ from offers.models import (
     new_secure_code,
     next_public_number,
 )
-from offers.services import advertiser_create, offer_access_decide
+from offers.services import (
+    advertiser_create,
+    advertiser_update,
+    affiliate_update,
+    goals_problem,
+    offer_access_decide,
+    offer_save_with_goals,
+)
 
 OPEN_OFFER_WARNING = (
     "Offer {offer} takes advertiser postbacks from anyone: give it or its advertiser a secure code, "
@@ -24,15 +33,44 @@ OPEN_ADVERTISER_WARNING = (
 )
 
 
+GOAL_FIELDS = ["value", "title", "payout", "revenue", "currency", "default_status"]
+
+
+class GoalFormSet(BaseInlineFormSet):
+    """An offer's goals, checked as a whole by offers.services.goals_problem (the rule the API's
+    goals follow too) and saved with the offer by OfferAdmin.save_related."""
+
+    def kept_forms(self) -> list:
+        """The rows that stay the offer's goals: its goals not marked for deletion, and new rows."""
+        deleted = self.deleted_forms if self.can_delete else []
+        return [
+            form
+            for form in self.forms
+            if form not in deleted and (form.instance.pk is not None or form.has_changed())
+        ]
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        if problem := goals_problem([form.cleaned_data["value"] for form in self.kept_forms()]):
+            raise ValidationError(problem)
+
+    def goals(self) -> list[dict]:
+        """The kept rows as offers.services.offer_save_with_goals takes them: by id when saved."""
+        goals = []
+        for form in self.kept_forms():
+            fields = {name: form.cleaned_data[name] for name in GOAL_FIELDS}
+            goals.append(fields if form.instance.pk is None else {"id": form.instance.pk, **fields})
+        return goals
+
+
 class GoalInline(admin.TabularInline):
     model = Goal
+    formset = GoalFormSet
     extra = 0
-    min_num = 1
-    fields = ["value", "title", "payout", "revenue", "currency", "default_status"]
-
-    def get_formset(self, request, obj=None, **kwargs):
-        # An offer keeps at least one goal: refuse saving none, or deleting the last.
-        return super().get_formset(request, obj, validate_min=True, **kwargs)
+    min_num = 1  # the add page opens with one goal row
+    fields = GOAL_FIELDS
 
 
 @admin.register(Advertiser)
@@ -51,12 +89,11 @@ class AdvertiserAdmin(admin.ModelAdmin):
         return {"secure_code": new_secure_code(), **super().get_changeform_initial_data(request)}
 
     def save_model(self, request, obj, form, change):
+        fields = {"name": obj.name, "secure_code": obj.secure_code, "ip_allowlist": obj.ip_allowlist}
         if change:
-            super().save_model(request, obj, form, change)
+            advertiser_update(advertiser=obj, **fields)
         else:
-            created = advertiser_create(
-                name=obj.name, secure_code=obj.secure_code, ip_allowlist=obj.ip_allowlist
-            )
+            created = advertiser_create(**fields)
             obj.pk, obj.created_at = created.pk, created.created_at
         if not (obj.secure_code or obj.ip_allowlist):
             count = obj.offers.filter(secure_code="").count()
@@ -133,23 +170,43 @@ class OfferAdmin(admin.ModelAdmin):
         }
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if obj.takes_postbacks_from_anyone:
-            self.message_user(request, OPEN_OFFER_WARNING.format(offer=obj), messages.WARNING)
+        """Nothing yet: the offer is saved with its goals in save_related."""
+
+    def save_related(self, request, form, formsets, change):
+        # The offer and its goals are saved by offer_save_with_goals, like the API's. The
+        # formset's own save, without writing, lists what changed for the admin's history.
+        (goals,) = formsets
+        goals.save(commit=False)
+        offer = offer_save_with_goals(offer=form.instance, goals=goals.goals())
+        if offer.takes_postbacks_from_anyone:
+            self.message_user(request, OPEN_OFFER_WARNING.format(offer=offer), messages.WARNING)
 
     @admin.display(boolean=True, description="postbacks protected")
     def postbacks_protected(self, obj):
         """False (a red mark) for an offer that takes advertiser postbacks from anyone."""
         return not obj.takes_postbacks_from_anyone
 
+    def _set_status(self, request, queryset, status) -> int:
+        """Saves each offer with its new status as the API would; answers how many were saved."""
+        saved = 0
+        for offer in queryset.select_related("advertiser"):
+            offer.status = status
+            try:
+                offer_save_with_goals(offer=offer, goals=None)
+            except ValidationError as refused:
+                self.message_user(request, f"{offer}: {' '.join(refused.messages)}", messages.ERROR)
+            else:
+                saved += 1
+        return saved
+
     @admin.action(description="Pause selected offers")
     def pause(self, request, queryset):
-        count = queryset.update(status=Offer.Status.PAUSED)
+        count = self._set_status(request, queryset, Offer.Status.PAUSED)
         self.message_user(request, f"{count} offer(s) paused.", messages.SUCCESS)
 
     @admin.action(description="Activate selected offers")
     def activate(self, request, queryset):
-        count = queryset.update(status=Offer.Status.ACTIVE)
+        count = self._set_status(request, queryset, Offer.Status.ACTIVE)
         self.message_user(request, f"{count} offer(s) activated.", messages.SUCCESS)
 
 
@@ -170,14 +227,34 @@ class AffiliateAdmin(admin.ModelAdmin):
     def get_changeform_initial_data(self, request):
         return {"pid": next_public_number(Affiliate, "pid"), **super().get_changeform_initial_data(request)}
 
+    def save_model(self, request, obj, form, change):
+        if not change:
+            # The add form gives a login that exists already an affiliate account (affiliate_create
+            # would make a new login).
+            super().save_model(request, obj, form, change)
+            return
+        affiliate_update(
+            affiliate=obj,
+            pid=obj.pid,
+            user=obj.user,
+            status=obj.status,
+            consider_global_postback=obj.consider_global_postback,
+        )
+
+    def _set_status(self, queryset, status) -> int:
+        affiliates = list(queryset.select_related("user"))
+        for affiliate in affiliates:
+            affiliate_update(affiliate=affiliate, status=status)
+        return len(affiliates)
+
     @admin.action(description="Block selected affiliates")
     def block(self, request, queryset):
-        count = queryset.update(status=Affiliate.Status.BLOCKED)
+        count = self._set_status(queryset, Affiliate.Status.BLOCKED)
         self.message_user(request, f"{count} affiliate(s) blocked.", messages.SUCCESS)
 
     @admin.action(description="Activate selected affiliates")
     def activate(self, request, queryset):
-        count = queryset.update(status=Affiliate.Status.ACTIVE)
+        count = self._set_status(queryset, Affiliate.Status.ACTIVE)
         self.message_user(request, f"{count} affiliate(s) activated.", messages.SUCCESS)
 
 

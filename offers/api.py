@@ -3,9 +3,10 @@ from rest_framework import exceptions, filters, generics, mixins, serializers, v
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from api.base import AffiliateViewSetMixin, ManagerViewSetMixin
 from api.filters import FormFilterBackend
 from api.permissions import IsAffiliate
-from api.views import AffiliateViewSetMixin, ManagerViewSetMixin
+from api.services import affiliate_create_with_api_key
 from config.converters import PublicIdConverter
 from offers.forms import OfferAccessFilterForm
 from offers.models import Advertiser, Affiliate, Offer, OfferAccess
@@ -107,6 +108,11 @@ class ManagerAffiliateViewSet(
     lookup_value_regex = PublicIdConverter.regex
     filter_backends = [filters.SearchFilter]
     search_fields = ["user__username", "user__email", "=pid"]
+
+    def perform_create(self, serializer):
+        fields = serializer.arguments(serializer.validated_data)
+        affiliate, affiliate.issued_api_key = affiliate_create_with_api_key(**fields)
+        serializer.instance = affiliate
 
 
 class ManagerOfferAccessViewSet(ManagerViewSetMixin, viewsets.ModelViewSet):

@@ -82,14 +82,31 @@ class Advertiser(models.Model):
         return f"{settings.TRACKING_BASE_URL}/postback?clickid={{clickid}}{secure}&{POSTBACK_URL_PARAMETERS}"
 
 
-class Offer(models.Model):
-    class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        PAUSED = "paused", "Paused"
+# The choices of the models below, outside them so that their constraints can name the values.
+class OfferStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
 
-    class Visibility(models.TextChoices):
-        PUBLIC = "public", "Public"
-        PRIVATE = "private", "Private (access on request)"
+
+class OfferVisibility(models.TextChoices):
+    PUBLIC = "public", "Public"
+    PRIVATE = "private", "Private (access on request)"
+
+
+class AffiliateStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    BLOCKED = "blocked", "Blocked"
+
+
+class AccessStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
+class Offer(models.Model):
+    Status = OfferStatus
+    Visibility = OfferVisibility
 
     # Public and editable so that a network migrating from another platform keeps its
     # offer ids, and with them every tracking link already out there.
@@ -138,10 +155,10 @@ class Offer(models.Model):
             ),
             models.CheckConstraint(condition=~models.Q(title=""), name="offer_title_not_empty"),
             models.CheckConstraint(
-                condition=models.Q(status__in=["active", "paused"]), name="offer_status_valid"
+                condition=models.Q(status__in=OfferStatus.values), name="offer_status_valid"
             ),
             models.CheckConstraint(
-                condition=models.Q(visibility__in=["public", "private"]), name="offer_visibility_valid"
+                condition=models.Q(visibility__in=OfferVisibility.values), name="offer_visibility_valid"
             ),
             models.CheckConstraint(
                 condition=models.Q(click_lifetime_days__gte=1), name="offer_click_lifetime_min"
@@ -175,10 +192,14 @@ class Offer(models.Model):
         offer's nor its advertiser's secure code, nor an IP allowlist (see OPEN_TO_ANYONE)."""
         return not (self.secure_code or self.advertiser.secure_code or self.advertiser.ip_allowlist)
 
-    @property
-    def default_goal(self):
-        """The goal a postback without `goal` counts as: the offer's first one."""
-        return self.goals.order_by("pk").first()
+    def goal_for(self, value: str = "") -> "Goal | None":
+        """The goal a conversion's `goal` value names, compared case-insensitively; a conversion
+        without one counts as the offer's first goal. None when no goal has that value. Reads
+        `self.goals.all()`, so prefetched goals cost no query."""
+        goals = list(self.goals.all())
+        if not value:
+            return goals[0] if goals else None
+        return next((goal for goal in goals if goal.value.lower() == value.lower()), None)
 
     @property
     def currency(self):
@@ -242,9 +263,7 @@ class Goal(models.Model):
 
 
 class Affiliate(models.Model):
-    class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        BLOCKED = "blocked", "Blocked"
+    Status = AffiliateStatus
 
     # Public and editable for the same reason as Offer.offer_id: migrated links keep working.
     pid = models.PositiveIntegerField(
@@ -271,7 +290,7 @@ class Affiliate(models.Model):
                 condition=models.Q(pid__range=(1, MAX_PUBLIC_ID)), name="affiliate_pid_range"
             ),
             models.CheckConstraint(
-                condition=models.Q(status__in=["active", "blocked"]), name="affiliate_status_valid"
+                condition=models.Q(status__in=AffiliateStatus.values), name="affiliate_status_valid"
             ),
         ]
 
@@ -291,10 +310,7 @@ class Affiliate(models.Model):
 class OfferAccess(models.Model):
     """An affiliate's access to a private offer: requested by the affiliate, decided by a manager."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        APPROVED = "approved", "Approved"
-        REJECTED = "rejected", "Rejected"
+    Status = AccessStatus
 
     affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="offer_accesses")
     offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="accesses")
@@ -312,7 +328,7 @@ class OfferAccess(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["affiliate", "offer"], name="offer_access_unique_per_affiliate"),
             models.CheckConstraint(
-                condition=models.Q(status__in=["pending", "approved", "rejected"]),
+                condition=models.Q(status__in=AccessStatus.values),
                 name="offer_access_status_valid",
             ),
         ]

@@ -1,6 +1,6 @@
-"""Reads about who may see and run which offer. Every surface (portal, API, click path) asks here."""
+"""Reads about affiliates and the offers they see. Whether one may run an offer is offers.access's."""
 
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import OuterRef, Subquery
 
 from offers.models import Affiliate, Offer, OfferAccess
 
@@ -26,25 +26,6 @@ def offers_visible_to(affiliate: Affiliate):
         .annotate(access_status=Subquery(access))
         .prefetch_related("goals")
     )
-
-
-def may_run_visible_offer(offer: Offer) -> bool:
-    """For an offer from offers_visible_to: public, or private with approved access."""
-    return not offer.is_private or offer.access_status == OfferAccess.Status.APPROVED
-
-
-def offers_runnable_by(affiliate: Affiliate):
-    """Offers the affiliate may send traffic to: active, and public or with approved access."""
-    if not affiliate.is_active:
-        return Offer.objects.none()
-    approved = OfferAccess.objects.filter(affiliate=affiliate, status=OfferAccess.Status.APPROVED)
-    return Offer.objects.filter(status=Offer.Status.ACTIVE).filter(
-        Q(visibility=Offer.Visibility.PUBLIC) | Q(pk__in=approved.values("offer_id"))
-    )
-
-
-def affiliate_can_run_offer(*, affiliate: Affiliate, offer: Offer) -> bool:
-    return offers_runnable_by(affiliate).filter(pk=offer.pk).exists()
 
 
 def offer_access_filtered(queryset, filters: dict):

@@ -2,7 +2,7 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 from rest_framework.validators import UniqueTogetherValidator, UniqueValidator
 
-from api.services import api_key_issue
+from offers.access import may_run_visible_offer
 from offers.choices import ConversionStatus
 from offers.models import (
     MAX_PUBLIC_ID,
@@ -13,8 +13,15 @@ from offers.models import (
     OfferAccess,
     validate_ip_allowlist,
 )
-from offers.selectors import may_run_visible_offer
-from offers.services import advertiser_create, affiliate_create, offer_access_decide, offer_save_with_goals
+from offers.services import (
+    advertiser_create,
+    advertiser_update,
+    affiliate_set_signing_secret,
+    affiliate_update,
+    goals_problem,
+    offer_access_decide,
+    offer_save_with_goals,
+)
 from tracking.links import LINK_PARAMETERS, tracking_link
 
 # --- Partner views ----------------------------------------------------------------------
@@ -101,6 +108,14 @@ class MeSerializer(serializers.ModelSerializer):
     def get_has_signing_secret(self, affiliate) -> bool:
         return bool(affiliate.signing_secret)
 
+    def update(self, affiliate, validated_data):
+        affiliate_update(
+            affiliate=affiliate, consider_global_postback=validated_data.get("consider_global_postback")
+        )
+        if "signing_secret" in validated_data:
+            affiliate_set_signing_secret(affiliate=affiliate, secret=validated_data["signing_secret"])
+        return affiliate
+
 
 # --- Manager views ----------------------------------------------------------------------
 
@@ -121,6 +136,9 @@ class AdvertiserSerializer(serializers.ModelSerializer):
 
     def create(self, validated_data):
         return advertiser_create(**validated_data)
+
+    def update(self, advertiser, validated_data):
+        return advertiser_update(advertiser=advertiser, **validated_data)
 
 
 class ManagerGoalSerializer(serializers.ModelSerializer):
@@ -169,11 +187,10 @@ class ManagerOfferSerializer(serializers.ModelSerializer):
         ]
 
     def validate_goals(self, goals):
-        if not goals:
-            raise serializers.ValidationError("An offer needs at least one goal.")
-        values = [goal["value"].lower() for goal in goals]
-        if len(values) != len(set(values)):
-            raise serializers.ValidationError("Goal values must be unique (case-insensitive).")
+        # Checked here as well as by the service, so that the answer lists it beside any other
+        # field's error.
+        if problem := goals_problem([goal["value"] for goal in goals]):
+            raise serializers.ValidationError(problem)
         return goals
 
     def create(self, validated_data):
@@ -188,7 +205,8 @@ class ManagerOfferSerializer(serializers.ModelSerializer):
 
 
 class ManagerAffiliateSerializer(serializers.ModelSerializer):
-    """An affiliate and its login. Creating one answers its API key, once."""
+    """An affiliate and its login. Creating one answers its API key, once (`api_key`, set by
+    ManagerAffiliateViewSet)."""
 
     id = serializers.IntegerField(
         source="pid",
@@ -231,29 +249,15 @@ class ManagerAffiliateSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError("This username is taken.")
         return value
 
-    def create(self, validated_data):
-        user_fields = validated_data.pop("user")
-        affiliate = affiliate_create(
-            username=user_fields["username"],
-            email=user_fields.get("email", ""),
-            password=validated_data.pop("password", None),
-            **validated_data,
-        )
-        _, affiliate.issued_api_key = api_key_issue(user=affiliate.user, name="created by manager")
-        return affiliate
+    @staticmethod
+    def arguments(validated_data: dict) -> dict:
+        """Validated fields as keyword arguments of the services that write affiliates
+        (ManagerAffiliateViewSet creates through api.services.affiliate_create_with_api_key)."""
+        fields = dict(validated_data)
+        return {**fields.pop("user", {}), **fields}
 
     def update(self, affiliate, validated_data):
-        user = affiliate.user
-        for name, value in validated_data.pop("user", {}).items():
-            setattr(user, name, value)
-        if "password" in validated_data:
-            user.set_password(validated_data.pop("password"))
-        user.save()
-        for name, value in validated_data.items():
-            setattr(affiliate, name, value)
-        affiliate.full_clean(exclude=["user"])
-        affiliate.save()
-        return affiliate
+        return affiliate_update(affiliate=affiliate, **self.arguments(validated_data))
 
 
 class ManagerOfferAccessSerializer(serializers.ModelSerializer):

@@ -1,6 +1,13 @@
-"""Writes to the network: advertisers, affiliates and their logins, offers with goals, access decisions."""
+"""Writes to the network: advertisers, affiliates and their logins, offers with goals, access decisions.
+
+The admin, the API and the portal all write through these functions, so that the same input is
+refused with the same message wherever it comes from.
+"""
+
+import secrets
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -20,6 +27,23 @@ def advertiser_create(
         secure_code=new_secure_code() if secure_code is None else secure_code,
         ip_allowlist=ip_allowlist or [],
     )
+    advertiser.full_clean()
+    advertiser.save()
+    return advertiser
+
+
+def advertiser_update(
+    *,
+    advertiser: Advertiser,
+    name: str | None = None,
+    secure_code: str | None = None,
+    ip_allowlist: list[str] | None = None,
+) -> Advertiser:
+    """Change an advertiser; what is None stays as it is ("" removes the secure code)."""
+    changes = {"name": name, "secure_code": secure_code, "ip_allowlist": ip_allowlist}
+    for field, value in changes.items():
+        if value is not None:
+            setattr(advertiser, field, value)
     advertiser.full_clean()
     advertiser.save()
     return advertiser
@@ -50,23 +74,107 @@ def affiliate_create(
 
 
 @transaction.atomic
-def offer_save_with_goals(*, offer: Offer, goals: list[dict] | None) -> Offer:
-    """Save an offer and, when `goals` is given, make its goals exactly those (matched by value).
+def affiliate_update(
+    *,
+    affiliate: Affiliate,
+    pid: int | None = None,
+    status: str | None = None,
+    consider_global_postback: bool | None = None,
+    user: AbstractBaseUser | None = None,
+    username: str | None = None,
+    email: str | None = None,
+    password: str | None = None,
+) -> Affiliate:
+    """Change an affiliate and its portal login; what is None stays as it is. Only what changes is
+    written, so that two pages changing different settings at once keep both.
 
-    An offer always keeps at least one goal: conversions without a `goal` count as the first.
+    Blocking (`status="blocked"`) is how an affiliate is stopped: its links refuse clicks and its
+    portal login and API keys are refused, while its clicks and conversions stay attributed to it.
+    `consider_global_postback` also fires its global postbacks when an offer's local postbacks
+    exist but none matched. `user` moves the account to another login;
+    `username`, `email` and `password` change the login's own.
     """
-    if goals is not None and not goals:
-        raise ValidationError({"goals": "An offer needs at least one goal."})
+    login = {"username": username, "email": email}
+    if any(value is not None for value in [*login.values(), password]):
+        for field, value in login.items():
+            if value is not None:
+                setattr(affiliate.user, field, value)
+        if password is not None:
+            affiliate.user.set_password(password)
+        affiliate.user.full_clean(exclude=["password"])
+        affiliate.user.save()
+    changes = {
+        "pid": pid,
+        "status": status,
+        "consider_global_postback": consider_global_postback,
+        "user": user,
+    }
+    changed = [field for field, value in changes.items() if value is not None]
+    for field in changed:
+        setattr(affiliate, field, changes[field])
+    affiliate.full_clean(exclude=["user"])
+    affiliate.save(update_fields=changed)
+    return affiliate
+
+
+def new_signing_secret() -> str:
+    """A signing secret made for an affiliate: 256 random bits as 64 hex characters."""
+    return secrets.token_hex(32)
+
+
+def affiliate_set_signing_secret(*, affiliate: Affiliate, secret: str | None = None) -> str:
+    """Set the secret that signs `affiliate`'s postbacks (X-Postback-Signature) and answer it.
+
+    None makes a new one (new_signing_secret); a text is the affiliate's own choice, such as the
+    secret its tracker already holds (at most 128 characters); "" removes it, and postbacks are
+    then sent unsigned.
+    """
+    affiliate.signing_secret = new_signing_secret() if secret is None else secret
+    affiliate.full_clean(exclude=["user"])
+    affiliate.save(update_fields=["signing_secret"])
+    return affiliate.signing_secret
+
+
+def goals_problem(values: list[str]) -> str | None:
+    """Why goals with these values cannot be an offer's, or None when they can.
+
+    An offer keeps at least one goal, since a conversion without a `goal` counts as its first;
+    and advertisers send a goal's value in any case, so two values may not differ by case only.
+    """
+    if not values:
+        return "An offer needs at least one goal."
+    lowered = [value.lower() for value in values]
+    if len(lowered) != len(set(lowered)):
+        return "Goal values must be unique (case-insensitive)."
+    return None
+
+
+@transaction.atomic
+def offer_save_with_goals(*, offer: Offer, goals: list[dict] | None) -> Offer:
+    """Save an offer and, when `goals` is given, make its goals exactly those.
+
+    Each item holds a goal's fields. One with an `id` changes that goal of the offer (the admin's
+    rows, where a goal's value itself can change); any other is matched by value, case-insensitive
+    (the API's), or is a new goal. The offer's other goals are deleted. Refused when goals_problem
+    finds a problem with the goals.
+    """
+    if goals is not None and (problem := goals_problem([fields["value"] for fields in goals])):
+        raise ValidationError({"goals": problem})
     offer.full_clean(exclude=["offer_id"] if offer.offer_id is None else None)
     offer.save()
     if goals is None:
         return offer
-    existing = {goal.value.lower(): goal for goal in offer.goals.all()}
+    existing = {goal.pk: goal for goal in offer.goals.all()}
+    by_id = {fields["id"]: fields for fields in goals if fields.get("id") in existing}
+    by_value = {goal.value.lower(): goal for pk, goal in existing.items() if pk not in by_id}
     kept = []
-    for fields in goals:
-        goal = existing.get(fields["value"].lower()) or Goal(offer=offer)
+    # Goals named by id first: a row renamed from "a" to "b" frees "a" for another row.
+    for fields in sorted(goals, key=lambda fields: fields.get("id") not in by_id):
+        goal = existing[fields["id"]] if fields.get("id") in by_id else None
+        goal = goal or by_value.get(fields["value"].lower()) or Goal(offer=offer)
         for name, value in fields.items():
-            setattr(goal, name, value)
+            if name != "id":
+                setattr(goal, name, value)
         goal.full_clean()
         goal.save()
         kept.append(goal.pk)

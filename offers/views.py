@@ -7,8 +7,9 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views import View
 from django.views.generic import DetailView, ListView
 
+from offers.access import may_run_visible_offer
 from offers.forms import OfferSearchForm
-from offers.selectors import may_run_visible_offer, offers_visible_to
+from offers.selectors import offers_visible_to
 from offers.services import offer_access_request
 from portal.access import AffiliateRequiredMixin
 from tracking.links import LINK_PARAMETERS, tracking_link

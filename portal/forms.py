@@ -3,6 +3,9 @@
 from django import forms
 
 from api.models import ApiKey
+from config.filters import use_date_pickers
+from stats.forms import ReportPeriodForm
+from stats.selectors import TOP_OFFERS_BY
 
 
 class ApiKeyForm(forms.Form):
@@ -19,3 +22,23 @@ class ApiKeyRevokeForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["revoke"].queryset = ApiKey.objects.filter(user=user)
+
+
+class DashboardPeriodForm(ReportPeriodForm):
+    """The dashboard's period, read like the Statistics page's (the last 30 days unless the query
+    string names dates), and which offers it ranks on top."""
+
+    top_by = forms.ChoiceField(
+        label="Top offers by",
+        choices=[(name, name.capitalize()) for name in TOP_OFFERS_BY],
+        required=False,
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        use_date_pickers(self)
+
+    def clean(self):
+        cleaned = super().clean()
+        cleaned["top_by"] = cleaned.get("top_by") or TOP_OFFERS_BY[0]
+        return cleaned

@@ -1,49 +1,29 @@
-from django import forms
-from django.contrib import messages
+"""The portal's own pages: the dashboard (and its network-wide twin in the admin) and the API
+key settings."""
+
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.views.generic import TemplateView
 
 from api.models import ApiKey
 from api.services import api_key_issue, api_key_revoke
-from config.filters import DateRangeForm, complete_period, use_date_pickers, with_default_period
+from config.filters import with_default_period
+from offers.access import offers_runnable_by
 from offers.models import Affiliate, OfferAccess
-from offers.selectors import offers_runnable_by, offers_visible_to
+from offers.selectors import offers_visible_to
 from portal.access import AffiliateRequiredMixin
-from portal.forms import ApiKeyForm, ApiKeyRevokeForm
+from portal.forms import ApiKeyForm, ApiKeyRevokeForm, DashboardPeriodForm
 from stats.forms import DEFAULT_DAYS
 from stats.selectors import (
-    MAX_DAYS,
     STATUSES,
-    TOP_OFFERS_BY,
     DeliveryDay,
     delivery_success_by_day,
     stats_report,
     top_offers,
 )
-
-
-class DashboardPeriodForm(DateRangeForm):
-    """The dashboard's period: the last 30 days unless the query string names dates; one date
-    alone is completed like the Statistics page does it."""
-
-    max_days = MAX_DAYS
-    top_by = forms.ChoiceField(
-        label="Top offers by",
-        choices=[(name, name.capitalize()) for name in TOP_OFFERS_BY],
-        required=False,
-    )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        use_date_pickers(self)
-
-    def clean(self):
-        complete_period(self, DEFAULT_DAYS)
-        cleaned = super().clean()
-        cleaned["top_by"] = cleaned.get("top_by") or TOP_OFFERS_BY[0]
-        return cleaned
 
 
 def dashboard_context(request, affiliate: Affiliate | None) -> dict:
@@ -134,3 +114,14 @@ class ApiKeySettingsView(AffiliateRequiredMixin, TemplateView):
         except ValidationError as refused:
             messages.error(request, " ".join(refused.messages))
         return redirect("portal:api-key")
+
+
+def admin_dashboard(request):
+    """The managers' dashboard in the admin (`/admin/dashboard/`, staff only): the dashboard's
+    figures for the whole network."""
+    context = {
+        **admin.site.each_context(request),
+        "title": "Network dashboard",
+        **dashboard_context(request, affiliate=None),
+    }
+    return TemplateResponse(request, "admin/dashboard.html", context)

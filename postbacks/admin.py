@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 
 from config.admin_base import TrafficRecordAdmin
 from postbacks.models import Delivery, DeliveryAttempt, Postback
-from postbacks.services import delivery_retry, postback_save, postback_send_test
+from postbacks.services import delivery_retry, postback_delete, postback_save, postback_send_test
 
 
 class ScopeFilter(admin.SimpleListFilter):
@@ -84,6 +84,13 @@ class PostbackAdmin(admin.ModelAdmin):
         if unknown:
             names = ", ".join(f"{{{name}}}" for name in unknown)
             self.message_user(request, f"Not macros, sent as they are: {names}.", messages.WARNING)
+
+    def delete_model(self, request, obj):
+        postback_delete(obj)
+
+    def delete_queryset(self, request, queryset):
+        for postback in queryset:
+            postback_delete(postback)
 
     @admin.action(description="Send test postback", permissions=["change"])
     def send_test(self, request, queryset):

@@ -3,8 +3,8 @@ from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from api.base import AffiliateViewSetMixin, ManagerViewSetMixin
 from api.filters import FormFilterBackend
-from api.views import AffiliateViewSetMixin, ManagerViewSetMixin
 from postbacks.filters import DeliveryFilterForm, ManagerDeliveryFilterForm, PostbackFilterForm
 from postbacks.selectors import (
     deliveries_filtered,
@@ -13,7 +13,7 @@ from postbacks.selectors import (
     postbacks_with_relations,
 )
 from postbacks.serializers import DeliverySerializer, ManagerDeliverySerializer, PostbackSerializer
-from postbacks.services import delivery_retry, postback_send_test
+from postbacks.services import delivery_retry, postback_delete, postback_send_test
 
 
 class PartnerPostbackViewSet(AffiliateViewSetMixin, viewsets.ModelViewSet):
@@ -32,6 +32,9 @@ class PartnerPostbackViewSet(AffiliateViewSetMixin, viewsets.ModelViewSet):
 
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "affiliate": self.affiliate}
+
+    def perform_destroy(self, instance):
+        postback_delete(instance)
 
     @extend_schema(request=None, responses=DeliverySerializer)
     @action(detail=True, methods=["post"])

@@ -4,7 +4,8 @@ for the API and any page that lists deliveries; postbacks.selectors applies what
 from django import forms
 from django.core.validators import RegexValidator
 
-from config.filters import DateRangeForm, public_id_field
+from config.filters import DateRangeForm
+from offers.forms import public_id_field
 from postbacks.models import Delivery
 
 

@@ -1,13 +1,11 @@
 """The portal's postback forms: a postback (local or global), the affiliate's postback options and
 signing secret, and the postback log's filters."""
 
-import secrets
-
 from django import forms
 
 from config.filters import offer_choice_field, use_date_pickers
+from offers.access import offers_runnable_by
 from offers.models import Affiliate, Offer
-from offers.selectors import offers_runnable_by
 from postbacks.filters import DeliveryFilterForm
 from postbacks.models import Postback
 from postbacks.outbound import url_problem
@@ -56,25 +54,23 @@ class PostbackForm(forms.ModelForm):
 
 
 class PostbackOptionsForm(forms.ModelForm):
+    """The affiliate's postback options; offers.services.affiliate_update saves them."""
+
     class Meta:
         model = Affiliate
         fields = ["consider_global_postback"]
         labels = {"consider_global_postback": "Consider global postback"}
 
-    def save(self):
-        self.instance.save(update_fields=["consider_global_postback"])
-        return self.instance
-
 
 class SigningSecretForm(forms.Form):
-    """Generate a new signing secret (returned, to be shown once) or clear it."""
+    """Make a new signing secret (to be shown once) or clear it."""
 
     action = forms.ChoiceField(choices=[("generate", "Generate"), ("clear", "Clear")])
 
-    def save(self, affiliate: Affiliate) -> str:
-        affiliate.signing_secret = secrets.token_hex(32) if self.cleaned_data["action"] == "generate" else ""
-        affiliate.save(update_fields=["signing_secret"])
-        return affiliate.signing_secret
+    @property
+    def secret(self) -> str | None:
+        """What offers.services.affiliate_set_signing_secret takes: None for a new one, "" for none."""
+        return None if self.cleaned_data["action"] == "generate" else ""
 
 
 class DeliveryLogFilterForm(DeliveryFilterForm):

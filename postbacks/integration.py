@@ -1,10 +1,11 @@
 """The integration test wizard: the whole chain an affiliate's integration depends on, run once
 on the server, step by step, each step through the code real traffic goes through:
 
-1. a test click: the offer's tracking link for the affiliate, opened in-process through the
-   click view's checks and write (tracking.views.test_click);
+1. a test click: the offer's tracking link for the affiliate, accepted through the checks and
+   the write of a visitor's click (tracking.accept.click_accept);
 2. a test conversion on that click, as the advertiser would send it, through
-   conversions.services.postback_receive (so the advertiser postback's validation order applies);
+   conversions.recording.advertiser_postback_record (so the advertiser postback's validation
+   order applies);
    a conversion of a test click is a test conversion, which no postback listener picks up;
 3. the delivery of that conversion to the one postback under test (or to a typed URL that is not
    saved), with the rendered URL and the server's answer.
@@ -13,23 +14,23 @@ Each failed step says what to fix. Test clicks and conversions are left out of t
 """
 
 import ipaddress
-import json
 import os
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 
+from conversions.lifecycle import TEST_IP
 from conversions.models import Conversion, ServerPostback
-from conversions.services import postback_receive
+from conversions.recording import advertiser_postback_record
 from offers.models import Affiliate, Offer
-from postbacks import macros, outbound, selection, sender
+from postbacks import firing, macros, outbound, sender
 from postbacks.models import Postback
-from postbacks.services import TEST_IP, postback_send_one
+from postbacks.services import postback_send_one
+from tracking.accept import ClickRefused, click_accept
 from tracking.links import tracking_link
 from tracking.macros import MACRO
 from tracking.models import SUB_FIELDS
-from tracking.views import test_click
 
 USER_AGENT = "Integration test"
 
@@ -80,22 +81,25 @@ def _click(affiliate, offer, subs) -> tuple[Step, str]:
     step = Step("Test click through your tracking link")
     link = tracking_link(offer_id=offer.offer_id, pid=affiliate.pid, params=subs)
     step.details.append(("Tracking link", link))
-    response = test_click(link, ip=TEST_IP, user_agent=USER_AGENT)
-    step.details.append(("HTTP code", str(response.status_code)))
-    if response.status_code != 200:
-        if response.status_code == 302:
+    result = click_accept(query=urlsplit(link).query, ip=TEST_IP, user_agent=USER_AGENT, is_test=True)
+    # The HTTP code the link answers a visitor who asks for JSON (`format=json`).
+    if isinstance(result, ClickRefused):
+        if result.trafficback_url:
+            step.details.append(("HTTP code", "302"))
             step.hints.append(
                 "The click was refused and sent to the offer's trafficback URL: "
                 "the offer is paused or you have no access to it."
             )
         else:
-            message = json.loads(response.content).get("error", "")
-            step.hints.append(f"The click was refused: {message} Check the offer and your access to it.")
+            step.details.append(("HTTP code", str(result.status)))
+            step.hints.append(
+                f"The click was refused: {result.message} Check the offer and your access to it."
+            )
         return step, ""
-    answer = json.loads(response.content)
+    step.details.append(("HTTP code", "200"))
     step.passed = True
-    step.details += [("Click id", answer["click_id"]), ("Landing page", answer["redirect_url"])]
-    return step, answer["click_id"]
+    step.details += [("Click id", result.click_id), ("Landing page", result.redirect_url)]
+    return step, result.click_id
 
 
 # --- 2. The conversion --------------------------------------------------------------------
@@ -109,13 +113,13 @@ def _conversion(offer, postback, click_id) -> tuple[Step, Conversion | None]:
     params = {"clickid": click_id, "action_id": f"test-{os.urandom(6).hex()}", "comment": "Integration test"}
     if postback is not None and postback.goal_id:
         params["goal"] = postback.goal.value
-    if postback is not None and postback.status in selection.STATUS_FILTERS:
-        params["status"] = str(selection.STATUS_FILTERS[postback.status].value)
+    if postback is not None and postback.status in firing.STATUS_FILTERS:
+        params["status"] = str(firing.STATUS_FILTERS[postback.status].value)
     logged_query = urlencode(params)  # without the secure code
     secure_code = offer.secure_code or offer.advertiser.secure_code
     if secure_code:
         params["secure"] = secure_code
-    result = postback_receive(
+    result = advertiser_postback_record(
         params=params,
         source=ServerPostback.Source.POSTBACK,
         method="GET",

@@ -9,24 +9,30 @@ from conversions.models import Conversion, ConversionEvent, IntegrationMethod
 from offers.models import Affiliate, Goal, Offer
 
 
+# The choices of Postback, outside it so that its constraints can name the values.
+class PostbackStatusFilter(models.TextChoices):
+    ANY = "any", "Any"
+    CREATED = "created", "By creating"
+    APPROVED = "approved", "Approved"
+    PENDING = "pending", "Pending"
+    DECLINED = "declined", "Declined"
+    HOLD = "hold", "Hold"
+
+
+class PostbackMethod(models.TextChoices):
+    GET = "GET", "GET"
+    POST = "POST", "POST (form-encoded macro values)"
+
+
 class Postback(models.Model):
     """A URL with macros that the platform calls for conversion events of one affiliate.
 
     With an offer it is a local postback ("Your Postbacks" on the offer); without, a global one
-    ("Postback information" in the affiliate's settings). Which ones fire: postbacks.selection.
+    ("Postback information" in the affiliate's settings). Which ones fire: postbacks.firing.
     """
 
-    class StatusFilter(models.TextChoices):
-        ANY = "any", "Any"
-        CREATED = "created", "By creating"
-        APPROVED = "approved", "Approved"
-        PENDING = "pending", "Pending"
-        DECLINED = "declined", "Declined"
-        HOLD = "hold", "Hold"
-
-    class Method(models.TextChoices):
-        GET = "GET", "GET"
-        POST = "POST", "POST (form-encoded macro values)"
+    StatusFilter = PostbackStatusFilter
+    Method = PostbackMethod
 
     affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="postbacks")
     offer = models.ForeignKey(
@@ -68,15 +74,15 @@ class Postback(models.Model):
                 name="postback_goal_only_when_local",
             ),
             models.CheckConstraint(
-                condition=models.Q(status__in=["any", "created", "approved", "pending", "declined", "hold"]),
+                condition=models.Q(status__in=PostbackStatusFilter.values),
                 name="postback_status_valid",
             ),
             models.CheckConstraint(
-                condition=models.Q(integration_method__in=["default", "probabilistic"]),
+                condition=models.Q(integration_method__in=IntegrationMethod.values),
                 name="postback_integration_method_valid",
             ),
             models.CheckConstraint(
-                condition=models.Q(method__in=["GET", "POST"]), name="postback_method_valid"
+                condition=models.Q(method__in=PostbackMethod.values), name="postback_method_valid"
             ),
         ]
 

@@ -1,9 +1,9 @@
 from rest_framework import serializers
 
 from conversions.models import IntegrationMethod
+from offers.access import offers_runnable_by
 from offers.choices import ConversionStatus
 from offers.models import Goal, Offer
-from offers.selectors import offers_runnable_by
 from postbacks import macros
 from postbacks.models import Delivery, Postback
 from postbacks.services import postback_save

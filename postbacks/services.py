@@ -1,14 +1,13 @@
 """Affiliate postbacks: saving them, turning conversion events into deliveries, retrying
 deliveries by hand, and sending test postbacks.
 
-Deliveries are created by `deliveries_create_for_events`, which conversions.services calls for
+Deliveries are created by `deliveries_create_for_events`, which conversions.events calls for
 every conversion event inside the transaction that writes the event (see apps.py): a delivery
 row exists exactly when its event does. The broker message that follows the commit only wakes a
 sender; beat wakes one every few seconds too, so a lost message delays a delivery, no more.
 """
 
 import logging
-import os
 import time
 from urllib.parse import urlsplit
 
@@ -16,12 +15,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from conversions.models import Conversion, ConversionEvent
-from conversions.services import conversion_event_emit
-from offers.selectors import offers_runnable_by
-from postbacks import macros, selection, sender
+from conversions.lifecycle import conversion_create_test
+from conversions.models import ConversionEvent
+from offers.access import offers_runnable_by
+from postbacks import firing, macros, queue, sender
 from postbacks.models import Delivery, Postback
-from tracking.models import SUB_FIELDS, new_click_id
+from tracking.models import new_click_id
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +38,11 @@ def postback_save(postback: Postback) -> list[str]:
     return macros.unknown(postback.url)
 
 
+def postback_delete(postback: Postback) -> None:
+    """Delete a postback. Its deliveries stay in the log, without it: they happened."""
+    postback.delete()
+
+
 def deliveries_create_for_events(events: list[ConversionEvent]) -> list[Delivery]:
     """The conversion listener: a delivery for every postback that fires for each of `events`."""
     # A test conversion reaches only the postback under test.
@@ -46,7 +50,7 @@ def deliveries_create_for_events(events: list[ConversionEvent]) -> list[Delivery
     if not events:
         return []
     deliveries = []
-    for event, postbacks in zip(events, selection.postbacks_for(events), strict=True):
+    for event, postbacks in zip(events, firing.postbacks_for(events), strict=True):
         if postbacks:
             values = _macro_values(event, postbacks[0].affiliate)
             deliveries += [_new_delivery(postback, event.conversion, event, values) for postback in postbacks]
@@ -141,8 +145,6 @@ def delivery_retry(delivery: Delivery) -> Delivery:
 
 # --- Test postbacks ---------------------------------------------------------------------
 
-TEST_IP = "203.0.113.7"  # an address reserved for documentation: never a real visitor
-
 
 def postback_send_test(postback: Postback) -> Delivery:
     """Send a test conversion with sample values to this one postback, now, through the real
@@ -151,32 +153,15 @@ def postback_send_test(postback: Postback) -> Delivery:
     offer = postback.offer or offers_runnable_by(postback.affiliate).order_by("offer_id").first()
     if offer is None:
         raise ValidationError("There is no offer you can run to send a test conversion for.")
-    goal = postback.goal or offer.goals.order_by("pk").first()
-    with transaction.atomic():
-        conversion = Conversion.objects.create(
-            offer=offer,
-            affiliate=postback.affiliate,
-            goal=goal,
-            status=_test_status(postback, goal),
-            integration_method=postback.integration_method,
-            action_id=f"test-{os.urandom(6).hex()}",
-            payout=goal.payout,
-            revenue=goal.revenue,
-            currency=goal.currency,
-            order_sum=goal.revenue,
-            order_currency=goal.currency,
-            ip=TEST_IP,
-            comment="Test postback",
-            is_test=True,
-            **{name: f"test_{name}" for name in SUB_FIELDS},
-        )
-        event = conversion_event_emit(
-            conversion=conversion,
-            kind=ConversionEvent.Kind.CREATED,
-            old_status=None,
-            source=ConversionEvent.Source.TEST,
-        )
-    values = macros.values_for(conversion, event.new_status) | {"clickid": new_click_id()}
+    goal = postback.goal or offer.goal_for()
+    event = conversion_create_test(
+        offer=offer,
+        affiliate=postback.affiliate,
+        goal=goal,
+        status=_test_status(postback, goal),
+        integration_method=postback.integration_method,
+    )
+    values = macros.values_for(event.conversion, event.new_status) | {"clickid": new_click_id()}
     return postback_send_one(postback=postback, event=event, values=values)
 
 
@@ -190,7 +175,7 @@ def postback_send_one(*, postback: Postback, event: ConversionEvent, values: dic
         delivery = _new_delivery(postback, conversion, event, values)
         delivery.save()
         # Taken by this request before it is committed, so no worker sends it meanwhile.
-        claimed = sender.claim([delivery.pk])
+        claimed = queue.claim([delivery.pk])
     sender.send_claimed(claimed)
     delivery.refresh_from_db()
     return delivery
@@ -198,4 +183,4 @@ def postback_send_one(*, postback: Postback, event: ConversionEvent, values: dic
 
 def _test_status(postback: Postback, goal) -> int:
     """A status the postback's filter lets through."""
-    return selection.STATUS_FILTERS.get(postback.status, goal.default_status)
+    return firing.STATUS_FILTERS.get(postback.status, goal.default_status)

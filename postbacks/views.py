@@ -1,6 +1,6 @@
 """Portal pages for postbacks: an offer's "Your Postbacks", Settings > Postback information (global
 postbacks, options, signing secret, macro reference) and Statistics > Affiliate postbacks (the log).
-Every write goes through postbacks.services or a form of postbacks.forms."""
+Every write goes through postbacks.services or offers.services."""
 
 from functools import cached_property
 
@@ -18,6 +18,7 @@ from config.filters import with_default_period
 from config.text import has_control_characters
 from conversions.selectors import offers_for_statistics
 from offers.selectors import offers_visible_to
+from offers.services import affiliate_set_signing_secret, affiliate_update
 from portal.access import AffiliateRequiredMixin
 from postbacks import macros
 from postbacks.forms import (
@@ -31,7 +32,7 @@ from postbacks.forms import (
 from postbacks.integration import integration_test_run
 from postbacks.models import Delivery, Postback
 from postbacks.selectors import deliveries_filtered, deliveries_with_relations
-from postbacks.services import delivery_retry, postback_save, postback_send_test
+from postbacks.services import delivery_retry, postback_delete, postback_save, postback_send_test
 from tracking.models import SUB_FIELDS
 
 TESTED_SESSION_KEY = "postback_tested_delivery"
@@ -158,9 +159,9 @@ class PostbackDeleteView(PostbackScopeMixin, DeleteView):
         return self.list_url()
 
     def form_valid(self, form):
-        response = super().form_valid(form)
+        postback_delete(self.object)
         messages.success(self.request, "Postback deleted.")
-        return response
+        return redirect(self.get_success_url())
 
 
 class PostbackTestView(PostbackScopeMixin, View):
@@ -188,7 +189,10 @@ class PostbackSettingsView(PostbackListView):
     def post(self, request):
         form = PostbackOptionsForm(request.POST, instance=self.affiliate)
         if form.is_valid():
-            form.save()
+            affiliate_update(
+                affiliate=self.affiliate,
+                consider_global_postback=form.cleaned_data["consider_global_postback"],
+            )
             messages.success(request, "Postback options saved.")
         return redirect("postbacks:settings")
 
@@ -211,7 +215,7 @@ class SigningSecretView(AffiliateRequiredMixin, View):
         form = SigningSecretForm(request.POST)
         if form.is_valid():
             # Kept in the session for one page view, so that a reload does not show it again.
-            secret = form.save(self.affiliate)
+            secret = affiliate_set_signing_secret(affiliate=self.affiliate, secret=form.secret)
             if secret:
                 request.session[NEW_SECRET_SESSION_KEY] = secret
             else:

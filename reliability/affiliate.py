@@ -9,7 +9,8 @@ answers 302 to the `ok` server; `closes` reads the request and closes the connec
 poisoned ones (POISONED) answer what no well-behaved server writes: `nul` a 200 with a NUL byte in
 its body, `not-utf8` a 200 whose body and header are not UTF-8, `limited-superscript` a 429 with
 `Retry-After: ²`, `busy-far-date` a 503 with a Retry-After date out of any calendar's range,
-`huge-header` a 200 with a 64 KiB header, more than any client reads.
+`huge-header` a 200 with a 64 KiB header, more than any client reads. Each server is aiohttp.web's
+low-level server.
 
 The process prints one JSON line with the port of each behaviour and of `control`, where
 `/arrivals?prefix=/path` returns the requests recorded on paths starting with that prefix:
@@ -17,35 +18,61 @@ The process prints one JSON line with the port of each behaviour and of `control
 """
 
 import asyncio
-import contextlib
+import functools
 import json
 import subprocess
 import sys
 import time
 import urllib.request
 from collections import Counter
-from urllib.parse import parse_qs, urlsplit
+from collections.abc import Callable
+
+from aiohttp import web
 
 SLOW_SECONDS = 0.5
 FLAKY_FAILURES = 2
 
-
-def _raw_answer(status: bytes, body: bytes, *headers: bytes) -> bytes:
-    """An answer of any bytes, that closes its connection."""
-    head = [b"HTTP/1.1 " + status, b"Connection: close", b"Content-Length: %d" % len(body), *headers]
-    return b"\r\n".join(head) + b"\r\n\r\n" + body
+Answer = Callable[[web.BaseRequest], web.Response]
 
 
-# behaviour -> (the status the sender can read, 0 for none; the answer)
+def _closing(status: int, reason: str, body: bytes, headers=None) -> Answer:
+    """An answer that closes its connection."""
+
+    def answer(request: web.BaseRequest) -> web.Response:
+        response = web.Response(status=status, reason=reason, body=body, headers=headers)
+        response.force_close()
+        return response
+
+    return answer
+
+
+def _not_utf8(request: web.BaseRequest) -> web.Response:
+    """A 200 whose body and header are not UTF-8, that closes its connection."""
+    # Written to the connection itself: aiohttp.web writes every header value as UTF-8.
+    body = b"ok \xff\xfe \xed\xa0\x80"
+    head = [b"HTTP/1.1 200 OK", b"Connection: close", b"Content-Length: %d" % len(body), b"X-Note: \xff\xfe"]
+    request.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+    return _unanswered(request)
+
+
+def _unanswered(request: web.BaseRequest) -> web.Response:
+    """Close the connection without (another) answer."""
+    # aiohttp.web answers every request it hands a handler: only closing the transport leaves one
+    # unanswered. The response returned is never written, the connection being closed.
+    request.transport.close()
+    return web.Response()
+
+
+# behaviour -> (the status the sender can read, 0 for none; its answer)
 POISONED = {
-    "nul": (200, _raw_answer(b"200 OK", b"accepted\x00")),
-    "not-utf8": (200, _raw_answer(b"200 OK", b"ok \xff\xfe \xed\xa0\x80", b"X-Note: \xff\xfe")),
-    "limited-superscript": (429, _raw_answer(b"429 Too Many Requests", b"", "Retry-After: ²".encode())),
+    "nul": (200, _closing(200, "OK", b"accepted\x00")),
+    "not-utf8": (200, _not_utf8),
+    "limited-superscript": (429, _closing(429, "Too Many Requests", b"", {"Retry-After": "²"})),
     "busy-far-date": (
         503,
-        _raw_answer(b"503 Busy", b"", b"Retry-After: Mon, 01 Jan 99999999999999999999 00:00:00 GMT"),
+        _closing(503, "Busy", b"", {"Retry-After": "Mon, 01 Jan 99999999999999999999 00:00:00 GMT"}),
     ),
-    "huge-header": (0, _raw_answer(b"200 OK", b"ok", b"X-Filler: " + b"a" * 65536)),
+    "huge-header": (0, _closing(200, "OK", b"ok", {"X-Filler": "a" * 65536})),
 }
 BEHAVIOURS = ["ok", "slow", "flaky", "hangs", "redirects", "closes", *POISONED]
 
@@ -57,45 +84,23 @@ class Affiliates:
         self.ports: dict[str, int] = {}
 
     async def serve(self):
+        loop = asyncio.get_running_loop()
         servers = []
         for name in [*BEHAVIOURS, "control"]:
-            server = await asyncio.start_server(
-                lambda reader, writer, name=name: self.connection(name, reader, writer),
-                "127.0.0.1",
-                0,
-                backlog=1024,
-            )
-            self.ports[name] = server.sockets[0].getsockname()[1]
-            servers.append(server)
+            handler = self.control if name == "control" else functools.partial(self.behave, name)
+            # Cancelling a handler whose client has closed the connection is how `hangs` stops waiting.
+            server = web.Server(handler, handler_cancellation=True)
+            listening = await loop.create_server(server, "127.0.0.1", 0, backlog=1024)
+            self.ports[name] = listening.sockets[0].getsockname()[1]
+            servers.append(listening)
         print(json.dumps(self.ports), flush=True)
         await asyncio.gather(*(server.serve_forever() for server in servers))
 
-    async def connection(self, name, reader, writer):
-        try:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return
-                request_line, *lines = head.decode("latin-1").split("\r\n")
-                headers = {}
-                for line in lines:
-                    key, _, value = line.partition(":")
-                    headers[key.strip().lower()] = value.strip()
-                await reader.readexactly(int(headers.get("content-length") or 0))
-                target = request_line.split(" ")[1]
-                if name == "control":
-                    await self.answer(writer, 200, self.control(target))
-                    continue
-                arrival = [time.time(), name, target, headers.get("x-postback-id", ""), 0]
-                self.arrivals.append(arrival)
-                if not await self.behave(name, arrival, reader, writer):
-                    return
-        finally:
-            writer.close()
-
-    async def behave(self, name, arrival, reader, writer) -> bool:
-        """Answer as the behaviour says; False when the connection is to be closed."""
+    async def behave(self, name: str, request: web.BaseRequest) -> web.StreamResponse:
+        """Record the request and answer as the behaviour says."""
+        await request.read()
+        arrival = [time.time(), name, request.raw_path, request.headers.get("X-Postback-Id", ""), 0]
+        self.arrivals.append(arrival)
         status, headers = 200, {}
         if name == "slow":
             await asyncio.sleep(SLOW_SECONDS)
@@ -104,32 +109,23 @@ class Affiliates:
             if self.flaky_seen[arrival[3]] <= FLAKY_FAILURES:
                 status = 500
         elif name == "hangs":
-            await reader.read()  # until the sender gives up and closes
-            return False
+            await asyncio.Event().wait()  # until the sender gives up and closes
         elif name == "redirects":
             status, headers = 302, {"Location": f"http://127.0.0.1:{self.ports['ok']}{arrival[2]}"}
         elif name == "closes":
-            return False
+            return _unanswered(request)
         elif name in POISONED:
             arrival[4], answer = POISONED[name]
-            with contextlib.suppress(ConnectionError):  # the sender may stop reading first
-                writer.write(answer)
-                await writer.drain()
-            return False
-        await self.answer(writer, status, b"ok" if status == 200 else b"not now", headers)
+            return answer(request)
+        response = web.Response(status=status, body=b"ok" if status == 200 else b"not now", headers=headers)
+        await response.prepare(request)
+        await response.write_eof()
         arrival[4] = status
-        return True
+        return response
 
-    async def answer(self, writer, status: int, body: bytes, headers=None):
-        lines = [f"HTTP/1.1 {status} X", f"Content-Length: {len(body)}"]
-        lines += [f"{key}: {value}" for key, value in (headers or {}).items()]
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-        await writer.drain()
-
-    def control(self, target: str) -> bytes:
-        parts = urlsplit(target)
-        prefix = parse_qs(parts.query).get("prefix", [""])[0]
-        return json.dumps([arrival for arrival in self.arrivals if arrival[2].startswith(prefix)]).encode()
+    async def control(self, request: web.BaseRequest) -> web.Response:
+        prefix = request.query.get("prefix", "")
+        return web.json_response([arrival for arrival in self.arrivals if arrival[2].startswith(prefix)])
 
 
 class AffiliateServers:

@@ -1,17 +1,18 @@
 """`GET /api/v1/stats/` (the affiliate's own statistics) and `GET /api/v1/manage/stats/` (the
-network's, with revenue). Not paginated: the rows are bounded by the period (at most 366 days), the
-offers and goals, or SUB_ROW_LIMIT sub values."""
+network's, with revenue). Not paginated: the rows are bounded by the period (at most MAX_DAYS), the
+offers and goals, or SUB_ROW_LIMIT sub values (stats.selectors)."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.errors import cleaned_data
 from api.permissions import IsAffiliate, IsManager
+from conversions.selectors import offers_for_statistics
 from offers.models import Offer
 from offers.selectors import affiliate_of
 from stats.forms import ManagerStatsFilterForm, StatsFilterForm
-from stats.selectors import GROUPINGS, stats_offers_for, stats_report
+from stats.selectors import GROUPINGS, stats_report
 from stats.serializers import ManagerReportSerializer, ReportSerializer, report_data
 
 PARAMETERS = [
@@ -30,17 +31,6 @@ PARAMETERS = [
 ]
 
 
-def _cleaned(form) -> dict:
-    if not form.is_valid():
-        raise exceptions.ValidationError(
-            {
-                ("non_field_errors" if field == "__all__" else field): list(messages)
-                for field, messages in form.errors.items()
-            }
-        )
-    return form.cleaned_data
-
-
 class PartnerStatsView(APIView):
     """The affiliate's clicks, unique clicks, conversions by status, conversion rate and payout,
     grouped by day, offer, goal or sub value, with totals. Test conversions are left out."""
@@ -50,7 +40,7 @@ class PartnerStatsView(APIView):
     @extend_schema(parameters=PARAMETERS, responses=ReportSerializer)
     def get(self, request):
         affiliate = affiliate_of(request.user)
-        filters = _cleaned(StatsFilterForm(request.query_params, offers=stats_offers_for(affiliate)))
+        filters = cleaned_data(StatsFilterForm(request.query_params, offers=offers_for_statistics(affiliate)))
         report = stats_report(affiliate=affiliate, **filters)
         return Response(ReportSerializer(report_data(report)).data)
 
@@ -66,6 +56,6 @@ class ManagerStatsView(APIView):
         responses=ManagerReportSerializer,
     )
     def get(self, request):
-        filters = _cleaned(ManagerStatsFilterForm(request.query_params, offers=Offer.objects.all()))
+        filters = cleaned_data(ManagerStatsFilterForm(request.query_params, offers=Offer.objects.all()))
         report = stats_report(**filters)
         return Response(ManagerReportSerializer(report_data(report)).data)

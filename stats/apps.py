@@ -6,9 +6,9 @@ class StatsConfig(AppConfig):
     verbose_name = "statistics"
 
     def ready(self):
-        from conversions.services import conversion_listen
+        from conversions.events import conversion_listen
         from stats.services import stats_add_clicks, stats_add_conversion_events
-        from tracking.services import click_listen
+        from tracking.store import click_listen
 
         # The counters change in the transaction that writes the clicks or the conversion event,
         # so they never disagree with the rows they count.

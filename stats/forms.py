@@ -2,7 +2,8 @@
 
 from django import forms
 
-from config.filters import DateRangeForm, complete_period, public_id_field, use_date_pickers
+from config.filters import DateRangeForm, complete_period, use_date_pickers
+from offers.forms import public_id_field
 from offers.models import Affiliate
 from stats.selectors import GROUPINGS, MAX_DAYS, MAX_SUB_DAYS
 from tracking.models import SUB_FIELDS
@@ -11,9 +12,19 @@ DEFAULT_DAYS = 30
 GROUPING_LABELS = {"day": "Day", "offer": "Offer", "goal": "Goal"}
 
 
-class StatsFilterForm(DateRangeForm):
-    """`date_from`, `date_to` (UTC days, both included; by default the last 30 days, or 30 days up
-    to `date_to`, or from `date_from` to today), `offer` (offer id) and `group_by`.
+class ReportPeriodForm(DateRangeForm):
+    """A report's period, `date_from` to `date_to`: UTC days, both included, at most MAX_DAYS; by
+    default the last 30 days, or 30 days up to `date_to`, or from `date_from` to today."""
+
+    max_days = MAX_DAYS
+
+    def clean(self):
+        complete_period(self, DEFAULT_DAYS)
+        return super().clean()
+
+
+class StatsFilterForm(ReportPeriodForm):
+    """The report's period (ReportPeriodForm), `offer` (offer id) and `group_by`.
 
     `offers` are the offers the filter may name; any other id is refused, so an affiliate learns
     nothing about offers that are not theirs.
@@ -29,7 +40,6 @@ class StatsFilterForm(DateRangeForm):
         },
     )
     unknown_offer_message = "Unknown offer: choose one of your offers."
-    max_days = MAX_DAYS
 
     def __init__(self, *args, offers, **kwargs):
         super().__init__(*args, **kwargs)
@@ -48,7 +58,6 @@ class StatsFilterForm(DateRangeForm):
         return self.cleaned_data.get("group_by") or "day"
 
     def clean(self):
-        complete_period(self, DEFAULT_DAYS)
         cleaned = super().clean()
         if self.errors:
             return cleaned

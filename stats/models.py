@@ -74,7 +74,7 @@ class DailyStat(models.Model):
         indexes = [
             # An affiliate's reports by period.
             models.Index(fields=["affiliate", "day"], name="daily_stat_affiliate_day"),
-            # The offers an affiliate has statistics on (the report's offer filter).
+            # An affiliate's report on one offer.
             models.Index(fields=["affiliate", "offer"], name="daily_stat_affiliate_offer"),
         ]
 

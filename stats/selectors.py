@@ -12,15 +12,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, timedelta
 from decimal import Decimal
 
-from django.db import connection
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 
+from config.db import top_values_by_clicks
 from config.filters import period_q
 from conversions.models import Conversion
 from offers.choices import ConversionStatus
 from offers.models import Affiliate, Goal, Offer
-from offers.selectors import offers_runnable_by
 from postbacks.models import Delivery
 from stats.models import STATUS_COLUMNS, DailyStat
 from tracking.models import SUB_FIELDS, Click
@@ -143,15 +142,6 @@ class Report:
         return sorted(self.totals.money)
 
 
-def stats_offers_for(affiliate: Affiliate):
-    """The offers an affiliate may filter statistics by: those they may run now, and any they have
-    statistics on (a paused offer's or a revoked access's history stays reachable)."""
-    counted = DailyStat.objects.filter(affiliate=affiliate).values("offer_id")
-    return Offer.objects.filter(
-        Q(pk__in=offers_runnable_by(affiliate).values("pk")) | Q(pk__in=counted)
-    ).order_by("offer_id")
-
-
 def stats_report(
     *,
     affiliate: Affiliate | None,
@@ -227,7 +217,7 @@ def _fill_sub_rows(report: Report, scope: Q, *, affiliate, offer) -> None:
         clicks, conversions = clicks.filter(offer=offer), conversions.filter(offer=offer)
 
     figures: dict[str, Figures] = {}
-    for value, count, unique in _top_sub_clicks(clicks, name):
+    for value, count, unique in top_values_by_clicks(clicks, name, limit=SUB_ROW_LIMIT):
         figures[value] = Figures(count, unique)
     counted = (
         conversions.filter(**{f"{name}__in": list(figures)})
@@ -247,26 +237,6 @@ def _fill_sub_rows(report: Report, scope: Q, *, affiliate, offer) -> None:
     for row in report.rows:
         other.add(row.figures, sign=-1)
     report.other = None if other.is_empty() else other
-
-
-def _top_sub_clicks(clicks, name: str) -> list[tuple[str, int, int]]:
-    """(value, clicks, unique clicks) of the SUB_ROW_LIMIT values of sub `name` with the most clicks.
-
-    A value's unique clicks are those that are the first of their IP on their offer in their UTC
-    day, so that they add up to the rollup's unique clicks."""
-    rows = clicks.order_by().values(name, "ip", "affiliate_id", "offer_id", "created_at", "id")
-    inner, params = rows.query.sql_with_params()
-    day = "(created_at AT TIME ZONE 'UTC')::date" if connection.vendor == "postgresql" else "date(created_at)"
-    sql = (
-        f"SELECT {name}, COUNT(*) AS clicks, "
-        "SUM(CASE WHEN ip IS NULL OR first_of_day = 1 THEN 1 ELSE 0 END) AS unique_clicks "
-        f"FROM (SELECT {name}, ip, ROW_NUMBER() OVER (PARTITION BY affiliate_id, offer_id, {day}, ip "
-        f"ORDER BY created_at, id) AS first_of_day FROM ({inner}) AS click) AS ranked "
-        f"GROUP BY {name} ORDER BY clicks DESC, {name} LIMIT %s"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, SUB_ROW_LIMIT])
-        return cursor.fetchall()
 
 
 # --- Dashboard ------------------------------------------------------------------------------

@@ -5,19 +5,19 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import TemplateView
 
-from config.exports import csv_download
+from config.exports import csv_download, csv_text
 from config.filters import with_default_period
-from conversions.portal_views import FORMULA_STARTS
+from conversions.selectors import offers_for_statistics
 from portal.access import AffiliateRequiredMixin
 from stats.forms import DEFAULT_DAYS, PortalStatsFilterForm
-from stats.selectors import MAX_SUB_DAYS, SUB_ROW_LIMIT, Report, stats_offers_for, stats_report
+from stats.selectors import MAX_SUB_DAYS, SUB_ROW_LIMIT, Report, stats_report
 
 
 class StatsFiltersMixin(AffiliateRequiredMixin):
     def filter_form(self) -> PortalStatsFilterForm:
         """The filters from the query string; a first visit shows the last 30 days by day."""
         data = with_default_period(self.request.GET, days=DEFAULT_DAYS)
-        return PortalStatsFilterForm(data, offers=stats_offers_for(self.affiliate))
+        return PortalStatsFilterForm(data, offers=offers_for_statistics(self.affiliate))
 
     def report(self, form) -> Report:
         return stats_report(affiliate=self.affiliate, **form.cleaned_data)
@@ -49,12 +49,6 @@ class StatisticsCsvView(StatsFiltersMixin, View):
         return csv_download(report_csv_rows(self.report(form)), "statistics.csv")
 
 
-def _text(value: str) -> str:
-    # A spreadsheet runs a cell starting with one of these as a formula: sub values and titles
-    # are written as text.
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
-
-
 GROUP_HEADERS = {
     "day": ["date (UTC)"],
     "offer": ["offer id", "offer"],
@@ -66,10 +60,15 @@ def _group_cells(report: Report, row) -> list:
     if report.group_by == "day":
         return [row.day.isoformat()]
     if report.group_by == "offer":
-        return [row.offer.offer_id, _text(row.offer.title)]
+        return [row.offer.offer_id, csv_text(row.offer.title)]
     if report.group_by == "goal":
-        return [row.offer.offer_id, _text(row.offer.title), _text(row.goal.value), _text(row.goal.title)]
-    return [_text(row.sub)]
+        return [
+            row.offer.offer_id,
+            csv_text(row.offer.title),
+            csv_text(row.goal.value),
+            csv_text(row.goal.title),
+        ]
+    return [csv_text(row.sub)]
 
 
 def report_csv_rows(report: Report):

@@ -8,8 +8,9 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from api.services import api_key_issue
+from offers import access
 from tests.factories import PASSWORD, AffiliateFactory, ManagerFactory
-from tracking import buffer, lookups
+from tracking import buffer
 
 
 def api_client_for(user) -> APIClient:
@@ -33,7 +34,7 @@ def fast_password_hashing(settings):
 def empty_cache():
     """Throttle counters and cached lookups must not leak from one test into the next."""
     cache.clear()
-    lookups.clear()
+    access.clear()
 
 
 @pytest.fixture

@@ -1,8 +1,7 @@
 from rest_framework import viewsets
 
-from api.filters import FormFilterBackend
-from api.views import ManagerViewSetMixin
-from config.filters import NetworkFilterForm
+from api.base import ManagerViewSetMixin
+from api.filters import FormFilterBackend, NetworkFilterForm
 from tracking.models import Click
 from tracking.selectors import clicks_filtered
 from tracking.serializers import ManagerClickSerializer

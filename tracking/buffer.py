@@ -12,7 +12,7 @@ The path of a click, and what keeps it safe:
    pending; another writer claims them after CLAIM_IDLE_MS and inserts them again, harmlessly.
 3. A conversion looks for its click in the database, then in the pending key, then in the
    database again: the key is deleted only after the row is committed, so a click on its way is
-   always found by one of the three (tracking.services.clicks_get).
+   always found by one of the three (tracking.store.clicks_get).
    A click a few milliseconds old may still be on its web process's queue; see `wait_for_recent`.
    While Redis is unreachable, a click that is not in the database may be in Redis: the lookup
    says so (`Unreachable`) rather than "not found".
@@ -252,12 +252,6 @@ def flush(write_rows, *, max_seconds: float = 5.0, claim_idle_ms: int = CLAIM_ID
             # batches large, which is what makes writing clicks cheap.
             break
     return written
-
-
-def backlog() -> int:
-    """Clicks acknowledged but not yet written (buffered in Redis)."""
-    client = _client()
-    return client.xlen(STREAM) if client is not None else 0
 
 
 def _ensure_group(client):

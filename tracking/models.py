@@ -1,8 +1,6 @@
-import os
-import time
-
 from django.db import models
 
+from config.ids import new_public_id
 from offers.models import Affiliate, Offer
 
 SUB_FIELDS = [f"sub{n}" for n in range(1, 9)]
@@ -13,12 +11,8 @@ MAX_PARAMETER_LENGTH = 512
 
 
 def new_click_id() -> str:
-    """24 lowercase hex characters: a 4-byte timestamp, then 8 random bytes.
-
-    The timestamp keeps ids roughly time-ordered (friendly to the index); 64 random bits per
-    second make them impossible to enumerate.
-    """
-    return int(time.time()).to_bytes(4, "big").hex() + os.urandom(8).hex()
+    """A click's public id: the `click_id` of links and postbacks."""
+    return new_public_id()
 
 
 class SubValues(models.Model):

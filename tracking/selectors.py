@@ -4,7 +4,7 @@ from config.filters import period_q
 
 
 def clicks_filtered(clicks, filters: dict):
-    """Narrow clicks by config.filters.NetworkFilterForm's cleaned data: period, offer id, pid."""
+    """Narrow clicks by api.filters.NetworkFilterForm's cleaned data: period, offer id, pid."""
     clicks = clicks.filter(period_q("created_at", filters.get("date_from"), filters.get("date_to")))
     if filters.get("offer"):
         clicks = clicks.filter(offer__offer_id=filters["offer"])

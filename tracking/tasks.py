@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from tracking.services import click_flush_buffer
+from tracking.store import click_flush_buffer
 
 
 @shared_task(ignore_result=True)

@@ -4,6 +4,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -11,8 +12,9 @@ from django.db import connection
 from django.urls import reverse
 
 from api.models import ApiKey
-from api.services import api_key_issue, api_key_revoke
+from api.services import affiliate_create_with_api_key, api_key_issue, api_key_revoke
 from config import settings as defaults
+from offers.models import Affiliate
 
 pytestmark = pytest.mark.django_db
 
@@ -91,3 +93,14 @@ def test_keys_asked_for_at_the_same_moment_never_pass_the_cap(affiliate):
 
     assert outcomes == ["issued"] * 3 + ["refused"] * 5
     assert _active(affiliate.user) == 3
+
+
+def test_an_affiliate_created_with_an_api_key_is_not_created_without_it(settings):
+    affiliate, raw_key = affiliate_create_with_api_key(username="partner")
+    assert ApiKey.objects.get(user=affiliate.user).prefix == raw_key[:8]
+
+    settings.API_KEYS_PER_USER = 0
+    with pytest.raises(ValidationError):
+        affiliate_create_with_api_key(username="refused")
+    assert not Affiliate.objects.filter(user__username="refused").exists()
+    assert not get_user_model().objects.filter(username="refused").exists()

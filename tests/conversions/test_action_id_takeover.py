@@ -15,9 +15,10 @@ from urllib.parse import urlencode
 import pytest
 from django.test import Client, override_settings
 
+from conversions.intake import AdvertiserHit
 from conversions.models import Conversion, ConversionEvent, IntegrationMethod, ServerPostback
+from conversions.recording import hits_record, hits_record_wired
 from conversions.repeats import ANOTHER_AFFILIATE, ANOTHER_CLICK, foreign_action_id
-from conversions.services import PostbackHit, postbacks_record, postbacks_record_sent
 from tests.factories import AffiliateFactory, OfferFactory
 from tests.processes import postback_writer
 
@@ -180,14 +181,14 @@ def test_a_probabilistic_postback_cannot_change_a_conversion_made_on_a_click(
     assert_untouched(made)
 
 
-def hit(**params) -> PostbackHit:
-    return PostbackHit(params, ServerPostback.Source.POSTBACK, "GET", urlencode(params), "198.51.100.9")
+def hit(**params) -> AdvertiserHit:
+    return AdvertiserHit(params, ServerPostback.Source.POSTBACK, "GET", urlencode(params), "198.51.100.9")
 
 
 def test_in_one_batch_the_first_click_to_send_an_action_id_owns_it(client, offer, affiliate, other_affiliate):
     # The later click first: arrival order decides, not which click is older.
     older, newer = click(client, offer, affiliate), click(client, offer, other_affiliate)
-    results = postbacks_record(
+    results = hits_record(
         [
             hit(clickid=newer, action_id="ORDER-1"),
             hit(clickid=older, action_id="ORDER-1", status="3"),
@@ -215,9 +216,9 @@ def test_the_writer_refuses_a_foreign_action_id_like_any_web_process(
 ):
     victim, intruder = click(client, offer, affiliate), click(client, offer, other_affiliate)
     sent = [json.loads(json.dumps(item.wire())) for item in (hit(clickid=victim, action_id="A"),)]
-    made = postbacks_record_sent(sent)[0][1]["conversion_id"]
+    made = hits_record_wired(sent)[0][1]["conversion_id"]
 
-    answers = postbacks_record_sent([hit(clickid=intruder, action_id="A", status="3").wire()])
+    answers = hits_record_wired([hit(clickid=intruder, action_id="A", status="3").wire()])
     assert answers == [[409, {"status": 2, "message": ANOTHER_CLICK}]]
     assert_untouched(made)
 

@@ -16,8 +16,9 @@ import pytest
 from django.db import connection
 from django.test import Client, override_settings
 
+from conversions.intake import AdvertiserHit
 from conversions.models import Conversion, ServerPostback
-from conversions.services import PostbackHit, postback_answer, postbacks_record_sent
+from conversions.recording import advertiser_postback_answer, hits_record_wired
 from tests.factories import AffiliateFactory, OfferFactory
 
 HEADER = struct.Struct("!I")
@@ -63,7 +64,7 @@ class ListeningWriter:
                 with conn:
                     while not self.stopping.is_set() and (hit := read_frame(conn)) is not None:
                         self.received.append(hit)
-                        write_frame(conn, ["answer", postbacks_record_sent([hit])[0]])
+                        write_frame(conn, ["answer", hits_record_wired([hit])[0]])
         finally:
             connection.close()
 
@@ -135,8 +136,8 @@ def test_without_a_listening_writer_the_web_process_records_the_postback_itself(
 
 @pytest.mark.django_db
 def test_a_postback_made_inside_a_transaction_is_recorded_there_not_by_the_writer(writer, click_id):
-    hit = PostbackHit({"clickid": click_id}, "postback", "GET", f"clickid={click_id}", "192.0.2.4")
-    answer = postback_answer(hit)
+    hit = AdvertiserHit({"clickid": click_id}, "postback", "GET", f"clickid={click_id}", "192.0.2.4")
+    answer = advertiser_postback_answer(hit)
     assert (answer.http_status, answer.body["message"]) == (200, "ok")
     assert writer.received == [] and Conversion.objects.count() == 1
 
@@ -144,5 +145,5 @@ def test_a_postback_made_inside_a_transaction_is_recorded_there_not_by_the_write
 @pytest.mark.django_db
 def test_without_a_writer_socket_the_web_process_records_the_postback(settings, click_id):
     settings.POSTBACK_WRITER_SOCKET = ""
-    hit = PostbackHit({"clickid": click_id}, "postback", "GET", "", None)
-    assert postback_answer(hit).body["conversion_id"] == Conversion.objects.get().conversion_id
+    hit = AdvertiserHit({"clickid": click_id}, "postback", "GET", "", None)
+    assert advertiser_postback_answer(hit).body["conversion_id"] == Conversion.objects.get().conversion_id

@@ -9,8 +9,8 @@ import pytest
 from django.db import connection, transaction
 from django.test import Client
 
+from conversions.lifecycle import conversion_set_status
 from conversions.models import Conversion, ServerPostback
-from conversions.services import conversion_set_status
 from tests.factories import AffiliateFactory, OfferFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("direct_writes")]

@@ -5,8 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from conversions.events import conversion_listen
+from conversions.lifecycle import conversion_approve_expired_holds, conversion_set_status
 from conversions.models import Conversion, ConversionEvent
-from conversions.services import conversion_approve_expired_holds, conversion_listen, conversion_set_status
 from tests.factories import OfferFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("direct_writes")]

@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 import pytest
 from django.utils import timezone
 
+from conversions.lifecycle import conversion_approve_expired_holds, conversion_set_status
 from conversions.models import Conversion, ConversionEvent, ServerPostback
-from conversions.services import conversion_approve_expired_holds, conversion_set_status
 from tests.factories import ConversionFactory, OfferFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("direct_writes")]

@@ -111,7 +111,7 @@ def test_an_offer_without_goals_is_refused(admin_client):
         },
     )
     assert response.status_code == 200
-    assert "Please submit at least 1 form." in response.content.decode()
+    assert "An offer needs at least one goal." in response.content.decode()
     assert not Offer.objects.filter(offer_id=78).exists()
 
 

@@ -108,12 +108,20 @@ def test_goal_values_are_limited_to_what_advertisers_can_send():
     assert "value" in error.value.message_dict
 
 
-def test_the_default_goal_is_the_first_one_created():
-    offer = OfferFactory(
+def test_a_conversion_without_a_goal_counts_as_the_first_goal_and_a_goal_value_ignores_case(
+    django_assert_num_queries,
+):
+    created = OfferFactory(
         goals=[{"value": "reg", "title": "Registration"}, {"value": "dep", "title": "Deposit"}]
     )
-    assert offer.default_goal.value == "reg"
+    offer = Offer.objects.prefetch_related("goals").get(pk=created.pk)
+    with django_assert_num_queries(0):  # the click path's cached offers come with their goals
+        assert offer.goal_for("").value == "reg"
+        assert offer.goal_for().value == "reg"
+        assert offer.goal_for("DEP").value == "dep"
+        assert offer.goal_for("sale") is None
     assert offer.currency == "USD"
+    assert OfferFactory(goals=[]).goal_for() is None
 
 
 def test_advertiser_names_are_unique_and_not_empty():

@@ -1,8 +1,9 @@
 import pytest
 from django.core.exceptions import ValidationError
 
+from offers.access import affiliate_can_run_offer
 from offers.models import Offer, OfferAccess
-from offers.selectors import affiliate_can_run_offer, offers_visible_to
+from offers.selectors import offers_visible_to
 from offers.services import affiliate_create, offer_access_decide, offer_access_request, offer_save_with_goals
 from tests.factories import AdvertiserFactory, AffiliateFactory, OfferFactory
 

@@ -272,3 +272,20 @@ def test_non_staff_users_are_sent_to_the_admin_login(client, affiliate, failed_d
     _action(client, "delivery", "retry_now", failed_delivery)
     failed_delivery.refresh_from_db()
     assert failed_delivery.state == Delivery.State.FAILED
+
+
+def test_a_manager_deleting_postbacks_keeps_their_deliveries_in_the_log(admin_client):
+    one, other = DeliveryFactory(), DeliveryFactory()
+    alone = admin_client.post(
+        reverse("admin:postbacks_postback_delete", args=[one.postback_id]), {"post": "yes"}, follow=True
+    )
+    assert alone.status_code == 200
+    together = _action(admin_client, "postback", "delete_selected", other.postback)
+    admin_client.post(
+        reverse("admin:postbacks_postback_changelist"),
+        {"action": "delete_selected", "_selected_action": [other.postback_id], "post": "yes"},
+    )
+    assert together.status_code == 200
+    assert not Postback.objects.exists()
+    assert {delivery.postback_id for delivery in Delivery.objects.all()} == {None}
+    assert Delivery.objects.count() == 2

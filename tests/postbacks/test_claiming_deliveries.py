@@ -1,4 +1,4 @@
-"""Which deliveries a sender takes (`sender.claim`), rule by rule: due and unfinished only, with a
+"""Which deliveries a sender takes (`queue.claim`), rule by rule: due and unfinished only, with a
 postback, not behind an earlier unfinished one of the same postback and conversion, oldest due
 first up to the limit, slow hosts only up to their room, never one another sender holds; and the
 lease it takes them under."""
@@ -10,7 +10,7 @@ import pytest
 from django.db import connections, transaction
 from django.utils import timezone
 
-from postbacks import sender
+from postbacks import queue
 from postbacks.models import Delivery
 from tests.factories import ConversionFactory, DeliveryFactory, PostbackFactory
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 
 def taken(**kwargs) -> list[int]:
-    return sorted(row["pk"] for row in sender.claim(**kwargs))
+    return sorted(row["pk"] for row in queue.claim(**kwargs))
 
 
 @pytest.mark.parametrize(
@@ -89,7 +89,7 @@ def test_the_longest_due_are_taken_first_up_to_the_limit(affiliate):
     )
     tied = DeliveryFactory(affiliate=affiliate, next_attempt_at=now - timedelta(minutes=30))
 
-    assert [row["pk"] for row in sender.claim(limit=3)] == [oldest.pk, tied.pk, middle.pk]
+    assert [row["pk"] for row in queue.claim(limit=3)] == [oldest.pk, tied.pk, middle.pk]
     assert taken() == [newest.pk]
 
 
@@ -104,7 +104,7 @@ def test_a_slow_host_fills_only_what_the_limit_leaves(affiliate):
     healthy = [DeliveryFactory(affiliate=affiliate, host="fast.example:80") for _ in range(2)]
     slow = [DeliveryFactory(affiliate=affiliate, host="slow.example:80") for _ in range(4)]
 
-    rows = sender.claim(limit=3, limited_hosts={"slow.example:80": 5})
+    rows = queue.claim(limit=3, limited_hosts={"slow.example:80": 5})
 
     assert sorted(row["pk"] for row in rows) == sorted([d.pk for d in healthy] + [slow[0].pk])
 
@@ -119,7 +119,7 @@ def test_each_slow_host_gets_its_own_room(affiliate):
     first = [DeliveryFactory(affiliate=affiliate, host="one.example:80") for _ in range(3)]
     second = [DeliveryFactory(affiliate=affiliate, host="two.example:80") for _ in range(3)]
 
-    rows = sender.claim(limit=10, limited_hosts={"one.example:80": 1, "two.example:80": 2})
+    rows = queue.claim(limit=10, limited_hosts={"one.example:80": 1, "two.example:80": 2})
 
     assert sorted(row["pk"] for row in rows) == sorted([first[0].pk, second[0].pk, second[1].pk])
 
@@ -129,7 +129,7 @@ def test_taken_deliveries_are_leased_for_the_lease_time(affiliate, settings):
     delivery = DeliveryFactory(affiliate=affiliate)
     before = timezone.now()
 
-    [row] = sender.claim()
+    [row] = queue.claim()
 
     after = timezone.now()
     assert before + timedelta(seconds=120) <= row["lease"] <= after + timedelta(seconds=120)

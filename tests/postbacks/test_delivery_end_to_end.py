@@ -9,8 +9,8 @@ import pytest
 from django.test import Client
 from werkzeug import Response
 
+from conversions.lifecycle import conversion_set_status
 from conversions.models import Conversion, ConversionEvent
-from conversions.services import conversion_set_status
 from postbacks.models import Delivery
 from tests.factories import OfferFactory, PostbackFactory
 from tests.processes import celery, wait_until

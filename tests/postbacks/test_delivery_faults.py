@@ -18,8 +18,8 @@ from django.db import transaction
 from werkzeug import Response
 
 from config.celery import app as celery_app
+from conversions.lifecycle import conversion_set_status
 from conversions.models import ConversionEvent
-from conversions.services import conversion_set_status
 from postbacks import sender
 from postbacks.models import Delivery
 from tests.factories import OfferFactory, PostbackFactory

@@ -3,9 +3,9 @@ answers are a success, what a redirect, a timeout or a broken connection leaves 
 Retry-After is kept, how much of an answer is read, and what the request carries (and does not:
 no proxy, no cookies, no body on a GET).
 
-Requests are made by the sender's own functions (send_unsaved for a URL, claim + send_claimed for
-stored deliveries) to real local servers that answer raw bytes, as slowly or as brokenly as a test
-needs (tests/postbacks/rawhttp.py and `Endpoint` below)."""
+Requests are made by the sender's own functions (send_unsaved for a URL, queue.claim +
+send_claimed for stored deliveries) to real local servers that answer raw bytes, as slowly or as
+brokenly as a test needs (tests/postbacks/rawhttp.py and `Endpoint` below)."""
 
 import asyncio
 import contextlib
@@ -19,7 +19,7 @@ import time
 import pytest
 from django.utils import timezone
 
-from postbacks import outbound, sender
+from postbacks import outbound, queue, sender
 from tests.factories import DeliveryFactory, PostbackFactory
 from tests.postbacks.rawhttp import RawServer, TcpServer, http_answer, read_head
 
@@ -159,7 +159,7 @@ def test_a_500_asking_to_retry_later_is_retried_on_the_schedule(raw_server, affi
     delivery = DeliveryFactory(affiliate=affiliate, postback=postback, url=server.origin + "/pb")
     before = timezone.now()
 
-    sender.send_claimed(sender.claim([delivery.pk]))
+    sender.send_claimed(queue.claim([delivery.pk]))
 
     delivery.refresh_from_db()
     first = settings.POSTBACK_RETRY_SCHEDULE[0]
@@ -333,7 +333,7 @@ def test_a_delivery_goes_out_with_its_id_its_method_and_the_client_name(raw_serv
     postback = PostbackFactory(affiliate=affiliate, url=server.origin + "/pb")
     delivery = DeliveryFactory(affiliate=affiliate, postback=postback, url=server.origin + "/pb?c=1")
 
-    sender.send_claimed(sender.claim([delivery.pk]))
+    sender.send_claimed(queue.claim([delivery.pk]))
 
     [request] = server.requests
     assert request.request_line == b"GET /pb?c=1 HTTP/1.1"
@@ -350,7 +350,7 @@ def test_a_post_delivery_sends_its_body_form_encoded(raw_server, affiliate):
         affiliate=affiliate, postback=postback, url=server.origin + "/pb", method="POST", body="a=1&b=%C3%A9"
     )
 
-    sender.send_claimed(sender.claim([delivery.pk]))
+    sender.send_claimed(queue.claim([delivery.pk]))
 
     [request] = server.requests
     assert request.method == "POST"
@@ -444,7 +444,7 @@ def test_requests_to_one_host_go_out_together(endpoint, affiliate, settings):
         for n in range(3)
     ]
 
-    sender.send_claimed(sender.claim([delivery.pk for delivery in deliveries]))
+    sender.send_claimed(queue.claim([delivery.pk for delivery in deliveries]))
 
     for delivery in deliveries:
         delivery.refresh_from_db()

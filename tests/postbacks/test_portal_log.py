@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from conversions.models import ConversionEvent
 from offers.choices import ConversionStatus
-from postbacks import sender
+from postbacks import queue, sender
 from postbacks.models import Delivery
 from tests.factories import ConversionFactory, DeliveryFactory, OfferFactory, PostbackFactory
 
@@ -207,7 +207,7 @@ def test_retry_sends_the_delivery_again_with_the_same_postback_id(httpserver, po
     assert _messages(response) == ["The postback will be sent again in a moment."]
     delivery.refresh_from_db()
     assert delivery.state == Delivery.State.RETRYING and delivery.next_attempt_at <= timezone.now()
-    sender.send_claimed(sender.claim([delivery.pk]))
+    sender.send_claimed(queue.claim([delivery.pk]))
     request, _ = httpserver.log[0]
     assert request.headers["X-Postback-Id"] == str(delivery.delivery_id)
     delivery.refresh_from_db()

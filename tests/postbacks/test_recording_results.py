@@ -2,8 +2,8 @@
 rules: success, a retry, the last retry, a test conversion, results under different leases, and
 the failing streak that disables a postback.
 
-Results are recorded by `sender.record`, the function a worker's sender calls, for deliveries
-taken by `sender.claim`, on the real database."""
+Results are recorded by `queue.record`, the function a worker's sender calls, for deliveries
+taken by `queue.claim`, on the real database."""
 
 import logging
 from datetime import UTC, datetime, timedelta
@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from postbacks import sender
+from postbacks import queue
 from postbacks.models import Delivery, Postback
 from postbacks.outbound import Outcome
 from tests.factories import ConversionFactory, DeliveryFactory, PostbackFactory
@@ -22,12 +22,12 @@ FAILED_500 = Outcome(500, "HTTP 500: a postback needs a 2xx answer", "busy", 40)
 
 
 def claimed(delivery) -> dict:
-    [row] = sender.claim([delivery.pk])
+    [row] = queue.claim([delivery.pk])
     return row
 
 
 def record(*results):
-    sender.record(list(results))
+    queue.record(list(results))
 
 
 def fresh(delivery) -> Delivery:
@@ -131,7 +131,7 @@ def test_results_alike_are_each_recorded_under_their_own_lease(affiliate):
 
 def test_each_success_keeps_its_own_answer(affiliate):
     deliveries = [DeliveryFactory(affiliate=affiliate) for _ in range(3)]
-    rows = {row["pk"]: row for row in sender.claim([delivery.pk for delivery in deliveries])}
+    rows = {row["pk"]: row for row in queue.claim([delivery.pk for delivery in deliveries])}
 
     record(
         *[(rows[delivery.pk], 0.0, Outcome(200, "", f"id={n}", 5)) for n, delivery in enumerate(deliveries)]
@@ -148,7 +148,7 @@ def test_each_success_keeps_its_own_answer(affiliate):
 def test_a_result_refused_by_the_database_is_logged_without_the_answer_it_could_not_store(affiliate, caplog):
     delivery = DeliveryFactory(affiliate=affiliate)
 
-    with caplog.at_level(logging.ERROR, logger="postbacks.sender"):
+    with caplog.at_level(logging.ERROR, logger="postbacks.queue"):
         record((claimed(delivery), 0.0, Outcome(70_000, "", "the answer", 5)))
 
     delivery = fresh(delivery)
@@ -162,7 +162,7 @@ def test_a_result_refused_by_the_database_is_logged_without_the_answer_it_could_
 def test_a_retry_in_a_batch_does_not_hold_back_the_results_after_it(affiliate):
     retried, succeeded, failed = (DeliveryFactory(affiliate=affiliate) for _ in range(3))
     Delivery.objects.filter(pk=failed.pk).update(attempts=10)
-    rows = {row["pk"]: row for row in sender.claim([retried.pk, succeeded.pk, failed.pk])}
+    rows = {row["pk"]: row for row in queue.claim([retried.pk, succeeded.pk, failed.pk])}
 
     record(
         (rows[retried.pk], 0.0, FAILED_500),
@@ -188,7 +188,7 @@ def test_a_success_and_a_failure_of_one_postback_in_one_batch_end_its_streak(aff
     postback = PostbackFactory(affiliate=affiliate)
     failing_for(postback, timedelta(days=5))
     ok, failed = (DeliveryFactory(affiliate=affiliate, postback=postback) for _ in range(2))
-    rows = {row["pk"]: row for row in sender.claim([ok.pk, failed.pk])}
+    rows = {row["pk"]: row for row in queue.claim([ok.pk, failed.pk])}
 
     record((rows[ok.pk], 0.0, Outcome(200, "", "", 5)), (rows[failed.pk], 0.0, FAILED_500))
 
@@ -236,7 +236,7 @@ def test_a_postback_failing_past_the_setting_is_disabled_saying_when_why_and_the
     failing_for(healthy, timedelta(days=9))
     rows = {
         row["pk"]: row
-        for row in sender.claim(
+        for row in queue.claim(
             [
                 DeliveryFactory(affiliate=affiliate, postback=postback).pk,
                 DeliveryFactory(affiliate=affiliate, postback=healthy).pk,

@@ -10,7 +10,7 @@ import threading
 import pytest
 from django.db import DatabaseError, connection, connections, transaction
 
-from postbacks import sender
+from postbacks import queue
 from postbacks.models import Delivery
 from postbacks.outbound import Outcome
 from tests.factories import DeliveryFactory
@@ -36,7 +36,7 @@ def database_unreachable():
 
 def sent(affiliate, count=2):
     deliveries = [DeliveryFactory(affiliate=affiliate) for _ in range(count)]
-    rows = sender.claim([delivery.pk for delivery in deliveries])
+    rows = queue.claim([delivery.pk for delivery in deliveries])
     return deliveries, [(row, 0.0, Outcome(200, "", f"ok {row['pk']}", 5)) for row in rows]
 
 
@@ -49,8 +49,8 @@ def states(deliveries):
 def test_recording_while_the_database_is_unreachable_says_so_and_gives_every_result_back(affiliate):
     deliveries, results = sent(affiliate)
 
-    with database_unreachable(), pytest.raises(sender.DatabaseUnavailable) as raised:
-        sender.record(results)
+    with database_unreachable(), pytest.raises(queue.DatabaseUnavailable) as raised:
+        queue.record(results)
 
     assert raised.value.unrecorded == results
     assert str(raised.value) == "the database takes no writes now: 2 results not recorded"
@@ -60,11 +60,11 @@ def test_recording_while_the_database_is_unreachable_says_so_and_gives_every_res
 def test_a_sender_keeps_its_results_until_the_database_is_back(affiliate, caplog):
     deliveries, results = sent(affiliate)
 
-    with database_unreachable(), caplog.at_level(logging.WARNING, logger="postbacks.sender"):
-        assert sender._record_or_keep(results) == results
+    with database_unreachable(), caplog.at_level(logging.WARNING, logger="postbacks.queue"):
+        assert queue.record_or_keep(results) == results
     assert "Postback sender: the database takes no writes, 2 results kept" in caplog.messages
 
-    assert sender._record_or_keep(results) == []
+    assert queue.record_or_keep(results) == []
     assert states(deliveries) == [("succeeded", 1)] * 2
 
 
@@ -73,8 +73,8 @@ def test_results_are_recorded_on_a_new_connection_after_the_old_one_broke(affili
     with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
         cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
 
-    assert sender._record_or_keep(results) == results  # the broken connection is given up
-    assert sender._record_or_keep(results) == []
+    assert queue.record_or_keep(results) == results  # the broken connection is given up
+    assert queue.record_or_keep(results) == []
     assert states(deliveries) == [("succeeded", 1)] * 2
     assert [delivery.attempt_log.count() for delivery in deliveries] == [1, 1]
 
@@ -85,7 +85,7 @@ def test_when_writes_stop_while_results_are_recorded_one_by_one_the_rest_are_kep
     the rest is given back."""
     refused = DeliveryFactory(affiliate=affiliate, attempts=len(settings.POSTBACK_RETRY_SCHEDULE))
     recorded, locked = DeliveryFactory(affiliate=affiliate), DeliveryFactory(affiliate=affiliate)
-    rows = {row["pk"]: row for row in sender.claim([refused.pk, recorded.pk, locked.pk])}
+    rows = {row["pk"]: row for row in queue.claim([refused.pk, recorded.pk, locked.pk])}
     results = [
         (rows[refused.pk], 0.0, Outcome(70_000, "", "", 5)),  # no column holds that status
         (rows[recorded.pk], 0.0, Outcome(200, "", "first", 5)),
@@ -108,8 +108,8 @@ def test_when_writes_stop_while_results_are_recorded_one_by_one_the_rest_are_kep
         assert holding.wait(timeout=10)
         with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = '300ms'")
-        with pytest.raises(sender.DatabaseUnavailable) as raised:
-            sender.record(results)
+        with pytest.raises(queue.DatabaseUnavailable) as raised:
+            queue.record(results)
     finally:
         release.set()
         thread.join()

@@ -1,6 +1,6 @@
 """Retry schedule, Retry-After, the last attempt, and disabling a postback that keeps failing.
 
-Deliveries are sent from the test process (sender.claim + sender.send_claimed: the code a worker
+Deliveries are sent from the test process (queue.claim + sender.send_claimed: the code a worker
 runs) to a real local HTTP server."""
 
 from datetime import timedelta
@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from postbacks import sender
+from postbacks import outbound, queue, sender
 from postbacks.models import Delivery, Postback
 from postbacks.services import postback_save
 from tests.factories import DeliveryFactory, PostbackFactory
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 
 def send(delivery):
-    sender.send_claimed(sender.claim([delivery.pk]))
+    sender.send_claimed(queue.claim([delivery.pk]))
     delivery.refresh_from_db()
     return delivery
 
@@ -39,7 +39,7 @@ def delivery_for(postback, **fields):
 @pytest.mark.parametrize("attempts", range(1, 11))
 def test_each_failure_waits_as_the_schedule_says_with_jitter(settings, attempts):
     scheduled = settings.POSTBACK_RETRY_SCHEDULE[attempts - 1]
-    delays = [sender.retry_delay(attempts) for _ in range(50)]
+    delays = [queue.retry_delay(attempts) for _ in range(50)]
     assert all(0.8 * scheduled <= delay <= 1.2 * scheduled for delay in delays)
     assert len(set(delays)) > 1
 
@@ -53,7 +53,7 @@ def test_the_schedule_spans_about_a_day_and_a_half(settings):
     ("retry_after", "seconds"), [("120", 120), ("0", 1), ("999999", 86400), ("soon", None), ("", None)]
 )
 def test_retry_after_is_honoured_within_bounds(retry_after, seconds):
-    delay = sender.retry_delay(1, retry_after)
+    delay = queue.retry_delay(1, retry_after)
     if seconds is None:
         assert 48 <= delay <= 72  # the schedule's first step, jittered
     else:
@@ -62,7 +62,7 @@ def test_retry_after_is_honoured_within_bounds(retry_after, seconds):
 
 def test_retry_after_as_an_http_date():
     when = timezone.now() + timedelta(minutes=10)
-    delay = sender.retry_delay(1, when.strftime("%a, %d %b %Y %H:%M:%S GMT"))
+    delay = queue.retry_delay(1, when.strftime("%a, %d %b %Y %H:%M:%S GMT"))
     assert 590 <= delay <= 600
 
 
@@ -94,20 +94,20 @@ def test_a_failure_is_retried_later_and_the_last_one_fails_the_delivery(settings
 
 def test_a_delivery_not_yet_due_is_not_sent(failing_postback, httpserver):
     later = delivery_for(failing_postback, next_attempt_at=timezone.now() + timedelta(minutes=5))
-    assert sender.claim([later.pk]) == []
+    assert queue.claim([later.pk]) == []
     assert httpserver.log == []
 
 
 def test_a_delivery_being_sent_is_due_again_only_when_its_lease_ends(failing_postback, settings):
     delivery = delivery_for(failing_postback)
-    [taken] = sender.claim([delivery.pk])
+    [taken] = queue.claim([delivery.pk])
     delivery.refresh_from_db()
     assert delivery.next_attempt_at == delivery.locked_until == taken["lease"]
     assert taken["lease"] >= timezone.now() + timedelta(seconds=settings.POSTBACK_LEASE_SECONDS - 5)
-    assert sender.claim([delivery.pk]) == []
+    assert queue.claim([delivery.pk]) == []
 
     Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
-    [taken_again] = sender.claim([delivery.pk])
+    [taken_again] = queue.claim([delivery.pk])
     assert taken_again["lease"] > taken["lease"]
 
 
@@ -119,7 +119,7 @@ def test_a_claim_walks_the_due_index_instead_of_sorting_every_due_delivery(faili
     for _ in range(200):
         delivery_for(failing_postback)
     with CaptureQueriesContext(connection) as queries:
-        assert len(sender.claim(limit=10)) == 10
+        assert len(queue.claim(limit=10)) == 10
     [select] = [query["sql"] for query in queries if "FOR UPDATE" in query["sql"]]
 
     # Still inside the claim's transaction (the test's), so with the settings it gave itself.
@@ -133,11 +133,11 @@ def test_a_slow_host_is_given_only_its_room_and_the_others_all_they_have(failing
     slow = [delivery_for(failing_postback, host="slow.example:80") for _ in range(5)]
     healthy = [delivery_for(failing_postback, host="fast.example:80") for _ in range(3)]
 
-    taken = sender.claim(limit=10, limited_hosts={"slow.example:80": 2, "full.example:80": 0})
+    taken = queue.claim(limit=10, limited_hosts={"slow.example:80": 2, "full.example:80": 0})
 
     assert sorted(row["pk"] for row in taken) == sorted([d.pk for d in healthy] + [d.pk for d in slow[:2]])
-    assert sender.claim(limit=10, limited_hosts={"slow.example:80": 0}) == []
-    assert len(sender.claim(limit=10)) == 3
+    assert queue.claim(limit=10, limited_hosts={"slow.example:80": 0}) == []
+    assert len(queue.claim(limit=10)) == 3
 
 
 def test_a_postback_failing_for_three_days_is_disabled_with_the_reason(failing_postback):
@@ -178,13 +178,13 @@ def test_a_late_result_does_not_undo_a_newer_one(httpserver, affiliate):
     httpserver.expect_request("/pb").respond_with_data("ok")
     postback = PostbackFactory(affiliate=affiliate, url=httpserver.url_for("/pb"))
     delivery = delivery_for(postback)
-    [first_claim] = sender.claim([delivery.pk])
+    [first_claim] = queue.claim([delivery.pk])
     lease_ended = timezone.now() - timedelta(seconds=1)
     Delivery.objects.filter(pk=delivery.pk).update(locked_until=lease_ended, next_attempt_at=lease_ended)
     send(delivery)  # the lease ran out: sent again, and succeeded
-    stale = sender.outbound.Outcome(500, "HTTP 500: a postback needs a 2xx answer", "", 9000)
+    stale = outbound.Outcome(500, "HTTP 500: a postback needs a 2xx answer", "", 9000)
 
-    sender.record([(first_claim, 0.0, stale)])
+    queue.record([(first_claim, 0.0, stale)])
 
     delivery.refresh_from_db()
     assert (delivery.state, delivery.http_code, delivery.attempts) == ("succeeded", 200, 1)

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from postbacks import macros, outbound, sender
+from postbacks import macros, outbound, queue, sender
 from postbacks.services import postback_send_test
 from tests.factories import DeliveryFactory, OfferFactory, PostbackFactory
 from tests.postbacks.rawhttp import RawServer
@@ -121,7 +121,7 @@ def test_a_url_stored_before_urls_were_stored_as_sent_is_signed_and_logged_as_se
         host="raw",
     )
 
-    sender.send_claimed(sender.claim([delivery.pk]))
+    sender.send_claimed(queue.claim([delivery.pk]))
 
     [request] = server.requests
     assert request.target == "/pb?x=%7Bkept%7D&y=%C3%A9&z=%3A"

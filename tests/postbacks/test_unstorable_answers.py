@@ -2,7 +2,7 @@
 is recorded, and one result that cannot be recorded never holds back the others.
 
 Deliveries are sent to a real local server that answers raw bytes (tests/postbacks/rawhttp.py),
-from the test process (sender.claim + sender.send_claimed: the code of test postbacks and of a
+from the test process (queue.claim + sender.send_claimed: the code of test postbacks and of a
 worker's sender) or, in the last test, by a real Celery worker."""
 
 import logging
@@ -13,7 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from conversions.models import Conversion
-from postbacks import outbound, sender
+from postbacks import outbound, queue, sender
 from postbacks.models import Delivery, DeliveryAttempt
 from postbacks.services import postback_send_test
 from tests.factories import DeliveryFactory, OfferFactory, PostbackFactory
@@ -49,7 +49,7 @@ def delivery_to(server, affiliate, **fields):
 
 
 def send(*deliveries):
-    sender.send_claimed(sender.claim([delivery.pk for delivery in deliveries]))
+    sender.send_claimed(queue.claim([delivery.pk for delivery in deliveries]))
     for delivery in deliveries:
         delivery.refresh_from_db()
 
@@ -113,12 +113,12 @@ def test_a_retry_after_in_other_digits_falls_back_to_the_schedule(raw_server, af
 )
 def test_a_malformed_retry_after_falls_back_to_the_schedule(settings, retry_after):
     low, high = schedule_first_step(settings)
-    assert low <= sender.retry_delay(1, retry_after) <= high
+    assert low <= queue.retry_delay(1, retry_after) <= high
 
 
 @pytest.mark.parametrize("retry_after", ["9" * 5000, "Fri, 31 Dec 9999 23:59:59 GMT"])
 def test_a_retry_after_too_far_away_waits_a_day(retry_after):
-    assert sender.retry_delay(1, retry_after) == 24 * 60 * 60
+    assert queue.retry_delay(1, retry_after) == 24 * 60 * 60
 
 
 def test_a_header_too_large_to_read_is_a_failed_attempt(raw_server, affiliate):
@@ -164,7 +164,7 @@ def test_a_result_the_database_refuses_is_logged_as_a_failed_attempt_and_the_bat
 ):
     server = raw_server(http_answer("200 OK", b"ok"))
     refused, healthy = delivery_to(server, affiliate), delivery_to(server, affiliate)
-    rows = sender.claim([refused.pk, healthy.pk])
+    rows = queue.claim([refused.pk, healthy.pk])
     by_pk = {row["pk"]: row for row in rows}
     # A status no column can hold: the database refuses the row.
     results = [
@@ -172,7 +172,7 @@ def test_a_result_the_database_refuses_is_logged_as_a_failed_attempt_and_the_bat
         (by_pk[healthy.pk], 0.0, outbound.Outcome(200, "", "ok", 5)),
     ]
 
-    sender.record(results)
+    queue.record(results)
 
     refused.refresh_from_db()
     healthy.refresh_from_db()
@@ -191,11 +191,11 @@ def test_a_delivery_deleted_while_it_was_sent_does_not_hold_back_the_others_of_i
 ):
     server = raw_server(http_answer("200 OK", b"ok"))
     deliveries = [delivery_to(server, affiliate) for _ in range(3)]
-    rows = sender.claim([delivery.pk for delivery in deliveries])
+    rows = queue.claim([delivery.pk for delivery in deliveries])
     gone = deliveries[1]
     Conversion.objects.filter(pk=gone.conversion_id).delete()  # its deliveries go with it
 
-    with caplog.at_level(logging.ERROR, logger="postbacks.sender"):
+    with caplog.at_level(logging.ERROR, logger="postbacks.queue"):
         sender.send_claimed(rows)
 
     kept = Delivery.objects.filter(pk__in=[deliveries[0].pk, deliveries[2].pk])
@@ -211,14 +211,14 @@ def test_results_a_database_taking_no_writes_refuses_are_kept_not_recorded_as_fa
         pytest.skip("a read-only session is PostgreSQL's (CI runs on PostgreSQL)")
     server = raw_server(http_answer("200 OK", b"ok"))
     delivery = delivery_to(server, affiliate)
-    [row] = sender.claim([delivery.pk])
+    [row] = queue.claim([delivery.pk])
     results = [(row, 0.0, outbound.Outcome(200, "", "ok", 5))]
     # As after a failover to a replica: the database answers, and refuses every write.
     with connection.cursor() as cursor:
         cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
     try:
-        with pytest.raises(sender.DatabaseUnavailable) as unavailable:
-            sender.record(results)
+        with pytest.raises(queue.DatabaseUnavailable) as unavailable:
+            queue.record(results)
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE")
@@ -228,7 +228,7 @@ def test_results_a_database_taking_no_writes_refuses_are_kept_not_recorded_as_fa
     assert (delivery.attempts, delivery.error) == (0, "")
     assert not DeliveryAttempt.objects.exists()
     # Once writes are taken again, the 200 kept is recorded as what it was.
-    sender.record(results)
+    queue.record(results)
     delivery.refresh_from_db()
     assert (delivery.state, delivery.attempts) == ("succeeded", 1)
 

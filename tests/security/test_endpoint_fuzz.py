@@ -23,12 +23,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from config.wsgi import application
+from conversions.endpoints import PIXEL_GIF
+from conversions.intake import CLICK_ID_PARAMETERS, EXTRA_PARAMETERS, STORED_PARAMETERS
 from conversions.models import Conversion, ConversionEvent, ServerPostback
-from conversions.services import CLICK_ID_PARAMETERS, EXTRA_PARAMETERS, STORED_PARAMETERS
-from conversions.views import PIXEL_GIF
 from tests.factories import ClickFactory, OfferFactory
+from tracking.cookie import COOKIE_NAME
 from tracking.models import CLICK_PARAMETERS, Click
-from tracking.views import COOKIE_NAME
 
 pytestmark = pytest.mark.usefixtures("direct_writes", "connection_kept")
 

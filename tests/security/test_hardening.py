@@ -23,7 +23,7 @@ from rest_framework.test import APIClient
 from api.models import ApiKey
 from api.services import api_key_issue
 from conversions.models import ServerPostback
-from postbacks import sender
+from postbacks import queue, sender
 from postbacks.models import Delivery
 from tests.conftest import api_client_for
 from tests.factories import (
@@ -391,7 +391,7 @@ def test_signing_secrets_are_not_logged(logs, httpserver, affiliate, direct_writ
     click = visitor.get(f"/click?pid={affiliate.pid}&offer_id={offer.offer_id}&format=json").json()
     assert visitor.get(f"/postback?clickid={click['click_id']}").json()["message"] == "ok"
 
-    sender.send_claimed(sender.claim())
+    sender.send_claimed(queue.claim())
     api_client_for(affiliate.user).post(f"/api/v1/postbacks/{failing.pk}/test/")
 
     signed = [request for request, _ in httpserver.log if "X-Postback-Signature" in request.headers]

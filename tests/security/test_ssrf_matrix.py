@@ -18,9 +18,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from pytest_httpserver import HTTPServer
 
+from conversions.events import conversion_event_emit
 from conversions.models import ConversionEvent
-from conversions.services import conversion_event_emit
-from postbacks import sender
+from postbacks import queue, sender
 from postbacks.forms import PostbackForm
 from postbacks.models import Delivery, Postback
 from postbacks.services import postback_save, postback_send_test
@@ -194,7 +194,7 @@ def deliver_through_the_sender(postback: Postback) -> Delivery:
         old_status=None,
         source=ConversionEvent.Source.POSTBACK,
     )
-    sender.send_claimed(sender.claim())
+    sender.send_claimed(queue.claim())
     return Delivery.objects.get(postback=postback, conversion=conversion)
 
 

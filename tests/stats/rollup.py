@@ -4,13 +4,13 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from conversions.events import conversion_event_emit
 from conversions.models import Conversion, ConversionEvent
-from conversions.services import conversion_event_emit
 from offers.choices import ConversionStatus
 from stats.models import STATUS_COLUMNS, DailyStat
 from tests.factories import ConversionFactory
 from tracking.models import Click, new_click_id
-from tracking.services import click_write_rows
+from tracking.store import click_write_rows
 
 STATUSES = list(STATUS_COLUMNS.values())
 CONVERSION_FIELDS = [
@@ -82,7 +82,7 @@ def write_clicks(*rows: dict) -> None:
 
 
 def convert(*, offer, affiliate, status=ConversionStatus.PENDING, created_at=None, **fields) -> Conversion:
-    """A conversion written as conversions.services writes one: the row, then its creation event."""
+    """A conversion written as conversions.recording writes one: the row, then its creation event."""
     conversion = ConversionFactory(
         offer=offer, affiliate=affiliate, status=status, created_at=created_at, **fields
     )

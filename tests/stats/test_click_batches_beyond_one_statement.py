@@ -1,5 +1,6 @@
-"""A batch of clicks larger than one statement can carry (PostgreSQL takes at most 65,535
-parameters, four per visitor) is counted in full: every visitor in every statement."""
+"""A batch of clicks with more visitors than a statement of one parameter per value could carry
+(PostgreSQL takes at most 65,535 parameters, four per visitor) is counted in full, each visitor
+once, however the batch is split into statements."""
 
 import ipaddress
 
@@ -11,7 +12,7 @@ from tests.stats.rollup import click_row, write_clicks
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("direct_writes")]
 
-# 65,535 // 4 = 16,383 visitors fill one statement; one more needs a second.
+# 65,535 // 4 = 16,383 visitors would fill one such statement; one more would need a second.
 VISITORS = 65_535 // 4 + 1
 
 

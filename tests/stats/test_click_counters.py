@@ -11,7 +11,7 @@ from tests.factories import AffiliateFactory, OfferFactory
 from tests.stats.rollup import at, click_row, expected, stored, write_clicks
 from tracking import buffer
 from tracking.models import Click
-from tracking.services import click_flush_buffer, click_write_rows
+from tracking.store import click_flush_buffer, click_write_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -67,7 +67,7 @@ def test_the_first_click_of_an_ip_on_an_offer_in_a_utc_day_is_the_unique_one(off
         click_row(offer=offer, affiliate=affiliate, ip="2001:db8::1", at=at("2025-03-01")),
         click_row(offer=offer, affiliate=affiliate, ip="2001:0db8:0:0::1", at=at("2025-03-01")),
     ]
-    # 25 rows make one batch large enough for PostgreSQL's COPY path.
+    # 25 rows in all: with batch_size 25, every case is in one batch.
     rows += [
         click_row(offer=offer, affiliate=affiliate, ip="198.51.100.1", at=at("2025-03-01")) for _ in range(18)
     ]

@@ -7,7 +7,7 @@ from django.test import override_settings
 from stats.models import DailyStat, DailyVisitor
 from tests.factories import AffiliateFactory, OfferFactory
 from tests.stats.rollup import at, click_row, expected, stored, write_clicks
-from tracking import views
+from tracking.accept import ClickAccepted, click_accept
 from tracking.models import Click
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("direct_writes")]
@@ -37,8 +37,9 @@ def test_clicks_count_on_their_utc_day_when_the_site_runs_in_another_time_zone()
 
 def test_the_wizards_test_click_is_stored_but_not_counted(affiliate):
     offer = OfferFactory()
-    link = f"https://tracker.example/click?pid={affiliate.pid}&offer_id={offer.offer_id}"
-    assert views.test_click(link, ip="198.51.100.8", user_agent="Wizard/1").status_code == 200
+    query = f"pid={affiliate.pid}&offer_id={offer.offer_id}"
+    result = click_accept(query=query, ip="198.51.100.8", user_agent="Wizard/1", is_test=True)
+    assert isinstance(result, ClickAccepted)
     assert Click.objects.get().is_test is True
     assert not DailyStat.objects.exists() and not DailyVisitor.objects.exists()
 

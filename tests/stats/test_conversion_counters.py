@@ -8,8 +8,9 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
+from conversions.lifecycle import conversion_approve_expired_holds, conversion_set_status
 from conversions.models import Conversion, ConversionEvent
-from conversions.services import conversion_approve_expired_holds, conversion_set_status, postback_receive
+from conversions.recording import advertiser_postback_record
 from offers.choices import ConversionStatus
 from postbacks.services import postback_send_test
 from stats.models import DailyStat
@@ -37,7 +38,7 @@ def offer():
 
 
 def _postback(click_id, **params):
-    result = postback_receive(
+    result = advertiser_postback_record(
         params={"clickid": click_id, **params},
         source="postback",
         method="GET",

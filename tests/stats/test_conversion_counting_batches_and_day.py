@@ -1,18 +1,18 @@
 """Conversions recorded together in one batch of postbacks are each counted, test conversions
 among them excepted; and a conversion counts on its UTC day whatever the site's time zone."""
 
-import json
 from decimal import Decimal
 
 import pytest
 from django.test import override_settings
 
+from conversions.intake import AdvertiserHit
 from conversions.models import Conversion, ServerPostback
-from conversions.services import PostbackHit, postbacks_record
+from conversions.recording import hits_record
 from stats.models import DailyStat
 from tests.factories import OfferFactory
 from tests.stats.rollup import at, convert, expected, stored
-from tracking import views
+from tracking.accept import click_accept
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("direct_writes")]
 
@@ -24,9 +24,9 @@ def offer():
     )
 
 
-def hit(**params) -> PostbackHit:
+def hit(**params) -> AdvertiserHit:
     query = "&".join(f"{name}={value}" for name, value in params.items())
-    return PostbackHit(params, ServerPostback.Source.POSTBACK, "GET", query, "198.51.100.9")
+    return AdvertiserHit(params, ServerPostback.Source.POSTBACK, "GET", query, "198.51.100.9")
 
 
 def click_id(client, offer, affiliate):
@@ -36,11 +36,10 @@ def click_id(client, offer, affiliate):
 def test_conversions_created_in_one_batch_are_each_counted_and_a_test_conversion_among_them_is_not(
     client, offer, affiliate
 ):
-    link = f"https://tracker.example/click?pid={affiliate.pid}&offer_id={offer.offer_id}"
-    answer = views.test_click(link, ip="198.51.100.8", user_agent="Wizard/1")
-    test_click = json.loads(answer.content)["click_id"]
+    query = f"pid={affiliate.pid}&offer_id={offer.offer_id}"
+    test_click = click_accept(query=query, ip="198.51.100.8", user_agent="Wizard/1", is_test=True).click_id
     visitors = [click_id(client, offer, affiliate) for _ in range(3)]
-    results = postbacks_record([hit(clickid=test_click), *(hit(clickid=visitor) for visitor in visitors)])
+    results = hits_record([hit(clickid=test_click), *(hit(clickid=visitor) for visitor in visitors)])
     assert [result.message for result in results] == ["ok"] * 4
     assert Conversion.objects.filter(is_test=True).count() == 1
     row = DailyStat.objects.get(goal__isnull=False)
@@ -50,7 +49,7 @@ def test_conversions_created_in_one_batch_are_each_counted_and_a_test_conversion
 
 def test_a_batch_creating_and_changing_conversions_counts_each_in_its_final_status(client, offer, affiliate):
     first, second = click_id(client, offer, affiliate), click_id(client, offer, affiliate)
-    postbacks_record([hit(clickid=first), hit(clickid=second), hit(clickid=first, status="1")])
+    hits_record([hit(clickid=first), hit(clickid=second), hit(clickid=first, status="1")])
     row = DailyStat.objects.get(goal__isnull=False)
     assert (row.pending, row.approved, row.payout_pending, row.payout_approved) == (
         1,

@@ -5,8 +5,8 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
+from conversions.lifecycle import conversion_set_status
 from conversions.models import ConversionEvent
-from conversions.services import conversion_set_status
 from offers.choices import ConversionStatus
 from postbacks.services import postback_send_test
 from stats.models import DailyStat, DailyVisitor

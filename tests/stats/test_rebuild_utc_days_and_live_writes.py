@@ -36,6 +36,7 @@ def clicks_by_day():
     return {stat.day.isoformat(): (stat.clicks, stat.unique_clicks) for stat in rows}
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a session time zone is PostgreSQL's")
 def test_a_rebuild_counts_by_utc_day_when_the_database_session_is_in_another_time_zone(around_midnight):
     live = stored()
     assert live == expected()

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from conversions.lifecycle import conversion_set_status
 from conversions.models import ConversionEvent
-from conversions.services import conversion_set_status
 from offers.choices import ConversionStatus
 from offers.models import Offer
 from tests.factories import AffiliateFactory, OfferAccessFactory, OfferFactory

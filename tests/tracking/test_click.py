@@ -9,7 +9,7 @@ from django.test import override_settings
 from offers.models import Offer
 from tests.factories import AffiliateFactory, OfferAccessFactory, OfferFactory
 from tracking.models import Click
-from tracking.services import clicks_get
+from tracking.store import clicks_get
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("either_write_path")]
 

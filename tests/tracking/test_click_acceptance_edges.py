@@ -2,13 +2,11 @@
 a repeated parameter, the refusals with a trafficback URL, JSON errors, and the in-process test
 click of the integration wizard."""
 
-import json
-
 import pytest
 
 from offers.models import Offer
 from tests.factories import AffiliateFactory, OfferAccessFactory, OfferFactory
-from tracking import views
+from tracking.accept import click_accept
 from tracking.models import CLICK_PARAMETERS, Click
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("direct_writes")]
@@ -128,14 +126,15 @@ def test_an_access_request_not_approved_keeps_a_private_offer_closed(client, sta
     assert refused.status_code == 403
 
 
-def test_the_wizards_test_click_is_stored_as_a_test_click_and_answers_json(offer, affiliate):
-    link = f"http://tracker.example/click?pid={affiliate.pid}&offer_id={offer.offer_id}&sub1=t"
-    response = views.test_click(link, ip="198.51.100.8", user_agent="Wizard/1")
-    body = json.loads(response.content)
-    stored = Click.objects.get(click_id=body["click_id"])
+def test_the_wizards_test_click_is_stored_as_a_test_click_and_answers_its_id_and_destination(
+    offer, affiliate
+):
+    query = f"pid={affiliate.pid}&offer_id={offer.offer_id}&sub1=t"
+    result = click_accept(query=query, ip="198.51.100.8", user_agent="Wizard/1", is_test=True)
+    stored = Click.objects.get(click_id=result.click_id)
     assert stored.is_test and stored.ip == "198.51.100.8" and stored.user_agent == "Wizard/1"
-    assert body["redirect_url"] == f"https://adv.example/?c={body['click_id']}&s1=t"
-    assert response.cookies["afclick"]["max-age"] == 30 * 86400
+    assert result.redirect_url == f"https://adv.example/?c={result.click_id}&s1=t"
+    assert result.click_lifetime_days == 30
 
 
 def test_a_visitors_click_is_not_a_test_click(client, offer, affiliate):

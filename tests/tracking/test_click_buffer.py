@@ -10,7 +10,7 @@ from tests.factories import AffiliateFactory, OfferFactory
 from tests.processes import celery, wait_until
 from tracking import buffer
 from tracking.models import Click, new_click_id
-from tracking.services import click_flush_buffer, click_write_rows, clicks_get
+from tracking.store import click_flush_buffer, click_write_rows, clicks_get
 
 pytestmark = pytest.mark.django_db
 
@@ -25,10 +25,10 @@ def test_a_buffered_click_is_answered_before_it_is_written(client, link, buffere
     click_id = client.get(link).json()["click_id"]
     buffer.drain()
     assert not Click.objects.filter(click_id=click_id).exists()
-    assert buffer.backlog() == 1
+    assert buffered_writes.xlen(buffer.STREAM) == 1
     assert click_flush_buffer() == 1
     assert Click.objects.filter(click_id=click_id).exists()
-    assert buffer.backlog() == 0 and buffer.pending_rows([click_id]) == {}
+    assert buffered_writes.xlen(buffer.STREAM) == 0 and buffer.pending_rows([click_id]) == {}
 
 
 def test_a_conversion_finds_a_click_that_was_just_made(client, link, buffered_writes):
@@ -108,4 +108,4 @@ def test_beat_and_a_real_worker_write_buffered_clicks(client, buffered_writes, t
     ):
         assert wait_until(lambda: Click.objects.count() == 20, timeout=30)
     assert set(Click.objects.values_list("click_id", flat=True)) == ids
-    assert buffer.backlog() == 0
+    assert buffered_writes.xlen(buffer.STREAM) == 0

@@ -8,7 +8,7 @@ import pytest
 
 from offers.models import Offer
 from tests.factories import AffiliateFactory, OfferAccessFactory, OfferFactory
-from tracking import views
+from tracking.accept import ClickRefused, click_accept
 from tracking.models import Click
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("direct_writes")]
@@ -177,24 +177,23 @@ def test_the_click_cookie_carries_the_click_id_for_the_offers_lifetime(client, a
 
 def test_the_wizards_test_click_goes_through_the_same_checks(affiliate):
     paused = OfferFactory(status=Offer.Status.PAUSED)
-    response = views.test_click(
-        f"https://tracker.example/click?pid={affiliate.pid}&offer_id={paused.offer_id}",
+    result = click_accept(
+        query=f"pid={affiliate.pid}&offer_id={paused.offer_id}",
         ip="198.51.100.8",
         user_agent="Wizard/1",
+        is_test=True,
     )
-    assert response.status_code == 403 and response["Content-Type"] == "application/json"
+    assert result == ClickRefused(403, "This offer is paused.", wants_json=False)
     assert not Click.objects.exists()
 
 
 def test_the_wizards_test_click_carries_its_address_and_agent_into_the_destination(affiliate, offer):
-    response = views.test_click(
-        f"https://tracker.example/click?pid={affiliate.pid}&offer_id={offer.offer_id}&sub1=w",
+    result = click_accept(
+        query=f"pid={affiliate.pid}&offer_id={offer.offer_id}&sub1=w",
         ip="198.51.100.8",
         user_agent="Wizard/1",
+        is_test=True,
     )
-    assert response.status_code == 200
     stored = Click.objects.get()
-    assert stored.is_test is True and stored.sub1 == "w"
-    assert response["Content-Type"] == "application/json"
-    assert stored.click_id in response.content.decode()
-    assert "&ip=198.51.100.8&ua=Wizard%2F1" in response.content.decode()
+    assert stored.is_test is True and stored.sub1 == "w" and result.click_id == stored.click_id
+    assert "&ip=198.51.100.8&ua=Wizard%2F1" in result.redirect_url

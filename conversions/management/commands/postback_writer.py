@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from conversions.services import POSTBACK_BATCH_MAX, postbacks_record_sent
+from conversions.recording import HIT_BATCH_MAX, hits_record_wired
 from conversions.writer import serve
 
 
@@ -14,7 +14,7 @@ class Command(BaseCommand):
         path = settings.POSTBACK_WRITER_SOCKET
         serve(
             path,
-            postbacks_record_sent,
-            max_batch=POSTBACK_BATCH_MAX,
+            hits_record_wired,
+            max_batch=HIT_BATCH_MAX,
             ready=lambda: self.stdout.write(f"Postback writer listening on {path}", ending="\n"),
         )

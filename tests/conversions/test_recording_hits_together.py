@@ -1,5 +1,5 @@
-"""Postbacks recorded together (conversions.services.postbacks_record): each hit is judged as if
-it came alone after the hits before it, and one hit's failure is never another's."""
+"""Advertiser postbacks recorded together (conversions.recording.hits_record): each hit is judged
+as if it came alone after the hits before it, and one hit's failure is never another's."""
 
 import json
 
@@ -7,14 +7,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from conversions.events import conversion_listen
+from conversions.intake import AdvertiserHit, HitRejected
 from conversions.models import Conversion, ConversionEvent, ServerPostback
-from conversions.services import (
-    PostbackHit,
-    PostbackRejected,
-    conversion_listen,
-    postbacks_record,
-    postbacks_record_sent,
-)
+from conversions.recording import hits_record, hits_record_wired
 from tests.factories import OfferFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("direct_writes")]
@@ -33,14 +29,14 @@ def click_ids(client, offer, affiliate):
     return [client.get(url).json()["click_id"] for _ in range(3)]
 
 
-def hit(**params) -> PostbackHit:
+def hit(**params) -> AdvertiserHit:
     query = "&".join(f"{name}={value}" for name, value in params.items())
-    return PostbackHit(params, ServerPostback.Source.POSTBACK, "GET", query, "198.51.100.9")
+    return AdvertiserHit(params, ServerPostback.Source.POSTBACK, "GET", query, "198.51.100.9")
 
 
 def test_a_batch_creates_repeats_changes_and_refuses_in_arrival_order(click_ids):
     first, second, _ = click_ids
-    results = postbacks_record(
+    results = hits_record(
         [
             hit(clickid=first, sum="10"),
             hit(clickid=first, sum="10"),  # the same again: a replay
@@ -79,7 +75,7 @@ def test_a_batch_creates_repeats_changes_and_refuses_in_arrival_order(click_ids)
 
 
 def test_twins_in_one_batch_create_one_conversion(click_ids):
-    results = postbacks_record([hit(clickid=click_ids[0], action_id="A-1") for _ in range(5)])
+    results = hits_record([hit(clickid=click_ids[0], action_id="A-1") for _ in range(5)])
     assert [result.message for result in results] == ["ok"] + ["duplicate"] * 4
     assert Conversion.objects.count() == 1 and ConversionEvent.objects.count() == 1
 
@@ -91,7 +87,7 @@ def test_a_hit_that_fails_unexpectedly_fails_alone(click_ids):
 
     stop_listening = conversion_listen(fail_for_one_order)
     try:
-        results = postbacks_record(
+        results = hits_record(
             [
                 hit(clickid=click_ids[0], action_id="A-1"),
                 hit(clickid=click_ids[1], action_id="BROKEN"),
@@ -114,7 +110,7 @@ def test_listeners_hear_each_event_once_and_a_creation_before_its_change(click_i
         )
     )
     try:
-        postbacks_record(
+        hits_record(
             [
                 hit(clickid=click_ids[0], action_id="A-1"),
                 hit(clickid=click_ids[1], action_id="A-2"),
@@ -134,14 +130,14 @@ def test_listeners_hear_each_event_once_and_a_creation_before_its_change(click_i
 
 
 def test_hits_sent_to_the_writer_read_back_whole_and_an_unreadable_one_fails_alone(click_ids):
-    refused = PostbackHit({}, "postback", "POST", "a=1", None, PostbackRejected(400, "Invalid request"))
+    refused = AdvertiserHit({}, "postback", "POST", "a=1", None, HitRejected(400, "Invalid request"))
     sent = [hit(clickid=click_ids[0]), refused, hit(clickid="0" * 24)]
     wired = [json.loads(json.dumps(item.wire())) for item in sent]
-    read = [PostbackHit.from_wire(dict(item)) for item in wired]
+    read = [AdvertiserHit.from_wire(dict(item)) for item in wired]
     assert [item.wire() for item in read] == [item.wire() for item in sent]
     assert (read[1].refused.http_status, read[1].refused.message) == (400, "Invalid request")
 
-    answers = postbacks_record_sent([*wired, {"clickid": "x"}])
+    answers = hits_record_wired([*wired, {"clickid": "x"}])
     conversion_id = Conversion.objects.get().conversion_id
     assert answers[:3] == [
         [200, {"status": 1, "message": "ok", "conversion_id": conversion_id}],
@@ -173,7 +169,7 @@ def test_a_mixed_batch_inserts_its_rows_in_one_statement_per_table(offer, affili
         hit(clickid=first),  # a replay of the conversion created above
     ]
     with CaptureQueriesContext(connection) as queries:
-        results = postbacks_record(batch)
+        results = hits_record(batch)
 
     assert [(result.http_status, result.message) for result in results] == [
         (200, "ok"),
@@ -193,7 +189,7 @@ def test_a_mixed_batch_inserts_its_rows_in_one_statement_per_table(offer, affili
 def test_a_status_change_after_a_refusal_in_a_batch_is_made_in_the_same_batch(click_ids):
     first, second, _ = click_ids
     with CaptureQueriesContext(connection) as queries:
-        results = postbacks_record(
+        results = hits_record(
             [
                 hit(clickid=first),
                 hit(clickid=second, status="4"),  # refused

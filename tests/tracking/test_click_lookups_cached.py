@@ -9,7 +9,6 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from offers.models import Affiliate, Offer, OfferAccess
-from offers.selectors import affiliate_can_run_offer
 from tests.factories import AffiliateFactory, OfferAccessFactory, OfferFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("direct_writes")]
@@ -57,18 +56,3 @@ def test_blocking_an_affiliate_or_revoking_access_is_honoured_within_the_cache_t
     Affiliate.objects.filter(pk=access.affiliate.pk).update(status="blocked")
     time.sleep(0.6)
     assert "blocked" in client.get(link).content.decode()
-
-
-@pytest.mark.parametrize("offer_status", ["active", "paused"])
-@pytest.mark.parametrize("visibility", ["public", "private"])
-@pytest.mark.parametrize("affiliate_status", ["active", "blocked"])
-@pytest.mark.parametrize("access_status", [None, "pending", "approved", "rejected"])
-def test_the_click_path_applies_the_same_access_rule_as_the_portal(
-    client, offer_status, visibility, affiliate_status, access_status
-):
-    offer = OfferFactory(status=offer_status, visibility=visibility)
-    affiliate = AffiliateFactory(status=affiliate_status)
-    if access_status:
-        OfferAccessFactory(offer=offer, affiliate=affiliate, status=access_status)
-    response = client.get(f"/click?pid={affiliate.pid}&offer_id={offer.offer_id}")
-    assert (response.status_code == 302) == affiliate_can_run_offer(affiliate=affiliate, offer=offer)

@@ -1,10 +1,12 @@
-"""`postback_receive`, the in-process way into advertiser postbacks (the integration wizard uses
-it): the hit is judged and logged exactly as given, caller address, method and query included."""
+"""`advertiser_postback_record`, the in-process way into advertiser postbacks (the integration
+wizard uses it): the hit is judged and logged exactly as given, caller address, method and query
+included."""
 
 import pytest
 
+from conversions.intake import HitRejected
 from conversions.models import Conversion, ServerPostback
-from conversions.services import PostbackRejected, postback_receive, postbacks_record_sent
+from conversions.recording import advertiser_postback_record, hits_record_wired
 from tests.factories import OfferFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("direct_writes")]
@@ -24,7 +26,7 @@ def click_id(client, offer, affiliate):
 
 
 def receive(params, caller_ip, refused=None, source="postback"):
-    return postback_receive(
+    return advertiser_postback_record(
         params=params, source=source, method="POST", raw_query="as-sent", caller_ip=caller_ip, refused=refused
     )
 
@@ -44,7 +46,7 @@ def test_the_hit_is_judged_by_the_caller_address_given_and_logged_with_it(click_
 
 
 def test_a_hit_refused_before_its_parameters_could_be_read_is_answered_and_logged_so(click_id):
-    result = receive({"clickid": click_id}, "192.0.2.8", refused=PostbackRejected(400, "Invalid request"))
+    result = receive({"clickid": click_id}, "192.0.2.8", refused=HitRejected(400, "Invalid request"))
     assert (result.http_status, result.message, result.outcome) == (400, "Invalid request", "rejected")
     assert result.answer().body == {"status": 2, "message": "Invalid request"}
     assert not Conversion.objects.exists()
@@ -65,6 +67,6 @@ def test_the_answer_of_a_duplicate_names_the_conversion(click_id):
     [{"params": {}, "source": "postback", "method": "GET"}, {"params": {}, "surprise": 1}],
 )
 def test_a_hit_the_writer_cannot_read_is_refused_saying_why(sent):
-    (outcome,) = postbacks_record_sent([sent])
+    (outcome,) = hits_record_wired([sent])
     assert isinstance(outcome, ValueError) and str(outcome).startswith("unreadable postback: ")
     assert "argument" in str(outcome) and not ServerPostback.objects.exists()

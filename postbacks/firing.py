@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from django.db.models import prefetch_related_objects
 
-from config.db import placeholders, select_models
+from config.db import select_models
 from conversions.models import ConversionEvent
 from offers.choices import ConversionStatus
 from postbacks.models import Postback
@@ -73,14 +73,12 @@ def postbacks_for(conversion_events: list) -> list[list]:
     conversions = [event.conversion for event in conversion_events]
     affiliate_ids = sorted({conversion.affiliate_id for conversion in conversions})
     offer_ids = sorted({conversion.offer_id for conversion in conversions})
-    # Raw SQL: this runs for every batch of conversions, and compiling the ORM's query cost
-    # more than running it.
+    # Not through the ORM: this runs for every batch of conversions, and compiling the ORM's
+    # query cost more than running it (config.db.select_models).
     candidates = select_models(
         Postback,
-        f"enabled AND affiliate_id IN ({placeholders(len(affiliate_ids))}) "
-        f"AND (offer_id IS NULL OR offer_id IN ({placeholders(len(offer_ids))})) "
-        "ORDER BY affiliate_id, offer_id, id",
-        [*affiliate_ids, *offer_ids],
+        where={"enabled": True, "affiliate_id": affiliate_ids, "offer_id": [None, *offer_ids]},
+        order_by=("affiliate_id", "offer_id", "id"),
     )
     if candidates:
         prefetch_related_objects(candidates, "affiliate")

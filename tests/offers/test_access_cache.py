@@ -6,9 +6,9 @@ from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
+from offers import access
 from offers.models import Offer, OfferAccess
 from tests.factories import AffiliateFactory, GoalFactory, OfferAccessFactory, OfferFactory
-from tracking import lookups
 
 pytestmark = pytest.mark.django_db
 
@@ -21,8 +21,8 @@ def test_an_offer_snapshot_carries_what_the_click_path_needs():
         trafficback_url="https://fallback.example/",
         click_lifetime_days=45,
     )
-    snapshot = lookups.offer_by_public_id(77)
-    assert snapshot == lookups.OfferSnapshot(
+    snapshot = access.offer_by_public_id(77)
+    assert snapshot == access.OfferSnapshot(
         pk=offer.pk,
         offer_id=77,
         is_active=True,
@@ -32,91 +32,93 @@ def test_an_offer_snapshot_carries_what_the_click_path_needs():
         click_lifetime_days=45,
     )
     paused = OfferFactory(status=Offer.Status.PAUSED, visibility=Offer.Visibility.PUBLIC)
-    assert lookups.offer_by_public_id(paused.offer_id).is_active is False
-    assert lookups.offer_by_public_id(paused.offer_id).is_private is False
+    assert access.offer_by_public_id(paused.offer_id).is_active is False
+    assert access.offer_by_public_id(paused.offer_id).is_private is False
 
 
 def test_an_affiliate_snapshot_says_whether_it_is_active():
     active, blocked = AffiliateFactory(), AffiliateFactory(status="blocked")
-    assert lookups.affiliate_by_pid(active.pid) == lookups.AffiliateSnapshot(active.pk, active.pid, True)
-    assert lookups.affiliate_by_pid(blocked.pid) == lookups.AffiliateSnapshot(blocked.pk, blocked.pid, False)
-    assert lookups.affiliate_by_pid(999_999_999) is None
+    assert access.affiliate_by_pid(active.pid) == access.AffiliateSnapshot(active.pk, active.pid, True)
+    assert access.affiliate_by_pid(blocked.pid) == access.AffiliateSnapshot(blocked.pk, blocked.pid, False)
+    assert access.affiliate_by_pid(999_999_999) is None
 
 
 def test_offers_and_affiliates_with_the_same_number_are_cached_apart():
     offer, affiliate = OfferFactory(offer_id=5), AffiliateFactory(pid=5)
-    assert lookups.offer_by_public_id(5).pk == offer.pk
-    assert lookups.affiliate_by_pid(5).pk == affiliate.pk
-    assert lookups.offer_by_public_id(5).pk == offer.pk
+    assert access.offer_by_public_id(5).pk == offer.pk
+    assert access.affiliate_by_pid(5).pk == affiliate.pk
+    assert access.offer_by_public_id(5).pk == offer.pk
 
 
 def test_access_is_cached_per_affiliate_and_offer():
     offer = OfferFactory(visibility=Offer.Visibility.PRIVATE)
     other_offer = OfferFactory(visibility=Offer.Visibility.PRIVATE)
-    approved = OfferAccessFactory(offer=offer, status="approved").affiliate
+    approved_affiliate = OfferAccessFactory(offer=offer, status="approved").affiliate
     other = AffiliateFactory()
-    OfferAccessFactory(offer=other_offer, affiliate=approved, status="pending")
+    OfferAccessFactory(offer=other_offer, affiliate=approved_affiliate, status="pending")
 
-    def access(affiliate, offer):
-        return lookups.has_approved_access(
-            affiliate=lookups.affiliate_by_pid(affiliate.pid),
-            offer=lookups.offer_by_public_id(offer.offer_id),
+    def approved(affiliate, offer):
+        return access.has_approved_access(
+            affiliate=access.affiliate_by_pid(affiliate.pid),
+            offer=access.offer_by_public_id(offer.offer_id),
         )
 
-    assert access(approved, offer) is True
-    assert access(other, offer) is False
-    assert access(approved, other_offer) is False
+    assert approved(approved_affiliate, offer) is True
+    assert approved(other, offer) is False
+    assert approved(approved_affiliate, other_offer) is False
 
 
 @override_settings(CLICK_LOOKUP_CACHE_SECONDS=3600)
 def test_within_the_cache_time_a_change_is_not_read_and_clear_forgets_it():
     offer = OfferFactory()
-    assert lookups.offer_by_public_id(offer.offer_id).is_active
+    assert access.offer_by_public_id(offer.offer_id).is_active
     Offer.objects.filter(pk=offer.pk).update(status=Offer.Status.PAUSED)
     with CaptureQueriesContext(connection) as queries:
-        assert lookups.offer_by_public_id(offer.offer_id).is_active
+        assert access.offer_by_public_id(offer.offer_id).is_active
     assert queries.captured_queries == []
-    lookups.clear()
-    assert not lookups.offer_by_public_id(offer.offer_id).is_active
+    access.clear()
+    assert not access.offer_by_public_id(offer.offer_id).is_active
 
 
 @override_settings(CLICK_LOOKUP_CACHE_SECONDS=0)
 def test_with_no_cache_time_every_lookup_reads_the_database():
-    access = OfferAccessFactory(status="approved", offer=OfferFactory(visibility=Offer.Visibility.PRIVATE))
-    affiliate = lookups.affiliate_by_pid(access.affiliate.pid)
-    offer = lookups.offer_by_public_id(access.offer.offer_id)
-    assert lookups.has_approved_access(affiliate=affiliate, offer=offer)
-    OfferAccess.objects.filter(pk=access.pk).update(status="rejected")
-    assert not lookups.has_approved_access(affiliate=affiliate, offer=offer)
+    request = OfferAccessFactory(status="approved", offer=OfferFactory(visibility=Offer.Visibility.PRIVATE))
+    affiliate = access.affiliate_by_pid(request.affiliate.pid)
+    offer = access.offer_by_public_id(request.offer.offer_id)
+    assert access.has_approved_access(affiliate=affiliate, offer=offer)
+    OfferAccess.objects.filter(pk=request.pk).update(status="rejected")
+    assert not access.has_approved_access(affiliate=affiliate, offer=offer)
 
 
 @override_settings(CLICK_LOOKUP_CACHE_SECONDS=3600)
 def test_the_offer_with_its_goals_is_cached_like_the_click_paths_lookups():
     offer = OfferFactory()
-    loaded = lookups.offer_with_goals(offer.pk)
+    loaded = access.offer_with_goals(offer.pk)
     assert [goal.pk for goal in loaded.goals.all()] == [goal.pk for goal in offer.goals.all()]
     GoalFactory(offer=offer, value="later")
     with CaptureQueriesContext(connection) as queries:
-        cached = lookups.offer_with_goals(offer.pk)
+        cached = access.offer_with_goals(offer.pk)
         assert cached.advertiser.pk == offer.advertiser.pk and len(cached.goals.all()) == 1
     assert queries.captured_queries == []
 
 
 @override_settings(CLICK_LOOKUP_CACHE_SECONDS=3600)
-def test_the_cache_forgets_everything_once_it_holds_more_than_100000_entries():
+def test_the_cache_holds_at_most_100000_entries_and_forgets_the_least_recently_used_first():
     offer = OfferFactory()
-    lookups.offer_by_public_id(offer.offer_id)
+    access.offer_by_public_id(offer.offer_id)
     Offer.objects.filter(pk=offer.pk).update(status=Offer.Status.PAUSED)
+    # Bogus ids, as a flood of invented links would bring (unknown ids are cached as None).
     bogus = iter(range(10**8, 10**9))
-    for _ in range(100_000):  # bogus ids, as a flood of invented links would bring
-        lookups._cache.get(("offer", next(bogus)), lambda: None)
-    assert lookups.offer_by_public_id(offer.offer_id).is_active  # 100,001 entries: still cached
-    lookups._cache.get(("offer", next(bogus)), lambda: None)  # over the bound: all forgotten
-    assert not lookups.offer_by_public_id(offer.offer_id).is_active
+    for _ in range(access.MAX_ENTRIES - 1):
+        access._cache[("offer", next(bogus))] = None
+    assert ("offer", offer.offer_id) in access._cache  # 100,000 entries: all kept
+    access._cache[("offer", next(bogus))] = None  # one more: the least recently used, the offer, goes
+    assert len(access._cache) == access.MAX_ENTRIES
+    assert not access.offer_by_public_id(offer.offer_id).is_active
 
 
 @override_settings(CLICK_LOOKUP_CACHE_SECONDS=3600)
 def test_each_offer_with_its_goals_is_cached_apart():
     first, second = OfferFactory(), OfferFactory()
-    assert lookups.offer_with_goals(first.pk).pk == first.pk
-    assert lookups.offer_with_goals(second.pk).pk == second.pk
+    assert access.offer_with_goals(first.pk).pk == first.pk
+    assert access.offer_with_goals(second.pk).pk == second.pk

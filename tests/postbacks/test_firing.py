@@ -2,8 +2,8 @@
 
 import pytest
 
+from postbacks.firing import Event, select
 from postbacks.models import Postback
-from postbacks.selection import Event, select
 
 OFFER, OTHER_OFFER, GOAL, OTHER_GOAL = 10, 11, 100, 101
 APPROVED, PENDING, DECLINED, HOLD = 1, 2, 3, 5

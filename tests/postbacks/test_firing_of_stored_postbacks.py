@@ -1,10 +1,10 @@
-"""The selection rule over stored postbacks: a batch of conversion events of several affiliates
+"""The firing rule over stored postbacks: a batch of conversion events of several affiliates
 and offers, each getting its own affiliate's postbacks, in two queries."""
 
 import pytest
 
 from conversions.models import ConversionEvent
-from postbacks.selection import postbacks_for
+from postbacks.firing import postbacks_for
 from tests.factories import (
     AffiliateFactory,
     ConversionEventFactory,

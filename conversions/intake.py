@@ -1,0 +1,260 @@
+"""One advertiser postback or pixel hit: what it carries, and the checks it passes, in the order
+advertisers' integrations expect (README, "Conversions"), to the conversion it would create.
+
+The first check that fails is the answer, as a `HitRejected` with its HTTP status and message.
+"""
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from urllib.parse import unquote_plus
+
+from django.utils import timezone
+
+from config.text import has_control_characters, printable
+from conversions.lifecycle import hold_until
+from conversions.models import Conversion, IntegrationMethod
+from offers.access import affiliate_can_run_offer, offer_with_goals
+from offers.choices import ConversionStatus
+from offers.models import Affiliate, Offer
+from tracking.client_ip import ip_text
+from tracking.models import MAX_PARAMETER_LENGTH, SUB_FIELDS, Click
+from tracking.params import public_id
+from tracking.store import clicks_get
+
+CLICK_ID = re.compile(r"^[0-9a-f]{24}\Z")
+CURRENCY = re.compile(r"^[A-Za-z]{3}\Z")
+DECIMAL_NUMBER = re.compile(r"^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\Z")
+INVALID_SUM = "Invalid sum: send a number such as 12.50 (digits 0-9, a dot before decimals)"
+CLICK_ID_PARAMETERS = ["clickid", "click_id", "afclick"]
+STATUS_CODES = {str(status.value): status for status in ConversionStatus}
+STORED_PARAMETERS = ["comment", "fbclid", "device_type", "user_id", "promo_code"]
+EXTRA_PARAMETERS = [f"custom_field{n}" for n in range(1, 16)] + [
+    "timestamp",
+    "action_timestamp",
+    "country",
+    "platform",
+]
+LONG_PARAMETERS = {"referrer": 2048}
+LOGGED_QUERY_LENGTH = 8192
+
+
+class HitRejected(Exception):
+    def __init__(self, http_status: int, message: str):
+        super().__init__(message)
+        self.http_status, self.message = http_status, message
+
+
+@dataclass
+class AdvertiserHit:
+    """One advertiser postback or pixel hit as received. `refused` is for a request whose
+    parameters could not even be read: it is logged like any other refusal."""
+
+    params: dict[str, str]
+    source: str
+    method: str
+    raw_query: str
+    caller_ip: str | None
+    refused: HitRejected | None = None
+
+    def wire(self) -> dict:
+        """The hit as JSON, for the postback writer (conversions.writer)."""
+        refused = [self.refused.http_status, self.refused.message] if self.refused else None
+        return {**vars(self), "refused": refused}
+
+    @classmethod
+    def from_wire(cls, value: dict) -> "AdvertiserHit":
+        refused = value.pop("refused", None)
+        return cls(**value, refused=HitRejected(*refused) if refused else None)
+
+    def logged_query(self) -> str:
+        """The query as the log shows it: printable, cut to LOGGED_QUERY_LENGTH, and with the
+        advertiser's `secure` code as ***: the log is read by every manager and through the API,
+        and the code is a password."""
+        masked = _secrets_masked(self.raw_query, self.params.get("secure", ""))
+        return printable(masked[:LOGGED_QUERY_LENGTH])
+
+
+def _secrets_masked(raw_query: str, secure: str) -> str:
+    """Form-encoded pairs are masked by name; any other body (a multipart form) by the value the
+    request carried."""
+    masked = "\n".join("&".join(map(_pair_masked, line.split("&"))) for line in raw_query.split("\n"))
+    return masked.replace(secure, "***") if secure and secure in masked else masked
+
+
+def _pair_masked(pair: str) -> str:
+    name, equals, _ = pair.partition("=")
+    return f"{name}=***" if equals and unquote_plus(name).lower() == "secure" else pair
+
+
+def clicks_of(hits: list[AdvertiserHit]) -> dict:
+    """The clicks `hits` name, looked up together (tracking.store.clicks_get), for
+    `conversion_for`."""
+    click_ids = [_click_id(hit.params) for hit in hits if hit.refused is None]
+    return clicks_get([click_id for click_id in click_ids if CLICK_ID.match(click_id)])
+
+
+def _click_id(params) -> str:
+    return next((params[name] for name in CLICK_ID_PARAMETERS if params.get(name)), "")
+
+
+def conversion_for(hit: AdvertiserHit, *, clicks: dict) -> tuple[Conversion, ConversionStatus | None]:
+    """The checks of an advertiser postback, in the order advertisers' integrations expect, and
+    the conversion it would create, with the status it asks for (None when it names none).
+    `clicks` are the clicks of the batch (`clicks_of`). Raises HitRejected."""
+    if hit.refused is not None:
+        raise hit.refused
+    params = hit.params
+    _check_lengths(params)
+    click_id = _click_id(params)
+    if click_id:
+        click, offer, affiliate_id, method = _click_attribution(click_id, params, clicks)
+    elif params.get("offer_id") and params.get("pid"):
+        offer, affiliate_id = _probabilistic_offer_and_affiliate(params)
+        click, method = None, IntegrationMethod.PROBABILISTIC
+    else:
+        raise HitRejected(400, "Missing mandatory parameter clickid")
+    if not offer.is_active:
+        raise HitRejected(403, "Offer disabled")
+    expected_code = offer.secure_code or offer.advertiser.secure_code
+    if expected_code and params.get("secure", "") != expected_code:
+        raise HitRejected(403, "Access denied")
+    if offer.advertiser.ip_allowlist and not _ip_allowed(hit.caller_ip, offer.advertiser.ip_allowlist):
+        raise HitRejected(403, "Current IP-address is denied")
+    goal = offer.goal_for(params.get("goal", ""))
+    if goal is None:
+        raise HitRejected(404, "Goal not found")
+    requested_status = _status(params.get("status", ""))
+    order_sum = _sum(params.get("sum", ""))
+    order_currency = _currency(params.get("currency", ""))
+    if method == IntegrationMethod.PROBABILISTIC and params.get("ip"):
+        click = _latest_click_from_ip(offer, affiliate_id, params["ip"], params.get("ua", ""))
+
+    status = requested_status or goal.default_status
+    fields = {
+        "click": click,
+        "offer": offer,
+        "affiliate_id": affiliate_id,
+        "goal": goal,
+        "status": status,
+        "integration_method": method,
+        "action_id": params.get("action_id", ""),
+        "payout": goal.payout,
+        "revenue": goal.revenue,
+        "currency": goal.currency,
+        "order_sum": order_sum,
+        "order_currency": order_currency,
+        "ip": ip_text(params.get("ip", "")),
+        "referrer": params.get("referrer", ""),
+        "extra": {name: params[name] for name in EXTRA_PARAMETERS if params.get(name)},
+        "hold_until": hold_until(offer, status),
+        # A conversion of a test click is a test conversion: no statistics, no affiliate postbacks.
+        "is_test": click is not None and click.is_test,
+        **{name: params.get(name, "") for name in STORED_PARAMETERS},
+        **_sub_values(click, params),
+    }
+    return Conversion(**fields), requested_status
+
+
+def _check_lengths(params):
+    for name, value in params.items():
+        limit = LONG_PARAMETERS.get(name, MAX_PARAMETER_LENGTH)
+        if len(value) > limit:
+            raise HitRejected(400, f"Parameter {printable(name[:32])} is longer than {limit} characters")
+        if has_control_characters(value):
+            raise HitRejected(400, f"Parameter {printable(name[:32])} contains control characters")
+
+
+def _click_attribution(click_id, params, clicks):
+    if not CLICK_ID.match(click_id):
+        raise HitRejected(400, "Click_id: invalid format")
+    if click_id not in clicks:
+        # The click may be in the click buffer, which is unreachable: a 404 would make the
+        # advertiser drop a conversion that a retry will record.
+        raise HitRejected(503, "Click lookup temporarily unavailable, retry later")
+    click = clicks[click_id]
+    if click is None:
+        raise HitRejected(404, "Click not found")
+    offer = offer_with_goals(click.offer_id)
+    if click.created_at < timezone.now() - timedelta(days=offer.click_lifetime_days):
+        raise HitRejected(410, "Click session expired")
+    if params.get("offer_id") and params["offer_id"] != str(offer.offer_id):
+        raise HitRejected(400, "Offer does not match the click")
+    return click, offer, click.affiliate_id, IntegrationMethod.DEFAULT
+
+
+def _probabilistic_offer_and_affiliate(params):
+    offer_id, pid = public_id(params["offer_id"]), public_id(params["pid"])
+    offer = Offer.objects.select_related("advertiser").filter(offer_id=offer_id).first() if offer_id else None
+    if offer is None:
+        raise HitRejected(404, "Offer not found")
+    affiliate = Affiliate.objects.filter(pid=pid).first() if pid else None
+    if affiliate is None:
+        raise HitRejected(404, "Affiliate not found")
+    # A paused offer is reported as "Offer disabled" by the next check, like for clicks.
+    if offer.is_active and not affiliate_can_run_offer(affiliate=affiliate, offer=offer):
+        raise HitRejected(403, "Affiliate has no access to this offer")
+    return offer, affiliate.pk
+
+
+def _ip_allowed(caller_ip, allowlist) -> bool:
+    if not caller_ip:
+        return False
+    address = ipaddress.ip_address(caller_ip)
+    return any(address in ipaddress.ip_network(entry, strict=False) for entry in allowlist)
+
+
+def _status(value):
+    if not value:
+        return None
+    if value not in STATUS_CODES:
+        raise HitRejected(400, "Unknown status")
+    return STATUS_CODES[value]
+
+
+def _sum(value):
+    if not value:
+        return None
+    # Decimal() alone would also take other scripts' digits (١٢, １２), `1_000`, exponents,
+    # signs and surrounding spaces: an amount is a plain ASCII decimal number.
+    if not DECIMAL_NUMBER.match(value):
+        raise HitRejected(400, INVALID_SUM)
+    try:
+        # Rounded before the range check: 99999999999999.99999 rounds up to 1e14, too large to store.
+        amount = Decimal(value).quantize(Decimal("0.0001"))
+    except InvalidOperation:  # too many digits to round
+        raise HitRejected(400, INVALID_SUM) from None
+    if amount >= Decimal("1e14"):
+        raise HitRejected(400, INVALID_SUM)
+    return amount
+
+
+def _currency(value):
+    if not value:
+        return ""
+    if not CURRENCY.match(value):
+        raise HitRejected(400, "Invalid currency: send a three-letter code such as USD")
+    return value.upper()
+
+
+def _latest_click_from_ip(offer, affiliate_id, ip, user_agent):
+    """Probabilistic attribution: the affiliate's latest click on the offer from this IP (and
+    user agent, when given) inside the click lifetime, so its sub values reach the postback."""
+    address = ip_text(ip)
+    if address is None:
+        return None
+    since = timezone.now() - timedelta(days=offer.click_lifetime_days)
+    clicks = Click.objects.filter(
+        affiliate_id=affiliate_id, offer=offer, ip=address, created_at__gte=since, is_test=False
+    )
+    if user_agent:
+        clicks = clicks.filter(user_agent=user_agent[:512])
+    return clicks.order_by("-created_at").first()
+
+
+def _sub_values(click, params):
+    if click is not None:
+        return click.sub_values()
+    return {name: params.get(name, "") for name in SUB_FIELDS}

@@ -1,0 +1,300 @@
+"""The delivery table as the senders' queue: taking due deliveries, recording what came of them,
+the retry schedule, and the health of their postbacks.
+
+- `claim` takes up to CLAIM_BATCH due deliveries in one short transaction and leases them, setting
+  `locked_until` and `next_attempt_at` to now plus POSTBACK_LEASE_SECONDS (FOR UPDATE SKIP LOCKED
+  on PostgreSQL, so senders in several worker processes never take the same one). A leased
+  delivery is thus not due until its lease ends: the due ones are always the head of one index,
+  and a claim reads only the rows it takes, however long the queue. It skips a delivery while an
+  earlier one of the same postback and conversion is unfinished, so that they go out in event
+  order, and takes only a few of a slow host's (`limited_hosts`).
+- `record` stores results in batches: the attempt log, the new state and the next attempt time
+  from the retry schedule (`retry_delay`, or the endpoint's Retry-After), and the postback's
+  health (a postback whose every delivery fails for POSTBACK_DISABLE_AFTER_DAYS is disabled). A
+  result that comes back after its lease ran out cannot undo a newer one. A batch the database
+  refuses for what a row holds is recorded one result at a time, so one result that cannot be
+  stored never holds back the others; a database that takes no writes at all (unreachable,
+  read-only, timing out) raises `DatabaseUnavailable`, and `record_or_keep` hands those results
+  back to be recorded later.
+"""
+
+import logging
+import random
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+from django.conf import settings
+from django.db import DataError, IntegrityError, OperationalError, connection, transaction
+from django.db.models import Exists, F, OuterRef
+from django.utils import timezone
+
+from config.db import insert_many, set_for_transaction
+from postbacks import outbound
+from postbacks.models import Delivery, DeliveryAttempt, Postback
+
+logger = logging.getLogger(__name__)
+
+CLAIM_BATCH = 500
+CLAIM_FIELDS = [
+    "pk",
+    "delivery_id",
+    "method",
+    "url",
+    "body",
+    "host",
+    "attempts",
+    "postback_id",
+    "conversion_id",
+    "affiliate__signing_secret",
+    "conversion__is_test",
+]
+
+
+# --- Taking deliveries --------------------------------------------------------------------
+
+
+def _sendable():
+    """Deliveries that may be taken now: unfinished, due (a leased one is due when its lease
+    ends), their postback still there, and no earlier delivery of the same postback and
+    conversion still unfinished."""
+    earlier_unfinished = Delivery.objects.filter(
+        postback_id=OuterRef("postback_id"),
+        conversion_id=OuterRef("conversion_id"),
+        pk__lt=OuterRef("pk"),
+        state__in=Delivery.UNFINISHED,
+    )
+    return Delivery.objects.filter(
+        state__in=Delivery.UNFINISHED, postback__isnull=False, next_attempt_at__lte=timezone.now()
+    ).exclude(Exists(earlier_unfinished))
+
+
+def claim(ids=None, *, limit: int = CLAIM_BATCH, limited_hosts: dict[str, int] | None = None) -> list[dict]:
+    """Take up to `limit` sendable deliveries (of `ids`, when given) for this sender; of a host
+    in `limited_hosts`, only as many as the number it maps to."""
+    sendable = _sendable()
+    if ids is not None:
+        sendable = sendable.filter(pk__in=ids)
+    limited_hosts = limited_hosts or {}
+    with transaction.atomic():
+        # Walk the due index in order and stop at `limit` (PostgreSQL). The planner's count of
+        # due rows comes from the last ANALYZE: after a burst it expects a few, and would rather
+        # read and sort all of them (a tenth of a second per claim at 30,000 due).
+        set_for_transaction(enable_sort="off")
+        rows = _lock_first(sendable.exclude(host__in=limited_hosts), limit)
+        for host, room in limited_hosts.items():
+            if room > 0 and len(rows) < limit:
+                rows += _lock_first(sendable.filter(host=host), min(room, limit - len(rows)))
+        lease = timezone.now() + timedelta(seconds=settings.POSTBACK_LEASE_SECONDS)
+        Delivery.objects.filter(pk__in=[row["pk"] for row in rows]).update(
+            locked_until=lease, next_attempt_at=lease
+        )
+    for row in rows:
+        row["lease"] = lease
+    return rows
+
+
+def _lock_first(deliveries, count: int) -> list[dict]:
+    return list(
+        deliveries.select_for_update(skip_locked=True, of=("self",))
+        .order_by("next_attempt_at", "pk")
+        .values(*CLAIM_FIELDS)[:count]
+    )
+
+
+# --- Recording results --------------------------------------------------------------------
+
+# Errors about what a row holds, which recording it alone can tell apart from the others.
+# Anything else (the database unreachable, read-only after a failover, out of disk, a lock or
+# statement timeout) refuses every write alike: then the results are kept and recorded later,
+# since recording a delivered postback as failed would send it again.
+ROW_ERRORS = (DataError, IntegrityError, ValueError)
+
+
+class DatabaseUnavailable(OperationalError):
+    """Results could not be recorded because the database takes no writes now; `unrecorded` are
+    those not recorded (all of them, or the rest of a batch being recorded one by one)."""
+
+    def __init__(self, unrecorded: list):
+        super().__init__(f"the database takes no writes now: {len(unrecorded)} results not recorded")
+        self.unrecorded = unrecorded
+
+
+def record_or_keep(results) -> list:
+    """Record `results`; returns those left unrecorded because the database takes no writes."""
+    try:
+        record(results)
+    except DatabaseUnavailable as exc:
+        logger.warning("Postback sender: the database takes no writes, %d results kept", len(exc.unrecorded))
+        connection.close()  # the next call reconnects
+        return exc.unrecorded
+    return []
+
+
+def record(results: list[tuple[dict, float, outbound.Outcome]]) -> None:
+    """Store the outcome of sent deliveries (see `_record`), as one batch when possible.
+
+    When the batch is refused for what a row holds, the results are recorded one by one, and
+    one that is still refused is recorded as a failed attempt saying its answer could not be
+    stored, which then follows the retry schedule, so that it neither holds back the others nor
+    comes back every second. Raises `DatabaseUnavailable` when the database refuses writes as a
+    whole.
+    """
+    try:
+        _record(results)
+        return
+    except ROW_ERRORS:
+        logger.exception(
+            "Postback sender: %d results refused as a batch; recording them one by one", len(results)
+        )
+    except Exception as exc:
+        raise DatabaseUnavailable(results) from exc
+    for position, result in enumerate(results):
+        try:
+            _record_alone(result)
+        except ROW_ERRORS:
+            # Not even the attempt saying so could be stored: the lease brings the delivery back.
+            logger.exception("Postback sender: no result of delivery %s could be recorded", result[0]["pk"])
+        except Exception as exc:
+            raise DatabaseUnavailable(results[position:]) from exc
+
+
+def _record_alone(result) -> None:
+    try:
+        _record([result])
+    except ROW_ERRORS as exc:
+        row, started, outcome = result
+        logger.exception("Postback sender: the answer to delivery %s could not be stored", row["pk"])
+        answered = f" (HTTP {outcome.http_code})" if outcome.http_code else ""
+        unstored = outbound.Outcome(
+            0, f"The answer{answered} could not be stored: {type(exc).__name__}", "", outcome.duration_ms
+        )
+        _record([(row, started, unstored)])
+
+
+def _record(results: list[tuple[dict, float, outbound.Outcome]]) -> None:
+    """Store the outcome of sent deliveries, in one transaction.
+
+    Every attempt is logged. The delivery itself takes the result only while the claim it was
+    sent under still holds (`locked_until` is that claim's lease): a result that comes back
+    after the lease ran out, when the sweep may have sent the delivery again, cannot undo a
+    newer one. Deliveries with the same result (typically: 200 and the same short answer) are
+    updated by one statement; a retry time differs per delivery (jitter), so failures are
+    updated one by one.
+    """
+    now = timezone.now()
+    same_result = defaultdict(list)
+    retries = []
+    for row, _, outcome in results:
+        if outcome.succeeded:
+            state = Delivery.State.SUCCEEDED
+        elif row["conversion__is_test"] or row["attempts"] + 1 > len(settings.POSTBACK_RETRY_SCHEDULE):
+            state = Delivery.State.FAILED
+        else:
+            retries.append((row, outcome))
+            continue
+        same_result[(state, row["lease"], outcome.http_code, outcome.error, outcome.excerpt)].append(
+            row["pk"]
+        )
+    with transaction.atomic():
+        for (state, lease, http_code, error, excerpt), ids in same_result.items():
+            Delivery.objects.filter(pk__in=ids, locked_until=lease).update(
+                **_result_fields(http_code, error, excerpt),
+                state=state,
+                delivered_at=now if state == Delivery.State.SUCCEEDED else None,
+                next_attempt_at=None,
+            )
+        for row, outcome in retries:
+            delay = retry_delay(row["attempts"] + 1, outcome.retry_after)
+            Delivery.objects.filter(pk=row["pk"], locked_until=row["lease"]).update(
+                **_result_fields(outcome.http_code, outcome.error, outcome.excerpt),
+                state=Delivery.State.RETRYING,
+                next_attempt_at=now + timedelta(seconds=delay),
+            )
+        _log_attempts(results)
+        _update_postback_health(
+            [(row, outcome) for row, _, outcome in results if not row["conversion__is_test"]]
+        )
+
+
+def _log_attempts(results) -> None:
+    """One attempt-log row per result. Written without model instances: at thousands of
+    deliveries per second, building them cost more than the statement."""
+    insert_many(
+        [
+            {
+                "delivery_id": row["pk"],
+                "started_at": datetime.fromtimestamp(started, tz=UTC),
+                "url": outbound.wire_url(row["url"]),  # as sent (rows stored before wire URLs included)
+                "http_code": outcome.http_code,
+                "error": outcome.error[:255],
+                "duration_ms": outcome.duration_ms,
+                "response_excerpt": outcome.excerpt,
+            }
+            for row, started, outcome in results
+        ],
+        into=DeliveryAttempt,
+    )
+
+
+def _result_fields(http_code: int, error: str, excerpt: str) -> dict:
+    return {
+        "attempts": F("attempts") + 1,
+        "http_code": http_code,
+        "error": error[:255],
+        "response_excerpt": excerpt,
+        "locked_until": None,
+    }
+
+
+# --- The retry schedule -------------------------------------------------------------------
+
+
+def retry_delay(attempts: int, retry_after: str = "") -> float:
+    """Seconds until the next attempt after `attempts` failed ones: the schedule, jittered by up
+    to 20% so that retries to one endpoint spread out, or the endpoint's Retry-After."""
+    asked = _retry_after_seconds(retry_after)
+    if asked is not None:
+        return min(max(asked, 1.0), 24 * 60 * 60)
+    return settings.POSTBACK_RETRY_SCHEDULE[attempts - 1] * random.uniform(0.8, 1.2)
+
+
+def _retry_after_seconds(value: str) -> float | None:
+    """Retry-After as seconds from now: ASCII digits, or an HTTP date. None when it is absent
+    or anything else (other digits, a date that is no date or out of range): the schedule
+    applies."""
+    value = value.strip()
+    if not value:
+        return None
+    if value.isascii() and value.isdigit():
+        return float(value)  # infinite when too long to be a float: bounded by retry_delay
+    try:
+        return (parsedate_to_datetime(value) - timezone.now()).total_seconds()
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+# --- The health of postbacks --------------------------------------------------------------
+
+
+def _update_postback_health(results) -> None:
+    """A success clears a postback's failing streak; a postback whose deliveries have all failed
+    for POSTBACK_DISABLE_AFTER_DAYS is disabled, with the reason shown to the affiliate."""
+    succeeded = {row["postback_id"] for row, outcome in results if outcome.succeeded}
+    last_error = {row["postback_id"]: outcome.error for row, outcome in results if not outcome.succeeded}
+    failing = set(last_error) - succeeded
+    now = timezone.now()
+    if succeeded:
+        Postback.objects.filter(pk__in=succeeded, failing_since__isnull=False).update(failing_since=None)
+    if not failing:
+        return
+    Postback.objects.filter(pk__in=failing, failing_since__isnull=True).update(failing_since=now)
+    cutoff = now - timedelta(days=settings.POSTBACK_DISABLE_AFTER_DAYS)
+    for postback_id in Postback.objects.filter(
+        pk__in=failing, enabled=True, failing_since__lte=cutoff
+    ).values_list("pk", flat=True):
+        reason = (
+            f"Disabled on {now:%Y-%m-%d %H:%M} UTC: every delivery failed for "
+            f"{settings.POSTBACK_DISABLE_AFTER_DAYS} days. Last error: {last_error[postback_id]}"
+        )
+        Postback.objects.filter(pk=postback_id).update(enabled=False, disabled_reason=reason[:255])

@@ -1,0 +1,153 @@
+"""Click acceptance: whether a visit of a tracking link is taken, and where the visitor goes.
+
+The checks run in this order, and the first that fails decides (README, "Clicks"):
+1. the query string is valid UTF-8 without control characters;
+2. no parameter is longer than MAX_PARAMETER_LENGTH;
+3. offer_id, then pid, is present and a number;
+4. the offer exists;
+5. the affiliate may run the offer (offers.access), an unknown pid being refused in its turn.
+A refused visit stores nothing. Once the offer is known, a refusal sends the visitor to the
+offer's trafficback URL when it has one. An accepted visit is stored (tracking.store) and sent to
+the offer's destination; a HEAD is no visit, so it is checked but not stored.
+"""
+
+import time
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from config.text import has_control_characters
+from offers import access
+from tracking.macros import substitute
+from tracking.models import CLICK_PARAMETERS, MAX_PARAMETER_LENGTH, new_click_id
+from tracking.params import public_id
+from tracking.store import click_record
+
+
+@dataclass(frozen=True)
+class ClickAccepted:
+    """`click_id` is empty for a HEAD, which stores no click. `redirect_url` is the offer's
+    destination with the macros filled in."""
+
+    click_id: str
+    redirect_url: str
+    click_lifetime_days: int
+    wants_json: bool
+
+
+@dataclass(frozen=True)
+class ClickRefused:
+    """`status` is the HTTP status of the refusal; `trafficback_url`, when not empty, is where
+    the visitor is sent instead, its macros filled in."""
+
+    status: int
+    message: str
+    wants_json: bool
+    trafficback_url: str = ""
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str, offer=None, params=None):
+        super().__init__(message)
+        self.status, self.message, self.offer, self.params = status, message, offer, params or {}
+
+
+def click_accept(
+    *,
+    query: str,
+    ip: str | None,
+    user_agent: str,
+    referrer: str = "",
+    visit: bool = True,
+    is_test: bool = False,
+) -> ClickAccepted | ClickRefused:
+    """Check a visit of a tracking link and, when `visit` (a GET, not a HEAD), store its click.
+
+    `query` is the query string as a WSGI server hands it over (its bytes decoded as latin-1);
+    `ip`, `user_agent` and `referrer` are the visitor's, as stored and used in macros. A test
+    click (the integration test wizard's) is stored flagged as one.
+    """
+    wants_json = "format=json" in query
+    try:
+        params = _parse_query(query)
+        wants_json = params.get("format") == "json"
+        offer, affiliate = _check(params)
+    except _Refused as refused:
+        trafficback_url = ""
+        if refused.offer is not None and refused.offer.trafficback_url:
+            values = _macro_values(refused.params, clickid="", ip=ip, ua=user_agent)
+            trafficback_url = substitute(refused.offer.trafficback_url, values)
+        return ClickRefused(refused.status, refused.message, wants_json, trafficback_url)
+
+    click_id = new_click_id() if visit else ""
+    if click_id:
+        row = {name: params.get(name, "") for name in CLICK_PARAMETERS}
+        row.update(
+            click_id=click_id,
+            offer_id=offer.pk,
+            affiliate_id=affiliate.pk,
+            ip=ip,
+            user_agent=user_agent,
+            referrer=referrer,
+            created_at=time.time(),
+        )
+        if is_test:
+            row["is_test"] = True
+        click_record(row)
+    values = _macro_values(params, clickid=click_id, ip=ip, ua=user_agent)
+    redirect_url = substitute(offer.destination_url, values)
+    return ClickAccepted(click_id, redirect_url, offer.click_lifetime_days, wants_json)
+
+
+def _parse_query(raw_query: str) -> dict[str, str]:
+    """Parse the query string strictly: invalid UTF-8 or control characters are refused, not
+    replaced. A parameter given twice counts with its last value, as in most trackers."""
+    try:
+        # WSGI hands over the raw bytes as latin-1 text.
+        query = raw_query.encode("latin-1").decode("utf-8")
+        pairs = parse_qsl(query, keep_blank_values=True, errors="strict")
+    except (UnicodeError, ValueError):
+        raise _Refused(400, "The link's parameters are not valid UTF-8.") from None
+    params = {}
+    for name, value in pairs:
+        if has_control_characters(value):
+            raise _Refused(400, f"Parameter {name[:32]} contains control characters.")
+        params[name] = value
+    return params
+
+
+def _public_id(params, name) -> int:
+    value = params.get(name, "")
+    if not value:
+        raise _Refused(400, f"Missing mandatory parameter {name}.")
+    if not value.isascii() or not value.isdigit():
+        raise _Refused(400, f"Parameter {name} must be a number.")
+    number = public_id(value)
+    if number is None:
+        # Longer than any id: a number, but of nothing that exists.
+        raise _Refused(404, "Offer not found." if name == "offer_id" else "Affiliate not found.")
+    return number
+
+
+def _check(params):
+    """Validate a click in order and return (offer, affiliate) snapshots, or raise _Refused."""
+    for name in CLICK_PARAMETERS:
+        if len(params.get(name, "")) > MAX_PARAMETER_LENGTH:
+            raise _Refused(400, f"Parameter {name} is longer than {MAX_PARAMETER_LENGTH} characters.")
+    offer_id, pid = _public_id(params, "offer_id"), _public_id(params, "pid")
+    offer = access.offer_by_public_id(offer_id)
+    if offer is None:
+        raise _Refused(404, "Offer not found.")
+    affiliate = access.affiliate_by_pid(pid)
+    refusal = access.snapshot_refusal(offer=offer, affiliate=affiliate)
+    if refusal is access.Refusal.AFFILIATE_BLOCKED and affiliate is None:
+        # The rule refuses an unknown pid as it does a blocked affiliate; the visitor is told which.
+        raise _Refused(404, "Affiliate not found.", offer, params)
+    if refusal is not None:
+        raise _Refused(403, refusal.value, offer, params)
+    return offer, affiliate
+
+
+def _macro_values(params, **extra):
+    values = {name: params.get(name, "") for name in CLICK_PARAMETERS}
+    values.update(pid=params.get("pid", ""), offer_id=params.get("offer_id", ""), **extra)
+    return values
