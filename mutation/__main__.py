@@ -3,7 +3,7 @@ score of each (killed / counted) and exit non-zero when one is under MIN_SCORE.
 
     python -m mutation                 run what is not yet judged (mutmut keeps results in mutants/)
     python -m mutation --report        print the table of the last run only
-    python -m mutation postbacks.selection tracking.views   run and count only these modules
+    python -m mutation postbacks.firing tracking.accept   run and count only these modules
 
 mutmut changes one small thing at a time (a comparison, a constant, a call's argument) in a copy
 of the code (mutants/) and runs the tests that cover the changed function; a mutant is killed
@@ -24,34 +24,21 @@ WORKERS = 2  # the machine's cores are shared: never more
 
 # Module -> the functions counted ("*" for all). The sender's asyncio machinery (the Sender
 # class: its loops, wake-ups and draining) is exercised by the end-to-end tests, which mutmut
-# cannot run per mutant; what is counted there is the retry, lease and recording logic.
+# cannot run per mutant; the retry, lease and recording logic it drives is postbacks.queue.
 MODULES = {
-    "postbacks.selection": ["*"],
+    "postbacks.firing": ["*"],
     "postbacks.macros": ["*"],
     "tracking.macros": ["*"],
     "postbacks.outbound": ["*"],
-    "postbacks.sender": [
-        "_sendable",
-        "claim",
-        "_lock_first",
-        "record",
-        "_log_attempts",
-        "_result_fields",
-        "retry_delay",
-        "_retry_after_seconds",
-        "_update_postback_health",
-        "request_for",
-        # The record's isolation of results the database refuses (batch, then one by one, then
-        # a failed attempt saying so, or kept while the database takes no writes) holds rules
-        # too; `signature` now lives in postbacks.outbound, counted there.
-        "_record",
-        "_record_alone",
-        "_record_or_keep",
-    ],
-    "conversions.services": ["*"],
+    "postbacks.queue": ["*"],
+    "postbacks.sender": ["request_for"],
+    "conversions.intake": ["*"],
+    "conversions.recording": ["*"],
+    "conversions.lifecycle": ["*"],
+    "conversions.events": ["*"],
     "conversions.repeats": ["*"],
-    "tracking.views": ["*"],
-    "tracking.lookups": ["*"],
+    "tracking.accept": ["*"],
+    "offers.access": ["*"],
     "tracking.params": ["*"],
     "stats.services": ["*"],
 }
@@ -60,7 +47,7 @@ TIMEOUT = {36, 24, -24, 152, 255}  # the tests never finished: the mutant was no
 
 
 def _function(mutant: str) -> str:
-    """`postbacks.sender.x_record__mutmut_3` -> `record`; methods -> `Class.method`."""
+    """`postbacks.queue.x_record__mutmut_3` -> `record`; methods -> `Class.method`."""
     name = mutant.rsplit(".", 1)[1].split("__mutmut_")[0]
     return name[1:].replace("ǁ", ".").strip(".") if name.startswith("xǁ") else name[2:]
 
