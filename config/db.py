@@ -109,7 +109,7 @@ def insert_many(
             converters = _key_converters(model, skip_conflicts_by)
             start = 0 if plain else 1
             written = [
-                (by_key[_converted_key(values[start:], converters)], None if plain else values[0])
+                (by_key[_converted_key(values[start:], converters, keys)], None if plain else values[0])
                 for values in returned
             ]
         for row, pk in written:
@@ -132,8 +132,12 @@ def _key(row, fields, plain: bool) -> tuple:
     return tuple(field.get_prep_value(getattr(row, field.attname)) for field in fields)
 
 
-def _converted_key(values, converters) -> tuple:
-    return tuple(_converted(list(values), converters)) if converters else tuple(values)
+def _converted_key(values, converters, fields) -> tuple:
+    """The key of a row the database answered, in the form `_key` gives the rows sent: the
+    database spells some values its own way (an IPv6 address holding an IPv4 one, `::1.2.3.4`,
+    comes back so, where Python writes `::102:304`)."""
+    values = _converted(list(values), converters) if converters else values
+    return tuple(field.get_prep_value(value) for field, value in zip(fields, values, strict=True))
 
 
 @cache
@@ -295,7 +299,12 @@ def _placeholders(count: int) -> str:
 
 def _json(rows: list[dict]) -> str:
     # orjson writes datetimes, dates and UUIDs itself, in the ISO forms PostgreSQL reads.
-    return orjson.dumps(rows, default=_json_value).decode()
+    try:
+        return orjson.dumps(rows, default=_json_value).decode()
+    except orjson.JSONEncodeError as exc:
+        # Text no database column can hold (a lone UTF-16 surrogate): a ValueError, like the
+        # database's own refusal of a value, so that callers set the row aside alone.
+        raise ValueError(f"a value cannot be stored: {exc}") from None
 
 
 def _json_value(value):

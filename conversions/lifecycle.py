@@ -81,6 +81,11 @@ def conversion_approve_expired_holds() -> int:
 
 
 @transaction.atomic
+def new_test_action_id() -> str:
+    """The advertiser's action id of a test conversion: "test-" and random hex, never a real one's."""
+    return f"test-{os.urandom(6).hex()}"
+
+
 def conversion_create_test(
     *, offer: Offer, affiliate: Affiliate, goal: Goal, status: int, integration_method: str
 ) -> ConversionEvent:
@@ -94,7 +99,7 @@ def conversion_create_test(
         goal=goal,
         status=status,
         integration_method=integration_method,
-        action_id=f"test-{os.urandom(6).hex()}",
+        action_id=new_test_action_id(),
         payout=goal.payout,
         revenue=goal.revenue,
         currency=goal.currency,

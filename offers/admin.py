@@ -175,9 +175,12 @@ class OfferAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         # The offer and its goals are saved by offer_save_with_goals, like the API's. The
         # formset's own save, without writing, lists what changed for the admin's history.
-        (goals,) = formsets
-        goals.save(commit=False)
-        offer = offer_save_with_goals(offer=form.instance, goals=goals.goals())
+        # Without a right to goals, a manager's form has no goal rows: the goals stay as they are.
+        goal_forms = next(iter(formsets), None)
+        if goal_forms is not None:
+            goal_forms.save(commit=False)
+        goals = goal_forms.goals() if goal_forms is not None else None
+        offer = offer_save_with_goals(offer=form.instance, goals=goals)
         if offer.takes_postbacks_from_anyone:
             self.message_user(request, OPEN_OFFER_WARNING.format(offer=offer), messages.WARNING)
 
@@ -242,6 +245,7 @@ class AffiliateAdmin(admin.ModelAdmin):
         )
 
     def _set_status(self, queryset, status) -> int:
+        # affiliate_update checks only the status it changes, which the action gives: never refused.
         affiliates = list(queryset.select_related("user"))
         for affiliate in affiliates:
             affiliate_update(affiliate=affiliate, status=status)

@@ -204,8 +204,8 @@ class Offer(models.Model):
     @property
     def currency(self):
         """The offer's currency as shown in lists: its first goal's. Uses prefetched goals when present."""
-        goals = list(self.goals.all())
-        return goals[0].currency if goals else None
+        goal = self.goal_for()
+        return goal.currency if goal else None
 
 
 # Offer.takes_postbacks_from_anyone, as a filter.

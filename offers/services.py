@@ -112,7 +112,10 @@ def affiliate_update(
     changed = [field for field, value in changes.items() if value is not None]
     for field in changed:
         setattr(affiliate, field, changes[field])
-    affiliate.full_clean(exclude=["user"])
+    # Only what changes is checked: blocking an affiliate whose older data today's rules would
+    # refuse still blocks it.
+    unchanged = [field.name for field in Affiliate._meta.fields if field.name not in changed]
+    affiliate.full_clean(exclude=unchanged, validate_constraints=bool(changed))
     affiliate.save(update_fields=changed)
     return affiliate
 

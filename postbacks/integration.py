@@ -14,13 +14,12 @@ Each failed step says what to fix. Test clicks and conversions are left out of t
 """
 
 import ipaddress
-import os
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 
-from conversions.lifecycle import TEST_IP
+from conversions.lifecycle import TEST_IP, new_test_action_id
 from conversions.models import Conversion, ServerPostback
 from conversions.recording import advertiser_postback_record
 from offers.models import Affiliate, Offer
@@ -110,7 +109,7 @@ def _conversion(offer, postback, click_id) -> tuple[Step, Conversion | None]:
     test fires for; the secure code and caller address are the advertiser's, since it is the
     affiliate's side of the integration that is being tested."""
     step = Step("Test conversion, as the advertiser would send it")
-    params = {"clickid": click_id, "action_id": f"test-{os.urandom(6).hex()}", "comment": "Integration test"}
+    params = {"clickid": click_id, "action_id": new_test_action_id(), "comment": "Integration test"}
     if postback is not None and postback.goal_id:
         params["goal"] = postback.goal.value
     if postback is not None and postback.status in firing.STATUS_FILTERS:

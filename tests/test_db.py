@@ -6,6 +6,7 @@ import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from http import HTTPStatus
+from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from postbacks.models import Postback
 from stats.models import DailyStat, DailyVisitor
 from tests.factories import ClickFactory, ConversionFactory, OfferFactory, PostbackFactory
 from tracking.models import Click, new_click_id
+from tracking.store import click_write_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -160,6 +162,24 @@ def test_rows_told_apart_by_several_fields_are_matched_to_what_the_database_answ
     new = dict(seen, ip="198.51.100.1")
     assert insert_many([again, new], into=DailyVisitor, skip_conflicts_by=key) == [new]
     assert sorted(DailyVisitor.objects.values_list("ip", flat=True)) == ["198.51.100.1", "2001:db8::1"]
+
+
+@pytest.mark.parametrize("address", ["::102:304", "::ffff:1.2.3.4", "64:ff9b::1.2.3.4", "fe80::1"])
+def test_addresses_the_database_spells_its_own_way_are_matched_to_the_rows_given(affiliate, address):
+    """PostgreSQL writes an IPv6 address ending in an IPv4 one as `::1.2.3.4`: still the row given."""
+    offer = OfferFactory()
+    key = ("day", "affiliate_id", "offer_id", "ip")
+    seen = {"day": date(2025, 5, 1), "affiliate_id": affiliate.pk, "offer_id": offer.pk, "ip": address}
+    assert insert_many([seen], into=DailyVisitor, skip_conflicts_by=key) == [seen]
+    assert insert_many([dict(seen)], into=DailyVisitor, skip_conflicts_by=key) == []
+
+
+def test_a_click_from_such_an_address_is_stored_and_counted(affiliate):
+    offer = OfferFactory()
+    row = click_row(offer, affiliate) | {"ip": "::102:304", "created_at": datetime(2025, 5, 1).timestamp()}
+    click_write_rows([row])
+    assert ip_address(Click.objects.get(click_id=row["click_id"]).ip) == ip_address("::102:304")
+    assert DailyStat.objects.get(offer=offer, goal=None).unique_clicks == 1
 
 
 def test_rows_that_conflict_under_a_partial_unique_constraint_add_to_the_stored_row(affiliate):
@@ -372,3 +392,9 @@ def test_the_rule_finds_sql_where_it_is(tmp_path):
         '        cursor.execute(f"DELETE FROM {table}")\n'
     )
     assert _sql_outside_config_db(module, tmp_path) == ["module.py:3 .cursor()", "module.py:4 'DELETE FROM '"]
+
+
+@POSTGRESQL
+def test_text_no_column_can_hold_is_refused_as_a_bad_value():
+    with pytest.raises(ValueError, match="cannot be stored"):
+        insert_many([ServerPostback(source="postback", method="GET", query="\ud800", outcome="rejected")])

@@ -1,10 +1,17 @@
 """The manager admin: every page loads for staff, nobody else gets in, actions call the domain rules."""
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from offers.models import Affiliate, Offer, OfferAccess
-from tests.factories import AdvertiserFactory, AffiliateFactory, OfferAccessFactory, OfferFactory
+from tests.factories import (
+    AdvertiserFactory,
+    AffiliateFactory,
+    OfferAccessFactory,
+    OfferFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -153,3 +160,31 @@ def test_api_keys_are_listed_without_their_secret(admin_client, affiliate_api, a
     assert response.status_code == 200
     key = affiliate.user.api_keys.get()
     assert key.prefix in response.content.decode() and key.key_hash not in response.content.decode()
+
+
+def test_a_manager_without_rights_to_goals_changes_an_offer_and_its_goals_stay(client):
+    offer = OfferFactory(goals=[{"value": "sale", "title": "Sale"}])
+    clerk = UserFactory(is_staff=True)
+    clerk.user_permissions.set(
+        Permission.objects.filter(codename__in=["view_offer", "change_offer", "view_advertiser"])
+    )
+    client.force_login(clerk)
+    form = {
+        "offer_id": offer.offer_id,
+        "advertiser": offer.advertiser_id,
+        "title": "Renamed",
+        "description": "",
+        "status": "active",
+        "visibility": "public",
+        "destination_url": offer.destination_url,
+        "preview_url": "",
+        "trafficback_url": "",
+        "click_lifetime_days": "30",
+        "hold_period_days": "0",
+        "secure_code": "",
+    }
+    response = client.post(reverse("admin:offers_offer_change", args=[offer.pk]), form)
+    assert response.status_code == 302
+    offer.refresh_from_db()
+    assert offer.title == "Renamed"
+    assert list(offer.goals.values_list("value", flat=True)) == ["sale"]
