@@ -1,6 +1,7 @@
 """What the admin's pages share: the site itself, lists that never answer a 500 for their filters,
 and the base of the pages of traffic records (clicks, conversions, the postback log)."""
 
+from collections.abc import Mapping
 from functools import cached_property
 
 from django.contrib import admin
@@ -10,6 +11,8 @@ from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
 from django.db import DataError, transaction
 from django.http import JsonResponse
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 
 class CappedCountPaginator(Paginator):
@@ -38,6 +41,13 @@ class TrafficRecordAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def named_values_html(values: Mapping[str, str]) -> str:
+    """The values that are not empty, a `name: value` line each, for a read-only field of a page
+    that would otherwise show many empty rows (sub9..sub30); the admin's "-" when all are empty."""
+    given = [(name, value) for name, value in values.items() if value]
+    return format_html_join(mark_safe("<br>"), "{}: {}", given) if given else "-"
 
 
 class CheckedChangeList(ChangeList):

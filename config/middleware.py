@@ -22,7 +22,6 @@ class TrackingFastPathMiddleware:
         # Imported once, when Django builds the middleware chain, rather than with this module:
         # config imports no app. Per request, finding an endpoint stays one dict lookup.
         self.endpoints = {path: import_string(name) for path, name in settings.TRAFFIC_ENDPOINTS.items()}
-        self.pixel_response = import_string(settings.TRAFFIC_PIXEL_RESPONSE)
 
     def __call__(self, request):
         endpoint = self.endpoints.get(request.path_info)
@@ -34,17 +33,21 @@ class TrackingFastPathMiddleware:
             # The database is unreachable (restarting, failing over): nothing was stored, and the
             # caller is told to retry rather than shown a server error.
             logger.exception("Database unavailable for %s", request.path_info)
-            return self._unavailable(request.path_info)
+            return unavailable_answer(endpoint)
 
-    def _unavailable(self, path: str) -> HttpResponse:
-        if path == "/pixel":
-            return self.pixel_response()
-        if path == "/postback":
-            response = JsonResponse({"status": 2, "message": UNAVAILABLE}, status=503)
-        else:
-            response = HttpResponse(UNAVAILABLE, status=503, content_type="text/plain; charset=utf-8")
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response
+
+def unavailable_answer(endpoint) -> HttpResponse:
+    """The answer while the database is unreachable: an endpoint's own `unavailable()` when it
+    has one (a pixel still answers its image), else a 503 telling the caller to retry, in JSON
+    for an endpoint that answers JSON (`answers_json`)."""
+    if hasattr(endpoint, "unavailable"):
+        return endpoint.unavailable()
+    if getattr(endpoint, "answers_json", False):
+        response = JsonResponse({"status": 2, "message": UNAVAILABLE}, status=503)
+    else:
+        response = HttpResponse(UNAVAILABLE, status=503, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 class PrivateAnswersNotStored:

@@ -100,15 +100,19 @@ MIDDLEWARE = [
     # Turns a refused login (see LOGIN_FAILURE_LIMIT) into the lockout page; it must come last.
     "axes.middleware.AxesMiddleware",
 ]
-# The traffic endpoints config.middleware.TrackingFastPathMiddleware answers, by path, and the
-# pixel's image, which /pixel answers even while the database is unreachable. Named, not
-# imported: config imports no app outside its URLs.
+# The traffic endpoints config.middleware.TrackingFastPathMiddleware answers, by path; each says
+# how it answers while the database is unreachable (config.middleware.unavailable_answer). Named,
+# not imported: config imports no app outside its URLs.
 TRAFFIC_ENDPOINTS = {
     "/click": "tracking.endpoints.click",
     "/postback": "conversions.endpoints.postback",
+    "/postback/": "conversions.endpoints.postback",
     "/pixel": "conversions.endpoints.pixel",
+    # The pixel addresses of Affise's integration docs, already on advertisers' pages.
+    "/success.jpg": "conversions.endpoints.pixel",
+    "/success.php": "conversions.endpoints.iframe_pixel",
+    "/track.js": "conversions.endpoints.script_pixel",
 }
-TRAFFIC_PIXEL_RESPONSE = "conversions.endpoints.pixel_response"
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -375,6 +379,7 @@ SPECTACULAR_SETTINGS = {
         "AffiliateStatusEnum": "offers.models.Affiliate.Status",
         "OfferAccessStatusEnum": "offers.models.OfferAccess.Status",
         "ConversionStatusEnum": "offers.choices.ConversionStatus",
+        "PayoutTypeEnum": "offers.payouts.PayoutType",
         "PostbackMethodEnum": "postbacks.models.Postback.Method",
         "DeliveryStateEnum": "postbacks.models.Delivery.State",
     },

@@ -4,7 +4,7 @@ from django.urls import include, path, register_converter
 
 from config.converters import PublicIdConverter, RowIdConverter
 from config.health import healthz
-from conversions.endpoints import pixel, postback
+from conversions.endpoints import iframe_pixel, pixel, postback, script_pixel
 from portal.views import admin_dashboard
 from postbacks.views import admin_integration_test
 from tracking.endpoints import click
@@ -27,7 +27,11 @@ urlpatterns = [
     # Answered by config.middleware.TrackingFastPathMiddleware; listed here for reverse().
     path("click", click, name="click"),
     path("postback", postback, name="postback"),
+    path("postback/", postback, name="postback-slash"),
     path("pixel", pixel, name="pixel"),
+    path("success.jpg", pixel, name="pixel-image"),
+    path("success.php", iframe_pixel, name="pixel-iframe"),
+    path("track.js", script_pixel, name="pixel-script"),
     # Staff only, like every admin page.
     path("admin/dashboard/", admin.site.admin_view(admin_dashboard), name="admin-dashboard"),
     path(

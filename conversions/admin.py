@@ -1,11 +1,12 @@
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 
-from config.admin_base import TrafficRecordAdmin
+from config.admin_base import TrafficRecordAdmin, named_values_html
 from conversions.lifecycle import conversion_set_status
 from conversions.models import Conversion, ConversionEvent, ServerPostback
 from offers.choices import ConversionStatus
-from tracking.models import SUB_FIELDS
+from tracking.models import MORE_SUB_FIELDS, SUB_FIELDS
 
 
 class ConversionEventInline(admin.TabularInline):
@@ -37,12 +38,20 @@ class ConversionAdmin(TrafficRecordAdmin):
         "offer",
         "affiliate",
         "goal",
-        "status",
+        "status_and_reason",
         "payout",
         "revenue",
         "integration_method",
     ]
-    list_filter = ["status", "offer", "affiliate", "created_at", "integration_method", "is_test"]
+    list_filter = [
+        "status",
+        "decline_reason",
+        "offer",
+        "affiliate",
+        "created_at",
+        "integration_method",
+        "is_test",
+    ]
     list_select_related = ["offer", "affiliate__user", "goal"]
     search_fields = ["=conversion_id", "=action_id", "=click__click_id"]
     search_help_text = "Exact conversion id, advertiser's action id or click id."
@@ -55,6 +64,7 @@ class ConversionAdmin(TrafficRecordAdmin):
                 "fields": [
                     "conversion_id",
                     "status",
+                    "decline_reason",
                     "hold_until",
                     "offer",
                     "affiliate",
@@ -69,7 +79,7 @@ class ConversionAdmin(TrafficRecordAdmin):
             },
         ),
         ("Money", {"fields": ["payout", "revenue", "currency", "order_sum", "order_currency"]}),
-        ("Sub values", {"fields": SUB_FIELDS}),
+        ("Sub values", {"fields": [*SUB_FIELDS, "more_sub_values"]}),
         (
             "Sent by the advertiser",
             {
@@ -87,6 +97,19 @@ class ConversionAdmin(TrafficRecordAdmin):
         ),
     ]
 
+    readonly_fields = ["more_sub_values"]
+
+    @admin.display(description="status", ordering="status")
+    def status_and_reason(self, conversion):
+        """A conversion declined on arrival says why, as the affiliate sees it."""
+        status = conversion.get_status_display()
+        return f"{status}: {conversion.decline_reason}" if conversion.decline_reason else status
+
+    @admin.display(description="sub9..sub30")
+    def more_sub_values(self, conversion):
+        subs = conversion.all_sub_values()
+        return named_values_html({name: subs[name] for name in MORE_SUB_FIELDS})
+
     def get_search_results(self, request, queryset, search_term):
         # Exact matches, not the case-insensitive ones "=" asks for: those wrap the column in
         # UPPER() and cannot use its index. Conversion and click ids are stored in lowercase.
@@ -103,13 +126,17 @@ class ConversionAdmin(TrafficRecordAdmin):
     def _set_status(self, request, queryset, status):
         changed = unchanged = 0
         # The service locks and reloads each row itself; the list's joins are not needed.
-        for conversion in queryset.select_related(None).only("pk"):
-            event = conversion_set_status(
-                conversion=conversion,
-                status=status,
-                source=ConversionEvent.Source.MANAGER,
-                changed_by=request.user,
-            )
+        for conversion in queryset.select_related(None).only("pk", "conversion_id"):
+            try:
+                event = conversion_set_status(
+                    conversion=conversion,
+                    status=status,
+                    source=ConversionEvent.Source.MANAGER,
+                    changed_by=request.user,
+                )
+            except ValidationError as refused:
+                self.message_user(request, f"{conversion}: {' '.join(refused.messages)}", messages.ERROR)
+                continue
             changed += event is not None
             unchanged += event is None
         message = f"{changed} conversion(s) set to {status.label.lower()}."

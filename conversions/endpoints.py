@@ -1,11 +1,14 @@
-"""Advertiser endpoints: the S2S postback (`GET|POST /postback`) and the image pixel (`GET /pixel`).
+"""Advertiser endpoints: the S2S postback (`GET|POST /postback`, also `/postback/`) and the
+client-side pixels: the image pixel (`GET /pixel`, also Affise's `/success.jpg`), the iframe pixel
+(`/success.php`) and the JavaScript pixel (`/track.js`).
 
-Both are answered by config.middleware.TrackingFastPathMiddleware: no session or CSRF, since
+All are answered by config.middleware.TrackingFastPathMiddleware: no session or CSRF, since
 advertisers' servers and pixels carry neither.
 """
 
 import base64
 import json
+from pathlib import Path
 
 from django.core.exceptions import BadRequest, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpResponse
@@ -73,13 +76,25 @@ def postback(request):
     return _json(answer.body, answer.http_status)
 
 
+postback.answers_json = True  # its 503 while the database is unreachable is JSON too
+
+
 def pixel(request):
     """Records the conversion of the click in the `afclick` cookie; answers a GIF whatever happens.
     A HEAD (a previewer checking the image) records nothing."""
+    return _pixel_hit(request, pixel_response)
+
+
+def iframe_pixel(request):
+    """The iframe pixel: recorded as the image pixel is, answered with an empty page."""
+    return _pixel_hit(request, iframe_pixel_response)
+
+
+def _pixel_hit(request, answer):
     if request.method == "HEAD":
-        return pixel_response()
+        return answer()
     if request.method != "GET":
-        response = pixel_response(status=405)
+        response = answer(status=405)
         response["Allow"] = "GET, HEAD"
         return response
     try:
@@ -101,7 +116,7 @@ def pixel(request):
             refused=refused,
         )
     )
-    return pixel_response()
+    return answer()
 
 
 def pixel_response(status: int = 200) -> HttpResponse:
@@ -109,3 +124,26 @@ def pixel_response(status: int = 200) -> HttpResponse:
     response = HttpResponse(PIXEL_GIF, content_type="image/gif", status=status)
     response["Cache-Control"] = "no-store"
     return response
+
+
+def iframe_pixel_response(status: int = 200) -> HttpResponse:
+    response = HttpResponse(EMPTY_PAGE, content_type="text/html; charset=utf-8", status=status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def script_pixel(request):
+    """The JavaScript pixel: a script that reads the `af*` variables the advertiser's page sets
+    before loading it (`var afoffer_id = 802;`) and loads the image pixel beside it with them.
+    It stores nothing itself, so it may be cached."""
+    response = HttpResponse(SCRIPT_PIXEL, content_type="text/javascript; charset=utf-8")
+    response["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+# While the database is unreachable a pixel still answers what the page expects.
+pixel.unavailable = pixel_response
+iframe_pixel.unavailable = iframe_pixel_response
+
+EMPTY_PAGE = "<!doctype html><title></title>"
+SCRIPT_PIXEL = (Path(__file__).parent / "track.js").read_text()

@@ -5,11 +5,25 @@ whatever listens (affiliate postbacks, statistics) sees each change exactly once
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
 
 from config.db import insert_many
 from conversions.models import ConversionEvent
 
 _listeners: list[Callable[[list[ConversionEvent]], None]] = []
+
+
+@dataclass(frozen=True)
+class CountedAs:
+    """What a conversion was counted as (its goal and amounts) before a status change that also
+    changed them: a status change's event carries it as `counted_before`, for listeners that
+    count amounts per goal and status."""
+
+    goal_id: int
+    payout: Decimal
+    revenue: Decimal
+    currency: str
 
 
 def conversion_listen(listener: Callable[[list[ConversionEvent]], None]) -> Callable[[], None]:

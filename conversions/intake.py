@@ -15,12 +15,13 @@ from django.utils import timezone
 
 from config.text import has_control_characters, printable
 from conversions.lifecycle import hold_until
-from conversions.models import Conversion, IntegrationMethod
+from conversions.models import UNKNOWN_GOAL, Conversion, DeclineReason, IntegrationMethod
 from offers.access import affiliate_can_run_offer, offer_with_goals
 from offers.choices import ConversionStatus
 from offers.models import Affiliate, Offer
+from offers.payouts import PayoutRefused, conversion_amounts
 from tracking.client_ip import ip_text
-from tracking.models import MAX_PARAMETER_LENGTH, SUB_FIELDS, Click
+from tracking.models import MAX_PARAMETER_LENGTH, Click, sub_fields
 from tracking.params import public_id
 from tracking.store import clicks_get
 
@@ -42,9 +43,12 @@ LOGGED_QUERY_LENGTH = 8192
 
 
 class HitRejected(Exception):
-    def __init__(self, http_status: int, message: str):
+    """A refused hit: `http_status` says why to HTTP clients, unless its advertiser asks for
+    every answer to be a 200 (`answer_200`, Advertiser.refusals_answer_200)."""
+
+    def __init__(self, http_status: int, message: str, answer_200: bool = False):
         super().__init__(message)
-        self.http_status, self.message = http_status, message
+        self.http_status, self.message, self.answer_200 = http_status, message, answer_200
 
 
 @dataclass
@@ -97,25 +101,45 @@ def clicks_of(hits: list[AdvertiserHit]) -> dict:
 
 
 def _click_id(params) -> str:
-    return next((params[name] for name in CLICK_ID_PARAMETERS if params.get(name)), "")
+    """The click id the hit names, in lower case: some advertisers' systems store ids upper-cased."""
+    return next((params[name] for name in CLICK_ID_PARAMETERS if params.get(name)), "").lower()
 
 
 def conversion_for(hit: AdvertiserHit, *, clicks: dict) -> tuple[Conversion, ConversionStatus | None]:
     """The checks of an advertiser postback, in the order advertisers' integrations expect, and
     the conversion it would create, with the status it asks for (None when it names none).
-    `clicks` are the clicks of the batch (`clicks_of`). Raises HitRejected."""
+    `clicks` are the clicks of the batch (`clicks_of`). Raises HitRejected; once the offer is
+    known, a refusal carries its advertiser's choice of HTTP status (`answer_200`)."""
     if hit.refused is not None:
         raise hit.refused
     params = hit.params
     _check_lengths(params)
     click_id = _click_id(params)
+    affiliate = None  # looked up only for a probabilistic postback
     if click_id:
         click, offer, affiliate_id, method = _click_attribution(click_id, params, clicks)
     elif params.get("offer_id") and params.get("pid"):
-        offer, affiliate_id = _probabilistic_offer_and_affiliate(params)
-        click, method = None, IntegrationMethod.PROBABILISTIC
+        offer, affiliate = _probabilistic_offer_and_affiliate(params)
+        click, affiliate_id, method = None, affiliate.pk, IntegrationMethod.PROBABILISTIC
+    elif params.get("offer_id") or params.get("pid"):
+        raise HitRejected(400, "Missing mandatory parameters offer_id and pid")
     else:
         raise HitRejected(400, "Missing mandatory parameter clickid")
+    try:
+        return _conversion(hit, offer, click, affiliate, affiliate_id, method)
+    except HitRejected as rejected:
+        rejected.answer_200 = offer.advertiser.refusals_answer_200
+        raise
+
+
+def _conversion(hit, offer, click, affiliate, affiliate_id, method):
+    """The checks once the offer is known, and the conversion. `affiliate` is given for a
+    probabilistic postback, which names it; a click's is `affiliate_id`."""
+    params = hit.params
+    # A paused offer is reported as "Offer disabled" by the next check, like for clicks.
+    unchecked = affiliate is None or not offer.is_active
+    if not (unchecked or affiliate_can_run_offer(affiliate=affiliate, offer=offer)):
+        raise HitRejected(403, "Affiliate has no access to this offer")
     if not offer.is_active:
         raise HitRejected(403, "Offer disabled")
     expected_code = offer.secure_code or offer.advertiser.secure_code
@@ -123,16 +147,23 @@ def conversion_for(hit: AdvertiserHit, *, clicks: dict) -> tuple[Conversion, Con
         raise HitRejected(403, "Access denied")
     if offer.advertiser.ip_allowlist and not _ip_allowed(hit.caller_ip, offer.advertiser.ip_allowlist):
         raise HitRejected(403, "Current IP-address is denied")
-    goal = offer.goal_for(params.get("goal", ""))
-    if goal is None:
-        raise HitRejected(404, "Goal not found")
     requested_status = _status(params.get("status", ""))
     order_sum = _sum(params.get("sum", ""))
-    order_currency = _currency(params.get("currency", ""))
+    goal, decline_reasons = _goal_and_decline_reasons(offer, click, params.get("goal", ""))
+    # A sum sent without `currency` is in the goal's, which `{order_currency}` then names.
+    order_currency = _currency(params.get("currency", "")) or (goal.currency if order_sum is not None else "")
     if method == IntegrationMethod.PROBABILISTIC and params.get("ip"):
         click = _latest_click_from_ip(offer, affiliate_id, params["ip"], params.get("ua", ""))
 
-    status = requested_status or goal.default_status
+    status = ConversionStatus.DECLINED if decline_reasons else requested_status or goal.default_status
+    if DeclineReason.GOAL_NOT_FOUND in decline_reasons:
+        # Nothing says what it pays: no money until a manager approves it on the goal it named.
+        amounts = {"payout": Decimal(0), "revenue": Decimal(0), "currency": goal.currency}
+    else:
+        amounts = _amounts(goal, order_sum, order_currency)
+    extra = {name: params[name] for name in EXTRA_PARAMETERS if params.get(name)}
+    if DeclineReason.GOAL_NOT_FOUND in decline_reasons:
+        extra[UNKNOWN_GOAL] = params["goal"]
     fields = {
         "click": click,
         "offer": offer,
@@ -141,21 +172,37 @@ def conversion_for(hit: AdvertiserHit, *, clicks: dict) -> tuple[Conversion, Con
         "status": status,
         "integration_method": method,
         "action_id": params.get("action_id", ""),
-        "payout": goal.payout,
-        "revenue": goal.revenue,
-        "currency": goal.currency,
+        **amounts,
         "order_sum": order_sum,
         "order_currency": order_currency,
         "ip": ip_text(params.get("ip", "")),
         "referrer": params.get("referrer", ""),
-        "extra": {name: params[name] for name in EXTRA_PARAMETERS if params.get(name)},
+        "extra": extra,
         "hold_until": hold_until(offer, status),
+        "decline_reason": "; ".join(decline_reasons),
         # A conversion of a test click is a test conversion: no statistics, no affiliate postbacks.
         "is_test": click is not None and click.is_test,
         **{name: params.get(name, "") for name in STORED_PARAMETERS},
         **_sub_values(click, params),
     }
     return Conversion(**fields), requested_status
+
+
+def _goal_and_decline_reasons(offer, click, goal_value: str):
+    """The goal a hit names and why its conversion is declined on arrival, as Affise records them:
+    a goal the offer lacks (the conversion then stands on the offer's first goal, the value sent
+    kept in `extra`), a click older than the offer's click lifetime. A manager may approve such a
+    conversion once the cause is fixed (conversions.lifecycle)."""
+    reasons = []
+    goal = offer.goal_for(goal_value)
+    if goal is None:
+        reasons.append(DeclineReason.GOAL_NOT_FOUND)
+        goal = offer.goal_for()
+    if goal is None:  # an offer without goals, which only a broken import leaves
+        raise HitRejected(404, "Goal not found")
+    if click is not None and click.created_at < timezone.now() - timedelta(days=offer.click_lifetime_days):
+        reasons.append(DeclineReason.CLICK_EXPIRED)
+    return goal, reasons
 
 
 def _check_lengths(params):
@@ -178,8 +225,6 @@ def _click_attribution(click_id, params, clicks):
     if click is None:
         raise HitRejected(404, "Click not found")
     offer = offer_with_goals(click.offer_id)
-    if click.created_at < timezone.now() - timedelta(days=offer.click_lifetime_days):
-        raise HitRejected(410, "Click session expired")
     if params.get("offer_id") and params["offer_id"] != str(offer.offer_id):
         raise HitRejected(400, "Offer does not match the click")
     return click, offer, click.affiliate_id, IntegrationMethod.DEFAULT
@@ -193,10 +238,7 @@ def _probabilistic_offer_and_affiliate(params):
     affiliate = Affiliate.objects.filter(pid=pid).first() if pid else None
     if affiliate is None:
         raise HitRejected(404, "Affiliate not found")
-    # A paused offer is reported as "Offer disabled" by the next check, like for clicks.
-    if offer.is_active and not affiliate_can_run_offer(affiliate=affiliate, offer=offer):
-        raise HitRejected(403, "Affiliate has no access to this offer")
-    return offer, affiliate.pk
+    return offer, affiliate
 
 
 def _ip_allowed(caller_ip, allowlist) -> bool:
@@ -231,6 +273,17 @@ def _sum(value):
     return amount
 
 
+def _amounts(goal, order_sum, order_currency) -> dict:
+    """The conversion's payout, revenue and currency (offers.payouts); None when the goal's
+    terms cannot pay on this sum, which refuses the hit only where it would create the conversion
+    or change its amounts (conversions.recording), not where it is a replay."""
+    try:
+        amounts = conversion_amounts(goal, order_sum=order_sum, order_currency=order_currency)
+    except PayoutRefused:
+        return {"payout": None, "revenue": None, "currency": None}
+    return {"payout": amounts.payout, "revenue": amounts.revenue, "currency": amounts.currency}
+
+
 def _currency(value):
     if not value:
         return ""
@@ -255,6 +308,6 @@ def _latest_click_from_ip(offer, affiliate_id, ip, user_agent):
 
 
 def _sub_values(click, params):
-    if click is not None:
-        return click.sub_values()
-    return {name: params.get(name, "") for name in SUB_FIELDS}
+    """The conversion's sub1..sub8 and `more_subs`: its click's, or for a probabilistic postback
+    without a matching click, those the postback carries."""
+    return sub_fields(click.all_sub_values() if click is not None else params)

@@ -7,18 +7,24 @@ has ended. A test conversion (`conversion_create_test`) starts with the status i
 
 import os
 from datetime import timedelta
+from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from conversions.events import conversion_event_emit
-from conversions.models import Conversion, ConversionEvent
+from conversions.events import CountedAs, conversion_event, conversion_event_emit, conversion_events_emit
+from conversions.models import UNKNOWN_GOAL, Conversion, ConversionEvent, DeclineReason
 from offers.choices import ConversionStatus
 from offers.models import Affiliate, Goal, Offer
-from tracking.models import SUB_FIELDS
+from offers.payouts import Amounts, PayoutRefused, amounts_for_new_sum, conversion_amounts, pays_percent
+from tracking.models import ALL_SUB_FIELDS, sub_fields
 
 TEST_IP = "203.0.113.7"  # an address reserved for documentation: never a real visitor
+# The order sum of a test conversion whose goal pays a percent of it: one that shows the percent.
+TEST_ORDER_SUM = Decimal(100)
 
+STATUS_NOT_PENDING = "Conversion status is not pending"
 # What an advertiser may do to an existing conversion; approved and declined are final for them.
 ADVERTISER_STATUS_CHANGES = {
     ConversionStatus.PENDING: {ConversionStatus.APPROVED, ConversionStatus.DECLINED, ConversionStatus.HOLD},
@@ -31,7 +37,8 @@ def advertiser_status_change_refused(*, current: int, requested: ConversionStatu
     they are given); None when they may."""
     if requested in ADVERTISER_STATUS_CHANGES.get(current, set()):
         return None
-    return f"Status change not allowed: {ConversionStatus(current).label} to {requested.label}"
+    # Affise's words: every refused change starts from a status other than pending.
+    return STATUS_NOT_PENDING
 
 
 def hold_until(offer: Offer, status: int):
@@ -43,27 +50,89 @@ def hold_until(offer: Offer, status: int):
 
 
 @transaction.atomic
-def conversion_set_status(*, conversion: Conversion, status: int, source: str, changed_by=None):
+def conversion_set_status(
+    *,
+    conversion: Conversion,
+    status: int,
+    source: str,
+    changed_by=None,
+    order_sum: Decimal | None = None,
+    order_currency: str = "",
+):
     """Set a conversion's status and emit its event. Returns the event, or None when the status
-    was already `status` (so concurrent identical changes emit one event)."""
+    was already `status` (so concurrent identical changes emit one event).
+
+    An advertiser's status change may carry a new order sum (`order_sum` in `order_currency`):
+    it is stored, and the payout, revenue and currency follow it (offers.payouts, which raises
+    PayoutRefused when the goal cannot pay on it). A conversion declined on arrival and set to
+    another status loses its decline reason, and one declined for a goal the offer lacked moves to
+    that goal, paid as it says (ValidationError while the offer still lacks it). The event carries
+    what the conversion was counted as before (`counted_before`, conversions.events.CountedAs),
+    for listeners that count amounts per goal and status."""
     # Only the conversion's row: FOR UPDATE through the join would also lock the offer's row,
     # which every transaction writing a conversion of the offer needs (its foreign key check).
     conversion = (
-        Conversion.objects.select_for_update(of=("self",)).select_related("offer").get(pk=conversion.pk)
+        Conversion.objects.select_for_update(of=("self",))
+        .select_related("offer", "goal")
+        .get(pk=conversion.pk)
     )
     if conversion.status == status:
         return None
     old_status = conversion.status
+    before = Amounts(conversion.payout, conversion.revenue, conversion.currency)
+    counted_before = CountedAs(conversion.goal_id, *vars(before).values())
+    changed = ["status", "hold_until", "updated_at"]
+    if conversion.decline_reason and status != ConversionStatus.DECLINED:
+        changed += _declined_on_arrival_undone(conversion)
+    if order_sum is not None:
+        after = amounts_for_new_sum(
+            conversion.goal, current=before, order_sum=order_sum, order_currency=order_currency
+        )
+        amounts = vars(after) | {"order_sum": order_sum, "order_currency": order_currency}
+        for name, value in amounts.items():
+            setattr(conversion, name, value)
+        changed += list(amounts)
     conversion.status = status
     conversion.hold_until = hold_until(conversion.offer, status)
-    conversion.save(update_fields=["status", "hold_until", "updated_at"])
-    return conversion_event_emit(
-        conversion=conversion,
-        kind=ConversionEvent.Kind.STATUS_CHANGED,
-        old_status=old_status,
-        source=source,
-        changed_by=changed_by,
-    )
+    conversion.save(update_fields=changed)
+    event = conversion_event(conversion, ConversionEvent.Kind.STATUS_CHANGED, old_status, source, changed_by)
+    event.counted_before = counted_before
+    return conversion_events_emit([event])[0]
+
+
+def _declined_on_arrival_undone(conversion: Conversion) -> list[str]:
+    """Clear what declined `conversion` on arrival, as a manager approves it once the cause is
+    fixed: a conversion for a goal the offer lacked takes that goal, now added, and its amounts.
+    Answers the fields changed."""
+    changed = ["decline_reason"]
+    if DeclineReason.GOAL_NOT_FOUND in conversion.decline_reason:
+        value = conversion.extra.get(UNKNOWN_GOAL, "")
+        goal = conversion.offer.goal_for(value)
+        if goal is None:
+            raise ValidationError(
+                f"The advertiser sent goal {value!r}, which offer #{conversion.offer.offer_id} does not "
+                "have: add that goal to the offer first, then change the status."
+            )
+        try:
+            amounts = conversion_amounts(
+                goal, order_sum=conversion.order_sum, order_currency=conversion.order_currency
+            )
+        except PayoutRefused as refused:
+            message = f"Goal {goal.value!r} cannot pay this conversion: {refused.message}"
+            raise ValidationError(message) from None
+        twin = Conversion.objects.filter(
+            offer_id=conversion.offer_id, goal=goal, decline_reason="", action_id=conversion.action_id
+        )
+        if not conversion.action_id:
+            twin = twin.filter(click_id=conversion.click_id, integration_method=conversion.integration_method)
+        if twin.exists():
+            raise ValidationError(f"Goal {goal.value!r} of the offer already has this conversion.")
+        conversion.goal = goal
+        conversion.payout, conversion.revenue, conversion.currency = vars(amounts).values()
+        conversion.extra = {name: text for name, text in conversion.extra.items() if name != UNKNOWN_GOAL}
+        changed += ["goal", "payout", "revenue", "currency", "extra"]
+    conversion.decline_reason = ""
+    return changed
 
 
 def conversion_approve_expired_holds() -> int:
@@ -92,7 +161,9 @@ def conversion_create_test(
     """Create a test conversion of `goal` with sample values (the visitor address TEST_IP, an
     action id "test-<random hex>", every sub value "test_<name>") and emit its creation event;
     returns the event. Listeners leave test conversions out (statistics, affiliate postbacks): the
-    caller does with it what its test needs."""
+    caller does with it what its test needs. A goal paying a percent is paid on TEST_ORDER_SUM."""
+    order_sum = TEST_ORDER_SUM if pays_percent(goal) else goal.revenue
+    amounts = conversion_amounts(goal, order_sum=order_sum, order_currency=goal.currency)
     conversion = Conversion.objects.create(
         offer=offer,
         affiliate=affiliate,
@@ -100,15 +171,15 @@ def conversion_create_test(
         status=status,
         integration_method=integration_method,
         action_id=new_test_action_id(),
-        payout=goal.payout,
-        revenue=goal.revenue,
-        currency=goal.currency,
-        order_sum=goal.revenue,
+        payout=amounts.payout,
+        revenue=amounts.revenue,
+        currency=amounts.currency,
+        order_sum=order_sum,
         order_currency=goal.currency,
         ip=TEST_IP,
         comment="Test postback",
         is_test=True,
-        **{name: f"test_{name}" for name in SUB_FIELDS},
+        **sub_fields({name: f"test_{name}" for name in ALL_SUB_FIELDS}),
     )
     return conversion_event_emit(
         conversion=conversion,

@@ -25,6 +25,7 @@ from conversions.models import Conversion, ConversionEvent, IntegrationMethod, S
 from conversions.repeats import foreign_action_id
 from conversions.writer import WriterUnreachable, writer_submit
 from offers.choices import ConversionStatus
+from offers.payouts import PayoutRefused, payout_refusal
 
 # Hits per transaction at most: a larger batch would hold its locks, and keep the advertiser
 # whose hit came first waiting, for longer.
@@ -41,6 +42,9 @@ class HitAnswer:
 
 @dataclass
 class HitResult:
+    """`http_status` is the status the hit is answered with, and logged with: a refusal's own,
+    or 200 when its advertiser asks for every answer to be a 200."""
+
     http_status: int
     message: str
     outcome: str
@@ -136,7 +140,8 @@ def _batch_write(hits: list[AdvertiserHit]) -> list[HitResult]:
 
 
 def _rejection(rejected: HitRejected) -> HitResult:
-    return HitResult(rejected.http_status, rejected.message, ServerPostback.Outcome.REJECTED)
+    http_status = 200 if rejected.answer_200 else rejected.http_status
+    return HitResult(http_status, rejected.message, ServerPostback.Outcome.REJECTED)
 
 
 def _log_entry(hit: AdvertiserHit, result: HitResult) -> ServerPostback:
@@ -160,6 +165,7 @@ def _uniqueness(conversion: Conversion) -> dict | None:
             "offer_id": conversion.offer_id,
             "goal_id": conversion.goal_id,
             "action_id": conversion.action_id,
+            "decline_reason": conversion.decline_reason,
         }
     if conversion.integration_method == IntegrationMethod.DEFAULT:
         return {
@@ -167,6 +173,7 @@ def _uniqueness(conversion: Conversion) -> dict | None:
             "goal_id": conversion.goal_id,
             "click_id": conversion.click_id,
             "action_id": "",
+            "decline_reason": conversion.decline_reason,
         }
     return None
 
@@ -177,7 +184,7 @@ def _lock_order(conversion: Conversion) -> tuple:
     # is that of the unique keys alone: twins keep their arrival order (the sort is stable), so
     # the first of them is the one inserted, whichever click each came on.
     click_id = 0 if conversion.action_id else conversion.click_id or 0
-    return conversion.offer_id, conversion.goal_id, conversion.action_id, click_id
+    return conversion.offer_id, conversion.goal_id, conversion.action_id, conversion.decline_reason, click_id
 
 
 def _create_or_repeat(judged: list, sources: list[str]) -> tuple[list[HitResult], list[ConversionEvent]]:
@@ -187,7 +194,9 @@ def _create_or_repeat(judged: list, sources: list[str]) -> tuple[list[HitResult]
     it asks for. Answers the hits' results and the creation events that are stored but not yet
     announced to the listeners: a status change is announced at once, after the creations
     before it (it may change a conversion that the batch has just created)."""
-    new = [item[0] for item in judged if not isinstance(item, HitResult)]
+    # A conversion whose goal cannot pay on its sum (offers.payouts) has no amounts and is not
+    # inserted: its hit may still repeat a stored conversion, and is refused only if it would not.
+    new = [item[0] for item in judged if not isinstance(item, HitResult) and item[0].payout is not None]
     inserted = {
         id(conversion)
         for conversion in insert_many(sorted(new, key=_lock_order), skip_conflicts_by="conversion_id")
@@ -200,41 +209,77 @@ def _create_or_repeat(judged: list, sources: list[str]) -> tuple[list[HitResult]
         ]
     )
     created_by = {id(event.conversion): event for event in creations}
+    # Which hit of the batch created each new conversion: a hit may repeat only those before it.
+    creators = {
+        item[0].pk: position
+        for position, item in enumerate(judged)
+        if not isinstance(item, HitResult) and id(item[0]) in created_by
+    }
     results = []
-    for item, source in zip(judged, sources, strict=True):
+    for position, (item, source) in enumerate(zip(judged, sources, strict=True)):
         if isinstance(item, HitResult):
             results.append(item)
             continue
         conversion, requested_status = item
         if id(conversion) in created_by:
-            results.append(
-                HitResult(200, "ok", ServerPostback.Outcome.CREATED, conversion, created_by[id(conversion)])
-            )
+            # A conversion declined on arrival is recorded, so the advertiser has nothing to retry.
+            message = f"declined: {conversion.decline_reason}" if conversion.decline_reason else "ok"
+            event = created_by[id(conversion)]
+            results.append(HitResult(200, message, ServerPostback.Outcome.CREATED, conversion, event))
             continue
         lookup = _uniqueness(conversion)
-        if lookup is None:  # only the random conversion id can have collided: vanishingly rare
+        if lookup is None and conversion.payout is not None:
+            # Only the random conversion id can have collided: vanishingly rare.
             raise IntegrityError(f"conversion id {conversion.conversion_id} already exists")
         conversion_events_announce(creations)
         creations = []
         try:
-            results.append(_repeat(Conversion.objects.get(**lookup), conversion, requested_status, source))
+            stored = _repeated(conversion, lookup, creators, position)
+            results.append(_repeat(stored, conversion, requested_status, source))
         except HitRejected as rejected:
             results.append(_rejection(rejected))
     return results, creations
 
 
+def _repeated(conversion: Conversion, lookup: dict | None, creators: dict, position: int) -> Conversion:
+    """The stored conversion that the hit at `position` of the batch, which would have created
+    `conversion`, repeats. One without amounts (its goal cannot pay on its sum) was not inserted:
+    the hit is refused with the reason unless it repeats a conversion stored before it, not one
+    that a later hit of the batch created (`creators`: the position of each new conversion's hit)."""
+    if conversion.payout is not None:
+        return Conversion.objects.get(**lookup)
+    stored = Conversion.objects.filter(**lookup).first() if lookup else None
+    if stored is None or creators.get(stored.pk, position) > position:
+        refusal = payout_refusal(
+            conversion.goal, order_sum=conversion.order_sum, order_currency=conversion.order_currency
+        )
+        raise HitRejected(400, refusal, conversion.offer.advertiser.refusals_answer_200)
+    return stored
+
+
 def _repeat(conversion, repeat: Conversion, requested_status, source) -> HitResult:
     """A hit for a conversion that exists (`repeat` is the conversion it would have created):
     a status change, or a harmless replay. Refused when it comes for another click."""
+    answer_200 = repeat.offer.advertiser.refusals_answer_200
     refusal = foreign_action_id(stored=conversion, repeat=repeat)
     if refusal:
-        raise HitRejected(409, refusal)
+        raise HitRejected(409, refusal, answer_200)
     if requested_status is None or requested_status == conversion.status:
         return HitResult(200, "duplicate", ServerPostback.Outcome.DUPLICATE, conversion)
     refusal = advertiser_status_change_refused(current=conversion.status, requested=requested_status)
     if refusal:
-        raise HitRejected(409, refusal)
-    event = conversion_set_status(conversion=conversion, status=requested_status, source=source)
+        raise HitRejected(409, refusal, answer_200)
+    try:
+        # A status change carrying a sum computes the amounts again from it.
+        event = conversion_set_status(
+            conversion=conversion,
+            status=requested_status,
+            source=source,
+            order_sum=repeat.order_sum,
+            order_currency=repeat.order_currency,
+        )
+    except PayoutRefused as refused:
+        raise HitRejected(400, refused.message, answer_200) from None
     if event is None:
         return HitResult(200, "duplicate", ServerPostback.Outcome.DUPLICATE, conversion)
     conversion.refresh_from_db()

@@ -4,16 +4,17 @@ from conversions.lifecycle import conversion_set_status
 from conversions.models import Conversion, ConversionEvent, ServerPostback
 from offers.choices import ConversionStatus
 from tracking.models import SUB_FIELDS
+from tracking.serializers import AllSubValuesMixin
 
 
-class ConversionSerializer(serializers.ModelSerializer):
+class ConversionSerializer(AllSubValuesMixin, serializers.ModelSerializer):
     """A conversion as its affiliate sees it: what the network pays, never what it earns."""
 
     id = serializers.CharField(source="conversion_id", read_only=True)
     click_id = serializers.CharField(source="click.click_id", read_only=True, allow_null=True, default=None)
     offer = serializers.IntegerField(source="offer.offer_id", read_only=True)
     pid = serializers.IntegerField(source="affiliate.pid", read_only=True)
-    goal = serializers.CharField(source="goal.value", read_only=True)
+    goal = serializers.CharField(source="goal_value", read_only=True)
     status = serializers.ChoiceField(choices=ConversionStatus.choices, read_only=True)
 
     class Meta:
@@ -25,10 +26,12 @@ class ConversionSerializer(serializers.ModelSerializer):
             "pid",
             "goal",
             "status",
+            "decline_reason",
             "payout",
             "currency",
             "action_id",
             "integration_method",
+            # AllSubValuesMixin adds sub9..sub30 after these.
             *SUB_FIELDS,
             "created_at",
             "updated_at",

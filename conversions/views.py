@@ -15,7 +15,7 @@ from conversions.selectors import (
     offers_for_statistics,
 )
 from portal.access import AffiliateRequiredMixin
-from tracking.models import SUB_FIELDS
+from tracking.models import ALL_SUB_FIELDS
 
 CSV_HEADER = [
     "date (UTC)",
@@ -24,9 +24,10 @@ CSV_HEADER = [
     "offer",
     "goal",
     "status",
+    "decline reason",
     "payout",
     "currency",
-    *SUB_FIELDS,
+    *ALL_SUB_FIELDS,
     "integration method",
 ]
 
@@ -80,10 +81,11 @@ def _csv_row(conversion) -> list:
         conversion.conversion_id,
         conversion.offer.offer_id,
         csv_text(conversion.offer.title),
-        csv_text(conversion.goal.value),
+        csv_text(conversion.goal_value),
         conversion.get_status_display(),
+        conversion.decline_reason,
         conversion.payout,
         conversion.currency,
-        *(csv_text(value) for value in conversion.sub_values().values()),
+        *(csv_text(value) for value in conversion.all_sub_values().values()),
         conversion.get_integration_method_display(),
     ]

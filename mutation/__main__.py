@@ -40,6 +40,8 @@ MODULES = {
     "tracking.accept": ["*"],
     "offers.access": ["*"],
     "tracking.params": ["*"],
+    "tracking.destination": ["*"],
+    "offers.payouts": ["*"],
     "stats.services": ["*"],
 }
 KILLED = {1, 3}  # a test failed, or pytest stopped on an error the mutant caused

@@ -132,6 +132,10 @@ class OfferSnapshot:
     destination_url: str
     trafficback_url: str
     click_lifetime_days: int
+    title: str
+    advertiser_id: int
+    allow_deeplinks: bool
+    deeplink_domains: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,7 @@ class AffiliateSnapshot:
     pk: int
     pid: int
     is_active: bool
+    name: str
 
 
 # Bounded memory whatever ids clients invent: past this, the least recently used entry goes.
@@ -161,31 +166,38 @@ _lock = threading.Lock()
 def offer_by_public_id(offer_id: int) -> OfferSnapshot | None:
     offer = (
         Offer.objects.filter(offer_id=offer_id)
-        .values_list(
-            "pk", "status", "visibility", "destination_url", "trafficback_url", "click_lifetime_days"
+        .values(
+            "pk",
+            "status",
+            "visibility",
+            "destination_url",
+            "trafficback_url",
+            "click_lifetime_days",
+            "title",
+            "advertiser_id",
+            "allow_deeplinks",
+            "deeplink_domains",
         )
         .first()
     )
     if offer is None:
         return None
-    pk, status, visibility, destination_url, trafficback_url, click_lifetime_days = offer
+    status, visibility = offer.pop("status"), offer.pop("visibility")
     return OfferSnapshot(
-        pk=pk,
         offer_id=offer_id,
         is_active=status == Offer.Status.ACTIVE,
         is_private=visibility == Offer.Visibility.PRIVATE,
-        destination_url=destination_url,
-        trafficback_url=trafficback_url,
-        click_lifetime_days=click_lifetime_days,
+        **{**offer, "deeplink_domains": tuple(offer["deeplink_domains"])},
     )
 
 
 @cached(_cache, key=lambda pid: ("affiliate", pid), lock=_lock)
 def affiliate_by_pid(pid: int) -> AffiliateSnapshot | None:
-    affiliate = Affiliate.objects.filter(pid=pid).values_list("pk", "status").first()
+    affiliate = Affiliate.objects.filter(pid=pid).values_list("pk", "status", "user__username").first()
     if affiliate is None:
         return None
-    return AffiliateSnapshot(pk=affiliate[0], pid=pid, is_active=affiliate[1] == Affiliate.Status.ACTIVE)
+    pk, status, name = affiliate
+    return AffiliateSnapshot(pk=pk, pid=pid, is_active=status == Affiliate.Status.ACTIVE, name=name)
 
 
 @cached(_cache, key=lambda *, affiliate, offer: ("access", affiliate.pk, offer.pk), lock=_lock)

@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from offers.models import (
     OPEN_TO_ANYONE,
@@ -22,6 +22,8 @@ from offers.services import (
     offer_access_decide,
     offer_save_with_goals,
 )
+from tracking.destination import MACROS as DESTINATION_MACROS
+from tracking.destination import offer_url_warnings
 
 OPEN_OFFER_WARNING = (
     "Offer {offer} takes advertiser postbacks from anyone: give it or its advertiser a secure code, "
@@ -32,8 +34,27 @@ OPEN_ADVERTISER_WARNING = (
     "of their own ({count} now) take advertiser postbacks, and so conversions, from anyone."
 )
 
+DESTINATION_MACROS_HELP = format_html(
+    "Macros in these URLs are filled in on every click: {}.",
+    format_html_join(
+        ", ", "<code title='{}'>{{{}}}</code>", ((what, name) for name, what in DESTINATION_MACROS.items())
+    ),
+)
 
-GOAL_FIELDS = ["value", "title", "payout", "revenue", "currency", "default_status"]
+
+# Each side's type beside its fixed amount and percent (offers.payouts).
+GOAL_FIELDS = [
+    "value",
+    "title",
+    "payout_type",
+    "payout",
+    "payout_percent",
+    "revenue_type",
+    "revenue",
+    "revenue_percent",
+    "currency",
+    "default_status",
+]
 
 
 class GoalFormSet(BaseInlineFormSet):
@@ -79,7 +100,10 @@ class AdvertiserAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     fieldsets = [
         (None, {"fields": ["name"]}),
-        ("Advertiser postbacks", {"fields": ["secure_code", "ip_allowlist", "postback_url"]}),
+        (
+            "Advertiser postbacks",
+            {"fields": ["secure_code", "ip_allowlist", "refusals_answer_200", "postback_url"]},
+        ),
     ]
     readonly_fields = ["postback_url"]
 
@@ -89,7 +113,12 @@ class AdvertiserAdmin(admin.ModelAdmin):
         return {"secure_code": new_secure_code(), **super().get_changeform_initial_data(request)}
 
     def save_model(self, request, obj, form, change):
-        fields = {"name": obj.name, "secure_code": obj.secure_code, "ip_allowlist": obj.ip_allowlist}
+        fields = {
+            "name": obj.name,
+            "secure_code": obj.secure_code,
+            "ip_allowlist": obj.ip_allowlist,
+            "refusals_answer_200": obj.refusals_answer_200,
+        }
         if change:
             advertiser_update(advertiser=obj, **fields)
         else:
@@ -157,9 +186,24 @@ class OfferAdmin(admin.ModelAdmin):
     autocomplete_fields = ["advertiser"]
     inlines = [GoalInline]
     actions = ["pause", "activate"]
+
+    class Media:
+        css = {"all": ["css/admin-goals.css"]}
     fieldsets = [
         (None, {"fields": ["offer_id", "advertiser", "title", "description", "status", "visibility"]}),
-        ("Links", {"fields": ["destination_url", "preview_url", "trafficback_url"]}),
+        (
+            "Links",
+            {
+                "fields": [
+                    "destination_url",
+                    "preview_url",
+                    "trafficback_url",
+                    "allow_deeplinks",
+                    "deeplink_domains",
+                ],
+                "description": DESTINATION_MACROS_HELP,
+            },
+        ),
         ("Conversions", {"fields": ["click_lifetime_days", "hold_period_days", "secure_code"]}),
     ]
 
@@ -183,6 +227,8 @@ class OfferAdmin(admin.ModelAdmin):
         offer = offer_save_with_goals(offer=form.instance, goals=goals)
         if offer.takes_postbacks_from_anyone:
             self.message_user(request, OPEN_OFFER_WARNING.format(offer=offer), messages.WARNING)
+        for warning in offer_url_warnings(offer):
+            self.message_user(request, warning, messages.WARNING)
 
     @admin.display(boolean=True, description="postbacks protected")
     def postbacks_protected(self, obj):

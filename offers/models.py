@@ -1,6 +1,7 @@
 """The network: advertisers, their offers and goals, affiliates, and who may run which offer."""
 
 import ipaddress
+import re
 import secrets
 from urllib.parse import quote
 
@@ -11,6 +12,7 @@ from django.db import models
 from django.db.models.functions import Lower
 
 from offers.choices import ConversionStatus
+from offers.payouts import MAX_PERCENT, PayoutType, payout_terms, terms_problems
 
 http_url_validator = URLValidator(schemes=["http", "https"])
 currency_validator = RegexValidator(r"^[A-Z]{3}\Z", "Use a three-letter ISO 4217 code in capitals, e.g. USD.")
@@ -28,6 +30,17 @@ def validate_ip_allowlist(value):
             ipaddress.ip_network(str(entry).strip(), strict=False)
         except ValueError:
             raise ValidationError(f"{entry!r} is not an IP address or CIDR range.") from None
+
+
+HOST_NAME = re.compile(r"^(?=.{1,253}\Z)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\Z")
+
+
+def validate_domains(value):
+    if not isinstance(value, list):
+        raise ValidationError("Give a list of domain names.")
+    for entry in value:
+        if not isinstance(entry, str) or not HOST_NAME.match(entry):
+            raise ValidationError(f"{entry!r} is not a domain name such as shop.example.com (lower case).")
 
 
 def _status_in_choices(field):
@@ -65,6 +78,13 @@ class Advertiser(models.Model):
         blank=True,
         validators=[validate_ip_allowlist],
         help_text="IP addresses or CIDR ranges the advertiser's server calls from. Empty: any address.",
+    )
+    # Some advertisers' code takes any answer but a 200 for a transport failure and retries it
+    # for ever, as platforms that always answer 200 taught it to expect.
+    refusals_answer_200 = models.BooleanField(
+        "answer refusals with HTTP 200",
+        default=False,
+        help_text="Answer refused postbacks with HTTP 200 (the JSON still says status 2 and why).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -144,6 +164,17 @@ class Offer(models.Model):
     secure_code = models.CharField(
         max_length=128, blank=True, help_text="When set, postbacks for this offer must carry it as `secure`."
     )
+    allow_deeplinks = models.BooleanField(
+        default=False,
+        help_text="Affiliates may send visitors to another page of the advertiser's site with "
+        "redirect=<url>, on the domains below.",
+    )
+    deeplink_domains = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_domains],
+        help_text="Host names a deeplink may lead to; each also allows its subdomains.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -212,6 +243,35 @@ class Offer(models.Model):
 OPEN_TO_ANYONE = models.Q(secure_code="", advertiser__secure_code="", advertiser__ip_allowlist=[])
 
 
+def _payout_terms_constraints(side: str) -> list[models.CheckConstraint]:
+    """A goal side's terms (offers.payouts.terms_problems in words): a known type; a percent of 0
+    to 100, 0 for a fixed side and above 0 for a side with a percent; a fixed amount of 0 for a
+    percent alone, and above 0 when a percent is added to it. Each constraint checks one thing."""
+    Q = models.Q
+    kind, amount, percent = f"{side}_type", side, f"{side}_percent"
+    return [
+        models.CheckConstraint(
+            condition=Q(**{f"{kind}__in": PayoutType.values}), name=f"goal_{side}_type_valid"
+        ),
+        models.CheckConstraint(
+            condition=Q(**{f"{percent}__range": (0, MAX_PERCENT)}), name=f"goal_{side}_percent_range"
+        ),
+        models.CheckConstraint(
+            condition=(~Q(**{kind: PayoutType.FIXED}) | Q(**{percent: 0}))
+            & (
+                ~Q(**{f"{kind}__in": [PayoutType.PERCENT, PayoutType.FIXED_PLUS_PERCENT]})
+                | Q(**{f"{percent}__gt": 0})
+            ),
+            name=f"goal_{side}_percent_matches_type",
+        ),
+        models.CheckConstraint(
+            condition=(~Q(**{kind: PayoutType.PERCENT}) | Q(**{amount: 0}))
+            & (~Q(**{kind: PayoutType.FIXED_PLUS_PERCENT}) | Q(**{f"{amount}__gt": 0})),
+            name=f"goal_{side}_fixed_matches_type",
+        ),
+    ]
+
+
 class Goal(models.Model):
     offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="goals")
     value = models.CharField(
@@ -225,6 +285,26 @@ class Goal(models.Model):
     )
     revenue = models.DecimalField(
         "advertiser revenue", max_digits=14, decimal_places=4, default=0, validators=[MinValueValidator(0)]
+    )
+    # How each side is paid: the fixed amount above, a percent of the advertiser's sum, or both
+    # (offers.payouts, which computes a conversion's amounts from them).
+    payout_type = models.CharField(max_length=20, choices=PayoutType.choices, default=PayoutType.FIXED)
+    payout_percent = models.DecimalField(
+        "payout percent",
+        max_digits=7,
+        decimal_places=4,
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_PERCENT)],
+        help_text="Percent of the advertiser's sum paid to the affiliate (0 to 100).",
+    )
+    revenue_type = models.CharField(max_length=20, choices=PayoutType.choices, default=PayoutType.FIXED)
+    revenue_percent = models.DecimalField(
+        "revenue percent",
+        max_digits=7,
+        decimal_places=4,
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_PERCENT)],
+        help_text="Percent of the advertiser's sum the network earns (0 to 100).",
     )
     currency = models.CharField(max_length=3, default="USD", validators=[currency_validator])
     default_status = models.PositiveSmallIntegerField(
@@ -241,6 +321,8 @@ class Goal(models.Model):
             models.CheckConstraint(condition=~models.Q(title=""), name="goal_title_not_empty"),
             models.CheckConstraint(condition=models.Q(payout__gte=0), name="goal_payout_not_negative"),
             models.CheckConstraint(condition=models.Q(revenue__gte=0), name="goal_revenue_not_negative"),
+            *_payout_terms_constraints("payout"),
+            *_payout_terms_constraints("revenue"),
             models.CheckConstraint(
                 condition=models.Q(currency__regex=r"^[A-Z]{3}$"), name="goal_currency_iso"
             ),
@@ -251,6 +333,24 @@ class Goal(models.Model):
 
     def __str__(self):
         return f"{self.title} ({self.value})"
+
+    def clean(self):
+        super().clean()
+        problems = terms_problems(
+            payout_type=self.payout_type,
+            payout=self.payout,
+            payout_percent=self.payout_percent,
+            revenue_type=self.revenue_type,
+            revenue=self.revenue,
+            revenue_percent=self.revenue_percent,
+        )
+        if problems:
+            raise ValidationError(problems)
+
+    @property
+    def payout_terms(self) -> str:
+        """The affiliate's payout in words: "2.50 USD", "12.5% of the sale"."""
+        return payout_terms(self)
 
     def validate_constraints(self, exclude=None):
         # The case-insensitive uniqueness is an expression constraint, which model

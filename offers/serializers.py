@@ -11,8 +11,10 @@ from offers.models import (
     Goal,
     Offer,
     OfferAccess,
+    validate_domains,
     validate_ip_allowlist,
 )
+from offers.payouts import terms_problems
 from offers.services import (
     advertiser_create,
     advertiser_update,
@@ -22,15 +24,25 @@ from offers.services import (
     offer_access_decide,
     offer_save_with_goals,
 )
+from tracking.destination import offer_url_warnings
 from tracking.links import LINK_PARAMETERS, tracking_link
+
+PAYOUT_TERMS = ["payout_type", "payout", "payout_percent", "revenue_type", "revenue", "revenue_percent"]
 
 # --- Partner views ----------------------------------------------------------------------
 
 
 class PartnerGoalSerializer(serializers.ModelSerializer):
+    """A goal as an affiliate sees it: `payout` is the fixed amount, `payout_percent` the percent
+    of the sale, as `payout_type` says; `payout_terms` says it in words."""
+
+    payout_terms = serializers.CharField(
+        read_only=True, help_text='The payout in words: "2.50 USD", "12.5% of the sale".'
+    )
+
     class Meta:
         model = Goal
-        fields = ["value", "title", "payout", "currency"]
+        fields = ["value", "title", "payout_type", "payout", "payout_percent", "payout_terms", "currency"]
 
 
 class PartnerOfferSerializer(serializers.ModelSerializer):
@@ -132,7 +144,15 @@ class AdvertiserSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Advertiser
-        fields = ["id", "name", "secure_code", "ip_allowlist", "postback_url", "created_at"]
+        fields = [
+            "id",
+            "name",
+            "secure_code",
+            "ip_allowlist",
+            "refusals_answer_200",
+            "postback_url",
+            "created_at",
+        ]
 
     def create(self, validated_data):
         return advertiser_create(**validated_data)
@@ -148,7 +168,28 @@ class ManagerGoalSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Goal
-        fields = ["value", "title", "payout", "revenue", "currency", "default_status"]
+        fields = [
+            "value",
+            "title",
+            "payout_type",
+            "payout",
+            "payout_percent",
+            "revenue_type",
+            "revenue",
+            "revenue_percent",
+            "currency",
+            "default_status",
+        ]
+
+    def validate(self, attrs):
+        # The model's rule (Goal.clean), here so that the answer names the goal's field. What a
+        # goal leaves out stays as the offer's goal of that value has it (offer_save_with_goals).
+        offer = self.root.instance
+        goal = (offer.goal_for(attrs["value"]) if isinstance(offer, Offer) else None) or Goal()
+        terms = {name: attrs.get(name, getattr(goal, name)) for name in PAYOUT_TERMS}
+        if problems := terms_problems(**terms):
+            raise serializers.ValidationError(problems)
+        return attrs
 
 
 class ManagerOfferSerializer(serializers.ModelSerializer):
@@ -164,6 +205,10 @@ class ManagerOfferSerializer(serializers.ModelSerializer):
     )
     goals = ManagerGoalSerializer(many=True)
     currency = serializers.CharField(read_only=True, allow_null=True)
+    deeplink_domains = serializers.ListField(
+        child=serializers.CharField(max_length=253), required=False, validators=[validate_domains]
+    )
+    warnings = serializers.SerializerMethodField()
 
     class Meta:
         model = Offer
@@ -178,13 +223,20 @@ class ManagerOfferSerializer(serializers.ModelSerializer):
             "destination_url",
             "preview_url",
             "trafficback_url",
+            "allow_deeplinks",
+            "deeplink_domains",
             "click_lifetime_days",
             "hold_period_days",
             "secure_code",
             "goals",
+            "warnings",
             "created_at",
             "updated_at",
         ]
+
+    def get_warnings(self, offer) -> list[str]:
+        """Names in the offer's URLs that are no macro: accepted, and named here."""
+        return offer_url_warnings(offer)
 
     def validate_goals(self, goals):
         # Checked here as well as by the service, so that the answer lists it beside any other

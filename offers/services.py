@@ -17,7 +17,11 @@ from offers.models import Advertiser, Affiliate, Goal, Offer, OfferAccess, new_s
 
 @transaction.atomic
 def advertiser_create(
-    *, name: str, secure_code: str | None = None, ip_allowlist: list[str] | None = None
+    *,
+    name: str,
+    secure_code: str | None = None,
+    ip_allowlist: list[str] | None = None,
+    refusals_answer_200: bool = False,
 ) -> Advertiser:
     """Create an advertiser: the admin and the API both come here. Without a `secure_code` it
     gets a generated one, since an advertiser with neither a code nor an IP allowlist takes
@@ -26,6 +30,7 @@ def advertiser_create(
         name=name,
         secure_code=new_secure_code() if secure_code is None else secure_code,
         ip_allowlist=ip_allowlist or [],
+        refusals_answer_200=refusals_answer_200,
     )
     advertiser.full_clean()
     advertiser.save()
@@ -38,9 +43,15 @@ def advertiser_update(
     name: str | None = None,
     secure_code: str | None = None,
     ip_allowlist: list[str] | None = None,
+    refusals_answer_200: bool | None = None,
 ) -> Advertiser:
     """Change an advertiser; what is None stays as it is ("" removes the secure code)."""
-    changes = {"name": name, "secure_code": secure_code, "ip_allowlist": ip_allowlist}
+    changes = {
+        "name": name,
+        "secure_code": secure_code,
+        "ip_allowlist": ip_allowlist,
+        "refusals_answer_200": refusals_answer_200,
+    }
     for field, value in changes.items():
         if value is not None:
             setattr(advertiser, field, value)

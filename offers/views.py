@@ -13,6 +13,7 @@ from offers.selectors import offers_visible_to
 from offers.services import offer_access_request
 from portal.access import AffiliateRequiredMixin
 from tracking.links import LINK_PARAMETERS, tracking_link
+from tracking.models import MORE_SUB_FIELDS
 from tracking.params import public_id
 
 
@@ -71,11 +72,15 @@ class OfferTrackingLinkView(OfferDetailView):
                 offer_id=self.object.offer_id, pid=self.affiliate.pid, params=values
             )
         fields = [(name, values[name], PARAMETER_HELP[name]) for name in LINK_PARAMETERS]
-        return {**context, "fields": fields}
+        # sub9..sub30 go behind "More parameters", open when one of them has a value.
+        main = [field for field in fields if field[0] not in MORE_SUB_FIELDS]
+        more = [field for field in fields if field[0] in MORE_SUB_FIELDS]
+        more_open = any(value for _, value, _ in more)
+        return {**context, "fields": main, "more_fields": more, "more_open": more_open}
 
 
 PARAMETER_HELP = {
-    **{f"sub{n}": f"Your value {n}, returned in postbacks as {{sub{n}}}" for n in range(1, 9)},
+    **{f"sub{n}": f"Your value {n}, returned in postbacks as {{sub{n}}}" for n in range(1, 31)},
     "sub1": "Your click id, e.g. your tracker's {clickid} macro; returned in postbacks as {sub1}",
     "sub2": "Source, campaign or placement; returned as {sub2}",
     "ref_id": "A reference of yours (e.g. a publisher or creative id); returned as {ref_id}",

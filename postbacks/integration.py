@@ -19,17 +19,18 @@ from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 
-from conversions.lifecycle import TEST_IP, new_test_action_id
+from conversions.lifecycle import TEST_IP, TEST_ORDER_SUM, new_test_action_id
 from conversions.models import Conversion, ServerPostback
 from conversions.recording import advertiser_postback_record
 from offers.models import Affiliate, Offer
+from offers.payouts import pays_percent
 from postbacks import firing, macros, outbound, sender
 from postbacks.models import Postback
 from postbacks.services import postback_send_one
 from tracking.accept import ClickRefused, click_accept
 from tracking.links import tracking_link
 from tracking.macros import MACRO
-from tracking.models import SUB_FIELDS
+from tracking.models import ALL_SUB_FIELDS
 
 USER_AGENT = "Integration test"
 
@@ -110,8 +111,11 @@ def _conversion(offer, postback, click_id) -> tuple[Step, Conversion | None]:
     affiliate's side of the integration that is being tested."""
     step = Step("Test conversion, as the advertiser would send it")
     params = {"clickid": click_id, "action_id": new_test_action_id(), "comment": "Integration test"}
+    goal = postback.goal if postback is not None and postback.goal_id else offer.goal_for()
     if postback is not None and postback.goal_id:
-        params["goal"] = postback.goal.value
+        params["goal"] = goal.value
+    if goal is not None and pays_percent(goal):
+        params["sum"] = str(TEST_ORDER_SUM)  # the goal pays a percent of it, and refuses none
     if postback is not None and postback.status in firing.STATUS_FILTERS:
         params["status"] = str(firing.STATUS_FILTERS[postback.status].value)
     logged_query = urlencode(params)  # without the secure code
@@ -200,7 +204,7 @@ def _template_hints(template: str, conversion) -> list[str]:
             f"Not macros, sent as they are: {names}. Check their spelling against the list of macros."
         )
     used = dict.fromkeys(match.group(1) for match in MACRO.finditer(template))
-    empty = [name for name in used if name in SUB_FIELDS and not getattr(conversion, name)]
+    empty = [name for name in used if name in ALL_SUB_FIELDS and not conversion.sub_value(name)]
     for name in empty:
         hints.append(
             f"The URL uses {{{name}}} but {name} was empty in the tracking link, so your server "

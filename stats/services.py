@@ -76,26 +76,32 @@ def stats_add_clicks(rows: list[dict]) -> None:
 def stats_add_conversion_events(events: list[ConversionEvent]) -> None:
     """Count conversions' creations and status changes (conversions.events' listener): one more
     in the new status, one fewer in the old one, with their payout and revenue, on the UTC day the
-    conversion was created. One statement for all the events. Test conversions are not counted."""
+    conversion was created. One statement for all the events. Test conversions are not counted.
+
+    A status change may have changed the amounts (a new order sum, and with a percent payout the
+    currency) or the goal (a manager approving a conversion declined for a goal the offer lacked):
+    the old status loses what was counted for it, `counted_before` (conversions.events.CountedAs,
+    set by conversions.lifecycle.conversion_set_status), and the new one gains what is now."""
     deltas: dict[tuple, dict[str, Decimal | int]] = defaultdict(lambda: dict.fromkeys(CONVERSION_COLUMNS, 0))
     for event in events:
         conversion = event.conversion
         if conversion.is_test:
             continue
-        key = (
-            conversion.created_at.astimezone(UTC).date(),
-            conversion.affiliate_id,
-            conversion.offer_id,
-            conversion.goal_id,
-            conversion.currency,
-        )
-        for status, sign in [(event.new_status, 1), (event.old_status, -1)]:
+        before = event.counted_before if event.old_status is not None else conversion
+        for status, sign, amounts in [(event.new_status, 1, conversion), (event.old_status, -1, before)]:
             if status is None:
                 continue
+            key = (
+                conversion.created_at.astimezone(UTC).date(),
+                conversion.affiliate_id,
+                conversion.offer_id,
+                amounts.goal_id,
+                amounts.currency,
+            )
             name = STATUS_COLUMNS[ConversionStatus(status)]
             deltas[key][name] += sign
-            deltas[key][f"payout_{name}"] += sign * conversion.payout
-            deltas[key][f"revenue_{name}"] += sign * conversion.revenue
+            deltas[key][f"payout_{name}"] += sign * amounts.payout
+            deltas[key][f"revenue_{name}"] += sign * amounts.revenue
     # In key order: two transactions counting the same rows then wait in one direction only.
     insert_many(
         [

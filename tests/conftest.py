@@ -1,9 +1,12 @@
+import contextlib
 import os
+import socket
 from pathlib import Path
 
 import pytest
 import redis
 from django.core.cache import cache
+from django.db import connection
 from django.test import override_settings
 from rest_framework.test import APIClient
 
@@ -109,6 +112,22 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     yield context.new_page()
     context.close()
+
+
+@contextlib.contextmanager
+def database_unreachable():
+    """The database's address points at a closed port until the block ends (PostgreSQL)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = str(probe.getsockname()[1])
+    saved = connection.settings_dict["HOST"], connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["HOST"], connection.settings_dict["PORT"] = "127.0.0.1", closed_port
+    try:
+        yield
+    finally:
+        connection.settings_dict["HOST"], connection.settings_dict["PORT"] = saved
+        connection.close()
 
 
 def log_in(page, base_url, username, password=PASSWORD):

@@ -8,7 +8,8 @@ The checks run in this order, and the first that fails decides (README, "Clicks"
 5. the affiliate may run the offer (offers.access), an unknown pid being refused in its turn.
 A refused visit stores nothing. Once the offer is known, a refusal sends the visitor to the
 offer's trafficback URL when it has one. An accepted visit is stored (tracking.store) and sent to
-the offer's destination; a HEAD is no visit, so it is checked but not stored.
+the offer's destination (tracking.destination: its macros, and deeplinks); a HEAD is no visit,
+so it is checked but not stored.
 """
 
 import time
@@ -17,8 +18,8 @@ from urllib.parse import parse_qsl
 
 from config.text import has_control_characters
 from offers import access
-from tracking.macros import substitute
-from tracking.models import CLICK_PARAMETERS, MAX_PARAMETER_LENGTH, new_click_id
+from tracking import destination
+from tracking.models import CLICK_PARAMETERS, MAX_PARAMETER_LENGTH, click_parameter_fields, new_click_id
 from tracking.params import public_id
 from tracking.store import click_record
 
@@ -46,9 +47,10 @@ class ClickRefused:
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, message: str, offer=None, params=None):
+    def __init__(self, status: int, message: str, offer=None, params=None, affiliate=None):
         super().__init__(message)
         self.status, self.message, self.offer, self.params = status, message, offer, params or {}
+        self.affiliate = affiliate
 
 
 def click_accept(
@@ -74,13 +76,23 @@ def click_accept(
     except _Refused as refused:
         trafficback_url = ""
         if refused.offer is not None and refused.offer.trafficback_url:
-            values = _macro_values(refused.params, clickid="", ip=ip, ua=user_agent)
-            trafficback_url = substitute(refused.offer.trafficback_url, values)
+            values = destination.macro_values(
+                refused.params,
+                click_id="",
+                offer=refused.offer,
+                affiliate=refused.affiliate,
+                ip=ip,
+                user_agent=user_agent,
+                referrer=referrer,
+                deeplink="",
+            )
+            trafficback_url = destination.url_for(refused.offer.trafficback_url, values)
         return ClickRefused(refused.status, refused.message, wants_json, trafficback_url)
 
+    now = time.time()
     click_id = new_click_id() if visit else ""
     if click_id:
-        row = {name: params.get(name, "") for name in CLICK_PARAMETERS}
+        row = click_parameter_fields(params)
         row.update(
             click_id=click_id,
             offer_id=offer.pk,
@@ -88,14 +100,38 @@ def click_accept(
             ip=ip,
             user_agent=user_agent,
             referrer=referrer,
-            created_at=time.time(),
+            created_at=now,
         )
         if is_test:
             row["is_test"] = True
         click_record(row)
-    values = _macro_values(params, clickid=click_id, ip=ip, ua=user_agent)
-    redirect_url = substitute(offer.destination_url, values)
+    redirect_url = _redirect_url(params, offer, affiliate, click_id, ip, user_agent, referrer, now)
     return ClickAccepted(click_id, redirect_url, offer.click_lifetime_days, wants_json)
+
+
+def _redirect_url(params, offer, affiliate, click_id, ip, user_agent, referrer, now) -> str:
+    """The offer's destination with its macros filled in; with an allowed deeplink (`redirect=`),
+    the destination with `{deeplink}` filled when it has that macro (the advertiser's tracker
+    forwards the visitor, and gets the click id), else the deeplink itself."""
+    deeplink = params.get("redirect", "")
+    if not destination.deeplink_allowed(
+        deeplink, allow_deeplinks=offer.allow_deeplinks, domains=offer.deeplink_domains
+    ):
+        deeplink = ""
+    if deeplink and "{deeplink}" not in offer.destination_url:
+        return deeplink
+    values = destination.macro_values(
+        params,
+        click_id=click_id,
+        offer=offer,
+        affiliate=affiliate,
+        ip=ip,
+        user_agent=user_agent,
+        referrer=referrer,
+        deeplink=deeplink,
+        at=now,
+    )
+    return destination.url_for(offer.destination_url, values)
 
 
 def _parse_query(raw_query: str) -> dict[str, str]:
@@ -133,6 +169,10 @@ def _check(params):
     for name in CLICK_PARAMETERS:
         if len(params.get(name, "")) > MAX_PARAMETER_LENGTH:
             raise _Refused(400, f"Parameter {name} is longer than {MAX_PARAMETER_LENGTH} characters.")
+    if len(params.get("redirect", "")) > destination.MAX_DEEPLINK_LENGTH:
+        raise _Refused(
+            400, f"Parameter redirect is longer than {destination.MAX_DEEPLINK_LENGTH} characters."
+        )
     offer_id, pid = _public_id(params, "offer_id"), _public_id(params, "pid")
     offer = access.offer_by_public_id(offer_id)
     if offer is None:
@@ -143,11 +183,5 @@ def _check(params):
         # The rule refuses an unknown pid as it does a blocked affiliate; the visitor is told which.
         raise _Refused(404, "Affiliate not found.", offer, params)
     if refusal is not None:
-        raise _Refused(403, refusal.value, offer, params)
+        raise _Refused(403, refusal.value, offer, params, affiliate)
     return offer, affiliate
-
-
-def _macro_values(params, **extra):
-    values = {name: params.get(name, "") for name in CLICK_PARAMETERS}
-    values.update(pid=params.get("pid", ""), offer_id=params.get("offer_id", ""), **extra)
-    return values

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
-from config.admin_base import TrafficRecordAdmin
-from tracking.models import Click
+from config.admin_base import TrafficRecordAdmin, named_values_html
+from tracking.models import MORE_SUB_FIELDS, Click
 
 
 @admin.register(Click)
@@ -11,6 +11,19 @@ class ClickAdmin(TrafficRecordAdmin):
     list_select_related = ["offer", "affiliate__user"]
     search_fields = ["=click_id"]
     search_help_text = "Exact click id (24 hex characters)."
+    exclude = ["more_subs"]
+    readonly_fields = ["more_sub_values"]
+
+    def get_fields(self, request, obj=None):
+        # sub9..sub30 right after sub8, where a reader looks for them.
+        fields = [name for name in super().get_fields(request, obj) if name != "more_sub_values"]
+        after = fields.index("sub8") + 1
+        return [*fields[:after], "more_sub_values", *fields[after:]]
+
+    @admin.display(description="sub9..sub30")
+    def more_sub_values(self, click):
+        subs = click.all_sub_values()
+        return named_values_html({name: subs[name] for name in MORE_SUB_FIELDS})
 
     def get_search_results(self, request, queryset, search_term):
         # Click ids are stored in lowercase; visitors paste them as they come.

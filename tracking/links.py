@@ -1,11 +1,14 @@
-"""Tracking links in the Affise shape: {TRACKING_BASE_URL}/click?pid=..&offer_id=..&sub1=..&sub8=..."""
+"""Tracking links in the Affise shape: {TRACKING_BASE_URL}/click?pid=..&offer_id=..&sub1=..&sub30=..."""
 
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
 
-# The parameters an affiliate fills in the link builder, in the order they appear in the link.
-LINK_PARAMETERS = [f"sub{n}" for n in range(1, 9)] + ["ref_id"]
+from tracking.models import MORE_SUB_FIELDS, SUB_FIELDS
+
+# The parameters an affiliate fills in the link builder, in the order they appear in the link:
+# sub9..sub30, which few links use, come last, as the builder shows them last.
+LINK_PARAMETERS = [*SUB_FIELDS, "ref_id", *MORE_SUB_FIELDS]
 
 
 def tracking_link(*, offer_id: int, pid: int, params: dict[str, str] | None = None) -> str:

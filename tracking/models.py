@@ -1,13 +1,36 @@
+from collections.abc import Mapping
+
 from django.db import models
 
 from config.ids import new_public_id
 from offers.models import Affiliate, Offer
 
+# The sub values with a column each, which statistics can group by.
 SUB_FIELDS = [f"sub{n}" for n in range(1, 9)]
+# The further sub values of Affise links, kept together in one JSON column (`more_subs`): few
+# links fill any of them, and 22 more text columns would widen every row of the largest tables.
+MORE_SUB_FIELDS = [f"sub{n}" for n in range(9, 31)]
+ALL_SUB_FIELDS = [*SUB_FIELDS, *MORE_SUB_FIELDS]
 EXT_FIELDS = ["ext1", "ext2", "ext3"]
 # Every parameter a tracking link may carry besides pid and offer_id, stored as given.
-CLICK_PARAMETERS = [*SUB_FIELDS, "ref_id", *EXT_FIELDS, "os_id", "fbclid", "imp_id"]
+CLICK_PARAMETERS = [*ALL_SUB_FIELDS, "ref_id", *EXT_FIELDS, "os_id", "fbclid", "imp_id"]
 MAX_PARAMETER_LENGTH = 512
+
+
+def sub_fields(values: Mapping[str, str]) -> dict:
+    """The columns of SubValues for sub values by name (a link's parameters, or another record's
+    `all_sub_values()`): sub1..sub8, missing ones empty, and `more_subs` with the sub9..sub30
+    that are given and not empty."""
+    return {
+        **{name: values.get(name, "") for name in SUB_FIELDS},
+        "more_subs": {name: values[name] for name in MORE_SUB_FIELDS if values.get(name)},
+    }
+
+
+def click_parameter_fields(params: Mapping[str, str]) -> dict:
+    """The columns of a click row that hold the tracking link's parameters, missing ones empty."""
+    others = {name: params.get(name, "") for name in CLICK_PARAMETERS if name not in ALL_SUB_FIELDS}
+    return {**sub_fields(params), **others}
 
 
 def new_click_id() -> str:
@@ -16,8 +39,9 @@ def new_click_id() -> str:
 
 
 class SubValues(models.Model):
-    """The affiliate's own values sub1..sub8: given on the click, kept on its conversions, and
-    sent back in the affiliate's postbacks."""
+    """The affiliate's own values sub1..sub30: given on the click, kept on its conversions, and
+    sent back in the affiliate's postbacks. Read them through `sub_values` (sub1..sub8),
+    `all_sub_values` (sub1..sub30) or `sub_value`, never from `more_subs` itself."""
 
     sub1 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
     sub2 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
@@ -27,12 +51,26 @@ class SubValues(models.Model):
     sub6 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
     sub7 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
     sub8 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    # sub9..sub30 by name, only those given (sub_fields). The database default serves rows
+    # written without the column: by a release from before it, while a deploy rolls out.
+    more_subs = models.JSONField(default=dict, db_default={}, blank=True)
 
     class Meta:
         abstract = True
 
     def sub_values(self) -> dict[str, str]:
         return {name: getattr(self, name) for name in SUB_FIELDS}
+
+    def all_sub_values(self) -> dict[str, str]:
+        """sub1..sub30 in order, empty for those not given."""
+        more = self.more_subs or {}
+        return {**self.sub_values(), **{name: more.get(name, "") for name in MORE_SUB_FIELDS}}
+
+    def sub_value(self, name: str) -> str:
+        """One of sub1..sub30, empty when not given."""
+        if name in MORE_SUB_FIELDS:
+            return (self.more_subs or {}).get(name, "")
+        return getattr(self, name)
 
 
 class Click(SubValues):

@@ -55,7 +55,17 @@ def test_partner_offers_carry_the_public_fields(affiliate, affiliate_api):
     assert body["id"] == offer.offer_id and body["title"] == "Store"
     assert body["status"] == "active" and body["visibility"] == "public" and body["access"] == "open"
     assert body["currency"] == "EUR" and body["hold_period_days"] == 7
-    assert body["goals"] == [{"value": "sale", "title": "Sale", "payout": "3.5000", "currency": "EUR"}]
+    assert body["goals"] == [
+        {
+            "value": "sale",
+            "title": "Sale",
+            "payout_type": "fixed",
+            "payout": "3.5000",
+            "payout_percent": "0.0000",
+            "payout_terms": "3.50 EUR",
+            "currency": "EUR",
+        }
+    ]
     assert (
         body["tracking_link"] == f"http://localhost:8000/click?pid={affiliate.pid}&offer_id={offer.offer_id}"
     )

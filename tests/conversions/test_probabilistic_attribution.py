@@ -155,16 +155,19 @@ def test_a_paused_offer_is_reported_disabled_before_any_access_question(client, 
 def test_a_pid_that_is_no_public_id_is_an_unknown_affiliate(client, offer, pid):
     response = client.get("/postback?" + urlencode({"offer_id": offer.offer_id, "pid": pid}))
     if pid == "":
-        assert response.json()["message"] == "Missing mandatory parameter clickid"
+        assert response.json()["message"] == "Missing mandatory parameters offer_id and pid"
     else:
         assert (response.status_code, response.json()["message"]) == (404, "Affiliate not found")
 
 
-def test_an_offer_id_alone_is_a_missing_click_id(client, offer):
+MISSING_PROBABILISTIC = (400, "Missing mandatory parameters offer_id and pid")
+
+
+def test_an_offer_id_alone_is_a_probabilistic_postback_missing_its_pid(client, offer):
     response = client.get(f"/postback?offer_id={offer.offer_id}")
-    assert (response.status_code, response.json()["message"]) == (400, "Missing mandatory parameter clickid")
+    assert (response.status_code, response.json()["message"]) == MISSING_PROBABILISTIC
 
 
-def test_a_pid_alone_is_a_missing_click_id(client, affiliate):
+def test_a_pid_alone_is_a_probabilistic_postback_missing_its_offer_id(client, affiliate):
     response = client.get(f"/postback?pid={affiliate.pid}")
-    assert (response.status_code, response.json()["message"]) == (400, "Missing mandatory parameter clickid")
+    assert (response.status_code, response.json()["message"]) == MISSING_PROBABILISTIC

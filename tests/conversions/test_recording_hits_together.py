@@ -52,7 +52,7 @@ def test_a_batch_creates_repeats_changes_and_refuses_in_arrival_order(click_ids)
         (200, "ok"),
         (404, "Click not found"),
         (200, "ok"),
-        (409, "Status change not allowed: Approved to Pending"),
+        (409, "Conversion status is not pending"),
     ]
     created = Conversion.objects.get(click__click_id=first)
     assert results[0].conversion == results[1].conversion == results[2].conversion == created

@@ -62,7 +62,7 @@ def test_each_row_of_the_advertisers_status_transition_table(client, click_id, s
         assert response.status_code == 409
         assert response.json() == {
             "status": 2,
-            "message": f"Status change not allowed: {LABELS[start]} to {LABELS[then]}",
+            "message": "Conversion status is not pending",
         }
         assert conversion.status == start and conversion.events.count() == 1
         assert (log.outcome, log.http_status, log.conversion) == ("rejected", 409, None)

@@ -20,6 +20,9 @@ def test_an_offer_snapshot_carries_what_the_click_path_needs():
         destination_url="https://adv.example/{clickid}",
         trafficback_url="https://fallback.example/",
         click_lifetime_days=45,
+        title="Shoes",
+        allow_deeplinks=True,
+        deeplink_domains=["shop.example"],
     )
     snapshot = access.offer_by_public_id(77)
     assert snapshot == access.OfferSnapshot(
@@ -30,16 +33,25 @@ def test_an_offer_snapshot_carries_what_the_click_path_needs():
         destination_url="https://adv.example/{clickid}",
         trafficback_url="https://fallback.example/",
         click_lifetime_days=45,
+        title="Shoes",
+        advertiser_id=offer.advertiser_id,
+        allow_deeplinks=True,
+        deeplink_domains=("shop.example",),
     )
     paused = OfferFactory(status=Offer.Status.PAUSED, visibility=Offer.Visibility.PUBLIC)
     assert access.offer_by_public_id(paused.offer_id).is_active is False
     assert access.offer_by_public_id(paused.offer_id).is_private is False
 
 
-def test_an_affiliate_snapshot_says_whether_it_is_active():
-    active, blocked = AffiliateFactory(), AffiliateFactory(status="blocked")
-    assert access.affiliate_by_pid(active.pid) == access.AffiliateSnapshot(active.pk, active.pid, True)
-    assert access.affiliate_by_pid(blocked.pid) == access.AffiliateSnapshot(blocked.pk, blocked.pid, False)
+def test_an_affiliate_snapshot_says_whether_it_is_active_and_names_it():
+    active = AffiliateFactory(user__username="rocket")
+    blocked = AffiliateFactory(status="blocked", user__username="stopped")
+    assert access.affiliate_by_pid(active.pid) == access.AffiliateSnapshot(
+        active.pk, active.pid, True, "rocket"
+    )
+    assert access.affiliate_by_pid(blocked.pid) == access.AffiliateSnapshot(
+        blocked.pk, blocked.pid, False, "stopped"
+    )
     assert access.affiliate_by_pid(999_999_999) is None
 
 

@@ -15,7 +15,8 @@ def test_demo_data_builds_a_small_network_and_prints_the_logins(capsys, client):
     call_command("demo_data")
     output = capsys.readouterr().out
     assert "manager / manager-demo-pass" in output and "partner1 / partner1-demo-pass" in output
-    assert Offer.objects.count() == 3 and Offer.objects.filter(visibility="private").count() == 1
+    assert Offer.objects.count() == 4 and Offer.objects.filter(visibility="private").count() == 1
+    assert str(Offer.objects.get(offer_id=4).goal_for().payout_percent) == "8.0000"
     assert all(offer.goals.exists() for offer in Offer.objects.all())
     assert Affiliate.objects.count() == 2
     # Made as a manager's would be: its postbacks need the generated secure code.
@@ -32,7 +33,7 @@ def test_demo_data_can_run_again_without_duplicating_anything(capsys, django_use
     partner.set_password(PASSWORD)
     partner.save()
     call_command("demo_data")
-    assert Offer.objects.count() == 3 and Advertiser.objects.count() == 1 and Affiliate.objects.count() == 2
+    assert Offer.objects.count() == 4 and Advertiser.objects.count() == 1 and Affiliate.objects.count() == 2
     partner.refresh_from_db()
     assert partner.check_password("partner1-demo-pass")
 

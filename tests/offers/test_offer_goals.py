@@ -54,7 +54,11 @@ def _admin_form(offer, rows: list[dict]) -> dict:
         "goals-MAX_NUM_FORMS": "1000",
     }
     for n, row in enumerate(rows):
-        fields = {"payout": "1", "revenue": "2", "currency": "USD", "default_status": "2", **row}
+        fields = {
+            **{"payout_type": "fixed", "payout": "1", "payout_percent": "0"},
+            **{"revenue_type": "fixed", "revenue": "2", "revenue_percent": "0"},
+            **{"currency": "USD", "default_status": "2", **row},
+        }
         data.update({f"goals-{n}-{name}": value for name, value in fields.items()})
         data[f"goals-{n}-offer"] = offer.pk
     return data

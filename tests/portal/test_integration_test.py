@@ -254,3 +254,27 @@ def test_an_affiliate_runs_the_wizard_in_a_browser_and_sees_every_step_pass(
     [(request, _)] = httpserver.log
     assert request.args["s"] == "from browser"
     assert "received" in page.content()
+
+
+def test_a_goal_paying_a_percent_of_the_sum_is_tested_on_a_sample_sum(
+    portal, affiliate, httpserver, direct_writes
+):
+    offer = OfferFactory(
+        goals=[
+            {
+                "value": "sale",
+                "title": "Sale",
+                "payout_type": "percent",
+                "payout": "0",
+                "payout_percent": "10",
+            }
+        ]
+    )
+    httpserver.expect_request("/pb").respond_with_data("ok")
+    postback = PostbackFactory(affiliate=affiliate, offer=offer, url=httpserver.url_for("/pb") + "?sum={sum}")
+
+    page = portal.post(URL, _form(offer, postback)).content.decode()
+
+    assert _steps(page) == ["true", "true", "true"]
+    [(request, _)] = httpserver.log
+    assert request.args["sum"] == "10"  # 10% of the sample sum of 100

@@ -24,7 +24,7 @@ def click():
     return ClickFactory(ip="198.51.100.4", referrer="https://from.click/", fbclid="click-fb", user_agent="UA")
 
 
-def test_the_conversions_own_ip_referrer_and_fbclid_come_before_the_clicks(click):
+def test_ip_and_referrer_are_the_clicks_and_the_advertisers_have_their_own_names(click):
     conversion = ConversionFactory(
         offer=click.offer,
         affiliate=click.affiliate,
@@ -34,10 +34,21 @@ def test_the_conversions_own_ip_referrer_and_fbclid_come_before_the_clicks(click
         fbclid="postback-fb",
     )
     values = macros.values_for(loaded(conversion), status=2)
-    assert (values["ip"], values["referrer"], values["fbclid"]) == (
+    assert (values["ip"], values["referrer"]) == ("198.51.100.4", "https://from.click/")
+    assert (values["conversion_ip"], values["conversion_referrer"]) == (
         "203.0.113.7",
         "https://from.postback/",
-        "postback-fb",
+    )
+    assert values["fbclid"] == "postback-fb"
+
+
+def test_a_conversion_without_a_click_has_the_advertisers_ip_and_referrer(click):
+    conversion = ConversionFactory(ip="203.0.113.8", referrer="https://from.postback/")
+    values = macros.values_for(loaded(conversion), status=2)
+    assert (values["ip"], values["referrer"], values["uagent"]) == (
+        "203.0.113.8",
+        "https://from.postback/",
+        "",
     )
 
 

@@ -52,6 +52,9 @@ def conversion():
         extra={"custom_field1": "c1", "custom_field7": "c7", "custom_field9": "not a macro"},
         sub1="my click",
         sub8="s8",
+        more_subs={"sub9": "nine", "sub30": "thirty"},
+        ip="203.0.113.9",
+        referrer="https://advertiser.example/thanks",
         created_at=CONVERTED,
     )
     return Conversion.objects.select_related("offer", "goal", "affiliate", "click").get(pk=made.pk)
@@ -75,15 +78,23 @@ def expected_values(conversion):
         "sub1": "my click",
         "sub2": "",
         "sub8": "s8",
+        "sub9": "nine",
+        "sub10": "",
+        "sub30": "thirty",
         "ref_id": "ref 1",
         "ext1": "e1",
         "ext2": "e2",
         "ext3": "e3",
+        "os_id": "android",
         "ip": "198.51.100.4",
+        "conversion_ip": "203.0.113.9",
         "uagent": "Mozilla/5.0 (X11)",
         "referrer": "https://ref.example/page",
+        "conversion_referrer": "https://advertiser.example/thanks",
         "device_type": "mobile",
-        "os": "android",
+        "geo": "",
+        "city": "",
+        "os": "",
         "comment": "first order",
         "fbclid": "fb-from-click",
         "promo_code": "SPRING",
@@ -116,7 +127,7 @@ def _quoted(value):
 
 
 def test_every_documented_macro_is_covered_by_this_test(conversion):
-    covered = set(expected_values(conversion)) | {"rand"} | {f"sub{n}" for n in range(1, 9)}
+    covered = set(expected_values(conversion)) | {"rand"} | {f"sub{n}" for n in range(1, 31)}
     covered |= {f"custom_field{n}" for n in range(1, 8)} | {f"custom_field_{n}" for n in range(1, 8)}
     assert covered >= macros.KNOWN
 

@@ -4,7 +4,6 @@ results are recorded once the database takes writes again."""
 
 import contextlib
 import logging
-import socket
 import threading
 
 import pytest
@@ -13,25 +12,10 @@ from django.db import DatabaseError, connection, connections, transaction
 from postbacks import queue
 from postbacks.models import Delivery
 from postbacks.outbound import Outcome
+from tests.conftest import database_unreachable
 from tests.factories import DeliveryFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@contextlib.contextmanager
-def database_unreachable():
-    """The database's address points at a closed port until the block ends."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = str(probe.getsockname()[1])
-    saved = connection.settings_dict["HOST"], connection.settings_dict["PORT"]
-    connection.close()
-    connection.settings_dict["HOST"], connection.settings_dict["PORT"] = "127.0.0.1", closed_port
-    try:
-        yield
-    finally:
-        connection.settings_dict["HOST"], connection.settings_dict["PORT"] = saved
-        connection.close()
 
 
 def sent(affiliate, count=2):

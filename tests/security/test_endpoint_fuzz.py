@@ -23,9 +23,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from config.wsgi import application
-from conversions.endpoints import PIXEL_GIF
+from conversions.endpoints import EMPTY_PAGE, PIXEL_GIF
 from conversions.intake import CLICK_ID_PARAMETERS, EXTRA_PARAMETERS, STORED_PARAMETERS
-from conversions.models import Conversion, ConversionEvent, ServerPostback
+from conversions.models import Conversion, ConversionEvent, DeclineReason, ServerPostback
 from tests.factories import ClickFactory, OfferFactory
 from tracking.cookie import COOKIE_NAME
 from tracking.models import CLICK_PARAMETERS, Click
@@ -312,7 +312,9 @@ def assert_postback_answer(response, before):
     after = counts()
     assert after["log"] == before["log"] + 1
     if body["status"] == 1:
-        assert response.status == 200 and body["message"] in ("ok", "duplicate")
+        reasons = body["message"].removeprefix("declined: ").split("; ")
+        declined = body["message"].startswith("declined: ") and set(reasons) <= set(DeclineReason.values)
+        assert response.status == 200 and (body["message"] in ("ok", "duplicate") or declined)
         assert Conversion.objects.filter(conversion_id=body["conversion_id"]).exists()
         if body["message"] == "duplicate":
             assert after["conversions"] == before["conversions"]
@@ -405,14 +407,23 @@ cookies = st.one_of(
 @example(extra=[b"afstatus=%ff"], base_first=True, cookie="real")
 @example(extra=[b"p%d=1" % n for n in range(1500)], base_first=True, cookie="real")
 @example(extra=[], base_first=True, cookie="\x00;afclick=%ff")
-def test_the_pixel_always_answers_the_gif_and_refusals_store_nothing(offer, click, extra, base_first, cookie):
+@pytest.mark.parametrize(
+    ("path", "answer"),
+    [
+        ("/pixel", ("image/gif", PIXEL_GIF)),
+        ("/success.jpg", ("image/gif", PIXEL_GIF)),
+        ("/success.php", ("text/html; charset=utf-8", EMPTY_PAGE.encode())),
+    ],
+)
+def test_the_pixels_always_answer_their_image_or_page_and_refusals_store_nothing(
+    offer, click, path, answer, extra, base_first, cookie
+):
     before = counts()
     cookie_value = click.click_id if cookie == "real" else _as_header(cookie)
     query = query_string({"offer_id": str(offer.offer_id), "goal": "sale"}, extra, base_first)
-    response = send("GET", "/pixel", query, HTTP_COOKIE=f"{COOKIE_NAME}={cookie_value}")
+    response = send("GET", path, query, HTTP_COOKIE=f"{COOKIE_NAME}={cookie_value}")
 
-    assert response.status == 200 and response.headers["Content-Type"] == "image/gif"
-    assert response.body == PIXEL_GIF
+    assert response.status == 200 and (response.headers["Content-Type"], response.body) == answer
     after = counts()
     assert after["log"] == before["log"] + 1
     logged = ServerPostback.objects.order_by("-pk").first()

@@ -81,6 +81,10 @@ PUBLIC_SITE = {
     "click": "visitors' browsers",
     "postback": "advertisers' servers (secure code and IP allowlist)",
     "pixel": "advertisers' pages",
+    "postback-slash": "advertisers' servers, as /postback",
+    "pixel-image": "advertisers' pages, as /pixel",
+    "pixel-iframe": "advertisers' pages, as /pixel",
+    "pixel-script": "advertisers' pages: a script that stores nothing",
     "login": "the login form itself",
     "logout": "harmless without a session",
 }

@@ -29,7 +29,17 @@ from tests.security.hostile import (
 
 # Not portal pages: the tracking endpoints, the API and the admin have suites of their own, and
 # the account pages are Django's.
-NOT_PORTAL = ("admin/", "api/", "accounts/", "click", "postback", "pixel", "healthz")
+NOT_PORTAL = (
+    "admin/",
+    "api/",
+    "accounts/",
+    "click",
+    "postback",
+    "pixel",
+    "success.",
+    "track.js",
+    "healthz",
+)
 
 
 def portal_routes():

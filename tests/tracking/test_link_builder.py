@@ -67,6 +67,13 @@ def test_an_affiliate_builds_a_link_opens_it_and_lands_on_the_offer(
         assert link.inner_text() == expected
         page.fill("#id_sub8", "")
 
+        # sub9..sub30 wait behind "More parameters".
+        assert not page.locator("#id_sub9").is_visible()
+        page.get_by_text("More parameters").click()
+        page.fill("#id_sub9", "zone 9")
+        built += "&sub9=zone%209"
+        assert link.inner_text() == built
+
         page.goto(built)
     assert page.url.startswith(landing + "?cid=")
     assert "Advertiser landing" in page.content()
@@ -78,3 +85,4 @@ def test_an_affiliate_builds_a_link_opens_it_and_lands_on_the_offer(
         affiliate,
         offer,
     )
+    assert click.more_subs == {"sub9": "zone 9"}

@@ -57,6 +57,28 @@ OFFERS = [
             {"value": "reg", "title": "Registration", "payout": Decimal("25"), "revenue": Decimal("40")},
         ],
     },
+    {
+        "offer_id": 4,
+        "title": "Fashion Store Revenue Share",
+        "description": "A share of every order. Deeplinks to any product page of the store.",
+        "destination_url": "https://example.com/shop?click_id={click_id}&pub={pid}&ts={time}",
+        "visibility": Offer.Visibility.PUBLIC,
+        "hold_period_days": 30,
+        "allow_deeplinks": True,
+        "deeplink_domains": ["example.com"],
+        "goals": [
+            {
+                "value": "sale",
+                "title": "Sale",
+                "payout_type": "percent",
+                "payout": Decimal("0"),
+                "payout_percent": Decimal("8"),
+                "revenue_type": "percent",
+                "revenue": Decimal("0"),
+                "revenue_percent": Decimal("12"),
+            },
+        ],
+    },
 ]
 
 
