@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from config.text import has_control_characters, printable
 from conversions.lifecycle import hold_until
-from conversions.models import UNKNOWN_GOAL, Conversion, DeclineReason, IntegrationMethod
+from conversions.models import Conversion, DeclineReason, IntegrationMethod, ServerPostback
 from offers.access import affiliate_can_run_offer, offer_with_goals
 from offers.choices import ConversionStatus
 from offers.models import Affiliate, Offer
@@ -121,7 +121,8 @@ def conversion_for(hit: AdvertiserHit, *, clicks: dict) -> tuple[Conversion, Con
     elif params.get("offer_id") and params.get("pid"):
         offer, affiliate = _probabilistic_offer_and_affiliate(params)
         click, affiliate_id, method = None, affiliate.pk, IntegrationMethod.PROBABILISTIC
-    elif params.get("offer_id") or params.get("pid"):
+    elif hit.source == ServerPostback.Source.POSTBACK and (params.get("offer_id") or params.get("pid")):
+        # A pixel names its offer whatever happened to the cookie: only a postback means this.
         raise HitRejected(400, "Missing mandatory parameters offer_id and pid")
     else:
         raise HitRejected(400, "Missing mandatory parameter clickid")
@@ -161,9 +162,6 @@ def _conversion(hit, offer, click, affiliate, affiliate_id, method):
         amounts = {"payout": Decimal(0), "revenue": Decimal(0), "currency": goal.currency}
     else:
         amounts = _amounts(goal, order_sum, order_currency)
-    extra = {name: params[name] for name in EXTRA_PARAMETERS if params.get(name)}
-    if DeclineReason.GOAL_NOT_FOUND in decline_reasons:
-        extra[UNKNOWN_GOAL] = params["goal"]
     fields = {
         "click": click,
         "offer": offer,
@@ -177,9 +175,10 @@ def _conversion(hit, offer, click, affiliate, affiliate_id, method):
         "order_currency": order_currency,
         "ip": ip_text(params.get("ip", "")),
         "referrer": params.get("referrer", ""),
-        "extra": extra,
+        "extra": {name: params[name] for name in EXTRA_PARAMETERS if params.get(name)},
         "hold_until": hold_until(offer, status),
         "decline_reason": "; ".join(decline_reasons),
+        "unknown_goal": params["goal"].lower() if DeclineReason.GOAL_NOT_FOUND in decline_reasons else "",
         # A conversion of a test click is a test conversion: no statistics, no affiliate postbacks.
         "is_test": click is not None and click.is_test,
         **{name: params.get(name, "") for name in STORED_PARAMETERS},
@@ -191,7 +190,7 @@ def _conversion(hit, offer, click, affiliate, affiliate_id, method):
 def _goal_and_decline_reasons(offer, click, goal_value: str):
     """The goal a hit names and why its conversion is declined on arrival, as Affise records them:
     a goal the offer lacks (the conversion then stands on the offer's first goal, the value sent
-    kept in `extra`), a click older than the offer's click lifetime. A manager may approve such a
+    kept as its `unknown_goal`), a click older than the offer's click lifetime. A manager may approve such a
     conversion once the cause is fixed (conversions.lifecycle)."""
     reasons = []
     goal = offer.goal_for(goal_value)
@@ -226,7 +225,7 @@ def _click_attribution(click_id, params, clicks):
         raise HitRejected(404, "Click not found")
     offer = offer_with_goals(click.offer_id)
     if params.get("offer_id") and params["offer_id"] != str(offer.offer_id):
-        raise HitRejected(400, "Offer does not match the click")
+        raise HitRejected(400, "Offer does not match the click", offer.advertiser.refusals_answer_200)
     return click, offer, click.affiliate_id, IntegrationMethod.DEFAULT
 
 
@@ -237,7 +236,7 @@ def _probabilistic_offer_and_affiliate(params):
         raise HitRejected(404, "Offer not found")
     affiliate = Affiliate.objects.filter(pid=pid).first() if pid else None
     if affiliate is None:
-        raise HitRejected(404, "Affiliate not found")
+        raise HitRejected(404, "Affiliate not found", offer.advertiser.refusals_answer_200)
     return offer, affiliate
 
 

@@ -14,7 +14,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from conversions.events import CountedAs, conversion_event, conversion_event_emit, conversion_events_emit
-from conversions.models import UNKNOWN_GOAL, Conversion, ConversionEvent, DeclineReason
+from conversions.models import Conversion, ConversionEvent
+from conversions.repeats import uniqueness_lookup
 from offers.choices import ConversionStatus
 from offers.models import Affiliate, Goal, Offer
 from offers.payouts import Amounts, PayoutRefused, amounts_for_new_sum, conversion_amounts, pays_percent
@@ -105,13 +106,13 @@ def _declined_on_arrival_undone(conversion: Conversion) -> list[str]:
     fixed: a conversion for a goal the offer lacked takes that goal, now added, and its amounts.
     Answers the fields changed."""
     changed = ["decline_reason"]
-    if DeclineReason.GOAL_NOT_FOUND in conversion.decline_reason:
-        value = conversion.extra.get(UNKNOWN_GOAL, "")
-        goal = conversion.offer.goal_for(value)
+    if conversion.unknown_goal:
+        goal = conversion.offer.goal_for(conversion.unknown_goal)
         if goal is None:
             raise ValidationError(
-                f"The advertiser sent goal {value!r}, which offer #{conversion.offer.offer_id} does not "
-                "have: add that goal to the offer first, then change the status."
+                f"The advertiser sent goal {conversion.unknown_goal!r}, which offer "
+                f"#{conversion.offer.offer_id} does not have: add that goal to the offer first, then "
+                "change the status."
             )
         try:
             amounts = conversion_amounts(
@@ -120,17 +121,12 @@ def _declined_on_arrival_undone(conversion: Conversion) -> list[str]:
         except PayoutRefused as refused:
             message = f"Goal {goal.value!r} cannot pay this conversion: {refused.message}"
             raise ValidationError(message) from None
-        twin = Conversion.objects.filter(
-            offer_id=conversion.offer_id, goal=goal, decline_reason="", action_id=conversion.action_id
-        )
-        if not conversion.action_id:
-            twin = twin.filter(click_id=conversion.click_id, integration_method=conversion.integration_method)
-        if twin.exists():
+        conversion.goal, conversion.unknown_goal = goal, ""
+        lookup = uniqueness_lookup(conversion)
+        if lookup is not None and Conversion.objects.filter(**lookup).exclude(pk=conversion.pk).exists():
             raise ValidationError(f"Goal {goal.value!r} of the offer already has this conversion.")
-        conversion.goal = goal
         conversion.payout, conversion.revenue, conversion.currency = vars(amounts).values()
-        conversion.extra = {name: text for name, text in conversion.extra.items() if name != UNKNOWN_GOAL}
-        changed += ["goal", "payout", "revenue", "currency", "extra"]
+        changed += ["goal", "unknown_goal", "payout", "revenue", "currency"]
     conversion.decline_reason = ""
     return changed
 
@@ -149,12 +145,12 @@ def conversion_approve_expired_holds() -> int:
     return approved
 
 
-@transaction.atomic
 def new_test_action_id() -> str:
     """The advertiser's action id of a test conversion: "test-" and random hex, never a real one's."""
     return f"test-{os.urandom(6).hex()}"
 
 
+@transaction.atomic
 def conversion_create_test(
     *, offer: Offer, affiliate: Affiliate, goal: Goal, status: int, integration_method: str
 ) -> ConversionEvent:

@@ -26,11 +26,6 @@ class DeclineReason(models.TextChoices):
     CLICK_EXPIRED = "Click session expired"
 
 
-# The key of Conversion.extra holding the goal value sent for a conversion declined as
-# DeclineReason.GOAL_NOT_FOUND, for the manager who adds that goal and approves it.
-UNKNOWN_GOAL = "unknown_goal"
-
-
 class Conversion(SubValues):
     # Unique through Meta.constraints: see tracking.models.Click.click_id.
     conversion_id = models.CharField(max_length=24, default=new_conversion_id, editable=False)
@@ -72,6 +67,9 @@ class Conversion(SubValues):
     # Why the platform declined it on arrival (DeclineReason, "; " between two), as Affise records
     # a postback for an unknown goal or an expired click: empty for any other conversion.
     decline_reason = models.CharField(max_length=64, blank=True, db_default="", default="")
+    # For a conversion declined for a goal the offer lacks: that goal's value as sent, in lower
+    # case (goals match case-insensitively); it stands on the offer's first goal meanwhile.
+    unknown_goal = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True, db_default="", default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -79,18 +77,18 @@ class Conversion(SubValues):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(fields=["conversion_id"], name="conversion_id_unique"),
-            # One conversion per advertiser id of it, whatever the click. A conversion declined on
-            # arrival is one apart: it stands on the goal the postback could not name (the offer's
-            # first) and must not take a real conversion's place there.
+            # One conversion per advertiser id of it, whatever the click. One for a goal the offer
+            # lacks stands on the offer's first goal: its unknown goal keeps it apart from that
+            # goal's own conversions, and from another unknown goal's.
             models.UniqueConstraint(
-                fields=["offer", "goal", "action_id", "decline_reason"],
+                fields=["offer", "goal", "action_id", "unknown_goal"],
                 condition=~models.Q(action_id=""),
                 name="conversion_unique_action_id",
             ),
             # Without an advertiser id: one conversion per click and goal. Probabilistic
             # conversions are exempt: many visitors can share the matched click's IP.
             models.UniqueConstraint(
-                fields=["offer", "goal", "click", "decline_reason"],
+                fields=["offer", "goal", "click", "unknown_goal"],
                 condition=models.Q(action_id="", integration_method=IntegrationMethod.DEFAULT),
                 name="conversion_unique_click",
             ),
@@ -129,7 +127,7 @@ class Conversion(SubValues):
     def goal_value(self) -> str:
         """The goal as the advertiser named it: its goal's value, or for a conversion declined for
         a goal the offer lacks (standing on the offer's first goal), the value sent."""
-        return self.extra.get(UNKNOWN_GOAL) or self.goal.value
+        return self.unknown_goal or self.goal.value
 
 
 class ServerPostback(models.Model):

@@ -21,8 +21,8 @@ from config.db import insert_many
 from conversions.events import conversion_event, conversion_events_announce, conversion_events_store
 from conversions.intake import AdvertiserHit, HitRejected, clicks_of, conversion_for
 from conversions.lifecycle import advertiser_status_change_refused, conversion_set_status
-from conversions.models import Conversion, ConversionEvent, IntegrationMethod, ServerPostback
-from conversions.repeats import foreign_action_id
+from conversions.models import Conversion, ConversionEvent, ServerPostback
+from conversions.repeats import foreign_action_id, uniqueness_lookup
 from conversions.writer import WriterUnreachable, writer_submit
 from offers.choices import ConversionStatus
 from offers.payouts import PayoutRefused, payout_refusal
@@ -158,33 +158,13 @@ def _log_entry(hit: AdvertiserHit, result: HitResult) -> ServerPostback:
     )
 
 
-def _uniqueness(conversion: Conversion) -> dict | None:
-    """The lookup of the stored conversion that `conversion` repeats under the unique constraints."""
-    if conversion.action_id:
-        return {
-            "offer_id": conversion.offer_id,
-            "goal_id": conversion.goal_id,
-            "action_id": conversion.action_id,
-            "decline_reason": conversion.decline_reason,
-        }
-    if conversion.integration_method == IntegrationMethod.DEFAULT:
-        return {
-            "offer_id": conversion.offer_id,
-            "goal_id": conversion.goal_id,
-            "click_id": conversion.click_id,
-            "action_id": "",
-            "decline_reason": conversion.decline_reason,
-        }
-    return None
-
-
 def _lock_order(conversion: Conversion) -> tuple:
     # Every batch inserts its rows in this order, so two batches holding twins of each other's
     # conversions wait for one another in one direction, never crosswise (a deadlock). The order
     # is that of the unique keys alone: twins keep their arrival order (the sort is stable), so
     # the first of them is the one inserted, whichever click each came on.
     click_id = 0 if conversion.action_id else conversion.click_id or 0
-    return conversion.offer_id, conversion.goal_id, conversion.action_id, conversion.decline_reason, click_id
+    return conversion.offer_id, conversion.goal_id, conversion.action_id, conversion.unknown_goal, click_id
 
 
 def _create_or_repeat(judged: list, sources: list[str]) -> tuple[list[HitResult], list[ConversionEvent]]:
@@ -227,7 +207,7 @@ def _create_or_repeat(judged: list, sources: list[str]) -> tuple[list[HitResult]
             event = created_by[id(conversion)]
             results.append(HitResult(200, message, ServerPostback.Outcome.CREATED, conversion, event))
             continue
-        lookup = _uniqueness(conversion)
+        lookup = uniqueness_lookup(conversion)
         if lookup is None and conversion.payout is not None:
             # Only the random conversion id can have collided: vanishingly rare.
             raise IntegrityError(f"conversion id {conversion.conversion_id} already exists")

@@ -18,6 +18,28 @@ ANOTHER_CLICK = "Action_id belongs to another click's conversion"
 ANOTHER_AFFILIATE = "Action_id belongs to another affiliate's conversion"
 
 
+def uniqueness_lookup(conversion: Conversion) -> dict | None:
+    """The lookup of the stored conversion that `conversion` repeats under the unique constraints
+    (Conversion.Meta); None for a probabilistic conversion without an action_id, which none
+    repeats."""
+    if conversion.action_id:
+        return {
+            "offer_id": conversion.offer_id,
+            "goal_id": conversion.goal_id,
+            "action_id": conversion.action_id,
+            "unknown_goal": conversion.unknown_goal,
+        }
+    if conversion.integration_method == IntegrationMethod.DEFAULT:
+        return {
+            "offer_id": conversion.offer_id,
+            "goal_id": conversion.goal_id,
+            "click_id": conversion.click_id,
+            "action_id": "",
+            "unknown_goal": conversion.unknown_goal,
+        }
+    return None
+
+
 def foreign_action_id(*, stored: Conversion, repeat: Conversion) -> str | None:
     """Why the postback that would have created `repeat` may not touch `stored`, the conversion
     holding its action_id (the advertiser's answer); None when it may."""

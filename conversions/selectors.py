@@ -34,7 +34,10 @@ def conversions_filtered(conversions, filters: dict):
     if filters.get("affiliate"):
         conversions = conversions.filter(affiliate__pid=filters["affiliate"])
     if filters.get("goal"):
-        conversions = conversions.filter(goal__value__iexact=filters["goal"])
+        # A conversion declined for a goal the offer lacks is found by the goal it named.
+        goal = filters["goal"]
+        named = Q(goal__value__iexact=goal, unknown_goal="") | Q(unknown_goal=goal.lower())
+        conversions = conversions.filter(named)
     subs = {name: filters[name] for name in SUB_FIELDS if filters.get(name)}
     return conversions.filter(**subs)
 

@@ -193,10 +193,13 @@ def offer_by_public_id(offer_id: int) -> OfferSnapshot | None:
 
 @cached(_cache, key=lambda pid: ("affiliate", pid), lock=_lock)
 def affiliate_by_pid(pid: int) -> AffiliateSnapshot | None:
-    affiliate = Affiliate.objects.filter(pid=pid).values_list("pk", "status", "user__username").first()
+    fields = ("pk", "status", "user__first_name", "user__last_name")
+    affiliate = Affiliate.objects.filter(pid=pid).values_list(*fields).first()
     if affiliate is None:
         return None
-    pk, status, name = affiliate
+    pk, status, *names = affiliate
+    # The person's name, never the login: it travels in offer URLs to advertisers.
+    name = " ".join(name for name in names if name)
     return AffiliateSnapshot(pk=pk, pid=pid, is_active=status == Affiliate.Status.ACTIVE, name=name)
 
 

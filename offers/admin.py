@@ -189,6 +189,7 @@ class OfferAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ["css/admin-goals.css"]}
+
     fieldsets = [
         (None, {"fields": ["offer_id", "advertiser", "title", "description", "status", "visibility"]}),
         (

@@ -182,6 +182,10 @@ class ManagerGoalSerializer(serializers.ModelSerializer):
         ]
 
     def validate(self, attrs):
+        # A PATCH of the offer makes every field optional, its goals' too; but a goal is matched by
+        # its value, so each goal written names one.
+        if "value" not in attrs:
+            raise serializers.ValidationError({"value": "This field is required."})
         # The model's rule (Goal.clean), here so that the answer names the goal's field. What a
         # goal leaves out stays as the offer's goal of that value has it (offer_save_with_goals).
         offer = self.root.instance

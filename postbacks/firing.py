@@ -36,7 +36,7 @@ class Event:
     """What the rule needs to know about a conversion event."""
 
     offer_id: int
-    goal_id: int
+    goal_id: int | None  # None: a goal the offer lacks
     integration_method: str
     kind: str
     new_status: int
@@ -96,7 +96,8 @@ def _firing(candidates: list, conversion_event) -> list:
         candidates,
         Event(
             offer_id=conversion.offer_id,
-            goal_id=conversion.goal_id,
+            # A conversion for a goal the offer lacks has none: it meets only postbacks for any goal.
+            goal_id=None if conversion.unknown_goal else conversion.goal_id,
             integration_method=conversion.integration_method,
             kind=conversion_event.kind,
             new_status=conversion_event.new_status,

@@ -76,8 +76,8 @@ def click_accept(
     except _Refused as refused:
         trafficback_url = ""
         if refused.offer is not None and refused.offer.trafficback_url:
-            values = destination.macro_values(
-                refused.params,
+            visit = destination.Visit(
+                params=refused.params,
                 click_id="",
                 offer=refused.offer,
                 affiliate=refused.affiliate,
@@ -85,8 +85,9 @@ def click_accept(
                 user_agent=user_agent,
                 referrer=referrer,
                 deeplink="",
+                at=time.time(),
             )
-            trafficback_url = destination.url_for(refused.offer.trafficback_url, values)
+            trafficback_url = destination.url_for(refused.offer.trafficback_url, visit)
         return ClickRefused(refused.status, refused.message, wants_json, trafficback_url)
 
     now = time.time()
@@ -120,18 +121,8 @@ def _redirect_url(params, offer, affiliate, click_id, ip, user_agent, referrer, 
         deeplink = ""
     if deeplink and "{deeplink}" not in offer.destination_url:
         return deeplink
-    values = destination.macro_values(
-        params,
-        click_id=click_id,
-        offer=offer,
-        affiliate=affiliate,
-        ip=ip,
-        user_agent=user_agent,
-        referrer=referrer,
-        deeplink=deeplink,
-        at=now,
-    )
-    return destination.url_for(offer.destination_url, values)
+    visit = destination.Visit(params, click_id, offer, affiliate, ip, user_agent, referrer, deeplink, now)
+    return destination.url_for(offer.destination_url, visit)
 
 
 def _parse_query(raw_query: str) -> dict[str, str]:

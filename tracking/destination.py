@@ -6,12 +6,15 @@ context macros (`{geo}`, `{city}`, `{os_version}`, `{device_model}`, `{language}
 empty: the click records no visitor context yet.
 """
 
-import time
 import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from urllib.parse import urlsplit
 
-from tracking.macros import substitute, unknown_macros
+from offers.models import HOST_NAME
+from tracking.macros import MACRO, substitute, unknown_macros
 from tracking.models import CLICK_PARAMETERS
 
 # name -> what it is, in the order of the admin's reference table.
@@ -21,7 +24,7 @@ MACROS = {
     "offer_id": "Offer id",
     "offer_name": "Offer title",
     "advertiser_id": "Advertiser id",
-    "affiliate_name": "Affiliate's name (login)",
+    "affiliate_name": "Affiliate's name (first and last name of their login; empty when not set)",
     **{name: f"{name} of the tracking link" for name in CLICK_PARAMETERS},
     "impression_id": "imp_id of the tracking link (external impression id)",
     "aimp_id": "The network's impression id: empty, impressions are not tracked",
@@ -52,40 +55,68 @@ def unknown(template: str) -> list[str]:
     return unknown_macros(template, KNOWN)
 
 
-def url_for(template: str, values: dict[str, str]) -> str:
-    """An offer URL with the macros filled in, each value percent-encoded as a query value."""
-    return substitute(template, values)
+@dataclass(frozen=True)
+class Visit:
+    """What a destination's macros are filled from: the link's parameters, the click id (empty
+    for a refused visit or a HEAD), the click path's snapshots of the offer and of the affiliate
+    (None when the link names none that exists), the visitor, the allowed deeplink (or empty), and
+    the click's Unix time."""
+
+    params: Mapping[str, str]
+    click_id: str
+    offer: object
+    affiliate: object | None
+    ip: str | None
+    user_agent: str
+    referrer: str
+    deeplink: str
+    at: float
 
 
-def macro_values(params, *, click_id, offer, affiliate, ip, user_agent, referrer, deeplink, at=None):
-    """Every destination macro's value for one click. `params` are the link's parameters;
-    `offer` and `affiliate` the click path's snapshots (offers.access), `affiliate` None when
-    the link names no affiliate that exists; `at` the click's Unix time (now by default)."""
-    at = time.time() if at is None else at
-    moment = datetime.fromtimestamp(at, UTC)
-    values = {name: params.get(name, "") for name in CLICK_PARAMETERS}
-    values.update(
-        clickid=click_id,
-        pid=params.get("pid", ""),
-        offer_id=params.get("offer_id", ""),
-        offer_name=offer.title,
-        advertiser_id=str(offer.advertiser_id),
-        affiliate_name=affiliate.name if affiliate is not None else "",
-        impression_id=params.get("imp_id", ""),
-        aimp_id="",
-        deeplink=deeplink,
-        ip=ip,
-        ua=user_agent,
-        referrer=referrer,
-        rand=str(uuid.uuid4()),
-        time=str(int(at)),
-        date=f"{moment:%Y-%m-%d %H:%M:%S}",
-        date_only=f"{moment:%Y-%m-%d}",
-        time_petty=f"{moment:%H:%M:%S}",
-        **dict.fromkeys(VISITOR_CONTEXT, ""),
-    )
-    values.update({alias: values[name] for alias, name in ALIASES.items()})
-    return values
+def _moment(visit: Visit) -> datetime:
+    return datetime.fromtimestamp(visit.at, UTC)
+
+
+# Each macro's value for a visit, computed only when a URL holds the macro (the click path pays
+# for what its offer's URL uses). The link's own parameters are read by name.
+_VALUES: dict[str, Callable[[Visit], str | None]] = {
+    "clickid": lambda visit: visit.click_id,
+    "offer_name": lambda visit: visit.offer.title,
+    "advertiser_id": lambda visit: str(visit.offer.advertiser_id),
+    "affiliate_name": lambda visit: visit.affiliate.name if visit.affiliate is not None else "",
+    "impression_id": lambda visit: visit.params.get("imp_id", ""),
+    "deeplink": lambda visit: visit.deeplink,
+    "ip": lambda visit: visit.ip,
+    "ua": lambda visit: visit.user_agent,
+    "referrer": lambda visit: visit.referrer,
+    "rand": lambda visit: str(uuid.uuid4()),
+    "time": lambda visit: str(int(visit.at)),
+    "date": lambda visit: f"{_moment(visit):%Y-%m-%d %H:%M:%S}",
+    "date_only": lambda visit: f"{_moment(visit):%Y-%m-%d}",
+    "time_petty": lambda visit: f"{_moment(visit):%H:%M:%S}",
+}
+_FROM_LINK = {"pid", "offer_id", *CLICK_PARAMETERS}
+_EMPTY = {"aimp_id", *VISITOR_CONTEXT}
+
+
+def url_for(template: str, visit: Visit) -> str:
+    """An offer URL with the macros filled in for `visit`, each value percent-encoded as a query
+    value; other names in braces stay as they are."""
+    return substitute(template, {name: _value(name, visit) for name in _names(template) if name in KNOWN})
+
+
+@lru_cache(maxsize=4096)
+def _names(template: str) -> frozenset[str]:
+    return frozenset(match.group(1) for match in MACRO.finditer(template))
+
+
+def _value(name: str, visit: Visit) -> str | None:
+    name = ALIASES.get(name, name)
+    if name in _FROM_LINK:
+        return visit.params.get(name, "")
+    if name in _EMPTY:
+        return ""
+    return _VALUES[name](visit)
 
 
 def deeplink_allowed(url: str, *, allow_deeplinks: bool, domains) -> bool:
@@ -100,7 +131,8 @@ def deeplink_allowed(url: str, *, allow_deeplinks: bool, domains) -> bool:
         parts.port  # noqa: B018 - raises on a port that is no number, which browsers refuse too
     except ValueError:
         return False
-    if parts.scheme not in ("http", "https") or "@" in parts.netloc or not host:
+    # A host name proper: `%2f`, `%5c` and the like are no part of one, whatever browsers make of them.
+    if parts.scheme not in ("http", "https") or "@" in parts.netloc or not HOST_NAME.match(host):
         return False
     return any(host == domain or host.endswith(f".{domain}") for domain in domains)
 

@@ -310,3 +310,12 @@ def test_malformed_json_is_a_400_not_a_500(manager_api):
     )
     assert response.status_code == 400
     assert "JSON parse error" in response.json()["detail"]
+
+
+def test_a_patch_of_an_offers_goals_names_each_goals_value(manager_api):
+    offer = OfferFactory()
+    response = manager_api.patch(
+        f"/api/v1/manage/offers/{offer.offer_id}/", {"goals": [{"title": "x"}]}, format="json"
+    )
+    assert response.status_code == 400
+    assert "value" in str(response.json())

@@ -119,3 +119,24 @@ def test_the_advertiser_option_is_edited_in_the_manager_api(manager_api, offer):
     assert manager_api.patch(url, {"refusals_answer_200": True}, format="json").status_code == 200
     offer.advertiser.refresh_from_db()
     assert offer.advertiser.refusals_answer_200 is True
+
+
+def test_a_refusal_naming_the_clicks_offer_wrongly_is_a_200_too_for_such_an_advertiser(
+    client, click_id, offer
+):
+    offer.advertiser.refusals_answer_200 = True
+    offer.advertiser.save()
+    other = OfferFactory()
+    assert answer(postback(client, clickid=click_id, offer_id=other.offer_id)) == (
+        200,
+        {"status": 2, "message": "Offer does not match the click"},
+    )
+
+
+def test_a_probabilistic_postback_for_an_unknown_pid_is_a_200_too_for_such_an_advertiser(client, offer):
+    offer.advertiser.refusals_answer_200 = True
+    offer.advertiser.save()
+    assert answer(postback(client, offer_id=offer.offer_id, pid="999999")) == (
+        200,
+        {"status": 2, "message": "Affiliate not found"},
+    )

@@ -198,3 +198,62 @@ def test_the_admin_shows_the_reason_and_its_approve_action_reports_a_refusal(cli
     shown = [str(message) for message in response.context["messages"]]
     assert any("does not have: add that goal to the offer first" in message for message in shown)
     assert Conversion.objects.get().status == 3
+
+
+def test_after_the_clicks_lifetime_a_stored_conversion_still_takes_its_status_change_and_replays(
+    client, click_id
+):
+    assert (
+        postback(client, clickid=click_id, goal="sale", action_id="A1", status="2").json()["message"] == "ok"
+    )
+    postback(client, clickid=click_id, goal="install")  # without an action id, per click and goal
+    expire(click_id)
+    assert (
+        postback(client, clickid=click_id, goal="sale", action_id="A1", status="1").json()["message"] == "ok"
+    )
+    assert postback(client, clickid=click_id, goal="install").json()["message"] == "duplicate"
+    assert sorted(Conversion.objects.values_list("goal__value", "status", "decline_reason")) == [
+        ("install", 2, ""),
+        ("sale", 1, ""),
+    ]
+
+
+def test_two_goals_the_offer_lacks_make_two_declined_conversions(client, click_id):
+    postback(client, clickid=click_id, goal="purchase")
+    postback(client, clickid=click_id, goal="upsell")
+    postback(client, clickid=click_id, goal="PURCHASE")  # goals match case-insensitively
+    assert sorted(Conversion.objects.values_list("unknown_goal", flat=True)) == ["purchase", "upsell"]
+
+
+def test_the_conversions_filter_finds_it_by_the_goal_it_named(client, click_id, portal, offer):
+    postback(client, clickid=click_id, goal="purchase")
+    postback(client, clickid=click_id, goal="install")
+    named = portal.get("/statistics/conversions/", {"goal": "Purchase"}).context["conversions"]
+    assert [conversion.goal_value for conversion in named] == ["purchase"]
+    first = portal.get("/statistics/conversions/", {"goal": "install"}).context["conversions"]
+    assert [conversion.goal_value for conversion in first] == ["install"]
+
+
+def test_a_postback_for_one_goal_does_not_fire_for_a_goal_the_offer_lacks(client, click_id, offer, affiliate):
+    install = offer.goals.get(value="install")
+    PostbackFactory(affiliate=affiliate, offer=offer, goal=install, url="https://t.example/install")
+    postback(client, clickid=click_id, goal="purchase")
+    assert not Delivery.objects.exists()
+
+
+def test_a_probabilistic_conversion_of_a_goal_added_later_is_approved_beside_others_of_that_goal(
+    client, offer, affiliate, manager_api
+):
+    probabilistic = {"offer_id": offer.offer_id, "pid": affiliate.pid}
+    postback(client, goal="purchase", **probabilistic)
+    Goal.objects.create(
+        offer=offer, value="purchase", title="Purchase", payout=Decimal("3"), revenue=Decimal("4")
+    )
+    postback(client, goal="purchase", **probabilistic)
+    declined = Conversion.objects.get(decline_reason="Goal not found")
+    url = f"/api/v1/manage/conversions/{declined.conversion_id}/"
+    assert manager_api.patch(url, {"status": 1}, format="json").status_code == 200
+    assert sorted(Conversion.objects.values_list("goal__value", "status")) == [
+        ("purchase", 1),
+        ("purchase", 2),
+    ]

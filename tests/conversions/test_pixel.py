@@ -64,3 +64,8 @@ def test_a_pixel_for_another_offer_than_the_click_is_refused(visitor):
 def test_bad_pixel_input_never_breaks_the_image(visitor, offer):
     assert_gif(visitor.get(f"/pixel?offer_id={offer.offer_id}&afstatus=4&sum=abc&goal={'x' * 600}"))
     assert not Conversion.objects.exists()
+
+
+def test_a_pixel_without_the_cookie_is_logged_as_missing_its_click_id(client, offer):
+    client.get(f"/pixel?offer_id={offer.offer_id}")
+    assert ServerPostback.objects.get().message == "Missing mandatory parameter clickid"

@@ -175,3 +175,14 @@ def _connected(socket_path: str, clients: int = 1) -> bool:
     kernel lists each connection's end with the socket's path, beside the listening socket."""
     with open("/proc/net/unix") as sockets:
         return sum(line.rstrip("\n").endswith(f" {socket_path}") for line in sockets) >= clients + 1
+
+
+def test_through_the_writer_a_refusal_keeps_its_advertisers_choice_of_a_200(socket_path, click_ids):
+    offer = Offer.objects.get()
+    offer.advertiser.refusals_answer_200 = True
+    offer.advertiser.save()
+    with postback_writer(socket_path) as writer:
+        answer = postback(f"clickid={click_ids[0]}&status=9")
+        assert recorded_by(writer) == 1
+    assert (answer.status_code, answer.json()) == (200, {"status": 2, "message": "Unknown status"})
+    assert ServerPostback.objects.get().http_status == 200

@@ -44,13 +44,13 @@ def test_an_offer_snapshot_carries_what_the_click_path_needs():
 
 
 def test_an_affiliate_snapshot_says_whether_it_is_active_and_names_it():
-    active = AffiliateFactory(user__username="rocket")
+    active = AffiliateFactory(user__first_name="Rocket", user__last_name="Media")
     blocked = AffiliateFactory(status="blocked", user__username="stopped")
-    assert access.affiliate_by_pid(active.pid) == access.AffiliateSnapshot(
-        active.pk, active.pid, True, "rocket"
-    )
+    snapshot = access.AffiliateSnapshot(active.pk, active.pid, True, "Rocket Media")
+    assert access.affiliate_by_pid(active.pid) == snapshot
+    # Never the login, which is half of a credential: without a name, none.
     assert access.affiliate_by_pid(blocked.pid) == access.AffiliateSnapshot(
-        blocked.pk, blocked.pid, False, "stopped"
+        blocked.pk, blocked.pid, False, ""
     )
     assert access.affiliate_by_pid(999_999_999) is None
 

@@ -46,12 +46,14 @@ def test_the_offer_advertiser_and_affiliate_are_named_in_the_destination(client)
         title="Summer sale & more",
         destination_url="https://adv.example/?o={offer_name}&a={advertiser_id}&n={affiliate_name}&p={pid}&i={offer_id}",
     )
-    affiliate = AffiliateFactory(user__username="rocket-media")
+    affiliate = AffiliateFactory(
+        user__username="rocket-login", user__first_name="Rocket", user__last_name="Media"
+    )
     _, location = landing(client, offer, affiliate)
     assert values_of(location) == {
         "o": "Summer sale & more",
         "a": str(offer.advertiser_id),
-        "n": "rocket-media",
+        "n": "Rocket Media",
         "p": str(affiliate.pid),
         "i": str(offer.offer_id),
     }
@@ -181,6 +183,9 @@ def test_a_deeplink_on_an_allowed_domain_replaces_the_offer_url(client, deeplink
         "ftp://shop.example/file",
         "https://shop.example:notaport/",
         "https://shöp.example/",
+        "https://evil.example%2f.shop.example/",
+        "https://evil.example%5c.shop.example/",
+        "https://shop.example./",
         "",
     ],
 )
