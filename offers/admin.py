@@ -5,6 +5,7 @@ from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html, format_html_join
 
 from offers.models import (
+    GOAL_FIELDS,
     OPEN_TO_ANYONE,
     Advertiser,
     Affiliate,
@@ -40,21 +41,6 @@ DESTINATION_MACROS_HELP = format_html(
         ", ", "<code title='{}'>{{{}}}</code>", ((what, name) for name, what in DESTINATION_MACROS.items())
     ),
 )
-
-
-# Each side's type beside its fixed amount and percent (offers.payouts).
-GOAL_FIELDS = [
-    "value",
-    "title",
-    "payout_type",
-    "payout",
-    "payout_percent",
-    "revenue_type",
-    "revenue",
-    "revenue_percent",
-    "currency",
-    "default_status",
-]
 
 
 class GoalFormSet(BaseInlineFormSet):

@@ -362,6 +362,22 @@ class Goal(models.Model):
         super().validate_constraints(exclude=exclude)
 
 
+# What a manager edits of a goal, in the admin's rows and the manager API alike: each side's type
+# beside its fixed amount and percent (offers.payouts).
+GOAL_FIELDS = [
+    "value",
+    "title",
+    "payout_type",
+    "payout",
+    "payout_percent",
+    "revenue_type",
+    "revenue",
+    "revenue_percent",
+    "currency",
+    "default_status",
+]
+
+
 class Affiliate(models.Model):
     Status = AffiliateStatus
 

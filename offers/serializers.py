@@ -5,6 +5,7 @@ from rest_framework.validators import UniqueTogetherValidator, UniqueValidator
 from offers.access import may_run_visible_offer
 from offers.choices import ConversionStatus
 from offers.models import (
+    GOAL_FIELDS,
     MAX_PUBLIC_ID,
     Advertiser,
     Affiliate,
@@ -168,18 +169,7 @@ class ManagerGoalSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Goal
-        fields = [
-            "value",
-            "title",
-            "payout_type",
-            "payout",
-            "payout_percent",
-            "revenue_type",
-            "revenue",
-            "revenue_percent",
-            "currency",
-            "default_status",
-        ]
+        fields = GOAL_FIELDS
 
     def validate(self, attrs):
         # A PATCH of the offer makes every field optional, its goals' too; but a goal is matched by
