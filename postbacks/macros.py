@@ -27,7 +27,7 @@ MACROS = {
     "sum": "Your payout",
     "currency": "Currency of your payout",
     "order_sum": "Sum reported by the advertiser",
-    "order_currency": "Currency reported by the advertiser",
+    "order_currency": "Currency reported by the advertiser (the goal's when none)",
     **{f"sub{n}": f"sub{n} of the tracking link" for n in range(1, 31)},
     "ref_id": "ref_id of the tracking link",
     **{f"ext{n}": f"ext{n} of the tracking link" for n in range(1, 4)},
@@ -93,7 +93,8 @@ def values_for(conversion, status: int) -> dict[str, str]:
         "sum": _amount(conversion.payout),
         "currency": conversion.currency,
         "order_sum": _amount(conversion.order_sum),
-        "order_currency": conversion.order_currency,
+        # The advertiser's currency, or the goal's when they sent none (Affise fills it so too).
+        "order_currency": conversion.order_currency or conversion.goal.currency,
         **conversion.all_sub_values(),
         "ref_id": click.ref_id if click else "",
         "ext1": click.ext1 if click else "",

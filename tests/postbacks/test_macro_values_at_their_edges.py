@@ -132,3 +132,12 @@ def test_substitution_encodes_every_reserved_character_and_repeats_names():
 def test_unknown_names_are_listed_once_each_in_order_of_appearance():
     assert unknown_macros("{b}{a}{b}{known}{a}", {"known"}) == ["b", "a"]
     assert macros.unknown("{offer_id}{custom_field_3}{clickid}{nope}") == ["nope"]
+
+
+def test_order_currency_is_the_goals_when_the_advertiser_sent_none(click):
+    conversion = ConversionFactory(
+        offer=click.offer, affiliate=click.affiliate, click=click, order_currency=""
+    )
+    assert macros.values_for(loaded(conversion), status=2)["order_currency"] == conversion.goal.currency
+    sent = ConversionFactory(offer=click.offer, affiliate=click.affiliate, order_currency="EUR")
+    assert macros.values_for(loaded(sent), status=2)["order_currency"] == "EUR"
