@@ -190,8 +190,8 @@ def _conversion(hit, offer, click, affiliate, affiliate_id, method):
 def _goal_and_decline_reasons(offer, click, goal_value: str):
     """The goal a hit names and why its conversion is declined on arrival, as Affise records them:
     a goal the offer lacks (the conversion then stands on the offer's first goal, the value sent
-    kept as its `unknown_goal`), a click older than the offer's click lifetime. A manager may approve such a
-    conversion once the cause is fixed (conversions.lifecycle)."""
+    kept as its `unknown_goal`), a click older than the offer's click lifetime. A manager may
+    approve such a conversion once the cause is fixed (conversions.lifecycle)."""
     reasons = []
     goal = offer.goal_for(goal_value)
     if goal is None:
