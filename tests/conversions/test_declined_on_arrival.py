@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from conversions.models import Conversion, ServerPostback
+from offers import access
 from offers.models import Goal
 from postbacks import macros
 from postbacks.models import Delivery
@@ -171,7 +172,11 @@ def test_a_manager_approves_an_unknown_goals_conversion_once_the_goal_exists(
     url = f"/api/v1/manage/conversions/{conversion.conversion_id}/"
 
     refused = manager_api.patch(url, {"status": 1}, format="json")
-    assert refused.status_code == 400 and "add that goal to the offer first" in str(refused.json())
+    assert refused.status_code == 400
+    assert (
+        f"The advertiser sent goal 'purchase', which offer #{offer.offer_id} does not have: add that goal to "
+        "the offer first, then change the status."
+    ) in str(refused.json())
     assert Conversion.objects.get().status == 3
 
     Goal.objects.create(
@@ -257,3 +262,58 @@ def test_a_probabilistic_conversion_of_a_goal_added_later_is_approved_beside_oth
         ("purchase", 1),
         ("purchase", 2),
     ]
+
+
+def approve(manager_api, conversion):
+    return manager_api.patch(
+        f"/api/v1/manage/conversions/{conversion.conversion_id}/", {"status": 1}, format="json"
+    )
+
+
+def test_approved_on_a_goal_paying_a_percent_it_is_paid_on_the_sum_it_came_with(
+    client, click_id, offer, manager_api
+):
+    postback(client, clickid=click_id, goal="share", sum="80")
+    Goal.objects.create(
+        offer=offer,
+        value="share",
+        title="Share",
+        payout_type="percent",
+        payout_percent=Decimal("10"),
+        revenue_type="percent",
+        revenue_percent=Decimal("15"),
+    )
+    conversion = Conversion.objects.get()
+    assert approve(manager_api, conversion).status_code == 200
+    conversion.refresh_from_db()
+    assert (conversion.payout, conversion.revenue, conversion.status) == (8, 12, 1)
+
+
+def test_approved_on_a_goal_that_cannot_pay_it_is_refused_with_the_reason(
+    client, click_id, offer, manager_api
+):
+    postback(client, clickid=click_id, goal="share")  # no sum
+    Goal.objects.create(
+        offer=offer, value="share", title="Share", payout_type="percent", payout_percent=Decimal("10")
+    )
+    refused = approve(manager_api, Conversion.objects.get())
+    assert refused.status_code == 400
+    assert "Goal 'share' cannot pay this conversion: This goal pays a percent of the sum: send sum" in str(
+        refused.json()
+    )
+    assert Conversion.objects.get().status == 3
+
+
+def test_approved_on_a_goal_that_already_has_this_conversion_it_is_refused(
+    client, click_id, offer, manager_api
+):
+    postback(client, clickid=click_id, goal="purchase", action_id="O-5")
+    Goal.objects.create(
+        offer=offer, value="purchase", title="Purchase", payout=Decimal("3"), revenue=Decimal("4")
+    )
+    access.clear()  # as CLICK_LOOKUP_CACHE_SECONDS later: postbacks see the new goal
+    assert postback(client, clickid=click_id, goal="purchase", action_id="O-5").json()["message"] == "ok"
+    declined = Conversion.objects.get(decline_reason="Goal not found")
+    refused = approve(manager_api, declined)
+    assert refused.status_code == 400
+    assert "Goal 'purchase' of the offer already has this conversion." in str(refused.json())

@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from offers.models import Offer
 from tests.factories import AdvertiserFactory, OfferFactory
+from tracking.destination import offer_url_warnings
 
 pytestmark = pytest.mark.django_db
 
@@ -83,3 +84,10 @@ def test_the_admin_lists_the_destination_macros_beside_the_urls(admin_client):
         and "<code title='The click id (24 hex characters); also {click_id}'>{clickid}</code>" in page
     )
     assert "{deeplink}" in page and "{time_petty}" in page
+
+
+def test_every_unknown_name_of_a_url_is_named_once_in_order():
+    offer = OfferFactory.build(destination_url="https://a.example/?x={b}&y={a}&z={b}&c={clickid}")
+    assert offer_url_warnings(offer) == [
+        "The destination URL holds {b}, {a}, which is no macro: it is left as it is."
+    ]
