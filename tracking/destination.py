@@ -1,5 +1,6 @@
-"""Where a click goes: the macros of offer URLs (destination, preview, trafficback), their
-values for one click, and deeplinks.
+"""Where a click goes: the macros of offer URLs (filled in the destination and trafficback URLs;
+the preview URL is only checked for names that are no macro), their values for one click, and
+deeplinks.
 
 The names are Affise's, so that an offer URL written for Affise works unchanged. The visitor
 context macros (`{geo}`, `{city}`, `{os_version}`, `{device_model}`, `{language}`) are known but
