@@ -28,9 +28,13 @@ def values_of(location):
     }
 
 
-def test_every_destination_macro_is_known_to_the_macro_table():
-    template = "https://adv.example/?" + "&".join(f"{name}={{{name}}}" for name in MACROS)
-    assert unknown(template + "&a={click_id}&b={device_ua}") == []
+def test_every_macro_of_the_table_and_its_aliases_is_filled_on_a_click(client):
+    names = [*MACROS, "click_id", "device_ua"]
+    template = "https://adv.example/?" + "&".join(f"{name}={{{name}}}" for name in names)
+    assert unknown(template) == []
+    _, location = landing(client, OfferFactory(destination_url=template), AffiliateFactory())
+    assert "{" not in location and "%7B" not in location
+    assert set(values_of(location)) == set(names)
 
 
 def test_an_offer_url_written_for_affise_gets_the_click_id_under_both_spellings(client):
