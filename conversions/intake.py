@@ -20,6 +20,7 @@ from offers.access import affiliate_can_run_offer, offer_with_goals
 from offers.choices import ConversionStatus
 from offers.models import Affiliate, Offer
 from offers.payouts import PayoutRefused, conversion_amounts
+from offers.targeting import country_name
 from tracking.client_ip import ip_text
 from tracking.models import MAX_PARAMETER_LENGTH, Click, sub_fields
 from tracking.params import public_id
@@ -183,6 +184,7 @@ def _conversion(hit, offer, click, affiliate, affiliate_id, method):
         "is_test": click is not None and click.is_test,
         **{name: params.get(name, "") for name in STORED_PARAMETERS},
         **_sub_values(click, params),
+        **_visitor(click, params),
     }
     return Conversion(**fields), requested_status
 
@@ -304,6 +306,19 @@ def _latest_click_from_ip(offer, affiliate_id, ip, user_agent):
     if user_agent:
         clicks = clicks.filter(user_agent=user_agent[:512])
     return clicks.order_by("-created_at").first()
+
+
+def _visitor(click, params) -> dict:
+    """The conversion's visitor context: its click's; for a probabilistic postback without a
+    matching click, the country the advertiser sent, when it is a known country code."""
+    if click is not None:
+        return {
+            "country": click.country,
+            "os_family": click.os_family,
+            "click_device_type": click.device_type,
+        }
+    country = params.get("country", "").upper()
+    return {"country": country if country_name(country) else ""}
 
 
 def _sub_values(click, params):

@@ -54,7 +54,7 @@ class Conversion(SubValues):
     referrer = models.CharField(max_length=2048, blank=True)
     comment = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
     fbclid = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
-    device_type = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
+    device_type = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)  # the advertiser's, as sent
     user_id = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
     promo_code = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
     # custom_field1..custom_field15, and for probabilistic postbacks timestamp, action_timestamp,
@@ -64,6 +64,11 @@ class Conversion(SubValues):
         null=True, blank=True, help_text="While on hold: when the conversion is approved automatically."
     )
     is_test = models.BooleanField(default=False)
+    # The visitor context of the click (tracking.visitor) that payouts by country and statistics
+    # read; `device_type` above is what the advertiser sent, kept apart.
+    country = models.CharField(max_length=2, blank=True, default="", db_default="")
+    os_family = models.CharField("OS", max_length=32, blank=True, default="", db_default="")
+    click_device_type = models.CharField(max_length=8, blank=True, default="", db_default="")
     # Why the platform declined it on arrival (DeclineReason, "; " between two), as Affise records
     # a postback for an unknown goal or an expired click: empty for any other conversion.
     decline_reason = models.CharField(max_length=64, blank=True, db_default="", default="")

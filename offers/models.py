@@ -13,6 +13,12 @@ from django.db.models.functions import Lower
 
 from offers.choices import ConversionStatus
 from offers.payouts import MAX_PERCENT, PayoutType, payout_terms, terms_problems
+from offers.targeting import (
+    validate_country_code,
+    validate_country_codes,
+    validate_device_types,
+    validate_os_families,
+)
 
 http_url_validator = URLValidator(schemes=["http", "https"])
 currency_validator = RegexValidator(r"^[A-Z]{3}\Z", "Use a three-letter ISO 4217 code in capitals, e.g. USD.")
@@ -174,6 +180,28 @@ class Offer(models.Model):
         blank=True,
         validators=[validate_domains],
         help_text="Host names a deeplink may lead to; each also allows its subdomains.",
+    )
+    # Targeting (offers.targeting): empty accepts every visitor.
+    target_countries = models.JSONField(
+        "countries",
+        default=list,
+        blank=True,
+        validators=[validate_country_codes],
+        help_text="Country codes (ISO 3166-1 alpha-2) whose visitors the offer accepts; empty: all.",
+    )
+    target_os_families = models.JSONField(
+        "OS families",
+        default=list,
+        blank=True,
+        validators=[validate_os_families],
+        help_text="Operating systems (iOS, Android, Windows, Mac OS X...) the offer accepts; empty: all.",
+    )
+    target_device_types = models.JSONField(
+        "device types",
+        default=list,
+        blank=True,
+        validators=[validate_device_types],
+        help_text="Device types (desktop, mobile, tablet, bot) the offer accepts; empty: all.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -360,6 +388,58 @@ class Goal(models.Model):
             if clash.exists():
                 raise ValidationError({"value": "This offer already has a goal with this value."})
         super().validate_constraints(exclude=exclude)
+
+
+class GoalCountryPayout(models.Model):
+    """A goal's amounts for the conversions of one country's visitors (the country of the click):
+    they take the place of the goal's fixed amounts and percents, under the goal's payout and
+    revenue types and currency (offers.payouts)."""
+
+    goal = models.ForeignKey(Goal, on_delete=models.CASCADE, related_name="country_payouts")
+    country = models.CharField(
+        max_length=2, validators=[validate_country_code], help_text="ISO 3166-1 alpha-2, e.g. US."
+    )
+    payout = models.DecimalField(
+        "affiliate payout", max_digits=14, decimal_places=4, default=0, validators=[MinValueValidator(0)]
+    )
+    payout_percent = models.DecimalField(
+        "payout percent",
+        max_digits=7,
+        decimal_places=4,
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_PERCENT)],
+    )
+    revenue = models.DecimalField(
+        "advertiser revenue", max_digits=14, decimal_places=4, default=0, validators=[MinValueValidator(0)]
+    )
+    revenue_percent = models.DecimalField(
+        "revenue percent",
+        max_digits=7,
+        decimal_places=4,
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_PERCENT)],
+    )
+
+    class Meta:
+        ordering = ["goal", "country"]
+        constraints = [
+            models.UniqueConstraint(fields=["goal", "country"], name="goal_country_payout_unique"),
+            models.CheckConstraint(
+                condition=models.Q(payout__gte=0, revenue__gte=0), name="goal_country_amounts_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    payout_percent__gte=0,
+                    payout_percent__lte=MAX_PERCENT,
+                    revenue_percent__gte=0,
+                    revenue_percent__lte=MAX_PERCENT,
+                ),
+                name="goal_country_percents_in_range",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.goal} in {self.country}"
 
 
 # What a manager edits of a goal, in the admin's rows and the manager API alike: each side's type

@@ -9,6 +9,9 @@ What the numbers mean:
   Test conversions are never counted.
 - Payout and revenue are summed per status, so any total can be shown; the portal calls the
   approved payout "payout" and shows the pending and hold payouts beside it.
+- Each row is also of one visitor country, OS family and device type (tracking.visitor: the
+  click's, and a conversion's click's), so reports group by them from the rollup too; "" where
+  unknown. Clicks refused by an offer's targeting are counted by reason (offers.targeting).
 """
 
 from django.db import models
@@ -41,6 +44,9 @@ class DailyStat(models.Model):
     offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="+", db_index=False)
     goal = models.ForeignKey(Goal, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     currency = models.CharField(max_length=3, blank=True)
+    country = models.CharField(max_length=2, blank=True, default="", db_default="")
+    os_family = models.CharField(max_length=32, blank=True, default="", db_default="")
+    device_type = models.CharField(max_length=8, blank=True, default="", db_default="")
     clicks = _count()
     unique_clicks = _count()
     approved = _count()
@@ -55,18 +61,31 @@ class DailyStat(models.Model):
     revenue_pending = _amount()
     revenue_declined = _amount()
     revenue_hold = _amount()
+    # Clicks refused by the offer's targeting, by reason (offers.targeting.TargetingRefusal).
+    refused_country = _count()
+    refused_os = _count()
+    refused_device = _count()
 
     class Meta:
         constraints = [
             # The conflict targets of the live upserts (stats.services); the first also serves
             # the network's reports by period.
             models.UniqueConstraint(
-                fields=["day", "affiliate", "offer"],
+                fields=["day", "affiliate", "offer", "country", "os_family", "device_type"],
                 condition=models.Q(goal__isnull=True),
                 name="daily_stat_clicks_unique",
             ),
             models.UniqueConstraint(
-                fields=["day", "affiliate", "offer", "goal", "currency"],
+                fields=[
+                    "day",
+                    "affiliate",
+                    "offer",
+                    "goal",
+                    "currency",
+                    "country",
+                    "os_family",
+                    "device_type",
+                ],
                 condition=models.Q(goal__isnull=False),
                 name="daily_stat_conversions_unique",
             ),

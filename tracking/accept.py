@@ -22,6 +22,7 @@ from tracking import destination
 from tracking.models import CLICK_PARAMETERS, MAX_PARAMETER_LENGTH, click_parameter_fields, new_click_id
 from tracking.params import public_id
 from tracking.store import click_record
+from tracking.visitor import visitor_for
 
 
 @dataclass(frozen=True)
@@ -59,14 +60,16 @@ def click_accept(
     ip: str | None,
     user_agent: str,
     referrer: str = "",
+    accept_language: str = "",
     visit: bool = True,
     is_test: bool = False,
 ) -> ClickAccepted | ClickRefused:
     """Check a visit of a tracking link and, when `visit` (a GET, not a HEAD), store its click.
 
     `query` is the query string as a WSGI server hands it over (its bytes decoded as latin-1);
-    `ip`, `user_agent` and `referrer` are the visitor's, as stored and used in macros. A test
-    click (the integration test wizard's) is stored flagged as one.
+    `ip`, `user_agent` and `referrer` are the visitor's, as stored and used in macros, and with
+    `accept_language` give the click's visitor context (tracking.visitor). A test click (the
+    integration test wizard's) is stored flagged as one.
     """
     wants_json = "format=json" in query
     try:
@@ -91,6 +94,7 @@ def click_accept(
         return ClickRefused(refused.status, refused.message, wants_json, trafficback_url)
 
     now = time.time()
+    visitor = visitor_for(ip=ip, user_agent=user_agent, accept_language=accept_language)
     click_id = new_click_id() if visit else ""
     if click_id:
         row = click_parameter_fields(params)
@@ -102,6 +106,7 @@ def click_accept(
             user_agent=user_agent,
             referrer=referrer,
             created_at=now,
+            **visitor.fields(),
         )
         if is_test:
             row["is_test"] = True

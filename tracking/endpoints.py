@@ -33,6 +33,7 @@ def click(request):
         ip=client_ip(request),
         user_agent=header_text(request, "HTTP_USER_AGENT", 512),
         referrer=header_text(request, "HTTP_REFERER", 2048),
+        accept_language=header_text(request, "HTTP_ACCEPT_LANGUAGE", 256),
         visit=request.method == "GET",
     )
     if isinstance(result, ClickRefused):

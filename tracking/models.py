@@ -4,6 +4,8 @@ from django.db import models
 
 from config.ids import new_public_id
 from offers.models import Affiliate, Offer
+from offers.targeting import DeviceType
+from tracking.visitor import LENGTHS
 
 # The sub values with a column each, which statistics can group by.
 SUB_FIELDS = [f"sub{n}" for n in range(1, 9)]
@@ -90,6 +92,22 @@ class Click(SubValues):
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
     referrer = models.CharField(max_length=2048, blank=True)
+    # The visitor context (tracking.visitor), computed when the click was recorded. The database
+    # defaults serve rows written by a release from before the columns, while a deploy rolls out.
+    country = models.CharField(max_length=LENGTHS["country"], blank=True, default="", db_default="")
+    region = models.CharField(max_length=LENGTHS["region"], blank=True, default="", db_default="")
+    city = models.CharField(max_length=LENGTHS["city"], blank=True, default="", db_default="")
+    os_family = models.CharField("OS", max_length=LENGTHS["os_family"], blank=True, default="", db_default="")
+    os_version = models.CharField(
+        "OS version", max_length=LENGTHS["os_version"], blank=True, default="", db_default=""
+    )
+    device_type = models.CharField(
+        max_length=LENGTHS["device_type"], choices=DeviceType.CHOICES, blank=True, default="", db_default=""
+    )
+    device_brand = models.CharField(max_length=LENGTHS["device_brand"], blank=True, default="", db_default="")
+    device_model = models.CharField(max_length=LENGTHS["device_model"], blank=True, default="", db_default="")
+    browser = models.CharField(max_length=LENGTHS["browser"], blank=True, default="", db_default="")
+    language = models.CharField(max_length=LENGTHS["language"], blank=True, default="", db_default="")
     created_at = models.DateTimeField()
     # A click of the integration test wizard: left out of statistics and attribution, and its
     # conversions are test conversions.
