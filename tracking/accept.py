@@ -111,11 +111,11 @@ def click_accept(
         if is_test:
             row["is_test"] = True
         click_record(row)
-    redirect_url = _redirect_url(params, offer, affiliate, click_id, ip, user_agent, referrer, now)
+    redirect_url = _redirect_url(params, offer, affiliate, click_id, ip, user_agent, referrer, now, visitor)
     return ClickAccepted(click_id, redirect_url, offer.click_lifetime_days, wants_json)
 
 
-def _redirect_url(params, offer, affiliate, click_id, ip, user_agent, referrer, now) -> str:
+def _redirect_url(params, offer, affiliate, click_id, ip, user_agent, referrer, now, visitor) -> str:
     """The offer's destination with its macros filled in; with an allowed deeplink (`redirect=`),
     the destination with `{deeplink}` filled when it has that macro (the advertiser's tracker
     forwards the visitor, and gets the click id), else the deeplink itself."""
@@ -126,7 +126,9 @@ def _redirect_url(params, offer, affiliate, click_id, ip, user_agent, referrer, 
         deeplink = ""
     if deeplink and "{deeplink}" not in offer.destination_url:
         return deeplink
-    visit = destination.Visit(params, click_id, offer, affiliate, ip, user_agent, referrer, deeplink, now)
+    visit = destination.Visit(
+        params, click_id, offer, affiliate, ip, user_agent, referrer, deeplink, now, visitor
+    )
     return destination.url_for(offer.destination_url, visit)
 
 

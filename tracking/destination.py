@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from offers.models import HOST_NAME
 from tracking.macros import MACRO, substitute, unknown_macros
 from tracking.models import CLICK_PARAMETERS
+from tracking.visitor import NOBODY, Visitor
 
 # name -> what it is, in the order of the admin's reference table.
 MACROS = {
@@ -72,6 +73,7 @@ class Visit:
     referrer: str
     deeplink: str
     at: float
+    visitor: Visitor = NOBODY
 
 
 def _moment(visit: Visit) -> datetime:

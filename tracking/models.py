@@ -132,3 +132,31 @@ class Click(SubValues):
 
     def __str__(self):
         return self.click_id
+
+
+class RefusedClick(models.Model):
+    """A visit refused by the offer's targeting (offers.targeting): kept so that refusals are
+    counted exactly once (the click id decides, as for clicks) and a manager can see whom an
+    offer turned away, and why. No sub values: the visitor went elsewhere."""
+
+    click_id = models.CharField(max_length=24)
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="+", db_index=False)
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="+", db_index=False)
+    reason = models.CharField(max_length=16)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    country = models.CharField(max_length=LENGTHS["country"], blank=True)
+    os_family = models.CharField("OS", max_length=LENGTHS["os_family"], blank=True)
+    device_type = models.CharField(max_length=LENGTHS["device_type"], choices=DeviceType.CHOICES, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["created_at"], name="refused_click_created"),
+            models.Index(fields=["offer", "created_at"], name="refused_click_offer_created"),
+        ]
+        constraints = [models.UniqueConstraint(fields=["click_id"], name="refused_click_id_unique")]
+
+    def __str__(self):
+        return f"{self.click_id} ({self.reason})"
