@@ -1,6 +1,7 @@
 """Advertiser postbacks answered as Affise's integrations expect: refusals as HTTP 200 for the
 advertisers who ask, `/postback/` with a slash, click ids in upper case, and Affise's own words."""
 
+from decimal import Decimal
 from urllib.parse import urlencode
 
 import pytest
@@ -140,3 +141,54 @@ def test_a_probabilistic_postback_for_an_unknown_pid_is_a_200_too_for_such_an_ad
         200,
         {"status": 2, "message": "Affiliate not found"},
     )
+
+
+@pytest.fixture
+def answering_200(offer):
+    offer.advertiser.refusals_answer_200 = True
+    offer.advertiser.save()
+    return offer
+
+
+def test_an_action_id_of_another_clicks_conversion_is_refused_with_a_200_for_such_an_advertiser(
+    client, answering_200, click_id
+):
+    query = f"pid={AffiliateFactory().pid}&offer_id={answering_200.offer_id}&format=json"
+    other_click = client.get(f"/click?{query}").json()["click_id"]
+    assert postback(client, clickid=click_id, action_id="A1").json()["message"] == "ok"
+
+    assert answer(postback(client, clickid=other_click, action_id="A1", status="1")) == (
+        200,
+        {"status": 2, "message": "Action_id belongs to another click's conversion"},
+    )
+    assert Conversion.objects.get().status == 2
+
+
+@pytest.fixture
+def percent_offer(answering_200):
+    answering_200.goals.update(
+        payout_type="fixed_plus_percent", payout=Decimal("1.00"), payout_percent=Decimal("10"), currency="USD"
+    )
+    return answering_200
+
+
+def test_a_sum_a_percent_goal_cannot_pay_is_refused_with_a_200_for_such_an_advertiser(
+    client, percent_offer, click_id
+):
+    status, body = answer(postback(client, clickid=click_id))
+
+    assert (status, body["status"]) == (200, 2)
+    assert "sum" in body["message"]
+    assert not Conversion.objects.exists()
+
+
+def test_a_status_change_with_a_sum_the_goal_cannot_pay_is_refused_with_a_200_for_such_an_advertiser(
+    client, percent_offer, click_id
+):
+    assert postback(client, clickid=click_id, sum="100").json()["message"] == "ok"
+
+    status, body = answer(postback(client, clickid=click_id, status="1", sum="50", currency="EUR"))
+
+    assert (status, body["status"]) == (200, 2)
+    assert "USD" in body["message"]
+    assert (Conversion.objects.get().status, Conversion.objects.get().payout) == (2, Decimal("11.0000"))
