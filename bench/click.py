@@ -3,7 +3,14 @@
 One run serves both from the same gunicorn (same workers), loads them with the same wrk settings
 in alternating rounds,
 then waits for the click buffer to drain and counts the clicks stored against the 302s answered.
-Last line: `click ratio=<click rps / bare rps> stored=<clicks stored>/<302s answered>`.
+Every request, to both, comes from a visitor of its own (bench/click.lua): gunicorn trusts
+X-Real-IP (CLIENT_IP_HEADER), which carries a random public address, with a real browser's user
+agent and Accept-Language, so that each click looks its visitor up (tracking.visitor) as in
+production and its offer URL uses the visitor context macros. A third load in each round, the
+same link without any visitor input (wrk's bare request from the loopback: no lookups, and one
+visitor for the statistics), shows what the visitor context costs in all. Last lines: the share
+of stored visited clicks that got a country, an OS and a language, the ratio without visitor
+input, and `click ratio=<click rps / bare rps> stored=<clicks stored>/<clicks answered>`.
 
     python -m bench.click [--rounds 3] [--seconds 5] [--connections 32] [--workers 4]
 """
@@ -22,10 +29,19 @@ from offers.services import affiliate_create, offer_save_with_goals
 advertiser = Advertiser.objects.create(name="Bench advertiser")
 offer_save_with_goals(
     offer=Offer(offer_id=1, advertiser=advertiser, title="Bench offer",
-                destination_url="https://advertiser.example/landing?cid={clickid}&s1={sub1}&s2={sub2}"),
+                destination_url="https://advertiser.example/landing?cid={clickid}&s1={sub1}&s2={sub2}"
+                                "&geo={geo}&os={os}&device={device_type}&lang={language}"),
     goals=[{"value": "1", "title": "Sale", "payout": 1, "revenue": 2}],
 )
 affiliate_create(username="bench", pid=1)
+"""
+VISITORS = str(harness.ROOT / "bench" / "click.lua")
+# Shares of the stored clicks with visitor input whose context was found, as "country os language".
+LOCATED = """
+from tracking.models import Click
+clicks = Click.objects.exclude(user_agent="")
+total = clicks.count() or 1
+print(*(clicks.exclude(**{field: ""}).count() / total for field in ("country", "os_family", "language")))
 """
 
 
@@ -37,13 +53,24 @@ def main():
     parser.add_argument("--workers", type=int, default=4)
     args = parser.parse_args()
 
-    env = harness.environment(DATABASE)
+    # As behind the nginx of README "Deploying", which sets X-Real-IP to the visitor's address.
+    env = {**harness.environment(DATABASE), "CLIENT_IP_HEADER": "X-Real-IP"}
     harness.create_database(env, DATABASE)
     harness.flush_redis(env)
     harness.manage_shell(env, SETUP)
 
-    click_url = f"{harness.BASE_URL}/click?pid=1&offer_id=1&sub1=bench&sub2=a%20b"
-    bare_url = f"{harness.BASE_URL}/bench/bare-302"
+    click_path = "/click?pid=1&offer_id=1&sub1=bench&sub2=a%20b"
+    bare_path = "/bench/bare-302"
+
+    def load(path, seconds, visitors=True):
+        return harness.wrk(
+            harness.BASE_URL + path,
+            seconds=seconds,
+            connections=args.connections,
+            script=VISITORS if visitors else None,
+            env={**env, "BENCH_PATH": path},
+        )
+
     with (
         tempfile.TemporaryDirectory() as tmp,
         harness.processes(
@@ -52,26 +79,33 @@ def main():
     ):
         harness.wait_for_http(f"{harness.BASE_URL}/healthz")
         # Warm every worker's imports and caches before measuring.
-        harness.wrk(bare_url, seconds=2, connections=args.connections)
-        harness.wrk(click_url, seconds=2, connections=args.connections)
+        load(bare_path, 2)
+        load(click_path, 2)
         time.sleep(3)
         warmup_clicks = wait_for_stored(env, None)
 
         # Alternating rounds, so that a slow moment of the machine weighs on both sides alike.
-        rounds = {"bare": [], "click": []}
+        rounds = {"bare": [], "click": [], "plain": []}
         for _ in range(args.rounds):
-            rounds["bare"].append(harness.wrk(bare_url, seconds=args.seconds, connections=args.connections))
-            rounds["click"].append(harness.wrk(click_url, seconds=args.seconds, connections=args.connections))
-        bare, click = harness.combine(rounds["bare"]), harness.combine(rounds["click"])
-        stored = wait_for_stored(env, warmup_clicks + click["answered"]) - warmup_clicks
+            rounds["bare"].append(load(bare_path, args.seconds))
+            rounds["click"].append(load(click_path, args.seconds))
+            rounds["plain"].append(load(click_path, args.seconds, visitors=False))
+        bare, click, plain = (harness.combine(rounds[name]) for name in ("bare", "click", "plain"))
+        answered = click["answered"] + plain["answered"]
+        stored = wait_for_stored(env, warmup_clicks + answered) - warmup_clicks
+        country, os_family, language = (float(share) for share in harness.manage_shell(env, LOCATED).split())
 
     print(f"{'':14}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'answered':>10}{'errors':>8}")
-    for name, result in (("bare 302", bare), ("click", click)):
+    for name, result in (("bare 302", bare), ("click", click), ("no visitor", plain)):
         print(
             f"{name:14}{result['rps']:>12.0f}{result['p50_ms']:>10.2f}{result['p99_ms']:>10.2f}"
             f"{result['answered']:>10}{result['refused'] + result['socket_errors']:>8}"
         )
-    print(f"click ratio={click['rps'] / bare['rps']:.2f} stored={stored}/{click['answered']}")
+    print(
+        f"visitor context: country {country:.0%}, OS {os_family:.0%}, language {language:.0%} of the clicks"
+    )
+    print(f"without visitor input: click ratio={plain['rps'] / bare['rps']:.2f}")
+    print(f"click ratio={click['rps'] / bare['rps']:.2f} stored={stored}/{answered}")
 
 
 def wait_for_stored(env, expected, timeout=120):

@@ -1,6 +1,6 @@
 """Benchmark of affiliate postback delivery through the real pipeline, on PostgreSQL and Redis.
 
-Conversions are created through conversions.events.conversion_event_emit, so that their
+Conversions are created through conversions.events.conversion_created_emit, so that their
 deliveries and Celery messages are made as in production, and a `celery -A config worker`
 process sends them to a local affiliate server (bench/sink.py) that records every request.
 
@@ -84,7 +84,7 @@ EMIT = """
 from django.db import transaction
 from config.db import insert_many
 from conversions.models import Conversion, ConversionEvent
-from conversions.events import conversion_event_emit
+from conversions.events import conversion_created_emit
 from offers.models import Affiliate, Offer
 offer = Offer.objects.get(offer_id=%(first)d + 1)
 goal = offer.goals.get()
@@ -97,8 +97,7 @@ for start in range(0, len(numbers), 500):
             conversion = Conversion(offer=offer, affiliate=affiliate, goal=goal, status=goal.default_status,
                                     payout=goal.payout, revenue=goal.revenue, currency=goal.currency)
             insert_many([conversion])
-            conversion_event_emit(conversion=conversion, kind=ConversionEvent.Kind.CREATED,
-                                  old_status=None, source=ConversionEvent.Source.POSTBACK)
+            conversion_created_emit(conversion, source=ConversionEvent.Source.POSTBACK)
 """
 
 # The last delivery so far, and the deliveries to the healthy affiliate's server made after it:

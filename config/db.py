@@ -415,24 +415,46 @@ def utc_day_sql(column: str) -> str:
     return f"date({column})"  # SQLite keeps datetimes as UTC text
 
 
-def rollup_rebuild(*, stat, visitor, click, conversion, statuses: dict[str, int], since: date | None) -> None:
+# The visitor context a rollup row is of (stats.models.DailyStat), and a click's columns for it; a
+# conversion's device type is its click's, `click_device_type`.
+VISITOR_COLUMNS = ["country", "os_family", "device_type"]
+CONVERSION_VISITOR_COLUMNS = ["country", "os_family", "click_device_type"]
+
+
+def rollup_rebuild(
+    *,
+    stat,
+    visitor,
+    click,
+    refused_click,
+    conversion,
+    statuses: dict[str, int],
+    refusals: dict[str, str],
+    since: date | None,
+) -> None:
     """Refill the daily rollup `stat` and its visitors `visitor` (stats.models) from the rows of
-    `click` and `conversion` created on UTC days from `since` on (every day when None), in one
-    transaction, counting what stats.services counts as the rows are written: clicks and unique
-    clicks (an IP's first click on an offer of an affiliate in a UTC day, every click without
-    an IP) per day, affiliate and offer; conversions, payouts and revenues per day, affiliate,
-    offer, goal and currency in the column of their status (`statuses`: column name to status
-    value, `payout_<name>` and `revenue_<name>` for the amounts). Test rows are not counted.
+    `click`, `refused_click` and `conversion` created on UTC days from `since` on (every day when
+    None), in one transaction, counting what stats.services counts as the rows are written.
+
+    Every row of the rollup is of one day, affiliate, offer, visitor country, OS family and
+    device type (VISITOR_COLUMNS). Clicks and unique clicks: an IP's first click on an offer of
+    an affiliate in a UTC day (by time, then id) is unique in its own row, and so is every click
+    without an IP. Refused clicks by reason (`refusals`: counter column to the `reason` a refused
+    click holds). Conversions, payouts and revenues also per goal and currency, in the column of
+    their status (`statuses`: column name to status value, `payout_<name>` and `revenue_<name>`
+    for the amounts). Test rows are not counted.
 
     On PostgreSQL the two tables are locked against writers (not readers) until the transaction
     ends, so that live writes wait instead of being counted twice or missed.
     """
     visitors, stats = _quote(visitor._meta.db_table), _quote(stat._meta.db_table)
     clicks, conversions = _quote(click._meta.db_table), _quote(conversion._meta.db_table)
+    refused = _quote(refused_click._meta.db_table)
     start = datetime.combine(since or date.min, time.min, tzinfo=UTC)
     start = connection.ops.adapt_datetimefield_value(start)
     first_day = connection.ops.adapt_datefield_value(since or date.min)
     day_of = utc_day_sql("created_at")
+    dimensions = ", ".join(VISITOR_COLUMNS)
     names = list(statuses)
     amounts = [f"{amount}_{name}" for amount in ["payout", "revenue"] for name in names]
     sums = [f"SUM(CASE WHEN status = {statuses[name]} THEN 1 ELSE 0 END)" for name in names] + [
@@ -440,6 +462,24 @@ def rollup_rebuild(*, stat, visitor, click, conversion, statuses: dict[str, int]
         for amount in ["payout", "revenue"]
         for name in names
     ]
+    click_counters = ["clicks", "unique_clicks", *refusals]
+    # Each click numbered within its visitor's day (1: the first), as top_values_by_clicks does.
+    ranked_clicks = (
+        f"SELECT {day_of} AS day, affiliate_id, offer_id, ip, {dimensions}, ROW_NUMBER() OVER "
+        f"(PARTITION BY {day_of}, affiliate_id, offer_id, ip ORDER BY created_at, id) AS n "
+        f"FROM {clicks} WHERE created_at >= %s AND NOT is_test"
+    )
+    counted_clicks = (
+        f"SELECT day, affiliate_id, offer_id, {dimensions}, COUNT(*) AS clicks, "
+        "SUM(CASE WHEN ip IS NULL OR n = 1 THEN 1 ELSE 0 END) AS unique_clicks, "
+        f"{', '.join(f'0 AS {name}' for name in refusals)} "
+        f"FROM ({ranked_clicks}) AS ranked GROUP BY 1, 2, 3, 4, 5, 6"
+    )
+    counted_refusals = (
+        f"SELECT {day_of}, affiliate_id, offer_id, {dimensions}, 0, 0, "
+        f"{', '.join('SUM(CASE WHEN reason = %s THEN 1 ELSE 0 END)' for _ in refusals)} "
+        f"FROM {refused} WHERE created_at >= %s GROUP BY 1, 2, 3, 4, 5, 6"
+    )
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(f"LOCK TABLE {visitors}, {stats} IN EXCLUSIVE MODE")
@@ -454,21 +494,22 @@ def rollup_rebuild(*, stat, visitor, click, conversion, statuses: dict[str, int]
             [start],
         )
         cursor.execute(
-            f"INSERT INTO {stats} (day, affiliate_id, offer_id, currency, clicks, unique_clicks) "
-            "SELECT c.day, c.affiliate_id, c.offer_id, '', c.clicks, c.without_ip + COALESCE(v.visitors, 0) "
-            f"FROM (SELECT {day_of} AS day, affiliate_id, offer_id, COUNT(*) AS clicks, "
-            f"SUM(CASE WHEN ip IS NULL THEN 1 ELSE 0 END) AS without_ip FROM {clicks} "
-            "WHERE created_at >= %s AND NOT is_test GROUP BY 1, 2, 3) c "
-            f"LEFT JOIN (SELECT day, affiliate_id, offer_id, COUNT(*) AS visitors FROM {visitors} "
-            "WHERE day >= %s GROUP BY 1, 2, 3) v "
-            "ON v.day = c.day AND v.affiliate_id = c.affiliate_id AND v.offer_id = c.offer_id",
-            [start, first_day],
+            f"INSERT INTO {stats} (day, affiliate_id, offer_id, currency, {dimensions}, "
+            f"{', '.join(click_counters)}) "
+            f"SELECT day, affiliate_id, offer_id, '', {dimensions}, "
+            f"{', '.join(f'SUM({name})' for name in click_counters)} "
+            f"FROM ({counted_clicks} UNION ALL {counted_refusals}) AS counted "
+            # In the unique index's order, which then grows at its end instead of all over.
+            "GROUP BY 1, 2, 3, 5, 6, 7 ORDER BY 1, 2, 3, 5, 6, 7",
+            [start, *refusals.values(), start],
         )
         cursor.execute(
-            f"INSERT INTO {stats} (day, affiliate_id, offer_id, goal_id, currency, "
+            f"INSERT INTO {stats} (day, affiliate_id, offer_id, goal_id, currency, {dimensions}, "
             f"{', '.join(names + amounts)}) "
-            f"SELECT {day_of}, affiliate_id, offer_id, goal_id, currency, {', '.join(sums)} "
-            f"FROM {conversions} WHERE created_at >= %s AND NOT is_test GROUP BY 1, 2, 3, 4, 5",
+            f"SELECT {day_of}, affiliate_id, offer_id, goal_id, currency, "
+            f"{', '.join(CONVERSION_VISITOR_COLUMNS)}, {', '.join(sums)} FROM {conversions} "
+            "WHERE created_at >= %s AND NOT is_test "
+            "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8",
             [start],
         )
 

@@ -33,8 +33,12 @@ def conversion_listen(listener: Callable[[list[ConversionEvent]], None]) -> Call
     return lambda: _listeners.remove(listener)
 
 
-def conversion_event_emit(*, conversion, kind, old_status, source, changed_by=None) -> ConversionEvent:
-    return conversion_events_emit([conversion_event(conversion, kind, old_status, source, changed_by)])[0]
+def conversion_created_emit(conversion, *, source) -> ConversionEvent:
+    """Store and announce the creation of one conversion (a test conversion, say), outside the
+    batches of conversions.recording."""
+    return conversion_events_emit([conversion_event(conversion, ConversionEvent.Kind.CREATED, None, source)])[
+        0
+    ]
 
 
 def conversion_events_emit(events: list[ConversionEvent]) -> list[ConversionEvent]:

@@ -158,11 +158,12 @@ def _conversion(hit, offer, click, affiliate, affiliate_id, method):
         click = _latest_click_from_ip(offer, affiliate_id, params["ip"], params.get("ua", ""))
 
     status = ConversionStatus.DECLINED if decline_reasons else requested_status or goal.default_status
+    visitor = _visitor(click, params)
     if DeclineReason.GOAL_NOT_FOUND in decline_reasons:
         # Nothing says what it pays: no money until a manager approves it on the goal it named.
         amounts = {"payout": Decimal(0), "revenue": Decimal(0), "currency": goal.currency}
     else:
-        amounts = _amounts(goal, order_sum, order_currency)
+        amounts = _amounts(goal, visitor["country"], order_sum, order_currency)
     fields = {
         "click": click,
         "offer": offer,
@@ -184,7 +185,7 @@ def _conversion(hit, offer, click, affiliate, affiliate_id, method):
         "is_test": click is not None and click.is_test,
         **{name: params.get(name, "") for name in STORED_PARAMETERS},
         **_sub_values(click, params),
-        **_visitor(click, params),
+        **visitor,
     }
     return Conversion(**fields), requested_status
 
@@ -233,7 +234,9 @@ def _click_attribution(click_id, params, clicks):
 
 def _probabilistic_offer_and_affiliate(params):
     offer_id, pid = public_id(params["offer_id"]), public_id(params["pid"])
-    offer = Offer.objects.select_related("advertiser").filter(offer_id=offer_id).first() if offer_id else None
+    # Its goals and their payouts by country in two queries, read by the goal and amounts checks.
+    offers = Offer.objects.select_related("advertiser").prefetch_related("goals__country_payouts")
+    offer = offers.filter(offer_id=offer_id).first() if offer_id else None
     if offer is None:
         raise HitRejected(404, "Offer not found")
     affiliate = Affiliate.objects.filter(pid=pid).first() if pid else None
@@ -274,12 +277,15 @@ def _sum(value):
     return amount
 
 
-def _amounts(goal, order_sum, order_currency) -> dict:
-    """The conversion's payout, revenue and currency (offers.payouts); None when the goal's
-    terms cannot pay on this sum, which refuses the hit only where it would create the conversion
-    or change its amounts (conversions.recording), not where it is a replay."""
+def _amounts(goal, country, order_sum, order_currency) -> dict:
+    """The conversion's payout, revenue and currency by the goal's terms for the visitor's country
+    (offers.payouts); None when they cannot pay on this sum, which refuses the hit only where it
+    would create the conversion or change its amounts (conversions.recording), not where it is a
+    replay."""
     try:
-        amounts = conversion_amounts(goal, order_sum=order_sum, order_currency=order_currency)
+        amounts = conversion_amounts(
+            goal, country=country, order_sum=order_sum, order_currency=order_currency
+        )
     except PayoutRefused:
         return {"payout": None, "revenue": None, "currency": None}
     return {"payout": amounts.payout, "revenue": amounts.revenue, "currency": amounts.currency}

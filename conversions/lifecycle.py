@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from conversions.events import CountedAs, conversion_event, conversion_event_emit, conversion_events_emit
+from conversions.events import CountedAs, conversion_created_emit, conversion_event, conversion_events_emit
 from conversions.models import Conversion, ConversionEvent
 from conversions.repeats import uniqueness_lookup
 from offers.choices import ConversionStatus
@@ -64,12 +64,13 @@ def conversion_set_status(
     was already `status` (so concurrent identical changes emit one event).
 
     An advertiser's status change may carry a new order sum (`order_sum` in `order_currency`):
-    it is stored, and the payout, revenue and currency follow it (offers.payouts, which raises
-    PayoutRefused when the goal cannot pay on it). A conversion declined on arrival and set to
-    another status loses its decline reason, and one declined for a goal the offer lacked moves to
-    that goal, paid as it says (ValidationError while the offer still lacks it). The event carries
-    what the conversion was counted as before (`counted_before`, conversions.events.CountedAs),
-    for listeners that count amounts per goal and status."""
+    it is stored, and the payout, revenue and currency follow it (offers.payouts, by the goal's
+    terms for the conversion's country; PayoutRefused when they cannot pay on it). A conversion
+    declined on arrival and set to another status loses its decline reason, and one declined for a
+    goal the offer lacked moves to that goal, paid as it says for the conversion's country
+    (ValidationError while the offer still lacks it). The event carries what the conversion was
+    counted as before (`counted_before`, conversions.events.CountedAs), for listeners that count
+    amounts per goal and status."""
     # Only the conversion's row: FOR UPDATE through the join would also lock the offer's row,
     # which every transaction writing a conversion of the offer needs (its foreign key check).
     conversion = (
@@ -87,7 +88,11 @@ def conversion_set_status(
         changed += _declined_on_arrival_undone(conversion)
     if order_sum is not None:
         after = amounts_for_new_sum(
-            conversion.goal, current=before, order_sum=order_sum, order_currency=order_currency
+            conversion.goal,
+            country=conversion.country,
+            current=before,
+            order_sum=order_sum,
+            order_currency=order_currency,
         )
         amounts = vars(after) | {"order_sum": order_sum, "order_currency": order_currency}
         for name, value in amounts.items():
@@ -116,7 +121,10 @@ def _declined_on_arrival_undone(conversion: Conversion) -> list[str]:
             )
         try:
             amounts = conversion_amounts(
-                goal, order_sum=conversion.order_sum, order_currency=conversion.order_currency
+                goal,
+                country=conversion.country,
+                order_sum=conversion.order_sum,
+                order_currency=conversion.order_currency,
             )
         except PayoutRefused as refused:
             message = f"Goal {goal.value!r} cannot pay this conversion: {refused.message}"
@@ -159,7 +167,8 @@ def conversion_create_test(
     returns the event. Listeners leave test conversions out (statistics, affiliate postbacks): the
     caller does with it what its test needs. A goal paying a percent is paid on TEST_ORDER_SUM."""
     order_sum = TEST_ORDER_SUM if pays_percent(goal) else goal.revenue
-    amounts = conversion_amounts(goal, order_sum=order_sum, order_currency=goal.currency)
+    # A test conversion has no visitor, so no country: it is paid the goal's own amounts.
+    amounts = conversion_amounts(goal, country="", order_sum=order_sum, order_currency=goal.currency)
     conversion = Conversion.objects.create(
         offer=offer,
         affiliate=affiliate,
@@ -177,9 +186,4 @@ def conversion_create_test(
         is_test=True,
         **sub_fields({name: f"test_{name}" for name in ALL_SUB_FIELDS}),
     )
-    return conversion_event_emit(
-        conversion=conversion,
-        kind=ConversionEvent.Kind.CREATED,
-        old_status=None,
-        source=ConversionEvent.Source.TEST,
-    )
+    return conversion_created_emit(conversion, source=ConversionEvent.Source.TEST)

@@ -231,7 +231,10 @@ def _repeated(conversion: Conversion, lookup: dict | None, creators: dict, posit
     stored = Conversion.objects.filter(**lookup).first() if lookup else None
     if stored is None or creators.get(stored.pk, position) > position:
         refusal = payout_refusal(
-            conversion.goal, order_sum=conversion.order_sum, order_currency=conversion.order_currency
+            conversion.goal,
+            country=conversion.country,
+            order_sum=conversion.order_sum,
+            order_currency=conversion.order_currency,
         )
         raise HitRejected(400, refusal, conversion.offer.advertiser.refusals_answer_200)
     return stored

@@ -136,6 +136,10 @@ class OfferSnapshot:
     advertiser_id: int
     allow_deeplinks: bool
     deeplink_domains: tuple[str, ...]
+    # Targeting (offers.targeting.targeting_refusal reads these as it reads an Offer's lists).
+    target_countries: tuple[str, ...] = ()
+    target_os_families: tuple[str, ...] = ()
+    target_device_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,10 @@ _cache = TLRUCache(maxsize=MAX_ENTRIES, ttu=_expires)
 _lock = threading.Lock()
 
 
+# The snapshot's lists (JSON lists in the database), kept as tuples: a snapshot is frozen.
+LIST_FIELDS = ("deeplink_domains", "target_countries", "target_os_families", "target_device_types")
+
+
 @cached(_cache, key=lambda offer_id: ("offer", offer_id), lock=_lock)
 def offer_by_public_id(offer_id: int) -> OfferSnapshot | None:
     offer = (
@@ -176,7 +184,7 @@ def offer_by_public_id(offer_id: int) -> OfferSnapshot | None:
             "title",
             "advertiser_id",
             "allow_deeplinks",
-            "deeplink_domains",
+            *LIST_FIELDS,
         )
         .first()
     )
@@ -187,7 +195,7 @@ def offer_by_public_id(offer_id: int) -> OfferSnapshot | None:
         offer_id=offer_id,
         is_active=status == Offer.Status.ACTIVE,
         is_private=visibility == Offer.Visibility.PRIVATE,
-        **{**offer, "deeplink_domains": tuple(offer["deeplink_domains"])},
+        **{**offer, **{name: tuple(offer[name]) for name in LIST_FIELDS}},
     )
 
 
@@ -222,9 +230,11 @@ def snapshot_refusal(*, offer: OfferSnapshot, affiliate: AffiliateSnapshot | Non
 
 @cached(_cache, key=lambda offer_pk: ("offer-with-goals", offer_pk), lock=_lock)
 def offer_with_goals(offer_pk: int) -> Offer:
-    """The offer with its advertiser and goals, for attributing conversions: cached like the
-    click path's lookups, so a manager's change reaches postbacks within the same few seconds."""
-    return Offer.objects.select_related("advertiser").prefetch_related("goals").get(pk=offer_pk)
+    """The offer with its advertiser and goals, and their payouts by country, for attributing
+    conversions: cached like the click path's lookups, so a manager's change reaches postbacks
+    within the same few seconds."""
+    offers = Offer.objects.select_related("advertiser").prefetch_related("goals__country_payouts")
+    return offers.get(pk=offer_pk)
 
 
 def clear():

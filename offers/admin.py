@@ -1,7 +1,9 @@
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from offers.models import (
@@ -10,18 +12,31 @@ from offers.models import (
     Advertiser,
     Affiliate,
     Goal,
+    GoalCountryPayout,
     Offer,
     OfferAccess,
     new_secure_code,
     next_public_number,
 )
+from offers.payouts import COUNTRY_AMOUNTS, TERMS, WITH_FIXED, WITH_PERCENT, country_payouts_problems
 from offers.services import (
     advertiser_create,
     advertiser_update,
     affiliate_update,
+    country_payouts_misfit,
+    goal_set_country_payouts,
     goals_problem,
     offer_access_decide,
     offer_save_with_goals,
+)
+from offers.targeting import (
+    OS_FAMILIES,
+    DeviceType,
+    normalised_country_codes,
+    normalised_os_families,
+    split_text,
+    validate_country_codes,
+    validate_os_families,
 )
 from tracking.destination import MACROS as DESTINATION_MACROS
 from tracking.destination import offer_url_warnings
@@ -62,6 +77,10 @@ class GoalFormSet(BaseInlineFormSet):
             return
         if problem := goals_problem([form.cleaned_data["value"] for form in self.kept_forms()]):
             raise ValidationError(problem)
+        # A changed goal's instance holds its new terms, which its payouts by country must fit.
+        misfits = [country_payouts_misfit(form.instance) for form in self.kept_forms()]
+        if any(misfits):
+            raise ValidationError([misfit for misfit in misfits if misfit])
 
     def goals(self) -> list[dict]:
         """The kept rows as offers.services.offer_save_with_goals takes them: by id when saved."""
@@ -77,7 +96,141 @@ class GoalInline(admin.TabularInline):
     formset = GoalFormSet
     extra = 0
     min_num = 1  # the add page opens with one goal row
-    fields = GOAL_FIELDS
+    fields = [*GOAL_FIELDS, "payouts_by_country"]
+    readonly_fields = ["payouts_by_country"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("country_payouts")
+
+    @admin.display(description="payouts by country")
+    def payouts_by_country(self, goal):
+        """The countries the goal pays otherwise, linked to the goal's page that edits them."""
+        if goal.pk is None:
+            return "Once the goal is saved."
+        codes = ", ".join(row.country for row in goal.country_payouts.all())
+        url = reverse("admin:offers_goal_change", args=[goal.pk])
+        return format_html('<a href="{}">{}</a>', url, codes or "Add")
+
+
+class CountryPayoutForm(forms.ModelForm):
+    class Meta:
+        model = GoalCountryPayout
+        fields = ["country", *COUNTRY_AMOUNTS]
+
+    def clean_country(self):
+        # As in the manager API: lower case is taken as upper case ("de" is "DE").
+        return self.cleaned_data["country"].upper()
+
+
+class CountryPayoutFormSet(BaseInlineFormSet):
+    """A goal's payouts by country, checked as a whole by offers.payouts.country_payouts_problems
+    (the rule the API's follow too) and saved by GoalAdmin.save_related through
+    offers.services.goal_set_country_payouts."""
+
+    def kept_forms(self) -> list:
+        deleted = self.deleted_forms if self.can_delete else []
+        return [
+            form
+            for form in self.forms
+            if form not in deleted and (form.instance.pk is not None or form.has_changed())
+        ]
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        terms = {name: getattr(self.instance, name) for name in TERMS}
+        rows = self.country_payouts()
+        for form, problems in zip(self.kept_forms(), country_payouts_problems(terms, rows), strict=True):
+            for field, message in problems.items():
+                form.add_error(field if field in form.fields else None, message)
+
+    def country_payouts(self) -> list[dict]:
+        """The kept rows as goal_set_country_payouts takes them; the amounts a goal's types leave
+        out of the form are the row's own (0 for a new row)."""
+        return [
+            {name: getattr(form.instance, name) for name in ["country", *COUNTRY_AMOUNTS]}
+            for form in self.kept_forms()
+        ]
+
+
+class CountryPayoutInline(admin.TabularInline):
+    """A goal's amounts in some countries. Only the columns its types use are shown: a fixed
+    payout has an amount and no percent, a percent payout a percent and no amount."""
+
+    model = GoalCountryPayout
+    form = CountryPayoutForm
+    formset = CountryPayoutFormSet
+    extra = 1
+    verbose_name = "payout in a country"
+    verbose_name_plural = "payouts by country"
+
+    def get_fields(self, request, obj=None):
+        fields = ["country"]
+        for side in ["payout", "revenue"]:
+            kind = getattr(obj, f"{side}_type", None)
+            if kind in WITH_FIXED:
+                fields.append(side)
+            if kind in WITH_PERCENT:
+                fields.append(f"{side}_percent")
+        return fields
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        # A new row starts with the goal's own amounts: a manager changes what differs. The form
+        # class is made for this request, so its fields are this goal's alone.
+        if obj is not None:
+            for name, field in formset.form.base_fields.items():
+                if name in COUNTRY_AMOUNTS:
+                    field.initial = getattr(obj, name)
+        return formset
+
+
+@admin.register(Goal)
+class GoalAdmin(admin.ModelAdmin):
+    """A goal's page: its payouts by country. The goal itself is added, changed and deleted with
+    its offer (OfferAdmin), as the API writes it."""
+
+    list_display = ["title", "value", "offer", "payout_terms", "countries"]
+    list_select_related = ["offer"]
+    search_fields = ["value", "title", "=offer__offer_id", "offer__title"]
+    fields = ["offer_link", "value", "title", *TERMS, "currency"]
+    readonly_fields = fields
+    inlines = [CountryPayoutInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("country_payouts")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="offer")
+    def offer_link(self, goal):
+        url = reverse("admin:offers_offer_change", args=[goal.offer_id])
+        return format_html(
+            '<a href="{}">{}</a><div class="help">The goal\'s terms are changed on its offer\'s page.</div>',
+            url,
+            goal.offer,
+        )
+
+    @admin.display(description="payouts by country")
+    def countries(self, goal):
+        return ", ".join(row.country for row in goal.country_payouts.all()) or "-"
+
+    def save_model(self, request, obj, form, change):
+        """Nothing: the goal's own fields are read-only here; save_related writes its countries."""
+
+    def save_related(self, request, form, formsets, change):
+        # The formset's own save, without writing, lists what changed for the admin's history.
+        # Without a right to payouts by country, a manager's form has none: they stay as they are.
+        country_forms = next(iter(formsets), None)
+        if country_forms is None:
+            return
+        country_forms.save(commit=False)
+        goal_set_country_payouts(goal=form.instance, country_payouts=country_forms.country_payouts())
 
 
 @admin.register(Advertiser)
@@ -153,8 +306,64 @@ class PostbackProtectionFilter(admin.SimpleListFilter):
         return queryset
 
 
+class TypedListField(forms.Field):
+    """A list typed as text in one field ("US, DE"), shown the same way; the items are split
+    and normalised by offers.targeting, then checked by the model field's validator."""
+
+    widget = forms.TextInput(attrs={"size": 60})
+    # Longer than any list the validators accept, written with separators.
+    MAX_TEXT = 2000
+
+    def __init__(self, *, normalise, by_spaces: bool, **kwargs):
+        self.normalise, self.by_spaces = normalise, by_spaces
+        super().__init__(required=False, **kwargs)
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        text = value or ""
+        if len(text) > self.MAX_TEXT:
+            raise ValidationError(f"Type at most {self.MAX_TEXT} characters.")
+        if "\x00" in text:
+            raise ValidationError("Null characters are not allowed.")
+        return self.normalise(split_text(text, by_spaces=self.by_spaces))
+
+
+class OfferAdminForm(forms.ModelForm):
+    target_countries = TypedListField(
+        label="Countries",
+        normalise=normalised_country_codes,
+        by_spaces=True,
+        validators=[validate_country_codes],
+        help_text="Country codes (ISO 3166-1 alpha-2) separated by commas, such as US, DE. "
+        "Empty: visitors from every country.",
+    )
+    target_os_families = TypedListField(
+        label="OS families",
+        normalise=normalised_os_families,
+        by_spaces=False,
+        validators=[validate_os_families],
+        help_text=f"Operating systems separated by commas, such as {', '.join(OS_FAMILIES[:6])}; "
+        "compared without regard to case. Empty: every operating system.",
+    )
+    target_device_types = forms.MultipleChoiceField(
+        label="Device types",
+        choices=DeviceType.CHOICES,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="None ticked: every device type.",
+    )
+
+    class Meta:
+        model = Offer
+        # OfferAdmin's fieldsets give the form's fields; these are the ones it declares.
+        fields = ["target_countries", "target_os_families", "target_device_types"]
+
+
 @admin.register(Offer)
 class OfferAdmin(admin.ModelAdmin):
+    form = OfferAdminForm
     list_display = [
         "offer_id",
         "title",
@@ -189,6 +398,14 @@ class OfferAdmin(admin.ModelAdmin):
                     "deeplink_domains",
                 ],
                 "description": DESTINATION_MACROS_HELP,
+            },
+        ),
+        (
+            "Targeting",
+            {
+                "fields": ["target_countries", "target_os_families", "target_device_types"],
+                "description": "Visitors outside the targeting go to the trafficback URL, or get an "
+                "error page, and are counted as refused clicks.",
             },
         ),
         ("Conversions", {"fields": ["click_lifetime_days", "hold_period_days", "secure_code"]}),

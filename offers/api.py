@@ -47,7 +47,7 @@ class PartnerOfferViewSet(AffiliateViewSetMixin, viewsets.ReadOnlyModelViewSet):
     search_fields = ["title", "=offer_id"]
 
     def scoped_queryset(self, queryset):
-        return offers_visible_to(self.affiliate)
+        return offers_visible_to(self.affiliate).prefetch_related("goals__country_payouts")
 
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "affiliate": self.affiliate}
@@ -82,7 +82,7 @@ class ManagerAdvertiserViewSet(ManagerViewSetMixin, viewsets.ModelViewSet):
 
 
 class ManagerOfferViewSet(ManagerViewSetMixin, viewsets.ModelViewSet):
-    queryset = Offer.objects.select_related("advertiser").prefetch_related("goals")
+    queryset = Offer.objects.select_related("advertiser").prefetch_related("goals__country_payouts")
     serializer_class = ManagerOfferSerializer
     lookup_field = "offer_id"
     lookup_url_kwarg = "id"

@@ -24,7 +24,7 @@ def offers_visible_to(affiliate: Affiliate):
     return (
         Offer.objects.filter(status=Offer.Status.ACTIVE)
         .annotate(access_status=Subquery(access))
-        .prefetch_related("goals")
+        .prefetch_related("goals__country_payouts")
     )
 
 

@@ -1,4 +1,5 @@
 from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.validators import UniqueTogetherValidator, UniqueValidator
 
@@ -10,20 +11,32 @@ from offers.models import (
     Advertiser,
     Affiliate,
     Goal,
+    GoalCountryPayout,
     Offer,
     OfferAccess,
     validate_domains,
     validate_ip_allowlist,
 )
-from offers.payouts import terms_problems
+from offers.payouts import COUNTRY_AMOUNTS, country_payouts_problems, payouts_by_country, terms_problems
 from offers.services import (
     advertiser_create,
     advertiser_update,
     affiliate_set_signing_secret,
     affiliate_update,
+    country_payouts_misfit,
     goals_problem,
     offer_access_decide,
     offer_save_with_goals,
+)
+from offers.targeting import (
+    MAX_TARGETS,
+    normalised_country_codes,
+    normalised_device_types,
+    normalised_os_families,
+    validate_country_code,
+    validate_country_codes,
+    validate_device_types,
+    validate_os_families,
 )
 from tracking.destination import offer_url_warnings
 from tracking.links import LINK_PARAMETERS, tracking_link
@@ -33,17 +46,44 @@ PAYOUT_TERMS = ["payout_type", "payout", "payout_percent", "revenue_type", "reve
 # --- Partner views ----------------------------------------------------------------------
 
 
+class PartnerCountryPayoutSerializer(serializers.Serializer):
+    """A goal's payout in one country (offers.payouts.CountryPayout): the payout only."""
+
+    country = serializers.CharField(help_text="ISO 3166-1 alpha-2 code, e.g. US.")
+    country_name = serializers.CharField(help_text='The country\'s English name, e.g. "United States".')
+    payout = serializers.DecimalField(max_digits=14, decimal_places=4)
+    payout_percent = serializers.DecimalField(max_digits=7, decimal_places=4)
+    payout_terms = serializers.CharField(help_text='The payout in words: "5.00 USD".')
+
+
 class PartnerGoalSerializer(serializers.ModelSerializer):
     """A goal as an affiliate sees it: `payout` is the fixed amount, `payout_percent` the percent
-    of the sale, as `payout_type` says; `payout_terms` says it in words."""
+    of the sale, as `payout_type` says; `payout_terms` says it in words. `country_payouts` lists
+    the countries whose visitors' conversions are paid otherwise; every other country is paid
+    the goal's own payout."""
 
     payout_terms = serializers.CharField(
         read_only=True, help_text='The payout in words: "2.50 USD", "12.5% of the sale".'
     )
+    country_payouts = serializers.SerializerMethodField()
 
     class Meta:
         model = Goal
-        fields = ["value", "title", "payout_type", "payout", "payout_percent", "payout_terms", "currency"]
+        fields = [
+            "value",
+            "title",
+            "payout_type",
+            "payout",
+            "payout_percent",
+            "payout_terms",
+            "currency",
+            "country_payouts",
+        ]
+
+    @extend_schema_field(PartnerCountryPayoutSerializer(many=True))
+    def get_country_payouts(self, goal) -> list:
+        lines = [line for line in payouts_by_country(goal) if line.country]
+        return PartnerCountryPayoutSerializer(lines, many=True).data
 
 
 class PartnerOfferSerializer(serializers.ModelSerializer):
@@ -67,10 +107,14 @@ class PartnerOfferSerializer(serializers.ModelSerializer):
             "hold_period_days",
             "click_lifetime_days",
             "preview_url",
+            "target_countries",
+            "target_os_families",
+            "target_device_types",
             "goals",
             "access",
             "tracking_link",
         ]
+        read_only_fields = ["target_countries", "target_os_families", "target_device_types"]
 
     def get_access(self, offer) -> str:
         """`open` for public offers, else the access request's state:
@@ -162,14 +206,55 @@ class AdvertiserSerializer(serializers.ModelSerializer):
         return advertiser_update(advertiser=advertiser, **validated_data)
 
 
+class CountryCodeField(serializers.CharField):
+    """An ISO 3166-1 alpha-2 country code; lower case is taken as upper case ("de" is "DE")."""
+
+    def __init__(self, **kwargs):
+        super().__init__(validators=[validate_country_code], **kwargs)
+
+    def to_internal_value(self, data):
+        code = super().to_internal_value(data).upper()
+        if len(code) != 2:
+            raise serializers.ValidationError(
+                "Use a two-letter country code such as US or DE (ISO 3166-1 alpha-2)."
+            )
+        return code
+
+
+class CountryPayoutSerializer(serializers.ModelSerializer):
+    """A goal's amounts in one country, in place of the goal's for its visitors' conversions
+    (offers.payouts). An amount left out is the goal's own."""
+
+    country = CountryCodeField(
+        help_text='ISO 3166-1 alpha-2 code, e.g. "US"; lower case is taken as upper case.'
+    )
+
+    class Meta:
+        model = GoalCountryPayout
+        fields = ["country", *COUNTRY_AMOUNTS]
+        extra_kwargs = {name: {"required": False} for name in COUNTRY_AMOUNTS}
+
+    def validate(self, attrs):
+        # A PATCH makes every field optional; but a row is the country's.
+        if "country" not in attrs:
+            raise serializers.ValidationError({"country": "This field is required."})
+        return attrs
+
+
 class ManagerGoalSerializer(serializers.ModelSerializer):
     default_status = serializers.ChoiceField(
         choices=ConversionStatus.choices, default=ConversionStatus.PENDING
     )
+    country_payouts = CountryPayoutSerializer(
+        many=True,
+        required=False,
+        help_text="The goal's amounts in some countries, for their visitors' conversions; every other "
+        "country is paid the goal's own. Writing it replaces the goal's list; leaving it out keeps it.",
+    )
 
     class Meta:
         model = Goal
-        fields = GOAL_FIELDS
+        fields = [*GOAL_FIELDS, "country_payouts"]
 
     def validate(self, attrs):
         # A PATCH of the offer makes every field optional, its goals' too; but a goal is matched by
@@ -183,7 +268,27 @@ class ManagerGoalSerializer(serializers.ModelSerializer):
         terms = {name: attrs.get(name, getattr(goal, name)) for name in PAYOUT_TERMS}
         if problems := terms_problems(**terms):
             raise serializers.ValidationError(problems)
+        if "country_payouts" in attrs:
+            attrs["country_payouts"] = self._country_payouts(terms, attrs["country_payouts"])
+        elif misfit := country_payouts_misfit(goal, terms=terms):
+            raise serializers.ValidationError({"country_payouts": misfit})
         return attrs
+
+    @staticmethod
+    def _country_payouts(terms: dict, rows: list[dict]) -> list[dict]:
+        """The rows with the goal's own amounts where they leave one out, as the service takes
+        them (offers.services.goal_set_country_payouts); refused per row by the same rule."""
+        rows = [{**{name: terms[name] for name in COUNTRY_AMOUNTS}, **row} for row in rows]
+        problems = country_payouts_problems(terms, rows)
+        if any(problems):
+            # By the index of each refused row, as DRF reports the rows' own field errors.
+            errors = {
+                index: {field: [message] for field, message in found.items()}
+                for index, found in enumerate(problems)
+                if found
+            }
+            raise serializers.ValidationError({"country_payouts": errors})
+        return rows
 
 
 class ManagerOfferSerializer(serializers.ModelSerializer):
@@ -202,6 +307,26 @@ class ManagerOfferSerializer(serializers.ModelSerializer):
     deeplink_domains = serializers.ListField(
         child=serializers.CharField(max_length=253), required=False, validators=[validate_domains]
     )
+    target_countries = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        required=False,
+        max_length=MAX_TARGETS,
+        help_text='Country codes (ISO 3166-1 alpha-2) whose visitors the offer accepts, e.g. ["US", "DE"]; '
+        "lower case is taken as upper case. Empty: every country.",
+    )
+    target_os_families = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        required=False,
+        max_length=MAX_TARGETS,
+        help_text='OS families the offer accepts, e.g. ["iOS", "Android"], compared without regard '
+        "to case. Empty: every operating system.",
+    )
+    target_device_types = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        required=False,
+        max_length=MAX_TARGETS,
+        help_text="Device types the offer accepts: desktop, mobile, tablet, bot. Empty: every device.",
+    )
     warnings = serializers.SerializerMethodField()
 
     class Meta:
@@ -219,6 +344,9 @@ class ManagerOfferSerializer(serializers.ModelSerializer):
             "trafficback_url",
             "allow_deeplinks",
             "deeplink_domains",
+            "target_countries",
+            "target_os_families",
+            "target_device_types",
             "click_lifetime_days",
             "hold_period_days",
             "secure_code",
@@ -231,6 +359,23 @@ class ManagerOfferSerializer(serializers.ModelSerializer):
     def get_warnings(self, offer) -> list[str]:
         """Names in the offer's URLs that are no macro: accepted, and named here."""
         return offer_url_warnings(offer)
+
+    # Targeting: what was typed, normalised as the admin's form does it (offers.targeting),
+    # then checked by the model field's validator.
+    def validate_target_countries(self, codes):
+        codes = normalised_country_codes(codes)
+        validate_country_codes(codes)
+        return codes
+
+    def validate_target_os_families(self, names):
+        names = normalised_os_families(names)
+        validate_os_families(names)
+        return names
+
+    def validate_target_device_types(self, kinds):
+        kinds = normalised_device_types(kinds)
+        validate_device_types(kinds)
+        return kinds
 
     def validate_goals(self, goals):
         # Checked here as well as by the service, so that the answer lists it beside any other

@@ -5,6 +5,7 @@ refused with the same message wherever it comes from.
 """
 
 import secrets
+from collections.abc import Mapping
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -12,7 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from offers.models import Advertiser, Affiliate, Goal, Offer, OfferAccess, new_secure_code
+from offers.models import Advertiser, Affiliate, Goal, GoalCountryPayout, Offer, OfferAccess, new_secure_code
+from offers.payouts import COUNTRY_AMOUNTS, TERMS, country_payouts_problems
 
 
 @transaction.atomic
@@ -171,6 +173,10 @@ def offer_save_with_goals(*, offer: Offer, goals: list[dict] | None) -> Offer:
     rows, where a goal's value itself can change); any other is matched by value, case-insensitive
     (the API's), or is a new goal. The offer's other goals are deleted. Refused when goals_problem
     finds a problem with the goals.
+
+    An item's `country_payouts`, when given, become the goal's payouts by country
+    (goal_set_country_payouts); without it the goal keeps its own, which its terms must still fit
+    (country_payouts_misfit).
     """
     if goals is not None and (problem := goals_problem([fields["value"] for fields in goals])):
         raise ValidationError({"goals": problem})
@@ -186,14 +192,70 @@ def offer_save_with_goals(*, offer: Offer, goals: list[dict] | None) -> Offer:
     for fields in sorted(goals, key=lambda fields: fields.get("id") not in by_id):
         goal = existing[fields["id"]] if fields.get("id") in by_id else None
         goal = goal or by_value.get(fields["value"].lower()) or Goal(offer=offer)
+        country_payouts = fields.get("country_payouts")
         for name, value in fields.items():
-            if name != "id":
+            if name not in ("id", "country_payouts"):
                 setattr(goal, name, value)
         goal.full_clean()
+        if country_payouts is None and (misfit := country_payouts_misfit(goal)):
+            raise ValidationError({"goals": misfit})
         goal.save()
+        if country_payouts is not None:
+            goal_set_country_payouts(goal=goal, country_payouts=country_payouts)
         kept.append(goal.pk)
     offer.goals.exclude(pk__in=kept).delete()
     return offer
+
+
+def country_payouts_misfit(goal: Goal, *, terms: Mapping | None = None) -> str | None:
+    """Why `goal`'s stored payouts by country do not fit `terms` (offers.payouts.TERMS by name;
+    by default the goal's as they are now, changed maybe but not saved yet), or None when they do:
+    a goal whose payout turns from fixed to percent, say, would pay its countries a percent of 0.
+    Those payouts are changed first, or together with the terms."""
+    if goal.pk is None:
+        return None
+    rows = list(goal.country_payouts.values("country", *COUNTRY_AMOUNTS))
+    terms = terms or {name: getattr(goal, name) for name in TERMS}
+    misfits = [
+        f"{row['country']}: {' '.join(problems.values())}"
+        for row, problems in zip(rows, country_payouts_problems(terms, rows), strict=True)
+        if problems
+    ]
+    if not misfits:
+        return None
+    return (
+        f"Goal {goal.value!r} pays by country in amounts its new terms cannot take ({'; '.join(misfits)}). "
+        "Change or remove its payouts by country first, or together with its terms."
+    )
+
+
+@transaction.atomic
+def goal_set_country_payouts(*, goal: Goal, country_payouts: list[dict]) -> Goal:
+    """Make `goal`'s payouts by country exactly `country_payouts`: each item a country's ISO code
+    (`country`) and the amounts that take the place of the goal's for its visitors (`payout`,
+    `payout_percent`, `revenue`, `revenue_percent`), under the goal's types and in its currency
+    (offers.payouts). The goal's other countries' are deleted. Refused, as a whole, when a row
+    does not fit the goal's terms or names a country twice (country_payouts_problems)."""
+    terms = {name: getattr(goal, name) for name in TERMS}
+    problems = country_payouts_problems(terms, country_payouts)
+    if any(problems):
+        messages = [
+            f"{row.get('country')}: {message}"
+            for row, found in zip(country_payouts, problems, strict=True)
+            for message in found.values()
+        ]
+        raise ValidationError({"country_payouts": messages})
+    existing = {row.country: row for row in goal.country_payouts.all()}
+    kept = []
+    for fields in country_payouts:
+        row = existing.get(fields["country"]) or GoalCountryPayout(goal=goal)
+        for name in ["country", *COUNTRY_AMOUNTS]:
+            setattr(row, name, fields[name])
+        row.full_clean()
+        row.save()
+        kept.append(row.pk)
+    goal.country_payouts.exclude(pk__in=kept).delete()
+    return goal
 
 
 def offer_access_request(*, affiliate: Affiliate, offer: Offer) -> OfferAccess:

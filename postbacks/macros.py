@@ -5,6 +5,12 @@ in (`outbound.wire_url`: what a request target cannot hold is percent-encoded, e
 in the template are kept), so the URL stored, shown and signed is the URL sent. A value the
 conversion does not have becomes empty; a name that is not a macro stays, its braces encoded
 (`%7Bname%7D`), and the portal and API warn about it when the postback is saved.
+
+The visitor context macros (`{geo}`, `{region}`, `{city}`, `{os}`, `{os_version}`,
+`{click_device_type}`, `{device_model}`, `{browser}`, `{language}`) are the conversion's click's
+(tracking.visitor); a conversion without a click has only the country its advertiser sent.
+`{device_type}` keeps its meaning, the device type the advertiser sent; the visitor's as the
+click saw it is `{click_device_type}`.
 """
 
 import uuid
@@ -37,10 +43,16 @@ MACROS = {
     "uagent": "Visitor user agent",
     "referrer": "The page the visitor came from, as the click saw it",
     "conversion_referrer": "Referrer as the advertiser sent it",
-    "device_type": "Device type reported by the advertiser",
-    "geo": "Visitor country (ISO 3166-1 alpha-2): empty, no visitor context yet",
-    "city": "Visitor city: empty, no visitor context yet",
-    "os": "Visitor OS family: empty, no visitor context yet",
+    "device_type": "Device type reported by the advertiser (the click's is {click_device_type})",
+    "geo": "Visitor country, ISO 3166-1 alpha-2 code (US), as the click saw it (no click: the advertiser's)",
+    "region": "Visitor region, state or province, in English (California), as the click saw it",
+    "city": "Visitor city, in English (Mountain View), as the click saw it",
+    "os": "Visitor operating system (iOS, Android, Windows), as the click saw it",
+    "os_version": "Visitor OS version, major.minor (17.2), as the click saw it",
+    "click_device_type": "Visitor device type as the click saw it: desktop, mobile, tablet or bot",
+    "device_model": "Visitor device model (iPhone, Pixel 8), as the click saw it",
+    "browser": "Visitor browser (Mobile Safari, Chrome), as the click saw it",
+    "language": "Visitor language, the first of the click's Accept-Language (en-US)",
     "comment": "Advertiser's comment",
     "fbclid": "Facebook click id",
     "promo_code": "Promo code",
@@ -56,6 +68,30 @@ MACROS = {
 }
 ALIASES = {"offer_id": "offerid", **{f"custom_field_{n}": f"custom_field{n}" for n in range(1, 8)}}
 KNOWN = set(MACROS) | set(ALIASES)
+# Visitor context macro -> its field of the click (tracking.models.Click).
+VISITOR_CONTEXT = {
+    "geo": "country",
+    "region": "region",
+    "city": "city",
+    "os": "os_family",
+    "os_version": "os_version",
+    "click_device_type": "device_type",
+    "device_model": "device_model",
+    "browser": "browser",
+    "language": "language",
+}
+# What a test postback, which has no click, sends for them: a visitor on an iPhone in California.
+SAMPLE_VISITOR = {
+    "geo": "US",
+    "region": "California",
+    "city": "Mountain View",
+    "os": "iOS",
+    "os_version": "17.2",
+    "click_device_type": "mobile",
+    "device_model": "iPhone",
+    "browser": "Mobile Safari",
+    "language": "en-US",
+}
 
 
 def unknown(template: str) -> list[str]:
@@ -108,9 +144,7 @@ def values_for(conversion, status: int) -> dict[str, str]:
         "referrer": click.referrer if click else conversion.referrer,
         "conversion_referrer": conversion.referrer,
         "device_type": conversion.device_type,
-        "geo": "",
-        "city": "",
-        "os": "",
+        **_visitor_context(conversion, click),
         "comment": conversion.comment,
         "fbclid": conversion.fbclid or (click.fbclid if click else ""),
         "promo_code": conversion.promo_code,
@@ -126,6 +160,14 @@ def values_for(conversion, status: int) -> dict[str, str]:
     values = {name: "" if value is None else str(value) for name, value in values.items()}
     values.update({alias: values[name] for alias, name in ALIASES.items()})
     return values
+
+
+def _visitor_context(conversion, click) -> dict[str, str]:
+    """The click's visitor context; a conversion without a click has only its own country (the
+    one its advertiser sent, conversions.intake)."""
+    if click is None:
+        return {**dict.fromkeys(VISITOR_CONTEXT, ""), "geo": conversion.country}
+    return {name: getattr(click, field) for name, field in VISITOR_CONTEXT.items()}
 
 
 def _amount(value) -> str:

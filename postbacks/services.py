@@ -161,7 +161,11 @@ def postback_send_test(postback: Postback) -> Delivery:
         status=_test_status(postback, goal),
         integration_method=postback.integration_method,
     )
-    values = macros.values_for(event.conversion, event.new_status) | {"clickid": new_click_id()}
+    # The test conversion has no click: a click id and a visitor are made up for it.
+    values = macros.values_for(event.conversion, event.new_status) | {
+        "clickid": new_click_id(),
+        **macros.SAMPLE_VISITOR,
+    }
     return postback_send_one(postback=postback, event=event, values=values)
 
 

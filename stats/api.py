@@ -1,6 +1,7 @@
 """`GET /api/v1/stats/` (the affiliate's own statistics) and `GET /api/v1/manage/stats/` (the
 network's, with revenue). Not paginated: the rows are bounded by the period (at most MAX_DAYS), the
-offers and goals, or SUB_ROW_LIMIT sub values (stats.selectors)."""
+offers and goals, the countries, OS families and device types, or SUB_ROW_LIMIT sub values
+(stats.selectors)."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
@@ -21,19 +22,21 @@ PARAMETERS = [
     ),
     OpenApiParameter("date_to", str, description="Last UTC day, included, YYYY-MM-DD (default: today)"),
     OpenApiParameter("offer", int, description="Offer id"),
+    OpenApiParameter("country", str, description="Only visitors from this country: a code such as US"),
     OpenApiParameter(
         "group_by",
         str,
         enum=GROUPINGS,
-        description="day (default), offer, goal, or a sub value: at most 92 days, the 100 values "
-        "with the most clicks",
+        description="day (default), offer, goal, the visitor's country, os (OS family) or device (device "
+        "type), or a sub value: at most 92 days, the 100 values with the most clicks",
     ),
 ]
 
 
 class PartnerStatsView(APIView):
-    """The affiliate's clicks, unique clicks, conversions by status, conversion rate and payout,
-    grouped by day, offer, goal or sub value, with totals. Test conversions are left out."""
+    """The affiliate's clicks, unique clicks, clicks refused by the offers' targeting, conversions
+    by status, conversion rate and payout, grouped by day, offer, goal, visitor country, OS family,
+    device type or sub value, with totals. Test conversions are left out."""
 
     permission_classes = [IsAffiliate]
 

@@ -5,11 +5,19 @@ from django import forms
 from config.filters import DateRangeForm, complete_period, use_date_pickers
 from offers.forms import public_id_field
 from offers.models import Affiliate
+from offers.targeting import country_name
 from stats.selectors import GROUPINGS, MAX_DAYS, MAX_SUB_DAYS
 from tracking.models import SUB_FIELDS
 
 DEFAULT_DAYS = 30
-GROUPING_LABELS = {"day": "Day", "offer": "Offer", "goal": "Goal"}
+GROUPING_LABELS = {
+    "day": "Day",
+    "offer": "Offer",
+    "goal": "Goal",
+    "country": "Country",
+    "os": "OS",
+    "device": "Device type",
+}
 
 
 class ReportPeriodForm(DateRangeForm):
@@ -24,7 +32,8 @@ class ReportPeriodForm(DateRangeForm):
 
 
 class StatsFilterForm(ReportPeriodForm):
-    """The report's period (ReportPeriodForm), `offer` (offer id) and `group_by`.
+    """The report's period (ReportPeriodForm), `offer` (offer id), `country` (the visitors' country
+    code, in any case) and `group_by`.
 
     `offers` are the offers the filter may name; any other id is refused, so an affiliate learns
     nothing about offers that are not theirs.
@@ -36,8 +45,12 @@ class StatsFilterForm(ReportPeriodForm):
         choices=[(name, GROUPING_LABELS.get(name, name)) for name in GROUPINGS],
         required=False,
         error_messages={
-            "invalid_choice": "Unknown grouping %(value)s: choose day, offer, goal or sub1..sub8."
+            "invalid_choice": "Unknown grouping %(value)s: choose day, offer, goal, country, os, device "
+            "or sub1..sub8."
         },
+    )
+    country = forms.CharField(
+        label="Country", required=False, strip=True, help_text="The visitors' country code, such as US"
     )
     unknown_offer_message = "Unknown offer: choose one of your offers."
 
@@ -53,6 +66,14 @@ class StatsFilterForm(ReportPeriodForm):
         if offer is None:
             raise forms.ValidationError(self.unknown_offer_message)
         return offer
+
+    def clean_country(self):
+        code = self.cleaned_data.get("country", "").upper()
+        if not code:
+            return None
+        if not country_name(code):
+            raise forms.ValidationError(f"Unknown country {code[:8]}: give a country code such as US or DE.")
+        return code
 
     def clean_group_by(self):
         return self.cleaned_data.get("group_by") or "day"
@@ -102,6 +123,7 @@ class PortalStatsFilterForm(StatsFilterForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         use_date_pickers(self)
+        self.fields["country"].widget.attrs.update({"placeholder": "US", "size": 4, "maxlength": 2})
         self.fields["offer"].widget = forms.Select(
             choices=[
                 ("", "All offers"),

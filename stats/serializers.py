@@ -2,7 +2,8 @@
 
 from rest_framework import serializers
 
-from stats.selectors import Figures, Report
+from offers.targeting import DeviceType
+from stats.selectors import REFUSALS, Figures, Report
 
 
 class CountsSerializer(serializers.Serializer):
@@ -20,11 +21,23 @@ class AmountsSerializer(serializers.Serializer):
     hold = serializers.DecimalField(max_digits=18, decimal_places=4)
 
 
+class RefusedSerializer(serializers.Serializer):
+    country = serializers.IntegerField(help_text="The visitor's country is not one the offer targets")
+    os = serializers.IntegerField(help_text="The visitor's OS family is not one the offer targets")
+    device = serializers.IntegerField(help_text="The visitor's device type is not one the offer targets")
+    total = serializers.IntegerField()
+
+
 class FiguresSerializer(serializers.Serializer):
     clicks = serializers.IntegerField(allow_null=True, help_text="null on goal rows: a click has no goal")
     unique_clicks = serializers.IntegerField(
         allow_null=True,
         help_text="Clicks that are the first of their IP address on their offer in their UTC day",
+    )
+    refused = RefusedSerializer(
+        allow_null=True,
+        help_text="Clicks the offer's targeting refused (not counted in `clicks`), by reason; null on goal "
+        "and sub value rows: a refused click has neither",
     )
     conversions = CountsSerializer(
         help_text="Conversions by current status, on the UTC day they were created"
@@ -54,6 +67,18 @@ class GroupSerializer(serializers.Serializer):
     offer_title = serializers.CharField(required=False)
     goal = serializers.CharField(required=False, help_text="Goal value")
     goal_title = serializers.CharField(required=False)
+    country = serializers.CharField(
+        required=False, allow_blank=True, help_text="Country code (ISO 3166-1 alpha-2); empty when unknown"
+    )
+    os = serializers.CharField(required=False, allow_blank=True, help_text="OS family; empty when unknown")
+    device = serializers.ChoiceField(
+        choices=["", *DeviceType.VALUES], required=False, help_text="Device type; empty when unknown"
+    )
+    label = serializers.CharField(
+        required=False,
+        help_text="Grouped by country, os or device: the group's name (a country's English name, "
+        '"Unknown" for an empty value)',
+    )
     sub1 = serializers.CharField(required=False)
     sub2 = serializers.CharField(required=False)
     sub3 = serializers.CharField(required=False)
@@ -110,6 +135,8 @@ def _group(report: Report, row) -> dict:
         if row.goal is not None:
             group |= {"goal": row.goal.value, "goal_title": row.goal.title}
         return group
+    if report.visitor_grouping:
+        return {report.group_by: row.visitor, "label": row.label}
     return {report.group_by: row.sub}
 
 
@@ -117,6 +144,9 @@ def _figures(figures: Figures) -> dict:
     return {
         "clicks": figures.clicks,
         "unique_clicks": figures.unique_clicks,
+        "refused": None
+        if figures.refused is None
+        else {**{reason: figures.refused[reason] for reason in REFUSALS}, "total": figures.refused_total},
         "conversions": {**figures.counts, "total": figures.conversions},
         "cr": figures.cr,
         "payout": {money.currency: money.payout for money in figures.amounts},

@@ -13,59 +13,76 @@ from decimal import Decimal
 from config.db import insert_many, rollup_rebuild
 from conversions.models import Conversion, ConversionEvent
 from offers.choices import ConversionStatus
+from offers.targeting import TargetingRefusal
 from stats.models import STATUS_COLUMNS, DailyStat, DailyVisitor
-from tracking.models import Click
+from tracking.models import Click, RefusedClick
 
 COUNT_COLUMNS = list(STATUS_COLUMNS.values())
 PAYOUT_COLUMNS = [f"payout_{name}" for name in COUNT_COLUMNS]
 REVENUE_COLUMNS = [f"revenue_{name}" for name in COUNT_COLUMNS]
 CONVERSION_COLUMNS = [*COUNT_COLUMNS, *PAYOUT_COLUMNS, *REVENUE_COLUMNS]
+# The rollup's click counters: the clicks, the unique ones, and the refused ones by reason.
+REFUSAL_COLUMNS = [refusal.value for refusal in TargetingRefusal]
+CLICK_COLUMNS = ["clicks", "unique_clicks", *REFUSAL_COLUMNS]
+# The fields that tell the rollup's rows apart (its unique constraints), in the order of the
+# keys the counting below groups by.
+VISITOR_KEY = ["country", "os_family", "device_type"]
+CLICK_KEY = ["day", "affiliate_id", "offer_id", *VISITOR_KEY]
+CONVERSION_KEY = ["day", "affiliate_id", "offer_id", "goal_id", "currency", *VISITOR_KEY]
 
 
 # --- Clicks ---------------------------------------------------------------------------------
 
 
 def stats_add_clicks(rows: list[dict]) -> None:
-    """Count clicks that tracking.store.click_write_rows has just inserted (its listener).
+    """Count clicks that tracking.store.click_write_rows has just inserted (its listener), each in
+    the row of its UTC day, affiliate, offer and visitor country, OS family and device type.
 
     Two statements per batch: one claims the day's visitors (an IP's first click on an offer of
-    an affiliate in a UTC day is its unique click), one adds the grouped counts. Test clicks are
-    not counted.
+    an affiliate in a UTC day is its unique click, counted with the visitor context of that
+    click: the earliest of the batch, the first written among equals, as the rebuild orders by
+    time and id), one adds the grouped counts. Test clicks are not counted. A row with a
+    `refused` key is a visit the offer's targeting refused (tracking.models.RefusedClick): it
+    adds one to the counter of that reason (offers.targeting.TargetingRefusal) and is neither a
+    click nor a visitor.
     """
-    counts: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-    visitors = set()
+    counts: dict[tuple, dict[str, int]] = defaultdict(lambda: dict.fromkeys(CLICK_COLUMNS, 0))
+    first_clicks: dict[tuple, tuple] = {}  # visitor: (created_at, bucket) of its earliest click
     for row in rows:
         if row.get("is_test"):
             continue
-        key = (row["created_at"].astimezone(UTC).date(), row["affiliate_id"], row["offer_id"])
-        counts[key][0] += 1
-        if row.get("ip"):
-            visitors.add((*key, row["ip"]))
-        else:
-            counts[key][1] += 1  # without an address a repeat cannot be recognised
+        created_at = row["created_at"]
+        key = (created_at.astimezone(UTC).date(), row["affiliate_id"], row["offer_id"])
+        # A row written by a release from before the visitor context has none: "" (unknown).
+        bucket = (*key, *(row.get(name) or "" for name in VISITOR_KEY))
+        if row.get("refused"):
+            counts[bucket][TargetingRefusal(row["refused"]).value] += 1
+            continue
+        counts[bucket]["clicks"] += 1
+        if not row.get("ip"):
+            counts[bucket]["unique_clicks"] += 1  # without an address a repeat cannot be recognised
+            continue
+        visitor = (*key, row["ip"])
+        earlier = first_clicks.get(visitor)
+        if earlier is None or created_at < earlier[0]:
+            first_clicks[visitor] = (created_at, bucket)
     claimed = insert_many(
         [
             {"day": day, "affiliate_id": affiliate, "offer_id": offer, "ip": ip}
-            for day, affiliate, offer, ip in sorted(visitors)
+            for day, affiliate, offer, ip in sorted(first_clicks)
         ],
         into=DailyVisitor,
         skip_conflicts_by=("day", "affiliate_id", "offer_id", "ip"),
     )
     for visitor in claimed:
-        counts[(visitor["day"], visitor["affiliate_id"], visitor["offer_id"])][1] += 1
+        _, bucket = first_clicks[
+            (visitor["day"], visitor["affiliate_id"], visitor["offer_id"], visitor["ip"])
+        ]
+        counts[bucket]["unique_clicks"] += 1
     insert_many(
-        [
-            {
-                "day": day,
-                "affiliate_id": affiliate,
-                "offer_id": offer,
-                "clicks": total,
-                "unique_clicks": unique,
-            }
-            for (day, affiliate, offer), (total, unique) in sorted(counts.items())
-        ],
+        [dict(zip(CLICK_KEY, bucket, strict=True)) | counted for bucket, counted in sorted(counts.items())],
         into=DailyStat,
-        add_on_conflict=("clicks", "unique_clicks"),
+        add_on_conflict=tuple(CLICK_COLUMNS),
         unique="daily_stat_clicks_unique",
     )
 
@@ -76,7 +93,9 @@ def stats_add_clicks(rows: list[dict]) -> None:
 def stats_add_conversion_events(events: list[ConversionEvent]) -> None:
     """Count conversions' creations and status changes (conversions.events' listener): one more
     in the new status, one fewer in the old one, with their payout and revenue, on the UTC day the
-    conversion was created. One statement for all the events. Test conversions are not counted.
+    conversion was created, in the row of its click's visitor country, OS family and device type
+    (`click_device_type`; the conversion's own `device_type` is the advertiser's word). One
+    statement for all the events. Test conversions are not counted.
 
     A status change may have changed the amounts (a new order sum, and with a percent payout the
     currency) or the goal (a manager approving a conversion declined for a goal the offer lacked):
@@ -97,6 +116,9 @@ def stats_add_conversion_events(events: list[ConversionEvent]) -> None:
                 conversion.offer_id,
                 amounts.goal_id,
                 amounts.currency,
+                conversion.country,
+                conversion.os_family,
+                conversion.click_device_type,
             )
             name = STATUS_COLUMNS[ConversionStatus(status)]
             deltas[key][name] += sign
@@ -104,11 +126,7 @@ def stats_add_conversion_events(events: list[ConversionEvent]) -> None:
             deltas[key][f"revenue_{name}"] += sign * amounts.revenue
     # In key order: two transactions counting the same rows then wait in one direction only.
     insert_many(
-        [
-            {"day": day, "affiliate_id": affiliate, "offer_id": offer, "goal_id": goal, "currency": currency}
-            | counted
-            for (day, affiliate, offer, goal, currency), counted in sorted(deltas.items())
-        ],
+        [dict(zip(CONVERSION_KEY, key, strict=True)) | counted for key, counted in sorted(deltas.items())],
         into=DailyStat,
         add_on_conflict=tuple(CONVERSION_COLUMNS),
         unique="daily_stat_conversions_unique",
@@ -119,8 +137,8 @@ def stats_add_conversion_events(events: list[ConversionEvent]) -> None:
 
 
 def stats_rebuild(*, since: date | None = None) -> None:
-    """Recompute the rollup from the clicks and conversions, for every day from `since` (UTC; all
-    days when None), counting exactly what the live path counts.
+    """Recompute the rollup from the clicks, refused clicks and conversions, for every day from
+    `since` (UTC; all days when None), counting exactly what the live path counts.
 
     Live writes wait while it runs (on PostgreSQL the rollup tables are locked against writers,
     not readers), so nothing is counted twice or missed; a recent `since` keeps that short.
@@ -129,7 +147,10 @@ def stats_rebuild(*, since: date | None = None) -> None:
         stat=DailyStat,
         visitor=DailyVisitor,
         click=Click,
+        refused_click=RefusedClick,
         conversion=Conversion,
         statuses={name: status.value for status, name in STATUS_COLUMNS.items()},
+        # A refused click's reason is its counter's name (offers.targeting.TargetingRefusal).
+        refusals={name: name for name in REFUSAL_COLUMNS},
         since=since,
     )

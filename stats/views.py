@@ -9,8 +9,8 @@ from config.exports import csv_download, csv_text
 from config.filters import with_default_period
 from conversions.selectors import offers_for_statistics
 from portal.access import AffiliateRequiredMixin
-from stats.forms import DEFAULT_DAYS, PortalStatsFilterForm
-from stats.selectors import MAX_SUB_DAYS, SUB_ROW_LIMIT, Report, stats_report
+from stats.forms import DEFAULT_DAYS, GROUPING_LABELS, PortalStatsFilterForm
+from stats.selectors import MAX_SUB_DAYS, REFUSALS, SUB_ROW_LIMIT, Report, stats_report
 
 
 class StatsFiltersMixin(AffiliateRequiredMixin):
@@ -28,9 +28,11 @@ class StatisticsView(StatsFiltersMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         form = self.filter_form()
+        report = self.report(form) if form.is_valid() else None
         return super().get_context_data(
             form=form,
-            report=self.report(form) if form.is_valid() else None,
+            report=report,
+            grouping_label=report and GROUPING_LABELS.get(report.group_by, report.group_by),
             max_sub_days=MAX_SUB_DAYS,
             sub_row_limit=SUB_ROW_LIMIT,
             nav_section="statistics",
@@ -53,6 +55,9 @@ GROUP_HEADERS = {
     "day": ["date (UTC)"],
     "offer": ["offer id", "offer"],
     "goal": ["offer id", "offer", "goal", "goal title"],
+    "country": ["country code", "country"],
+    "os": ["OS"],
+    "device": ["device type"],
 }
 
 
@@ -68,17 +73,27 @@ def _group_cells(report: Report, row) -> list:
             csv_text(row.goal.value),
             csv_text(row.goal.title),
         ]
+    if report.group_by == "country":
+        return [row.visitor, row.label]
+    if report.visitor_grouping:
+        # An OS family is the user agent's word, which a visitor controls.
+        return [csv_text(row.label)]
     return [csv_text(row.sub)]
 
 
 def report_csv_rows(report: Report):
-    """Header, rows, then "other values" (grouped by a sub value) and "total" lines. Payout is the
-    approved payout; pending and hold payouts have columns of their own, per currency."""
+    """Header, rows, then "other values" (grouped by a sub value) and "total" lines. Refused clicks
+    in all and by reason. Payout is the approved payout; pending and hold payouts have columns of
+    their own, per currency."""
     group_headers = GROUP_HEADERS.get(report.group_by, [report.group_by])
     yield [
         *group_headers,
         "clicks",
         "unique clicks",
+        "refused",
+        "refused by country",
+        "refused by OS",
+        "refused by device",
         "conversions",
         "approved",
         "pending",
@@ -100,9 +115,14 @@ def report_csv_rows(report: Report):
 
 
 def _figure_cells(report: Report, figures) -> list:
+    if figures.refused is None:
+        refused = [""] * (1 + len(REFUSALS))
+    else:
+        refused = [figures.refused_total, *(figures.refused[reason] for reason in REFUSALS)]
     cells = [
         "" if figures.clicks is None else figures.clicks,
         "" if figures.unique_clicks is None else figures.unique_clicks,
+        *refused,
         figures.conversions,
         *figures.counts.values(),
         "" if figures.cr is None else figures.cr,

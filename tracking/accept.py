@@ -5,11 +5,17 @@ The checks run in this order, and the first that fails decides (README, "Clicks"
 2. no parameter is longer than MAX_PARAMETER_LENGTH;
 3. offer_id, then pid, is present and a number;
 4. the offer exists;
-5. the affiliate may run the offer (offers.access), an unknown pid being refused in its turn.
-A refused visit stores nothing. Once the offer is known, a refusal sends the visitor to the
-offer's trafficback URL when it has one. An accepted visit is stored (tracking.store) and sent to
-the offer's destination (tracking.destination: its macros, and deeplinks); a HEAD is no visit,
-so it is checked but not stored.
+5. the affiliate may run the offer (offers.access), an unknown pid being refused in its turn;
+6. the visitor is one the offer targets (offers.targeting: country, OS family, device type). The
+   integration test wizard's click is exempt: it comes from no real visitor, and tests the
+   affiliate's postbacks, not the offer's audience.
+A visit refused by checks 1-5 stores nothing. One refused by the offer's targeting is stored as a
+refused click (tracking.models.RefusedClick, through tracking.store like a click), so that the
+statistics count it with its reason; it never becomes a click a conversion could find. Once the
+offer is known, a refusal sends the visitor to the offer's trafficback URL when it has one. An
+accepted visit is stored (tracking.store) and sent to the offer's destination
+(tracking.destination: its macros, and deeplinks); a HEAD is no visit, so it is checked but not
+stored.
 """
 
 import time
@@ -18,11 +24,12 @@ from urllib.parse import parse_qsl
 
 from config.text import has_control_characters
 from offers import access
+from offers.targeting import TargetingRefusal, refusal_message, targeting_refusal
 from tracking import destination
 from tracking.models import CLICK_PARAMETERS, MAX_PARAMETER_LENGTH, click_parameter_fields, new_click_id
 from tracking.params import public_id
 from tracking.store import click_record
-from tracking.visitor import visitor_for
+from tracking.visitor import Visitor, visitor_for
 
 
 @dataclass(frozen=True)
@@ -48,10 +55,19 @@ class ClickRefused:
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, message: str, offer=None, params=None, affiliate=None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        offer=None,
+        params=None,
+        affiliate=None,
+        visitor: Visitor | None = None,
+        targeting: TargetingRefusal | None = None,
+    ):
         super().__init__(message)
         self.status, self.message, self.offer, self.params = status, message, offer, params or {}
-        self.affiliate = affiliate
+        self.affiliate, self.visitor, self.targeting = affiliate, visitor, targeting
 
 
 def click_accept(
@@ -69,17 +85,29 @@ def click_accept(
     `query` is the query string as a WSGI server hands it over (its bytes decoded as latin-1);
     `ip`, `user_agent` and `referrer` are the visitor's, as stored and used in macros, and with
     `accept_language` give the click's visitor context (tracking.visitor). A test click (the
-    integration test wizard's) is stored flagged as one.
+    integration test wizard's) is stored flagged as one, and the offer's targeting does not apply
+    to it.
     """
     wants_json = "format=json" in query
+    now = time.time()
     try:
         params = _parse_query(query)
         wants_json = params.get("format") == "json"
         offer, affiliate = _check(params)
+        # Once per click, for the targeting, the stored row and the URL's macros alike.
+        visitor = visitor_for(ip=ip, user_agent=user_agent, accept_language=accept_language)
+        if not is_test:
+            _check_targeting(offer, affiliate, params, visitor)
     except _Refused as refused:
+        if refused.targeting is not None and visit:
+            _record_refused(refused, ip=ip, user_agent=user_agent, at=now)
         trafficback_url = ""
         if refused.offer is not None and refused.offer.trafficback_url:
-            visit = destination.Visit(
+            # A refusal before the targeting check has no visitor yet: computed here, once.
+            visitor = refused.visitor or visitor_for(
+                ip=ip, user_agent=user_agent, accept_language=accept_language
+            )
+            trafficback = destination.Visit(
                 params=refused.params,
                 click_id="",
                 offer=refused.offer,
@@ -88,13 +116,12 @@ def click_accept(
                 user_agent=user_agent,
                 referrer=referrer,
                 deeplink="",
-                at=time.time(),
+                at=now,
+                visitor=visitor,
             )
-            trafficback_url = destination.url_for(refused.offer.trafficback_url, visit)
+            trafficback_url = destination.url_for(refused.offer.trafficback_url, trafficback)
         return ClickRefused(refused.status, refused.message, wants_json, trafficback_url)
 
-    now = time.time()
-    visitor = visitor_for(ip=ip, user_agent=user_agent, accept_language=accept_language)
     click_id = new_click_id() if visit else ""
     if click_id:
         row = click_parameter_fields(params)
@@ -113,6 +140,34 @@ def click_accept(
         click_record(row)
     redirect_url = _redirect_url(params, offer, affiliate, click_id, ip, user_agent, referrer, now, visitor)
     return ClickAccepted(click_id, redirect_url, offer.click_lifetime_days, wants_json)
+
+
+def _check_targeting(offer, affiliate, params, visitor):
+    refusal = targeting_refusal(offer, visitor)
+    if refusal is not None:
+        message = refusal_message(refusal, visitor)
+        raise _Refused(403, message, offer, params, affiliate, visitor=visitor, targeting=refusal)
+
+
+def _record_refused(refused: _Refused, *, ip, user_agent, at):
+    """Store a visit refused by the offer's targeting, with its reason (tracking.store keeps it
+    apart from clicks). It gets a click id of its own so that it is counted once, as a click is,
+    however often its batch is written; the visitor is not told it."""
+    visitor = refused.visitor
+    click_record(
+        {
+            "refused": refused.targeting.value,
+            "click_id": new_click_id(),
+            "offer_id": refused.offer.pk,
+            "affiliate_id": refused.affiliate.pk,
+            "ip": ip,
+            "user_agent": user_agent,
+            "country": visitor.country,
+            "os_family": visitor.os_family,
+            "device_type": visitor.device_type,
+            "created_at": at,
+        }
+    )
 
 
 def _redirect_url(params, offer, affiliate, click_id, ip, user_agent, referrer, now, visitor) -> str:

@@ -1,7 +1,15 @@
 from django.contrib import admin
 
 from config.admin_base import TrafficRecordAdmin, named_values_html
-from tracking.models import MORE_SUB_FIELDS, Click
+from offers.targeting import TargetingRefusal, country_label
+from tracking.models import MORE_SUB_FIELDS, Click, RefusedClick
+
+# A refused click's reason in the admin's words.
+REASONS = {
+    TargetingRefusal.COUNTRY.value: "Country not targeted",
+    TargetingRefusal.OS.value: "OS not targeted",
+    TargetingRefusal.DEVICE.value: "Device type not targeted",
+}
 
 
 @admin.register(Click)
@@ -27,4 +35,52 @@ class ClickAdmin(TrafficRecordAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         # Click ids are stored in lowercase; visitors paste them as they come.
+        return super().get_search_results(request, queryset, search_term.strip().lower())
+
+
+class ReasonFilter(admin.SimpleListFilter):
+    """The reasons there are, rather than a DISTINCT over a large table (what a plain field
+    filter would ask)."""
+
+    title = "reason"
+    parameter_name = "reason"
+
+    def lookups(self, request, model_admin):
+        return list(REASONS.items())
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(reason=self.value())
+        return queryset
+
+
+@admin.register(RefusedClick)
+class RefusedClickAdmin(TrafficRecordAdmin):
+    """Visits the offers' targeting turned away, newest first (the model's ordering)."""
+
+    list_display = [
+        "click_id",
+        "created_at",
+        "offer",
+        "affiliate",
+        "reason_text",
+        "country_text",
+        "os_family",
+        "device_type",
+        "ip",
+    ]
+    list_filter = [ReasonFilter, "offer", "created_at"]
+    list_select_related = ["offer", "affiliate__user"]
+    search_fields = ["=click_id"]
+    search_help_text = "Exact click id (24 hex characters)."
+
+    @admin.display(description="reason", ordering="reason")
+    def reason_text(self, refused):
+        return REASONS.get(refused.reason, refused.reason)
+
+    @admin.display(description="country", ordering="country")
+    def country_text(self, refused):
+        return country_label(refused.country) if refused.country else "unknown"
+
+    def get_search_results(self, request, queryset, search_term):
         return super().get_search_results(request, queryset, search_term.strip().lower())

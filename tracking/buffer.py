@@ -19,6 +19,10 @@ The path of a click, and what keeps it safe:
 4. If Redis is unreachable, the thread writes the batch to the database directly; if that fails
    too, it keeps the batch and tries again for several minutes, then logs the rows as an error.
 
+Visits refused by the offer's targeting (rows with `refused`, tracking.store) take the same way,
+to be counted once, but get no pending key: no conversion looks for them, and a lookup must
+never find one as a click.
+
 What can be lost, and only when a process dies without running its shutdown: the clicks a web
 process answered in its last BATCH_WINDOW (SIGKILL, out-of-memory kill, power loss), and the
 clicks Redis holds if Redis itself loses its memory. Run Redis with AOF persistence
@@ -52,10 +56,13 @@ SEND_ATTEMPTS = 30
 # A writer that has not acknowledged an entry for this long is presumed dead.
 CLAIM_IDLE_MS = 30_000
 
-# For each click: ARGV holds click id, row, click id, row, ...
+# For each click: ARGV holds click id, row, click id, row, ...; an empty click id (a refused
+# click's) sets no pending key.
 PUSH_SCRIPT = """
 for i = 1, #ARGV, 2 do
-    redis.call('SET', KEYS[1] .. ARGV[i], ARGV[i + 1])
+    if ARGV[i] ~= '' then
+        redis.call('SET', KEYS[1] .. ARGV[i], ARGV[i + 1])
+    end
     redis.call('XADD', KEYS[2], '*', 'c', ARGV[i + 1])
 end
 """
@@ -167,7 +174,8 @@ def _current_sender(write_rows) -> _Sender:
 def _push_to_redis(rows):
     args = []
     for row in rows:
-        args += [row["click_id"], json.dumps(row, separators=(",", ":"))]
+        key = "" if "refused" in row else row["click_id"]
+        args += [key, json.dumps(row, separators=(",", ":"))]
     _push_script(settings.CLICK_BUFFER_REDIS_URL)(keys=[PENDING_KEY, STREAM], args=args)
 
 

@@ -3,8 +3,9 @@ the preview URL is only checked for names that are no macro), their values for o
 deeplinks.
 
 The names are Affise's, so that an offer URL written for Affise works unchanged. The visitor
-context macros (`{geo}`, `{city}`, `{os_version}`, `{device_model}`, `{language}`) are known but
-empty: the click records no visitor context yet.
+context macros (`{geo}`, `{region}`, `{city}`, `{os}`, `{os_version}`, `{device_type}`,
+`{device_model}`, `{browser}`, `{language}`) give the click's visitor context (tracking.visitor),
+computed once per click before its URL is filled; a value it does not know is empty.
 """
 
 import uuid
@@ -39,15 +40,30 @@ MACROS = {
     "date": "Click date and time, Y-m-d H:i:s, UTC",
     "date_only": "Click date, Y-m-d, UTC",
     "time_petty": "Click time, H:i:s, UTC",
-    "geo": "Visitor country (ISO 3166-1 alpha-2): empty, no visitor context yet",
-    "city": "Visitor city: empty, no visitor context yet",
-    "os_version": "Visitor OS version: empty, no visitor context yet",
-    "device_model": "Visitor device model: empty, no visitor context yet",
-    "language": "Visitor language: empty, no visitor context yet",
+    "geo": "Visitor country, ISO 3166-1 alpha-2 code (US); empty when not known",
+    "region": "Visitor region, state or province, in English (California)",
+    "city": "Visitor city, in English (Mountain View)",
+    "os": "Visitor operating system (iOS, Android, Windows, Mac OS X)",
+    "os_version": "Visitor OS version, major.minor (17.2)",
+    "device_type": "Visitor device type: desktop, mobile, tablet or bot",
+    "device_model": "Visitor device model (iPhone, Pixel 8, SM-S918B)",
+    "browser": "Visitor browser (Mobile Safari, Chrome, Firefox)",
+    "language": "Visitor language, the first of Accept-Language (en-US)",
 }
 ALIASES = {"click_id": "clickid", "device_ua": "ua"}
 KNOWN = set(MACROS) | set(ALIASES)
-VISITOR_CONTEXT = ("geo", "city", "os_version", "device_model", "language")
+# Visitor context macro -> its field of tracking.visitor.Visitor.
+VISITOR_CONTEXT = {
+    "geo": "country",
+    "region": "region",
+    "city": "city",
+    "os": "os_family",
+    "os_version": "os_version",
+    "device_type": "device_type",
+    "device_model": "device_model",
+    "browser": "browser",
+    "language": "language",
+}
 # As long as an offer's destination may be.
 MAX_DEEPLINK_LENGTH = 2048
 
@@ -61,8 +77,9 @@ def unknown(template: str) -> list[str]:
 class Visit:
     """What a destination's macros are filled from: the link's parameters, the click id (empty
     for a refused visit or a HEAD), the click path's snapshots of the offer and of the affiliate
-    (None when the link names none that exists), the visitor, the allowed deeplink (or empty), and
-    the click's Unix time."""
+    (None when the link names none that exists), the visitor's address, user agent and referrer,
+    the allowed deeplink (or empty), the click's Unix time, and the visitor context (empty for a
+    visit whose caller gives none)."""
 
     params: Mapping[str, str]
     click_id: str
@@ -81,13 +98,15 @@ def _moment(visit: Visit) -> datetime:
 
 
 # Each macro's value for a visit, computed only when a URL holds the macro (the click path pays
-# for what its offer's URL uses). The link's own parameters are read by name.
+# for what its offer's URL uses). The link's own parameters and the visitor context (computed
+# once per click, as the click row stores it) are read by name.
 _VALUES: dict[str, Callable[[Visit], str | None]] = {
     "clickid": lambda visit: visit.click_id,
     "offer_name": lambda visit: visit.offer.title,
     "advertiser_id": lambda visit: str(visit.offer.advertiser_id),
     "affiliate_name": lambda visit: visit.affiliate.name if visit.affiliate is not None else "",
     "impression_id": lambda visit: visit.params.get("imp_id", ""),
+    "aimp_id": lambda visit: "",
     "deeplink": lambda visit: visit.deeplink,
     "ip": lambda visit: visit.ip,
     "ua": lambda visit: visit.user_agent,
@@ -99,7 +118,6 @@ _VALUES: dict[str, Callable[[Visit], str | None]] = {
     "time_petty": lambda visit: f"{_moment(visit):%H:%M:%S}",
 }
 _FROM_LINK = {"pid", "offer_id", *CLICK_PARAMETERS}
-_EMPTY = {"aimp_id", *VISITOR_CONTEXT}
 
 
 def url_for(template: str, visit: Visit) -> str:
@@ -117,8 +135,8 @@ def _value(name: str, visit: Visit) -> str | None:
     name = ALIASES.get(name, name)
     if name in _FROM_LINK:
         return visit.params.get(name, "")
-    if name in _EMPTY:
-        return ""
+    if name in VISITOR_CONTEXT:
+        return getattr(visit.visitor, VISITOR_CONTEXT[name])
     return _VALUES[name](visit)
 
 

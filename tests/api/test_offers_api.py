@@ -64,6 +64,7 @@ def test_partner_offers_carry_the_public_fields(affiliate, affiliate_api):
             "payout_percent": "0.0000",
             "payout_terms": "3.50 EUR",
             "currency": "EUR",
+            "country_payouts": [],
         }
     ]
     assert (

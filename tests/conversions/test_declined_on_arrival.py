@@ -317,3 +317,14 @@ def test_approved_on_a_goal_that_already_has_this_conversion_it_is_refused(
     refused = approve(manager_api, declined)
     assert refused.status_code == 400
     assert "Goal 'purchase' of the offer already has this conversion." in str(refused.json())
+
+
+def test_an_offer_without_any_goal_refuses_the_postback_as_goal_not_found(client, affiliate):
+    # Only a broken import leaves an offer so: there is no goal to decline the conversion on.
+    bare = OfferFactory(goals=[])
+    click = client.get(f"/click?pid={affiliate.pid}&offer_id={bare.offer_id}&format=json").json()["click_id"]
+
+    response = postback(client, clickid=click, goal="sale")
+
+    assert (response.status_code, response.json()) == (404, {"status": 2, "message": "Goal not found"})
+    assert not Conversion.objects.exists()

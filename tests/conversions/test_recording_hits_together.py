@@ -200,3 +200,13 @@ def test_a_status_change_after_a_refusal_in_a_batch_is_made_in_the_same_batch(cl
     assert [result.message for result in results] == ["ok", "Unknown status", "ok", "ok"]
     assert inserts_into(queries, Conversion) == 1 and inserts_into(queries, ServerPostback) == 1
     assert Conversion.objects.get(click__click_id=first).status == 1
+
+
+def test_a_batch_writes_its_new_conversions_in_the_order_of_their_keys_not_of_arrival(click_ids):
+    # Two batches holding twins of each other's conversions then wait for one another in one
+    # direction only, never crosswise (a deadlock).
+    first, second, third = click_ids
+    hits_record([hit(clickid=third), hit(clickid=first), hit(clickid=second)])
+
+    inserted = Conversion.objects.order_by("pk").values_list("click__click_id", flat=True)
+    assert list(inserted) == [first, second, third]

@@ -53,7 +53,7 @@ def amounts(goal_terms: Goal, sent: str) -> Amounts:
     """`sent`: the sum and its currency ("12.50 EUR"), or "" for none."""
     order_sum, currency = sent.split() if sent else (None, "USD")
     order_sum = None if order_sum is None else Decimal(order_sum)
-    return conversion_amounts(goal_terms, order_sum=order_sum, order_currency=currency)
+    return conversion_amounts(goal_terms, country="", order_sum=order_sum, order_currency=currency)
 
 
 AMOUNT_CASES = [

@@ -21,6 +21,7 @@ def loaded(conversion):
 def test_a_clickless_conversion_without_a_referrer_or_fbclid_has_them_empty():
     values = macros.values_for(loaded(ConversionFactory()), status=2)
     assert (values["referrer"], values["fbclid"], values["ip"]) == ("", "", "")
+    assert (values["os_id"], values["conversion_ip"]) == ("", "")
     rendered = macros.render("https://t.example/?r={referrer}&f={fbclid}&i={ip}", values)
     assert rendered == "https://t.example/?r=&f=&i="
 

@@ -286,3 +286,14 @@ def test_a_postback_already_disabled_keeps_its_reason(affiliate):
 
     postback.refresh_from_db()
     assert (postback.enabled, postback.disabled_reason) == (False, "Disabled by hand")
+
+
+def test_an_error_longer_than_its_column_is_stored_cut_in_the_delivery_and_its_attempt(affiliate):
+    delivery = DeliveryFactory(affiliate=affiliate)
+
+    record((claimed(delivery), 0.0, Outcome(0, "Name not resolved: " + "x" * 300, "", 5)))
+
+    delivery = fresh(delivery)
+    expected = ("Name not resolved: " + "x" * 300)[:255]
+    assert (delivery.state, delivery.error) == ("retrying", expected)
+    assert delivery.attempt_log.get().error == expected

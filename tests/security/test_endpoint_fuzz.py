@@ -3,8 +3,11 @@
 Hypothesis builds query strings of random and known parameter names with arbitrary values:
 invalid UTF-8 escapes (%ff), NUL and control characters, broken escapes, very long values, many
 and repeated parameters, on top of valid parameters (a real offer, affiliate and click), so that
-the deep code paths run, not only the first check. POST bodies are arbitrary bytes in various
-content types, up to over the upload limit. The endpoints must never answer a 5xx, must answer
+the deep code paths run, not only the first check. Clicks come with fuzzed user agents,
+Accept-Language headers and client addresses (public, private and reserved IPv4 and IPv6, zones,
+malformed ones, in the connection and in the proxy's header), so that the visitor context and its
+macros run on them. POST bodies are arbitrary bytes in various content types, up to over the
+upload limit. The endpoints must never answer a 5xx, must answer
 in their documented format, and must not store anything for a request they refuse.
 
 FUZZ_MAX_EXAMPLES raises the number of requests per test (200) for a longer run.
@@ -13,19 +16,21 @@ FUZZ_MAX_EXAMPLES raises the number of requests per test (200) for a longer run.
 import io
 import json
 import os
+import re
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
-from urllib.parse import quote, quote_from_bytes
+from urllib.parse import parse_qs, quote, quote_from_bytes, urlsplit
 from wsgiref.headers import Headers
 
 import pytest
+from django.test import override_settings
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from config.wsgi import application
 from conversions.endpoints import EMPTY_PAGE, PIXEL_GIF
 from conversions.intake import CLICK_ID_PARAMETERS, EXTRA_PARAMETERS, STORED_PARAMETERS
-from conversions.models import Conversion, ConversionEvent, DeclineReason, ServerPostback
+from conversions.models import Conversion, ConversionEvent, DeclineReason, IntegrationMethod, ServerPostback
 from tests.factories import ClickFactory, OfferFactory
 from tracking.cookie import COOKIE_NAME
 from tracking.models import CLICK_PARAMETERS, Click
@@ -42,7 +47,11 @@ FUZZ = settings(
         HealthCheck.large_base_example,
     ],
 )
-DESTINATION = "https://advertiser.example/landing?click_id={clickid}&s1={sub1}&ua={ua}&ip={ip}"
+DESTINATION = (
+    "https://advertiser.example/landing?click_id={clickid}&s1={sub1}&ua={ua}&ip={ip}"
+    "&geo={geo}&region={region}&city={city}&os={os}&osv={os_version}&dt={device_type}"
+    "&model={device_model}&browser={browser}&lang={language}"
+)
 CLICK_REFUSALS = {400, 403, 404}
 POSTBACK_NAMES = [
     *CLICK_ID_PARAMETERS,
@@ -262,34 +271,135 @@ def counts():
 
 # --- /click -----------------------------------------------------------------------------
 
+USER_AGENTS = [
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.2 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 13; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 "
+    "Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 "
+    "Safari/537.36",
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "' OR 1=1; --",
+    "<script>alert(1)</script>",
+]
+LANGUAGES = ["en-US,en;q=0.9", "de-CH, de;q=0.9", "*", "zh-hant-tw", "en_US", "de-" * 100, ";q=1", ","]
+ADDRESSES = [
+    "8.8.8.8",
+    "2a00:1450:4001:80b::200e",
+    "::ffff:8.8.8.8",
+    "10.0.0.1",
+    "192.168.1.1",
+    "fd00::1",
+    "127.0.0.1",
+    "::1",
+    "169.254.1.1",
+    "fe80::1",
+    "fe80::1%eth0",
+    "2a00:1450:4001:80b::200e%1",
+    "0.0.0.0",
+    "::",
+    "100.64.0.1",
+    "240.0.0.1",
+    "255.255.255.255",
+    "224.0.0.1",
+    "2001:db8::1",
+    "999.1.1.1",
+    "1.2.3",
+    "08.8.8.8",
+    "8.8.8.8%eth0",
+    "[::1]",
+    "::g",
+    "",
+]
+user_agents = st.one_of(
+    st.sampled_from(USER_AGENTS), st.text(max_size=600), st.sampled_from(["\x00", "x" * 5000, "\ud800"])
+).map(_as_header)
+# Text as a client would send it, or raw bytes as the server hands them over.
+raw_header = st.binary(max_size=60).map(lambda raw: raw.decode("latin-1"))
+accept_languages = st.one_of(
+    st.one_of(st.sampled_from(LANGUAGES), st.text(max_size=100), st.just("x" * 5000)).map(_as_header),
+    raw_header,
+)
+addresses = st.one_of(
+    st.sampled_from(ADDRESSES),
+    st.ip_addresses().map(str),
+    st.text(max_size=50),
+)
+# What the proxy's header holds: one address or a chain of them, or anything at all.
+forwarded = st.one_of(st.lists(addresses, min_size=1, max_size=3).map(", ".join).map(_as_header), raw_header)
+COUNTRY = re.compile("[A-Z]{2}|")
+# The visitor of the examples that are about the query string.
+ANYWHERE = {"accept_language": "", "remote_addr": "203.0.113.50", "forwarded_for": None}
+
+
+def assert_a_visitor_context(location: str):
+    """The landing page URL holds a visitor context the columns and rules allow."""
+    values = {
+        name: found[0] for name, found in parse_qs(urlsplit(location).query, keep_blank_values=True).items()
+    }
+    assert COUNTRY.fullmatch(values["geo"]), values["geo"]
+    assert values["dt"] in ("", "desktop", "mobile", "tablet", "bot"), values["dt"]
+    assert len(values["lang"]) <= 16
+
 
 @FUZZ
 @given(
     extra=pairs(["pid", "offer_id", "format", *CLICK_PARAMETERS]),
     base_first=st.booleans(),
-    user_agent=st.one_of(st.text(max_size=600), st.sampled_from(["\x00", "x" * 5000])).map(_as_header),
+    user_agent=user_agents,
     referrer=st.text(max_size=100).map(_as_header),
+    accept_language=accept_languages,
+    remote_addr=addresses,
+    forwarded_for=st.one_of(st.none(), forwarded),
 )
-@example(extra=[b"sub1=%ff"], base_first=True, user_agent="", referrer="")
-@example(extra=[b"sub1=%00"], base_first=True, user_agent="", referrer="")
-@example(extra=[b"sub1=" + b"x" * 513], base_first=True, user_agent="", referrer="")
-@example(extra=[b"pid=\xff", b"offer_id=%ff"], base_first=True, user_agent="", referrer="")
-@example(extra=[b"format=json"], base_first=True, user_agent="\x00", referrer="\x00")
+@example(extra=[b"sub1=%ff"], base_first=True, user_agent="", referrer="", **ANYWHERE)
+@example(extra=[b"sub1=%00"], base_first=True, user_agent="", referrer="", **ANYWHERE)
+@example(extra=[b"sub1=" + b"x" * 513], base_first=True, user_agent="", referrer="", **ANYWHERE)
+@example(extra=[b"pid=\xff", b"offer_id=%ff"], base_first=True, user_agent="", referrer="", **ANYWHERE)
+@example(extra=[b"format=json"], base_first=True, user_agent="\x00", referrer="\x00", **ANYWHERE)
+@example(
+    extra=[],
+    base_first=True,
+    user_agent=USER_AGENTS[0],
+    referrer="",
+    accept_language="en-US",
+    remote_addr="127.0.0.1",
+    forwarded_for="8.8.8.8",
+)
+@example(
+    extra=[b"format=json"],
+    base_first=True,
+    user_agent=_as_header("\ud800" * 600),
+    referrer="",
+    accept_language=_as_header("\x00" * 300),
+    remote_addr="fe80::1%eth0",
+    forwarded_for="2a00:1450:4001:80b::200e%1, ::g",
+)
 def test_click_answers_a_redirect_or_a_refusal_and_stores_only_what_it_redirects(
-    offer, affiliate, extra, base_first, user_agent, referrer
+    offer, affiliate, extra, base_first, user_agent, referrer, accept_language, remote_addr, forwarded_for
 ):
     before = counts()
     query = query_string({"pid": str(affiliate.pid), "offer_id": str(offer.offer_id)}, extra, base_first)
-    response = send("GET", "/click", query, HTTP_USER_AGENT=user_agent, HTTP_REFERER=referrer)
+    headers = {
+        "HTTP_USER_AGENT": user_agent,
+        "HTTP_REFERER": referrer,
+        "HTTP_ACCEPT_LANGUAGE": accept_language,
+    }
+    if forwarded_for is not None:
+        headers["HTTP_X_FORWARDED_FOR"] = forwarded_for
+    # Behind a proxy when it sends its header, so that the header's address is the one looked up.
+    with override_settings(CLIENT_IP_HEADER="X-Forwarded-For" if forwarded_for is not None else ""):
+        response = send("GET", "/click", query, REMOTE_ADDR=remote_addr, **headers)
 
     recorded = counts()["clicks"] - before["clicks"]
     if response.status == 302:
         assert response.headers["Location"].startswith("https://advertiser.example/landing?click_id=")
+        assert_a_visitor_context(response.headers["Location"])
     elif response.status == 200:
         assert response.headers["Content-Type"] == "application/json"
-        assert json.loads(response.body)["redirect_url"].startswith(
-            "https://advertiser.example/landing?click_id="
-        )
+        redirect_url = json.loads(response.body)["redirect_url"]
+        assert redirect_url.startswith("https://advertiser.example/landing?click_id=")
+        assert_a_visitor_context(redirect_url)
     else:
         # The error page, or the error as JSON with format=json.
         assert response.status in CLICK_REFUSALS, response.status
@@ -429,5 +539,9 @@ def test_the_pixels_always_answer_their_image_or_page_and_refusals_store_nothing
     logged = ServerPostback.objects.order_by("-pk").first()
     if logged.outcome == ServerPostback.Outcome.REJECTED:
         assert (after["conversions"], after["events"]) == (before["conversions"], before["events"])
+    elif logged.conversion.integration_method == IntegrationMethod.PROBABILISTIC:
+        # The fuzzed parameters named an affiliate (pid) beside the offer: a pixel then records a
+        # probabilistic conversion, linked to a click only by the visitor's address.
+        assert logged.conversion.click in (None, click)
     else:
         assert logged.conversion.click == click

@@ -18,7 +18,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from pytest_httpserver import HTTPServer
 
-from conversions.events import conversion_event_emit
+from conversions.events import conversion_created_emit
 from conversions.models import ConversionEvent
 from postbacks import queue, sender
 from postbacks.forms import PostbackForm
@@ -188,12 +188,7 @@ def form_for(affiliate, url: str) -> PostbackForm:
 def deliver_through_the_sender(postback: Postback) -> Delivery:
     """A conversion event for `postback`, sent as a worker's sender sends it."""
     conversion = ConversionFactory(affiliate=postback.affiliate)
-    conversion_event_emit(
-        conversion=conversion,
-        kind=ConversionEvent.Kind.CREATED,
-        old_status=None,
-        source=ConversionEvent.Source.POSTBACK,
-    )
+    conversion_created_emit(conversion, source=ConversionEvent.Source.POSTBACK)
     sender.send_claimed(queue.claim())
     return Delivery.objects.get(postback=postback, conversion=conversion)
 

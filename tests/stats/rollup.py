@@ -4,12 +4,12 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from conversions.events import conversion_event_emit
+from conversions.events import conversion_created_emit
 from conversions.models import Conversion, ConversionEvent
 from offers.choices import ConversionStatus
 from stats.models import STATUS_COLUMNS, DailyStat
 from tests.factories import ConversionFactory
-from tracking.models import Click, new_click_id
+from tracking.models import Click, RefusedClick, new_click_id
 from tracking.store import click_write_rows
 
 STATUSES = list(STATUS_COLUMNS.values())
@@ -20,37 +20,68 @@ CONVERSION_FIELDS = [
 ]
 
 
+CLICK_FIELDS = ["clicks", "unique_clicks", "refused_country", "refused_os", "refused_device"]
+
+
 def stored() -> dict:
     """The rollup, keyed like `expected()`; rows counting nothing are left out."""
     rows = {}
     for stat in DailyStat.objects.all():
+        visitor = (stat.country, stat.os_family, stat.device_type)
         if stat.goal_id is None:
-            values = (stat.clicks, stat.unique_clicks)
-            key = (stat.day, stat.affiliate_id, stat.offer_id)
+            values = tuple(getattr(stat, name) for name in CLICK_FIELDS)
+            key = (stat.day, stat.affiliate_id, stat.offer_id, *visitor)
         else:
             values = tuple(getattr(stat, name) for name in CONVERSION_FIELDS)
-            key = (stat.day, stat.affiliate_id, stat.offer_id, stat.goal_id, stat.currency)
+            key = (stat.day, stat.affiliate_id, stat.offer_id, stat.goal_id, stat.currency, *visitor)
         if any(values):
             rows[key] = values
     return rows
 
 
 def expected() -> dict:
-    """The rollup computed here from the clicks and conversions, by the documented rules (test
-    clicks and conversions are not counted)."""
-    clicks = defaultdict(lambda: [0, set(), 0])
-    for click in Click.objects.filter(is_test=False):
-        counted = clicks[(click.created_at.astimezone(UTC).date(), click.affiliate_id, click.offer_id)]
-        counted[0] += 1
-        if click.ip:
-            counted[1].add(click.ip)
-        else:
-            counted[2] += 1
-    rows = {key: (total, len(ips) + without_ip) for key, (total, ips, without_ip) in clicks.items()}
+    """The rollup computed here from the clicks, refused clicks and conversions, by the documented
+    rules: per visitor country, OS family and device type too, the unique click counted with the
+    visitor context of the IP's first click of the day (by time, then id); test clicks and
+    conversions are not counted."""
+    clicks = defaultdict(lambda: dict.fromkeys(CLICK_FIELDS, 0))
+    seen = set()
+    for click in Click.objects.filter(is_test=False).order_by("created_at", "id"):
+        day = click.created_at.astimezone(UTC).date()
+        counted = clicks[
+            (day, click.affiliate_id, click.offer_id, click.country, click.os_family, click.device_type)
+        ]
+        counted["clicks"] += 1
+        visitor = (day, click.affiliate_id, click.offer_id, click.ip)
+        if not click.ip or visitor not in seen:
+            counted["unique_clicks"] += 1
+            seen.add(visitor)
+    for refused in RefusedClick.objects.all():
+        day = refused.created_at.astimezone(UTC).date()
+        clicks[
+            (
+                day,
+                refused.affiliate_id,
+                refused.offer_id,
+                refused.country,
+                refused.os_family,
+                refused.device_type,
+            )
+        ][refused.reason] += 1
+    rows = {key: tuple(counted[name] for name in CLICK_FIELDS) for key, counted in clicks.items()}
     conversions = defaultdict(lambda: dict.fromkeys(CONVERSION_FIELDS, 0))
     for conversion in Conversion.objects.filter(is_test=False):
         day = conversion.created_at.astimezone(UTC).date()
-        key = (day, conversion.affiliate_id, conversion.offer_id, conversion.goal_id, conversion.currency)
+        key = (
+            day,
+            conversion.affiliate_id,
+            conversion.offer_id,
+            conversion.goal_id,
+            conversion.currency,
+            conversion.country,
+            conversion.os_family,
+            conversion.click_device_type,
+        )
         name = STATUS_COLUMNS[ConversionStatus(conversion.status)]
         conversions[key][name] += 1
         conversions[key][f"payout_{name}"] += conversion.payout
@@ -86,12 +117,7 @@ def convert(*, offer, affiliate, status=ConversionStatus.PENDING, created_at=Non
     conversion = ConversionFactory(
         offer=offer, affiliate=affiliate, status=status, created_at=created_at, **fields
     )
-    conversion_event_emit(
-        conversion=conversion,
-        kind=ConversionEvent.Kind.CREATED,
-        old_status=None,
-        source=ConversionEvent.Source.POSTBACK,
-    )
+    conversion_created_emit(conversion, source=ConversionEvent.Source.POSTBACK)
     return conversion
 
 

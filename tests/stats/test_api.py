@@ -68,6 +68,7 @@ def test_an_affiliate_gets_rows_and_totals_by_day(affiliate_api, traffic):
         "day": "2025-06-01",
         "clicks": 6,
         "unique_clicks": 3,
+        "refused": {"country": 0, "os": 0, "device": 0, "total": 0},
         "conversions": {"approved": 1, "pending": 0, "declined": 0, "hold": 0, "total": 1},
         "cr": "16.67",
         "payout": {
@@ -133,7 +134,11 @@ def test_default_period_is_the_last_30_days(affiliate_api):
         ({"date_to": "tomorrow"}, {"date_to": ["Enter a date as YYYY-MM-DD."]}),
         (
             {"group_by": "week"},
-            {"group_by": ["Unknown grouping week: choose day, offer, goal or sub1..sub8."]},
+            {
+                "group_by": [
+                    "Unknown grouping week: choose day, offer, goal, country, os, device or sub1..sub8."
+                ]
+            },
         ),
         (
             {"date_from": "2025-01-01", "date_to": "2025-06-01", "group_by": "sub1"},

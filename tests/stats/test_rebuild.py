@@ -4,6 +4,7 @@ import io
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db.models import F, Sum
 
 from conversions.lifecycle import conversion_set_status
 from conversions.models import ConversionEvent
@@ -12,14 +13,25 @@ from postbacks.services import postback_send_test
 from stats.models import DailyStat, DailyVisitor
 from tests.factories import AffiliateFactory, OfferFactory, PostbackFactory
 from tests.stats.rollup import at, click_row, convert, expected, stored, write_clicks
-from tracking.models import Click
+from tracking.models import Click, RefusedClick
 
 pytestmark = pytest.mark.django_db
 
 
+# Visitor contexts (country, OS family, device type); one IP comes in several of them.
+VISITORS = [
+    {"country": "US", "os_family": "iOS", "device_type": "mobile"},
+    {"country": "DE", "os_family": "Windows", "device_type": "desktop"},
+    {"country": "", "os_family": "", "device_type": ""},
+    {"country": "FR", "os_family": "Android", "device_type": "tablet"},
+]
+REFUSALS = ["refused_country", "refused_os", "refused_device"]
+
+
 @pytest.fixture
 def traffic():
-    """Clicks and conversions over three days, two affiliates, two offers, two currencies."""
+    """Clicks, refused clicks and conversions over three days, two affiliates, two offers, two
+    currencies and four visitor contexts."""
     offers = [
         OfferFactory(),
         OfferFactory(goals=[{"value": "1", "title": "Sale", "payout": "3.25", "currency": "EUR"}]),
@@ -32,13 +44,26 @@ def traffic():
             affiliate=affiliates[n % 3 % 2],
             ip=None if n % 11 == 0 else f"192.0.2.{n % 9}",
             at=at(days[n % 3], n % 24),
+            **VISITORS[n % 4],
+            **({"refused": REFUSALS[n % 3]} if n % 7 == 0 else {}),
         )
         for n in range(90)
     ]
+    # In time order, as traffic comes: a click written after a later one of its IP would be the
+    # unique one live, where the rebuild takes the earliest.
+    rows.sort(key=lambda row: row["created_at"])
     write_clicks(*rows[:40])
     write_clicks(*rows[40:])
     for n in range(18):
-        conversion = convert(offer=offers[n % 2], affiliate=affiliates[n % 2], created_at=at(days[n % 3], n))
+        visitor = VISITORS[n % 4]
+        conversion = convert(
+            offer=offers[n % 2],
+            affiliate=affiliates[n % 2],
+            created_at=at(days[n % 3], n),
+            country=visitor["country"],
+            os_family=visitor["os_family"],
+            click_device_type=visitor["device_type"],
+        )
         if n % 3:
             status = [ConversionStatus.APPROVED, ConversionStatus.DECLINED, ConversionStatus.HOLD][n % 3]
             conversion_set_status(conversion=conversion, status=status, source=ConversionEvent.Source.MANAGER)
@@ -48,6 +73,11 @@ def traffic():
 def test_a_rebuild_finds_what_the_live_path_counted(traffic):
     live = stored()
     assert live == expected() and len(live) > 6
+    assert len({key[-3:] for key in live}) == 4  # every visitor context has rows
+    refused = DailyStat.objects.aggregate(
+        total=Sum(F("refused_country") + F("refused_os") + F("refused_device"))
+    )["total"]
+    assert RefusedClick.objects.count() == refused == 13
     out = io.StringIO()
     call_command("rebuild_stats", stdout=out)
     assert stored() == live
@@ -73,11 +103,16 @@ def test_since_recomputes_only_the_days_from_that_day(traffic):
     assert not DailyStat.objects.filter(day__gte="2025-04-02", clicks=1000).exists()
     # Clicks after a rebuild are counted as unique or not by the visitors it rebuilt.
     seen = Click.objects.filter(created_at__date="2025-04-03", ip__isnull=False).first()
-    stat = DailyStat.objects.get(day="2025-04-03", goal=None, offer=seen.offer, affiliate=seen.affiliate)
+    visitor = {"country": seen.country, "os_family": seen.os_family, "device_type": seen.device_type}
+    stat = DailyStat.objects.get(
+        day="2025-04-03", goal=None, offer=seen.offer, affiliate=seen.affiliate, **visitor
+    )
     before = (stat.clicks, stat.unique_clicks)
     write_clicks(
-        click_row(offer=seen.offer, affiliate=seen.affiliate, ip=seen.ip, at=at("2025-04-03")),
-        click_row(offer=seen.offer, affiliate=seen.affiliate, ip="192.0.2.250", at=at("2025-04-03")),
+        click_row(offer=seen.offer, affiliate=seen.affiliate, ip=seen.ip, at=at("2025-04-03"), **visitor),
+        click_row(
+            offer=seen.offer, affiliate=seen.affiliate, ip="192.0.2.250", at=at("2025-04-03"), **visitor
+        ),
     )
     stat.refresh_from_db()
     assert (stat.clicks, stat.unique_clicks) == (before[0] + 2, before[1] + 1)

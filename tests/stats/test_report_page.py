@@ -212,6 +212,10 @@ def test_the_csv_export_has_the_rows_and_the_totals(portal, traffic):
         "date (UTC)",
         "clicks",
         "unique clicks",
+        "refused",
+        "refused by country",
+        "refused by OS",
+        "refused by device",
         "conversions",
         "approved",
         "pending",
@@ -226,6 +230,10 @@ def test_the_csv_export_has_the_rows_and_the_totals(portal, traffic):
         "2025-05-01",
         "10",
         "4",
+        "0",
+        "0",
+        "0",
+        "0",
         "3",
         "1",
         "1",
@@ -236,8 +244,22 @@ def test_the_csv_export_has_the_rows_and_the_totals(portal, traffic):
         "10.0000",
         "0.0000",
     ]
-    assert rows[3][:4] == ["2025-05-03", "0", "0", "0"]
-    assert rows[-1] == ["total", "15", "9", "4", "1", "1", "1", "1", "20.00", "1.5000", "10.0000", "1.5000"]
+    assert rows[3][:8] == ["2025-05-03", "0", "0", "0", "0", "0", "0", "0"]
+    assert rows[-1] == [
+        "total",
+        "15",
+        "9",
+        *["0"] * 4,
+        "4",
+        "1",
+        "1",
+        "1",
+        "1",
+        "20.00",
+        "1.5000",
+        "10.0000",
+        "1.5000",
+    ]
 
 
 def test_the_csv_writes_sub_values_as_text_never_as_formulas(portal, affiliate, offer):
@@ -282,10 +304,11 @@ def test_an_affiliate_never_sees_revenue(portal, traffic):
         ),
         ({"date_from": "2025-13-01"}, "date_from", "Enter a date as YYYY-MM-DD."),
         (
-            {"group_by": "country"},
+            {"group_by": "city"},
             "group_by",
-            "Unknown grouping country: choose day, offer, goal or sub1..sub8.",
+            "Unknown grouping city: choose day, offer, goal, country, os, device or sub1..sub8.",
         ),
+        ({"country": "ZZ"}, "country", "Unknown country ZZ: give a country code such as US or DE."),
         (
             {"date_from": "2025-01-01", "date_to": "2025-05-01", "group_by": "sub3"},
             "group_by",

@@ -200,6 +200,15 @@ def test_refused_clicks_go_to_the_trafficback_url_when_the_offer_has_one(client)
     assert not Click.objects.exists()
 
 
+def test_the_trafficback_url_names_the_affiliate_whose_click_was_refused(client):
+    offer = OfferFactory(
+        status=Offer.Status.PAUSED, trafficback_url="https://fallback.example/?n={affiliate_name}"
+    )
+    affiliate = AffiliateFactory(user__first_name="Ann", user__last_name="Lee")
+    response = click(client, f"pid={affiliate.pid}&offer_id={offer.offer_id}")
+    assert response["Location"] == "https://fallback.example/?n=Ann%20Lee"
+
+
 def test_approved_access_opens_a_private_offer(client):
     access = OfferAccessFactory(status="approved")
     response = click(client, f"pid={access.affiliate.pid}&offer_id={access.offer.offer_id}")

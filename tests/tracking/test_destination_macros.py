@@ -9,15 +9,28 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 from tests.factories import AffiliateFactory, OfferFactory
-from tracking.destination import MACROS, unknown
+from tracking.destination import MACROS, VISITOR_CONTEXT, unknown
 from tracking.models import Click
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("direct_writes")]
 
 
-def landing(client, offer, affiliate, query=""):
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.2 Mobile/15E148 Safari/604.1"
+)
+ANDROID_TABLET = (
+    "Mozilla/5.0 (Linux; Android 13; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36"
+)
+# A visitor in Mountain View on an iPhone, as the test client sends it.
+US_IPHONE = {"REMOTE_ADDR": "8.8.8.8", "HTTP_USER_AGENT": IPHONE, "HTTP_ACCEPT_LANGUAGE": "en-US,en;q=0.9"}
+VISITOR_TEMPLATE = "https://adv.example/?" + "&".join(f"{name}={{{name}}}" for name in VISITOR_CONTEXT)
+
+
+def landing(client, offer, affiliate, query="", **headers):
     """The query of the URL the visitor is sent to, and the response."""
-    response = client.get(f"/click?pid={affiliate.pid}&offer_id={offer.offer_id}{query}")
+    response = client.get(f"/click?pid={affiliate.pid}&offer_id={offer.offer_id}{query}", **headers)
     assert response.status_code == 302, response.content
     return response, response["Location"]
 
@@ -32,9 +45,12 @@ def test_every_macro_of_the_table_and_its_aliases_is_filled_on_a_click(client):
     names = [*MACROS, "click_id", "device_ua"]
     template = "https://adv.example/?" + "&".join(f"{name}={{{name}}}" for name in names)
     assert unknown(template) == []
-    _, location = landing(client, OfferFactory(destination_url=template), AffiliateFactory())
+    _, location = landing(client, OfferFactory(destination_url=template), AffiliateFactory(), **US_IPHONE)
     assert "{" not in location and "%7B" not in location
-    assert set(values_of(location)) == set(names)
+    values = values_of(location)
+    assert set(values) == set(names)
+    # From this visitor, every macro of the visitor context has a value.
+    assert all(values[name] for name in VISITOR_CONTEXT), values
 
 
 def test_an_offer_url_written_for_affise_gets_the_click_id_under_both_spellings(client):
@@ -113,12 +129,82 @@ def test_visitor_and_link_values_reach_the_destination(client):
     }
 
 
-def test_visitor_context_macros_are_known_and_empty(client):
-    offer = OfferFactory(
-        destination_url="https://adv.example/?g={geo}&c={city}&v={os_version}&m={device_model}&l={language}"
+def test_a_click_from_a_us_iphone_fills_the_visitor_context_macros(client):
+    offer = OfferFactory(destination_url=VISITOR_TEMPLATE + "&ip={ip}")
+    _, location = landing(client, offer, AffiliateFactory(), **US_IPHONE)
+    assert values_of(location) == {
+        "geo": "US",
+        "region": "California",
+        "city": "Mountain View",
+        "os": "iOS",
+        "os_version": "17.2",
+        "device_type": "mobile",
+        "device_model": "iPhone",
+        "browser": "Mobile Safari",
+        "language": "en-US",
+        "ip": "8.8.8.8",
+    }
+    click = Click.objects.get()
+    assert (click.country, click.os_family, click.device_type, click.language) == (
+        "US",
+        "iOS",
+        "mobile",
+        "en-US",
     )
-    _, location = landing(client, offer, AffiliateFactory())
-    assert values_of(location) == {"g": "", "c": "", "v": "", "m": "", "l": ""}
+
+
+def test_a_click_from_germany_over_ipv6_on_an_android_tablet_fills_them_too(client):
+    offer = OfferFactory(
+        destination_url="https://adv.example/?g={geo}&c={city}&os={os}&d={device_type}&l={language}"
+    )
+    _, location = landing(
+        client,
+        offer,
+        AffiliateFactory(),
+        REMOTE_ADDR="2a00:1450:4001:80b::200e",
+        HTTP_USER_AGENT=ANDROID_TABLET,
+        HTTP_ACCEPT_LANGUAGE="de-CH, de;q=0.9",
+    )
+    assert values_of(location) == {
+        "g": "DE",
+        "c": "Frankfurt am Main",
+        "os": "Android",
+        "d": "tablet",
+        "l": "de-CH",
+    }
+
+
+def test_a_click_from_a_private_address_without_headers_leaves_what_is_not_known_empty(client):
+    _, location = landing(client, OfferFactory(destination_url=VISITOR_TEMPLATE), AffiliateFactory())
+    assert values_of(location) == dict.fromkeys(VISITOR_CONTEXT, "")
+
+
+def test_behind_a_proxy_the_location_is_the_address_the_proxy_forwards(client, settings):
+    settings.CLIENT_IP_HEADER = "X-Real-IP"
+    offer = OfferFactory(destination_url="https://adv.example/?g={geo}&ip={ip}")
+    _, location = landing(
+        client, offer, AffiliateFactory(), REMOTE_ADDR="127.0.0.1", HTTP_X_REAL_IP="8.8.8.8"
+    )
+    assert values_of(location) == {"g": "US", "ip": "8.8.8.8"}
+    # Without the setting, anyone could claim a country by sending the header.
+    settings.CLIENT_IP_HEADER = ""
+    _, location = landing(
+        client, offer, AffiliateFactory(), REMOTE_ADDR="127.0.0.1", HTTP_X_REAL_IP="8.8.8.8"
+    )
+    assert values_of(location) == {"g": "", "ip": "127.0.0.1"}
+
+
+def test_the_trafficback_url_of_a_refused_visit_gets_its_visitor_context(client):
+    offer = OfferFactory(status="paused", trafficback_url="https://fallback.example/?g={geo}&d={device_type}")
+    response = client.get(f"/click?pid={AffiliateFactory().pid}&offer_id={offer.offer_id}", **US_IPHONE)
+    assert response.status_code == 302
+    assert values_of(response["Location"]) == {"g": "US", "d": "mobile"}
+
+
+def test_the_visitor_context_macros_do_not_clash_with_link_parameters_of_similar_names(client):
+    offer = OfferFactory(destination_url="https://adv.example/?os={os}&os_id={os_id}")
+    _, location = landing(client, offer, AffiliateFactory(), "&os_id=android&os=spoofed", **US_IPHONE)
+    assert values_of(location) == {"os": "iOS", "os_id": "android"}
 
 
 def test_an_unknown_name_stays_in_the_destination_as_it_is(client):

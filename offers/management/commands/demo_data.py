@@ -11,16 +11,30 @@ from offers.services import advertiser_create, affiliate_create, offer_save_with
 
 MANAGER = ("manager", "manager-demo-pass")
 AFFILIATES = [(1, "partner1", "partner1-demo-pass"), (2, "partner2", "partner2-demo-pass")]
+NO_PERCENTS = {"payout_percent": Decimal(0), "revenue_percent": Decimal(0)}
 OFFERS = [
     {
         "offer_id": 1,
         "title": "Fitness App Install (iOS, Android)",
-        "description": "Pay per install of the fitness app. Mobile traffic only.",
-        "destination_url": "https://example.com/fitness?click_id={clickid}&pid={pid}&sub1={sub1}",
+        "description": "Pay per install of the fitness app. Mobile traffic only; US and DE pay more.",
+        "destination_url": "https://example.com/fitness?click_id={clickid}&pid={pid}&sub1={sub1}&geo={geo}",
         "visibility": Offer.Visibility.PUBLIC,
         "hold_period_days": 0,
+        "target_device_types": ["mobile", "tablet"],
         "goals": [
-            {"value": "install", "title": "Install", "payout": Decimal("1.50"), "revenue": Decimal("2.00")},
+            {
+                "value": "install",
+                "title": "Install",
+                "payout": Decimal("1.50"),
+                "revenue": Decimal("2.00"),
+                "country_payouts": [
+                    {"country": country, "payout": payout, "revenue": revenue, **NO_PERCENTS}
+                    for country, payout, revenue in [
+                        ("US", Decimal("3"), Decimal("4")),
+                        ("DE", Decimal("2.5"), Decimal("3.2")),
+                    ]
+                ],
+            },
             {
                 "value": "subscribe",
                 "title": "Subscription",
