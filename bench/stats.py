@@ -184,7 +184,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 from api.services import api_key_issue
 from offers.models import Affiliate
-from stats.models import DailyStat
+from stats.models import DailyAudienceStat, DailyStat
 
 today = timezone.now().date()
 days_90 = {"date_from": (today - timedelta(days=89)).isoformat(), "date_to": today.isoformat()}
@@ -198,7 +198,7 @@ admin.force_login(manager)
 partner_api, manager_api = APIClient(SERVER_NAME="127.0.0.1"), APIClient(SERVER_NAME="127.0.0.1")
 partner_api.credentials(HTTP_API_KEY=api_key_issue(user=affiliate.user)[1])
 manager_api.credentials(HTTP_API_KEY=api_key_issue(user=manager)[1])
-print(f"rollup rows: {DailyStat.objects.count()}")
+print(f"rollup rows: {DailyStat.objects.count()}, by visitor context: {DailyAudienceStat.objects.count()}")
 GROUPINGS = ["day", "offer", "goal", "country", "os", "device"]
 
 measurements = [
@@ -326,7 +326,11 @@ def main():
     started = time.monotonic()
     subprocess.run([harness.PYTHON, "manage.py", "rebuild_stats"], cwd=harness.ROOT, env=env, check=True)
     print(f"rebuild_stats: {time.monotonic() - started:.0f} s", flush=True)
-    psql(env, "VACUUM ANALYZE stats_dailystat; VACUUM ANALYZE stats_dailyvisitor;")
+    psql(
+        env,
+        "VACUUM ANALYZE stats_dailystat; VACUUM ANALYZE stats_dailyaudiencestat; "
+        "VACUUM ANALYZE stats_dailyvisitor;",
+    )
 
     result = subprocess.run(
         [harness.PYTHON, "manage.py", "shell", "-v", "0", "-c", TIMING % {"repeat": args.repeat}],

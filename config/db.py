@@ -415,8 +415,8 @@ def utc_day_sql(column: str) -> str:
     return f"date({column})"  # SQLite keeps datetimes as UTC text
 
 
-# The visitor context a rollup row is of (stats.models.DailyStat), and a click's columns for it; a
-# conversion's device type is its click's, `click_device_type`.
+# The visitor context a rollup row is of (stats.models.DailyAudienceStat), and a click's columns for
+# it; a conversion's device type is its click's, `click_device_type`.
 VISITOR_COLUMNS = ["country", "os_family", "device_type"]
 CONVERSION_VISITOR_COLUMNS = ["country", "os_family", "click_device_type"]
 
@@ -424,6 +424,7 @@ CONVERSION_VISITOR_COLUMNS = ["country", "os_family", "click_device_type"]
 def rollup_rebuild(
     *,
     stat,
+    audience_stat,
     visitor,
     click,
     refused_click,
@@ -432,22 +433,26 @@ def rollup_rebuild(
     refusals: dict[str, str],
     since: date | None,
 ) -> None:
-    """Refill the daily rollup `stat` and its visitors `visitor` (stats.models) from the rows of
-    `click`, `refused_click` and `conversion` created on UTC days from `since` on (every day when
-    None), in one transaction, counting what stats.services counts as the rows are written.
+    """Refill the daily rollup `audience_stat`, its sums `stat` and its visitors `visitor`
+    (stats.models) from the rows of `click`, `refused_click` and `conversion` created on UTC days
+    from `since` on (every day when None), in one transaction, counting what stats.services
+    counts as the rows are written.
 
-    Every row of the rollup is of one day, affiliate, offer, visitor country, OS family and
-    device type (VISITOR_COLUMNS). Clicks and unique clicks: an IP's first click on an offer of
-    an affiliate in a UTC day (by time, then id) is unique in its own row, and so is every click
-    without an IP. Refused clicks by reason (`refusals`: counter column to the `reason` a refused
-    click holds). Conversions, payouts and revenues also per goal and currency, in the column of
-    their status (`statuses`: column name to status value, `payout_<name>` and `revenue_<name>`
-    for the amounts). Test rows are not counted.
+    Every row of `audience_stat` is of one day, affiliate, offer, visitor country, OS family and
+    device type (VISITOR_COLUMNS); `stat` holds its counters summed over those three, filled from
+    it with one INSERT ... SELECT (a grouping of its rows, not of the raw rows again). Clicks and
+    unique clicks: an IP's first click on an offer of an affiliate in a UTC day (by time, then
+    id) is unique in its own row, and so is every click without an IP. Refused clicks by reason
+    (`refusals`: counter column to the `reason` a refused click holds). Conversions, payouts and
+    revenues also per goal and currency, in the column of their status (`statuses`: column name
+    to status value, `payout_<name>` and `revenue_<name>` for the amounts). Test rows are not
+    counted.
 
-    On PostgreSQL the two tables are locked against writers (not readers) until the transaction
-    ends, so that live writes wait instead of being counted twice or missed.
+    On PostgreSQL the three tables are locked against writers (not readers) until the
+    transaction ends, so that live writes wait instead of being counted twice or missed.
     """
     visitors, stats = _quote(visitor._meta.db_table), _quote(stat._meta.db_table)
+    audience = _quote(audience_stat._meta.db_table)
     clicks, conversions = _quote(click._meta.db_table), _quote(conversion._meta.db_table)
     refused = _quote(refused_click._meta.db_table)
     start = datetime.combine(since or date.min, time.min, tzinfo=UTC)
@@ -482,9 +487,10 @@ def rollup_rebuild(
     )
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(f"LOCK TABLE {visitors}, {stats} IN EXCLUSIVE MODE")
+            cursor.execute(f"LOCK TABLE {visitors}, {audience}, {stats} IN EXCLUSIVE MODE")
             cursor.execute("SET LOCAL work_mem = '256MB'")  # sorts and groups of millions of clicks
         cursor.execute(f"DELETE FROM {visitors} WHERE day >= %s", [first_day])
+        cursor.execute(f"DELETE FROM {audience} WHERE day >= %s", [first_day])
         cursor.execute(f"DELETE FROM {stats} WHERE day >= %s", [first_day])
         cursor.execute(
             f"INSERT INTO {visitors} (day, affiliate_id, offer_id, ip) "
@@ -494,7 +500,7 @@ def rollup_rebuild(
             [start],
         )
         cursor.execute(
-            f"INSERT INTO {stats} (day, affiliate_id, offer_id, currency, {dimensions}, "
+            f"INSERT INTO {audience} (day, affiliate_id, offer_id, currency, {dimensions}, "
             f"{', '.join(click_counters)}) "
             f"SELECT day, affiliate_id, offer_id, '', {dimensions}, "
             f"{', '.join(f'SUM({name})' for name in click_counters)} "
@@ -504,13 +510,21 @@ def rollup_rebuild(
             [start, *refusals.values(), start],
         )
         cursor.execute(
-            f"INSERT INTO {stats} (day, affiliate_id, offer_id, goal_id, currency, {dimensions}, "
+            f"INSERT INTO {audience} (day, affiliate_id, offer_id, goal_id, currency, {dimensions}, "
             f"{', '.join(names + amounts)}) "
             f"SELECT {day_of}, affiliate_id, offer_id, goal_id, currency, "
             f"{', '.join(CONVERSION_VISITOR_COLUMNS)}, {', '.join(sums)} FROM {conversions} "
             "WHERE created_at >= %s AND NOT is_test "
             "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8",
             [start],
+        )
+        counters = [*click_counters, *names, *amounts]
+        cursor.execute(
+            f"INSERT INTO {stats} (day, affiliate_id, offer_id, goal_id, currency, {', '.join(counters)}) "
+            f"SELECT day, affiliate_id, offer_id, goal_id, currency, "
+            f"{', '.join(f'SUM({name})' for name in counters)} FROM {audience} WHERE day >= %s "
+            "GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5",
+            [first_day],
         )
 
 

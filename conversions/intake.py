@@ -20,7 +20,7 @@ from offers.access import affiliate_can_run_offer, offer_with_goals
 from offers.choices import ConversionStatus
 from offers.models import Affiliate, Offer
 from offers.payouts import PayoutRefused, conversion_amounts
-from offers.targeting import country_name
+from offers.targeting import country_code
 from tracking.client_ip import ip_text
 from tracking.models import MAX_PARAMETER_LENGTH, Click, sub_fields
 from tracking.params import public_id
@@ -323,8 +323,7 @@ def _visitor(click, params) -> dict:
             "os_family": click.os_family,
             "click_device_type": click.device_type,
         }
-    country = params.get("country", "").upper()
-    return {"country": country if country_name(country) else ""}
+    return {"country": country_code(params.get("country", ""))}
 
 
 def _sub_values(click, params):

@@ -34,6 +34,7 @@ from offers.targeting import (
     DeviceType,
     normalised_country_codes,
     normalised_os_families,
+    os_family_warnings,
     split_text,
     validate_country_codes,
     validate_os_families,
@@ -431,7 +432,7 @@ class OfferAdmin(admin.ModelAdmin):
         offer = offer_save_with_goals(offer=form.instance, goals=goals)
         if offer.takes_postbacks_from_anyone:
             self.message_user(request, OPEN_OFFER_WARNING.format(offer=offer), messages.WARNING)
-        for warning in offer_url_warnings(offer):
+        for warning in offer_url_warnings(offer) + os_family_warnings(offer):
             self.message_user(request, warning, messages.WARNING)
 
     @admin.display(boolean=True, description="postbacks protected")

@@ -30,9 +30,11 @@ from offers.services import (
 )
 from offers.targeting import (
     MAX_TARGETS,
+    country_code,
     normalised_country_codes,
     normalised_device_types,
     normalised_os_families,
+    os_family_warnings,
     validate_country_code,
     validate_country_codes,
     validate_device_types,
@@ -213,7 +215,8 @@ class CountryCodeField(serializers.CharField):
         super().__init__(validators=[validate_country_code], **kwargs)
 
     def to_internal_value(self, data):
-        code = super().to_internal_value(data).upper()
+        code = super().to_internal_value(data)
+        code = country_code(code) or code
         if len(code) != 2:
             raise serializers.ValidationError(
                 "Use a two-letter country code such as US or DE (ISO 3166-1 alpha-2)."
@@ -357,8 +360,9 @@ class ManagerOfferSerializer(serializers.ModelSerializer):
         ]
 
     def get_warnings(self, offer) -> list[str]:
-        """Names in the offer's URLs that are no macro: accepted, and named here."""
-        return offer_url_warnings(offer)
+        """Names in the offer's URLs that are no macro, and OS families no user agent reports:
+        accepted, and named here."""
+        return offer_url_warnings(offer) + os_family_warnings(offer)
 
     # Targeting: what was typed, normalised as the admin's form does it (offers.targeting),
     # then checked by the model field's validator.

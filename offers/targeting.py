@@ -142,6 +142,18 @@ def device_types_text(kinds) -> str:
 # --- What managers type ---------------------------------------------------------------------
 
 
+def os_family_warnings(offer) -> list[str]:
+    """The offer's OS families that are none of the usual ones: kept (ua-parser knows many more),
+    but a misspelt one ("macOS", "iPadOS") would quietly refuse every visitor, so the manager who
+    saves it is told."""
+    return [
+        f"No visitor's OS is reported as {name!r}: the usual names are {', '.join(OS_FAMILIES)}"
+        " (an iPad is iOS). Visitors whose OS is not listed are refused."
+        for name in offer.target_os_families
+        if name not in OS_FAMILIES
+    ]
+
+
 def split_text(text: str, *, by_spaces: bool) -> list[str]:
     """The items of a list typed in one field, separated by commas or semicolons, and by spaces
     too when the items hold none: "US DE" is two country codes, "Mac OS X" one OS family."""
@@ -151,7 +163,7 @@ def split_text(text: str, *, by_spaces: bool) -> list[str]:
 
 def normalised_country_codes(codes: list[str]) -> list[str]:
     """Country codes as stored: in upper case, without surrounding spaces or repeats."""
-    return _without_repeats([code.strip().upper() for code in codes])
+    return _without_repeats([country_code(code) or code.strip() for code in codes])
 
 
 def normalised_os_families(names: list[str]) -> list[str]:
@@ -187,6 +199,16 @@ def _validate_list(value, what: str, example: str):
         raise ValidationError(f"Give a list of {what} such as {example}.")
     if len(value) > MAX_TARGETS:
         raise ValidationError(f"Give at most {MAX_TARGETS} {what}.")
+
+
+def country_code(text: str) -> str:
+    """A country code as typed or sent, in upper case ("de" is "DE"); "" when it is not two ASCII
+    letters naming a country (upper-casing other letters can make a code: "ß" is "SS")."""
+    code = text.strip()
+    if len(code) != 2 or not code.isascii() or not code.isalpha():
+        return ""
+    code = code.upper()
+    return code if country_name(code) else ""
 
 
 def validate_country_code(value):

@@ -9,8 +9,9 @@ conversion does not have becomes empty; a name that is not a macro stays, its br
 The visitor context macros (`{geo}`, `{region}`, `{city}`, `{os}`, `{os_version}`,
 `{click_device_type}`, `{device_model}`, `{browser}`, `{language}`) are the conversion's click's
 (tracking.visitor); a conversion without a click has only the country its advertiser sent.
-`{device_type}` keeps its meaning, the device type the advertiser sent; the visitor's as the
-click saw it is `{click_device_type}`.
+`{device_type}` is the device type the advertiser sent, as it always was, and the click's when the
+advertiser sent none, so that it means in a postback what it means in an offer URL; the click's
+alone is `{click_device_type}`.
 """
 
 import uuid
@@ -43,7 +44,7 @@ MACROS = {
     "uagent": "Visitor user agent",
     "referrer": "The page the visitor came from, as the click saw it",
     "conversion_referrer": "Referrer as the advertiser sent it",
-    "device_type": "Device type reported by the advertiser (the click's is {click_device_type})",
+    "device_type": "Device type reported by the advertiser, else the click's: desktop, mobile, tablet or bot",
     "geo": "Visitor country, ISO 3166-1 alpha-2 code (US), as the click saw it (no click: the advertiser's)",
     "region": "Visitor region, state or province, in English (California), as the click saw it",
     "city": "Visitor city, in English (Mountain View), as the click saw it",
@@ -143,7 +144,7 @@ def values_for(conversion, status: int) -> dict[str, str]:
         "uagent": click.user_agent if click else "",
         "referrer": click.referrer if click else conversion.referrer,
         "conversion_referrer": conversion.referrer,
-        "device_type": conversion.device_type,
+        "device_type": conversion.device_type or (click.device_type if click else ""),
         **_visitor_context(conversion, click),
         "comment": conversion.comment,
         "fbclid": conversion.fbclid or (click.fbclid if click else ""),

@@ -165,6 +165,7 @@ def postback_send_test(postback: Postback) -> Delivery:
     values = macros.values_for(event.conversion, event.new_status) | {
         "clickid": new_click_id(),
         **macros.SAMPLE_VISITOR,
+        "device_type": macros.SAMPLE_VISITOR["click_device_type"],
     }
     return postback_send_one(postback=postback, event=event, values=values)
 

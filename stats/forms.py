@@ -5,7 +5,7 @@ from django import forms
 from config.filters import DateRangeForm, complete_period, use_date_pickers
 from offers.forms import public_id_field
 from offers.models import Affiliate
-from offers.targeting import country_name
+from offers.targeting import country_code
 from stats.selectors import GROUPINGS, MAX_DAYS, MAX_SUB_DAYS
 from tracking.models import SUB_FIELDS
 
@@ -68,11 +68,12 @@ class StatsFilterForm(ReportPeriodForm):
         return offer
 
     def clean_country(self):
-        code = self.cleaned_data.get("country", "").upper()
-        if not code:
+        typed = self.cleaned_data.get("country", "")
+        if not typed:
             return None
-        if not country_name(code):
-            raise forms.ValidationError(f"Unknown country {code[:8]}: give a country code such as US or DE.")
+        code = country_code(typed)
+        if not code:
+            raise forms.ValidationError(f"Unknown country {typed[:8]}: give a country code such as US or DE.")
         return code
 
     def clean_group_by(self):

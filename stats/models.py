@@ -9,9 +9,12 @@ What the numbers mean:
   Test conversions are never counted.
 - Payout and revenue are summed per status, so any total can be shown; the portal calls the
   approved payout "payout" and shows the pending and hold payouts beside it.
-- Each row is also of one visitor country, OS family and device type (tracking.visitor: the
-  click's, and a conversion's click's), so reports group by them from the rollup too; "" where
-  unknown. Clicks refused by an offer's targeting are counted by reason (offers.targeting).
+- Clicks refused by an offer's targeting are counted by reason (offers.targeting).
+
+Two tables hold the same counters. DailyAudienceStat also splits them by the visitor's country, OS
+family and device type (tracking.visitor: the click's, and a conversion's click's), which
+multiplies its rows (about 9 times in bench/stats.py); DailyStat holds their sums over those, so
+that the reports that do not need the visitor context read as few rows as before it existed.
 """
 
 from django.db import models
@@ -31,9 +34,9 @@ def _amount():
     return models.DecimalField(max_digits=18, decimal_places=4, default=0, db_default=0)
 
 
-class DailyStat(models.Model):
-    """One day of one affiliate on one offer. The row without a goal holds the clicks; each
-    (goal, currency) of the conversions has a row of its own.
+class DailyCounters(models.Model):
+    """One day of one affiliate on one offer: what both rollup tables count. The row without a
+    goal holds the clicks; each (goal, currency) of the conversions has a row of its own.
 
     Counters are signed: a status change subtracts from the old status in the same statement
     that adds to the new one.
@@ -44,9 +47,6 @@ class DailyStat(models.Model):
     offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="+", db_index=False)
     goal = models.ForeignKey(Goal, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     currency = models.CharField(max_length=3, blank=True)
-    country = models.CharField(max_length=2, blank=True, default="", db_default="")
-    os_family = models.CharField(max_length=32, blank=True, default="", db_default="")
-    device_type = models.CharField(max_length=8, blank=True, default="", db_default="")
     clicks = _count()
     unique_clicks = _count()
     approved = _count()
@@ -67,13 +67,56 @@ class DailyStat(models.Model):
     refused_device = _count()
 
     class Meta:
+        abstract = True
+
+    def __str__(self):
+        return f"{self.day} pid {self.affiliate_id} offer {self.offer_id} goal {self.goal_id or '-'}"
+
+
+class DailyStat(DailyCounters):
+    """The counters of a day, affiliate and offer (and goal and currency) whatever the visitors:
+    what the reports read unless they are grouped or filtered by the visitor context."""
+
+    class Meta:
+        constraints = [
+            # The conflict targets of the live upserts (stats.services); the first also serves
+            # the network's reports by period.
+            models.UniqueConstraint(
+                fields=["day", "affiliate", "offer"],
+                condition=models.Q(goal__isnull=True),
+                name="daily_stat_clicks_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["day", "affiliate", "offer", "goal", "currency"],
+                condition=models.Q(goal__isnull=False),
+                name="daily_stat_conversions_unique",
+            ),
+        ]
+        indexes = [
+            # An affiliate's reports by period.
+            models.Index(fields=["affiliate", "day"], name="daily_stat_affiliate_day"),
+            # An affiliate's report on one offer.
+            models.Index(fields=["affiliate", "offer"], name="daily_stat_affiliate_offer"),
+        ]
+
+
+class DailyAudienceStat(DailyCounters):
+    """The same counters by visitor context, for the reports grouped or filtered by country, OS
+    or device type: each row is also of one visitor country, OS family and device type ("" where
+    unknown). Summed over those three, its rows are DailyStat's."""
+
+    country = models.CharField(max_length=2, blank=True, default="", db_default="")
+    os_family = models.CharField(max_length=32, blank=True, default="", db_default="")
+    device_type = models.CharField(max_length=8, blank=True, default="", db_default="")
+
+    class Meta:
         constraints = [
             # The conflict targets of the live upserts (stats.services); the first also serves
             # the network's reports by period.
             models.UniqueConstraint(
                 fields=["day", "affiliate", "offer", "country", "os_family", "device_type"],
                 condition=models.Q(goal__isnull=True),
-                name="daily_stat_clicks_unique",
+                name="daily_audience_stat_clicks_unique",
             ),
             models.UniqueConstraint(
                 fields=[
@@ -87,18 +130,17 @@ class DailyStat(models.Model):
                     "device_type",
                 ],
                 condition=models.Q(goal__isnull=False),
-                name="daily_stat_conversions_unique",
+                name="daily_audience_stat_conversions_unique",
             ),
         ]
         indexes = [
             # An affiliate's reports by period.
-            models.Index(fields=["affiliate", "day"], name="daily_stat_affiliate_day"),
-            # An affiliate's report on one offer.
-            models.Index(fields=["affiliate", "offer"], name="daily_stat_affiliate_offer"),
+            models.Index(fields=["affiliate", "day"], name="audience_stat_affiliate_day"),
         ]
 
     def __str__(self):
-        return f"{self.day} pid {self.affiliate_id} offer {self.offer_id} goal {self.goal_id or '-'}"
+        visitor = "/".join(value or "-" for value in [self.country, self.os_family, self.device_type])
+        return f"{super().__str__()} {visitor}"
 
 
 class DailyVisitor(models.Model):

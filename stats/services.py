@@ -1,9 +1,11 @@
 """Keeping the statistics rollup (stats.models) exact: counted as clicks and conversion events are
 written, in their transactions, and rebuilt from the raw rows by `manage.py rebuild_stats`.
 
-Concurrent writers change the same rows in one order (sorted keys, visitors before counters), so
-they wait for each other instead of deadlocking; the visitor table's primary key, not a look
-before the insert, decides which of two concurrent clicks of one IP is the unique one.
+Every count is written twice, by visitor context to DailyAudienceStat and summed over the visitor
+contexts to DailyStat, in the same transaction. Concurrent writers change the same rows in one
+order (visitors, then DailyAudienceStat, then DailyStat, each in sorted keys), so they wait for
+each other instead of deadlocking; the visitor table's primary key, not a look before the insert,
+decides which of two concurrent clicks of one IP is the unique one.
 """
 
 from collections import defaultdict
@@ -14,7 +16,7 @@ from config.db import insert_many, rollup_rebuild
 from conversions.models import Conversion, ConversionEvent
 from offers.choices import ConversionStatus
 from offers.targeting import TargetingRefusal
-from stats.models import STATUS_COLUMNS, DailyStat, DailyVisitor
+from stats.models import STATUS_COLUMNS, DailyAudienceStat, DailyStat, DailyVisitor
 from tracking.models import Click, RefusedClick
 
 COUNT_COLUMNS = list(STATUS_COLUMNS.values())
@@ -24,11 +26,11 @@ CONVERSION_COLUMNS = [*COUNT_COLUMNS, *PAYOUT_COLUMNS, *REVENUE_COLUMNS]
 # The rollup's click counters: the clicks, the unique ones, and the refused ones by reason.
 REFUSAL_COLUMNS = [refusal.value for refusal in TargetingRefusal]
 CLICK_COLUMNS = ["clicks", "unique_clicks", *REFUSAL_COLUMNS]
-# The fields that tell the rollup's rows apart (its unique constraints), in the order of the
-# keys the counting below groups by.
+# The fields that tell DailyStat's rows apart (its unique constraints), in the order of the keys
+# the counting below groups by; DailyAudienceStat's keys end with the visitor context's.
+CLICK_KEY = ["day", "affiliate_id", "offer_id"]
+CONVERSION_KEY = ["day", "affiliate_id", "offer_id", "goal_id", "currency"]
 VISITOR_KEY = ["country", "os_family", "device_type"]
-CLICK_KEY = ["day", "affiliate_id", "offer_id", *VISITOR_KEY]
-CONVERSION_KEY = ["day", "affiliate_id", "offer_id", "goal_id", "currency", *VISITOR_KEY]
 
 
 # --- Clicks ---------------------------------------------------------------------------------
@@ -38,10 +40,10 @@ def stats_add_clicks(rows: list[dict]) -> None:
     """Count clicks that tracking.store.click_write_rows has just inserted (its listener), each in
     the row of its UTC day, affiliate, offer and visitor country, OS family and device type.
 
-    Two statements per batch: one claims the day's visitors (an IP's first click on an offer of
+    Three statements per batch: one claims the day's visitors (an IP's first click on an offer of
     an affiliate in a UTC day is its unique click, counted with the visitor context of that
     click: the earliest of the batch, the first written among equals, as the rebuild orders by
-    time and id), one adds the grouped counts. Test clicks are not counted. A row with a
+    time and id), two add the grouped counts (`_add_to_rollup`). Test clicks are not counted. A row with a
     `refused` key is a visit the offer's targeting refused (tracking.models.RefusedClick): it
     adds one to the counter of that reason (offers.targeting.TargetingRefusal) and is neither a
     click nor a visitor.
@@ -79,12 +81,7 @@ def stats_add_clicks(rows: list[dict]) -> None:
             (visitor["day"], visitor["affiliate_id"], visitor["offer_id"], visitor["ip"])
         ]
         counts[bucket]["unique_clicks"] += 1
-    insert_many(
-        [dict(zip(CLICK_KEY, bucket, strict=True)) | counted for bucket, counted in sorted(counts.items())],
-        into=DailyStat,
-        add_on_conflict=tuple(CLICK_COLUMNS),
-        unique="daily_stat_clicks_unique",
-    )
+    _add_to_rollup(counts, key=CLICK_KEY, columns=CLICK_COLUMNS, unique="clicks_unique")
 
 
 # --- Conversions ----------------------------------------------------------------------------
@@ -94,8 +91,8 @@ def stats_add_conversion_events(events: list[ConversionEvent]) -> None:
     """Count conversions' creations and status changes (conversions.events' listener): one more
     in the new status, one fewer in the old one, with their payout and revenue, on the UTC day the
     conversion was created, in the row of its click's visitor country, OS family and device type
-    (`click_device_type`; the conversion's own `device_type` is the advertiser's word). One
-    statement for all the events. Test conversions are not counted.
+    (`click_device_type`; the conversion's own `device_type` is the advertiser's word). Two
+    statements for all the events (`_add_to_rollup`). Test conversions are not counted.
 
     A status change may have changed the amounts (a new order sum, and with a percent payout the
     currency) or the goal (a manager approving a conversion declined for a goal the offer lacked):
@@ -124,13 +121,47 @@ def stats_add_conversion_events(events: list[ConversionEvent]) -> None:
             deltas[key][name] += sign
             deltas[key][f"payout_{name}"] += sign * amounts.payout
             deltas[key][f"revenue_{name}"] += sign * amounts.revenue
-    # In key order: two transactions counting the same rows then wait in one direction only.
+    _add_to_rollup(deltas, key=CONVERSION_KEY, columns=CONVERSION_COLUMNS, unique="conversions_unique")
+
+
+# --- Both tables ----------------------------------------------------------------------------
+
+
+def _add_to_rollup(deltas: dict[tuple, dict], *, key: list[str], columns: list[str], unique: str) -> None:
+    """Add `deltas` (by `key` then VISITOR_KEY values) to DailyAudienceStat, and the same summed
+    over the visitor contexts to DailyStat: one statement each, under the unique constraints
+    named `daily_audience_stat_<unique>` and `daily_stat_<unique>`.
+
+    In key order, the visitor contexts' rows before their sums: two transactions counting the
+    same rows then wait in one direction only."""
     insert_many(
-        [dict(zip(CONVERSION_KEY, key, strict=True)) | counted for key, counted in sorted(deltas.items())],
-        into=DailyStat,
-        add_on_conflict=tuple(CONVERSION_COLUMNS),
-        unique="daily_stat_conversions_unique",
+        [
+            dict(zip([*key, *VISITOR_KEY], bucket, strict=True)) | added
+            for bucket, added in sorted(deltas.items())
+        ],
+        into=DailyAudienceStat,
+        add_on_conflict=tuple(columns),
+        unique=f"daily_audience_stat_{unique}",
     )
+    insert_many(
+        [
+            dict(zip(key, bucket, strict=True)) | added
+            for bucket, added in sorted(_summed_over_visitors(deltas).items())
+        ],
+        into=DailyStat,
+        add_on_conflict=tuple(columns),
+        unique=f"daily_stat_{unique}",
+    )
+
+
+def _summed_over_visitors(deltas: dict[tuple, dict]) -> dict[tuple, dict]:
+    """`deltas` keyed by a DailyStat key and a visitor context, summed by the DailyStat key."""
+    summed: dict[tuple, dict] = {}
+    for bucket, added in deltas.items():
+        total = summed.setdefault(bucket[: -len(VISITOR_KEY)], dict.fromkeys(added, 0))
+        for name, value in added.items():
+            total[name] += value
+    return summed
 
 
 # --- Rebuild --------------------------------------------------------------------------------
@@ -145,6 +176,7 @@ def stats_rebuild(*, since: date | None = None) -> None:
     """
     rollup_rebuild(
         stat=DailyStat,
+        audience_stat=DailyAudienceStat,
         visitor=DailyVisitor,
         click=Click,
         refused_click=RefusedClick,

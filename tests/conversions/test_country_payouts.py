@@ -17,7 +17,7 @@ from conversions.recording import hits_record
 from offers.choices import ConversionStatus
 from offers.payouts import CURRENCY_NEEDED
 from offers.services import goal_set_country_payouts, offer_save_with_goals
-from stats.models import DailyStat
+from stats.models import DailyAudienceStat
 from tests.factories import OfferFactory
 from tests.stats.rollup import expected, stored
 
@@ -103,8 +103,12 @@ def test_a_probabilistic_postback_without_a_click_is_paid_by_the_country_the_adv
 ):
     german = postback(client, offer_id=offer.offer_id, pid=affiliate.pid, goal="lead", country="de")
     unsent = postback(client, offer_id=offer.offer_id, pid=affiliate.pid, goal="lead", action_id="o-2")
+    # Upper-cased, "ß" would be "SS" (South Sudan): only two ASCII letters name a country.
+    unknown = postback(
+        client, offer_id=offer.offer_id, pid=affiliate.pid, goal="lead", action_id="o-3", country="ß"
+    )
     assert paid(german) == ("DE", Decimal(3), Decimal(4), "USD")
-    assert paid(unsent) == ("", Decimal(1), Decimal(2), "USD")
+    assert paid(unsent) == paid(unknown) == ("", Decimal(1), Decimal(2), "USD")
 
 
 def test_a_probabilistic_postback_linked_to_a_click_is_paid_by_the_clicks_country(client, offer, affiliate):
@@ -207,7 +211,7 @@ def test_a_conversion_declined_for_an_unknown_goal_is_approved_with_its_countrys
 def test_the_statistics_count_each_countrys_amounts(client, offer, affiliate):
     for ip in [US, US, DE, FR]:
         postback(client, clickid=click(client, offer, affiliate, ip), goal="lead", status=1)
-    rows = DailyStat.objects.filter(goal__value="lead")
+    rows = DailyAudienceStat.objects.filter(goal__value="lead")
     by_country = {row.country: (row.approved, row.payout_approved, row.revenue_approved) for row in rows}
     assert by_country == {
         "US": (2, Decimal(10), Decimal(12)),

@@ -85,7 +85,7 @@ def test_clearing_the_admin_fields_opens_the_offer_to_everyone(admin_client):
     ("field", "typed", "message"),
     [
         ("target_countries", "US, XX", "'XX' is not a country code such as US or DE (ISO 3166-1 alpha-2)."),
-        ("target_countries", "None", "'NONE' is not a country code such as US or DE (ISO 3166-1 alpha-2)."),
+        ("target_countries", "None", "'None' is not a country code such as US or DE (ISO 3166-1 alpha-2)."),
         ("target_countries", "USA", "'USA' is not a country code such as US or DE (ISO 3166-1 alpha-2)."),
         ("target_countries", "US\x00", "Null characters are not allowed."),
         ("target_countries", "US, " * 1000, "Type at most 2000 characters."),
@@ -160,7 +160,12 @@ def test_a_manager_sets_targeting_through_the_api_in_any_case(manager_api):
         ),
         (
             {"target_countries": ["None"]},
-            {"target_countries": ["'NONE' is not a country code such as US or DE (ISO 3166-1 alpha-2)."]},
+            {"target_countries": ["'None' is not a country code such as US or DE (ISO 3166-1 alpha-2)."]},
+        ),
+        (
+            # Upper-cased, "ß" would be "SS", South Sudan's code: only ASCII letters make a code.
+            {"target_countries": ["ß"]},
+            {"target_countries": ["'ß' is not a country code such as US or DE (ISO 3166-1 alpha-2)."]},
         ),
         ({"target_countries": [None]}, {"target_countries": {"0": ["This field may not be null."]}}),
         ({"target_countries": None}, {"target_countries": ["This field may not be null."]}),
@@ -309,3 +314,15 @@ def test_refused_clicks_are_read_only(admin_client, refused_clicks):
     admin_client.post(reverse("admin:tracking_refusedclick_change", args=[row.pk]), {"reason": "x"})
     assert RefusedClick.objects.get(pk=row.pk).reason == "refused_country"
     assert admin_client.get(reverse("admin:tracking_refusedclick_delete", args=[row.pk])).status_code == 403
+
+
+def test_an_os_family_no_user_agent_reports_is_kept_with_a_warning(manager_api):
+    offer = OfferFactory()
+
+    response = patch(manager_api, offer, target_os_families=["macOS", "ios"])
+
+    assert response.status_code == 200
+    assert response.json()["target_os_families"] == ["macOS", "iOS"]
+    assert [warning[:41] for warning in response.json()["warnings"]] == [
+        "No visitor's OS is reported as 'macOS': t"
+    ]

@@ -1,5 +1,6 @@
 """The visitor context in affiliate postbacks: the click's country, region, city, OS, device,
-browser and language reach the affiliate's server; `{device_type}` stays the advertiser's."""
+browser and language reach the affiliate's server; `{device_type}` is the advertiser's, else the
+click's."""
 
 from urllib.parse import parse_qs
 
@@ -87,8 +88,21 @@ def test_a_test_postback_carries_a_sample_visitor(httpserver, affiliate):
 
     postback_send_test(postback)
 
-    assert received(httpserver.log[0][0]) == {**US_IPHONE, "device_type": ""}
+    assert received(httpserver.log[0][0]) == {**US_IPHONE, "device_type": "mobile"}
 
 
 def test_the_sample_visitor_fills_every_visitor_context_macro():
     assert set(macros.SAMPLE_VISITOR) == set(macros.VISITOR_CONTEXT) and all(macros.SAMPLE_VISITOR.values())
+
+
+@pytest.mark.django_db
+def test_device_type_is_the_clicks_when_the_advertiser_sends_none(affiliate, direct_writes):
+    offer = OfferFactory(goals=[{"value": "sale", "title": "Sale", "payout": "3"}])
+    visitor = Client(REMOTE_ADDR="8.8.8.8", HTTP_USER_AGENT=IPHONE)
+    click = visitor.get(f"/click?pid={affiliate.pid}&offer_id={offer.offer_id}&format=json").json()
+    assert Client().get(f"/postback?clickid={click['click_id']}&goal=sale").json()["message"] == "ok"
+
+    conversion = Conversion.objects.select_related("click").get()
+    values = macros.values_for(conversion, status=conversion.status)
+
+    assert (values["device_type"], values["click_device_type"]) == ("mobile", "mobile")

@@ -1,4 +1,5 @@
-"""What the statistics rollup holds, and what it should hold according to the raw rows."""
+"""What the statistics rollup holds (both of its tables), and what it should hold according to the
+raw rows."""
 
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -7,7 +8,7 @@ from decimal import Decimal
 from conversions.events import conversion_created_emit
 from conversions.models import Conversion, ConversionEvent
 from offers.choices import ConversionStatus
-from stats.models import STATUS_COLUMNS, DailyStat
+from stats.models import STATUS_COLUMNS, DailyAudienceStat, DailyStat
 from tests.factories import ConversionFactory
 from tracking.models import Click, RefusedClick, new_click_id
 from tracking.store import click_write_rows
@@ -24,16 +25,39 @@ CLICK_FIELDS = ["clicks", "unique_clicks", "refused_country", "refused_os", "ref
 
 
 def stored() -> dict:
-    """The rollup, keyed like `expected()`; rows counting nothing are left out."""
+    """The rollup by visitor context (DailyAudienceStat), keyed like `expected()`; rows counting
+    nothing are left out. On the way it checks that DailyStat holds the same counters summed over
+    the visitor contexts, so that every comparison of the rollup compares both tables."""
+    rows = _counted(DailyAudienceStat, lambda stat: (stat.country, stat.os_family, stat.device_type))
+    daily = stored_daily()
+    if daily != summed(rows):
+        raise AssertionError(f"DailyStat {daily} is not DailyAudienceStat summed {summed(rows)}")
+    return rows
+
+
+def stored_daily() -> dict:
+    """DailyStat, keyed like `summed(expected())`; rows counting nothing are left out."""
+    return _counted(DailyStat, lambda stat: ())
+
+
+def summed(rows: dict) -> dict:
+    """Rows keyed like `expected()`, summed over the visitor contexts: what DailyStat holds."""
+    sums = {}
+    for key, values in rows.items():
+        total = sums.get(key[:-3], (0,) * len(values))
+        sums[key[:-3]] = tuple(a + b for a, b in zip(total, values, strict=True))
+    return {key: values for key, values in sums.items() if any(values)}
+
+
+def _counted(model, visitor) -> dict:
     rows = {}
-    for stat in DailyStat.objects.all():
-        visitor = (stat.country, stat.os_family, stat.device_type)
+    for stat in model.objects.all():
         if stat.goal_id is None:
             values = tuple(getattr(stat, name) for name in CLICK_FIELDS)
-            key = (stat.day, stat.affiliate_id, stat.offer_id, *visitor)
+            key = (stat.day, stat.affiliate_id, stat.offer_id, *visitor(stat))
         else:
             values = tuple(getattr(stat, name) for name in CONVERSION_FIELDS)
-            key = (stat.day, stat.affiliate_id, stat.offer_id, stat.goal_id, stat.currency, *visitor)
+            key = (stat.day, stat.affiliate_id, stat.offer_id, stat.goal_id, stat.currency, *visitor(stat))
         if any(values):
             rows[key] = values
     return rows

@@ -1,4 +1,5 @@
-"""`manage.py rebuild_stats` recomputes from the raw rows exactly what the live path counted."""
+"""`manage.py rebuild_stats` recomputes from the raw rows exactly what the live path counted, in both
+tables of the rollup: by visitor context (DailyAudienceStat) and summed over it (DailyStat)."""
 
 import io
 
@@ -10,9 +11,9 @@ from conversions.lifecycle import conversion_set_status
 from conversions.models import ConversionEvent
 from offers.choices import ConversionStatus
 from postbacks.services import postback_send_test
-from stats.models import DailyStat, DailyVisitor
+from stats.models import DailyAudienceStat, DailyStat, DailyVisitor
 from tests.factories import AffiliateFactory, OfferFactory, PostbackFactory
-from tests.stats.rollup import at, click_row, convert, expected, stored, write_clicks
+from tests.stats.rollup import at, click_row, convert, expected, stored, stored_daily, summed, write_clicks
 from tracking.models import Click, RefusedClick
 
 pytestmark = pytest.mark.django_db
@@ -71,43 +72,50 @@ def traffic():
 
 
 def test_a_rebuild_finds_what_the_live_path_counted(traffic):
-    live = stored()
+    live, daily = stored(), stored_daily()
     assert live == expected() and len(live) > 6
     assert len({key[-3:] for key in live}) == 4  # every visitor context has rows
-    refused = DailyStat.objects.aggregate(
-        total=Sum(F("refused_country") + F("refused_os") + F("refused_device"))
-    )["total"]
-    assert RefusedClick.objects.count() == refused == 13
+    # The sums are of several visitor contexts' rows each.
+    assert daily == summed(expected()) and len(daily) < len(live)
+    for model in [DailyStat, DailyAudienceStat]:
+        refused = model.objects.aggregate(
+            total=Sum(F("refused_country") + F("refused_os") + F("refused_device"))
+        )["total"]
+        assert RefusedClick.objects.count() == refused == 13
     out = io.StringIO()
     call_command("rebuild_stats", stdout=out)
-    assert stored() == live
+    assert stored() == live and stored_daily() == daily
     assert "Statistics rebuilt for every day" in out.getvalue()
 
 
 def test_a_rebuild_repairs_counters_that_went_wrong(traffic):
-    live = stored()
+    live, daily = stored(), stored_daily()
+    DailyAudienceStat.objects.filter(day="2025-04-01").update(unique_clicks=7)
     DailyStat.objects.filter(day="2025-04-02").update(clicks=0, approved=99)
+    DailyAudienceStat.objects.filter(day="2025-04-03").delete()
     DailyStat.objects.filter(day="2025-04-03").delete()
     DailyVisitor.objects.filter(day="2025-04-03").delete()
+    with pytest.raises(AssertionError, match="DailyStat"):
+        stored()  # the two tables disagree
     call_command("rebuild_stats", stdout=io.StringIO())
-    assert stored() == live
+    assert stored() == live and stored_daily() == daily
 
 
 def test_since_recomputes_only_the_days_from_that_day(traffic):
-    DailyStat.objects.filter(day="2025-04-01").update(clicks=1000)
-    DailyStat.objects.filter(day="2025-04-02").update(clicks=1000)
+    for model in [DailyStat, DailyAudienceStat]:
+        model.objects.filter(day__lte="2025-04-02").update(clicks=1000)
     call_command("rebuild_stats", "--since", "2025-04-02", stdout=io.StringIO())
-    assert set(DailyStat.objects.filter(goal=None).values_list("day", "clicks").distinct()) >= {
-        (at("2025-04-01").date(), 1000)
-    }
-    assert not DailyStat.objects.filter(day__gte="2025-04-02", clicks=1000).exists()
+    for model in [DailyStat, DailyAudienceStat]:
+        assert set(model.objects.filter(goal=None).values_list("day", "clicks").distinct()) >= {
+            (at("2025-04-01").date(), 1000)
+        }
+        assert not model.objects.filter(day__gte="2025-04-02", clicks=1000).exists()
     # Clicks after a rebuild are counted as unique or not by the visitors it rebuilt.
     seen = Click.objects.filter(created_at__date="2025-04-03", ip__isnull=False).first()
     visitor = {"country": seen.country, "os_family": seen.os_family, "device_type": seen.device_type}
-    stat = DailyStat.objects.get(
-        day="2025-04-03", goal=None, offer=seen.offer, affiliate=seen.affiliate, **visitor
-    )
-    before = (stat.clicks, stat.unique_clicks)
+    rows = {"day": "2025-04-03", "goal": None, "offer": seen.offer, "affiliate": seen.affiliate}
+    stat, daily = DailyAudienceStat.objects.get(**rows, **visitor), DailyStat.objects.get(**rows)
+    before = (stat.clicks, stat.unique_clicks, daily.clicks, daily.unique_clicks)
     write_clicks(
         click_row(offer=seen.offer, affiliate=seen.affiliate, ip=seen.ip, at=at("2025-04-03"), **visitor),
         click_row(
@@ -115,7 +123,9 @@ def test_since_recomputes_only_the_days_from_that_day(traffic):
         ),
     )
     stat.refresh_from_db()
-    assert (stat.clicks, stat.unique_clicks) == (before[0] + 2, before[1] + 1)
+    daily.refresh_from_db()
+    after = (stat.clicks, stat.unique_clicks, daily.clicks, daily.unique_clicks)
+    assert after == (before[0] + 2, before[1] + 1, before[2] + 2, before[3] + 1)
 
 
 def test_a_malformed_since_is_refused():

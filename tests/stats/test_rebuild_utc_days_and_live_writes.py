@@ -8,7 +8,7 @@ import time
 import pytest
 from django.db import connection, transaction
 
-from stats.models import DailyStat
+from stats.models import DailyAudienceStat, DailyStat
 from stats.services import stats_rebuild
 from tests.factories import AffiliateFactory, OfferFactory
 from tests.stats.rollup import at, click_row, convert, expected, stored, write_clicks
@@ -31,8 +31,8 @@ def around_midnight():
     return offer, affiliate
 
 
-def clicks_by_day():
-    rows = DailyStat.objects.filter(goal=None)
+def clicks_by_day(model=DailyStat):
+    rows = model.objects.filter(goal=None)
     return {stat.day.isoformat(): (stat.clicks, stat.unique_clicks) for stat in rows}
 
 
@@ -56,9 +56,11 @@ def test_a_rebuild_counts_by_utc_day_when_the_database_session_is_in_another_tim
 
 def test_since_starts_at_midnight_utc_of_that_day(around_midnight):
     live = stored()
-    DailyStat.objects.update(clicks=1000)
+    for model in [DailyStat, DailyAudienceStat]:
+        model.objects.update(clicks=1000)
     stats_rebuild(since=at("2025-04-02").date())
-    assert clicks_by_day() == {"2025-04-01": (1000, 2), "2025-04-02": (1, 1)}
+    for model in [DailyStat, DailyAudienceStat]:
+        assert clicks_by_day(model) == {"2025-04-01": (1000, 2), "2025-04-02": (1, 1)}
     stats_rebuild(since=at("2025-04-01").date())
     assert stored() == live
 
