@@ -59,18 +59,22 @@ DESTINATION_MACROS_HELP = format_html(
 )
 
 
-class GoalFormSet(BaseInlineFormSet):
-    """An offer's goals, checked as a whole by offers.services.goals_problem (the rule the API's
-    goals follow too) and saved with the offer by OfferAdmin.save_related."""
+class RowsFormSet(BaseInlineFormSet):
+    """Inline rows checked as a whole before they are saved."""
 
     def kept_forms(self) -> list:
-        """The rows that stay the offer's goals: its goals not marked for deletion, and new rows."""
+        """The rows that stay: the stored ones not marked for deletion, and new rows filled in."""
         deleted = self.deleted_forms if self.can_delete else []
         return [
             form
             for form in self.forms
             if form not in deleted and (form.instance.pk is not None or form.has_changed())
         ]
+
+
+class GoalFormSet(RowsFormSet):
+    """An offer's goals, checked as a whole by offers.services.goals_problem (the rule the API's
+    goals follow too) and saved with the offer by OfferAdmin.save_related."""
 
     def clean(self):
         super().clean()
@@ -123,18 +127,10 @@ class CountryPayoutForm(forms.ModelForm):
         return self.cleaned_data["country"].upper()
 
 
-class CountryPayoutFormSet(BaseInlineFormSet):
+class CountryPayoutFormSet(RowsFormSet):
     """A goal's payouts by country, checked as a whole by offers.payouts.country_payouts_problems
     (the rule the API's follow too) and saved by GoalAdmin.save_related through
     offers.services.goal_set_country_payouts."""
-
-    def kept_forms(self) -> list:
-        deleted = self.deleted_forms if self.can_delete else []
-        return [
-            form
-            for form in self.forms
-            if form not in deleted and (form.instance.pk is not None or form.has_changed())
-        ]
 
     def clean(self):
         super().clean()

@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 from postbacks.outbound import wire_url
 from tracking.macros import substitute, unknown_macros
+from tracking.visitor import MACRO_FIELDS
 
 # name -> what it is, in the order of the portal's reference table.
 MACROS = {
@@ -69,17 +70,10 @@ MACROS = {
 }
 ALIASES = {"offer_id": "offerid", **{f"custom_field_{n}": f"custom_field{n}" for n in range(1, 8)}}
 KNOWN = set(MACROS) | set(ALIASES)
-# Visitor context macro -> its field of the click (tracking.models.Click).
+# Visitor context macro -> its field of the click. `{device_type}` is the advertiser's first.
 VISITOR_CONTEXT = {
-    "geo": "country",
-    "region": "region",
-    "city": "city",
-    "os": "os_family",
-    "os_version": "os_version",
+    **{name: field for name, field in MACRO_FIELDS.items() if name != "device_type"},
     "click_device_type": "device_type",
-    "device_model": "device_model",
-    "browser": "browser",
-    "language": "language",
 }
 # What a test postback, which has no click, sends for them: a visitor on an iPhone in California.
 SAMPLE_VISITOR = {

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from offers.models import HOST_NAME
 from tracking.macros import MACRO, substitute, unknown_macros
 from tracking.models import CLICK_PARAMETERS
-from tracking.visitor import NOBODY, Visitor
+from tracking.visitor import MACRO_FIELDS, NOBODY, Visitor
 
 # name -> what it is, in the order of the admin's reference table.
 MACROS = {
@@ -52,18 +52,7 @@ MACROS = {
 }
 ALIASES = {"click_id": "clickid", "device_ua": "ua"}
 KNOWN = set(MACROS) | set(ALIASES)
-# Visitor context macro -> its field of tracking.visitor.Visitor.
-VISITOR_CONTEXT = {
-    "geo": "country",
-    "region": "region",
-    "city": "city",
-    "os": "os_family",
-    "os_version": "os_version",
-    "device_type": "device_type",
-    "device_model": "device_model",
-    "browser": "browser",
-    "language": "language",
-}
+VISITOR_CONTEXT = MACRO_FIELDS
 # As long as an offer's destination may be.
 MAX_DEEPLINK_LENGTH = 2048
 

@@ -42,6 +42,19 @@ LENGTHS = {
     "language": 16,
 }
 FIELDS = list(LENGTHS)
+# The macros of a visitor context, Affise's names, in offer URLs and affiliate postbacks alike:
+# macro -> field of Visitor (and of tracking.models.Click).
+MACRO_FIELDS = {
+    "geo": "country",
+    "region": "region",
+    "city": "city",
+    "os": "os_family",
+    "os_version": "os_version",
+    "device_type": "device_type",
+    "device_model": "device_model",
+    "browser": "browser",
+    "language": "language",
+}
 
 
 # Operating systems of phones and tablets (ua-parser's family names): on them a device that is

@@ -189,3 +189,18 @@ def test_a_late_result_does_not_undo_a_newer_one(httpserver, affiliate):
     delivery.refresh_from_db()
     assert (delivery.state, delivery.http_code, delivery.attempts) == ("succeeded", 200, 1)
     assert delivery.attempt_log.count() == 2
+
+
+def test_a_late_success_does_not_end_a_delivery_claimed_again(affiliate):
+    postback = PostbackFactory(affiliate=affiliate, url="http://127.0.0.1:9/pb")
+    delivery = delivery_for(postback)
+    [first_claim] = queue.claim([delivery.pk])
+    lease_ended = timezone.now() - timedelta(seconds=1)
+    Delivery.objects.filter(pk=delivery.pk).update(locked_until=lease_ended, next_attempt_at=lease_ended)
+    [second_claim] = queue.claim([delivery.pk])  # sent again, its answer not yet back
+
+    queue.record([(first_claim, 0.0, outbound.Outcome(200, "", "ok", 9000))])
+
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.attempts, delivery.locked_until) == ("pending", 0, second_claim["lease"])
+    assert delivery.attempt_log.get().http_code == 200  # the attempt itself is logged
