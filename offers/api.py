@@ -47,7 +47,7 @@ class PartnerOfferViewSet(AffiliateViewSetMixin, viewsets.ReadOnlyModelViewSet):
     search_fields = ["title", "=offer_id"]
 
     def scoped_queryset(self, queryset):
-        return offers_visible_to(self.affiliate).prefetch_related("goals__country_payouts")
+        return offers_visible_to(self.affiliate)
 
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "affiliate": self.affiliate}
