@@ -6,17 +6,24 @@ test database, migrated by the first session after a migration changed and then 
 so that no mutant pays for the migrations.
 Tests that need the Redis click buffer are left out: the buffer is not mutated, and concurrent
 sessions would share one Redis database.
+mutmut stops a session after a limit of CPU time, which a test waiting on a socket or a sleep never
+reaches: a mutant that drops a timeout would hold its worker slot for ever. So each test also gets a
+limit of wall time, far above what any test here takes; a test past it ends the session as mutmut's
+own timeout does (the mutant changed what a caller sees: the call never returns).
 """
 
 import fcntl
 import hashlib
 import os
+import signal
 import tempfile
 from pathlib import Path
 
 import pytest
 
 SLOTS = 8
+WALL_SECONDS_PER_TEST = 60  # the slowest test of the selection takes a few seconds
+TIMEOUT_EXIT_CODE = 36  # what mutmut records for a mutant whose tests did not finish
 ROOT = Path(__file__).resolve().parent.parent
 # Outside the tree: mutmut's copy of it (mutants/) and the tree itself name the same databases.
 LOCK_DIR = Path(tempfile.gettempdir()) / f"mutation-slots-{os.getuid()}"
@@ -75,6 +82,21 @@ def pytest_runtestloop(session):
     # Never speak on a connection inherited from the process this one was forked from.
     for connection in connections.all(initialized_only=True):
         connection.connection = None
+
+
+def _out_of_time(signum, frame):
+    os._exit(TIMEOUT_EXIT_CODE)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    previous = signal.signal(signal.SIGALRM, _out_of_time)
+    signal.alarm(WALL_SECONDS_PER_TEST)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 class _Fixtures:
