@@ -164,3 +164,31 @@ def test_a_delivery_another_sender_holds_is_skipped_not_waited_for(affiliate):
     finally:
         release.set()
         thread.join()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("held_row", ["conversion", "affiliate"])
+def test_a_delivery_is_taken_while_its_conversion_or_affiliate_is_being_changed(affiliate, held_row):
+    """A manager changing the conversion's status, or the affiliate saving their settings, holds
+    that row: the sender locks only the delivery, so it neither waits nor skips it."""
+    delivery = DeliveryFactory(affiliate=affiliate)
+    row = delivery.conversion if held_row == "conversion" else affiliate
+    locked, release = threading.Event(), threading.Event()
+
+    def another_transaction():
+        try:
+            with transaction.atomic():
+                list(type(row).objects.select_for_update().filter(pk=row.pk))
+                locked.set()
+                release.wait(timeout=10)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=another_transaction)
+    thread.start()
+    try:
+        assert locked.wait(timeout=10)
+        assert taken() == [delivery.pk]
+    finally:
+        release.set()
+        thread.join()

@@ -451,6 +451,55 @@ def test_requests_to_one_host_go_out_together(endpoint, affiliate, settings):
     assert [(delivery.state, delivery.http_code) for delivery in deliveries] == [("succeeded", 200)] * 3
 
 
+def concurrently(urls: list[str], **session_options) -> list[outbound.Outcome]:
+    async def all_at_once():
+        async with outbound.new_session(**session_options) as session:
+            requests = [outbound.Request("GET", url, "", {}) for url in urls]
+            return await asyncio.gather(*(outbound.send(session, request) for request in requests))
+
+    return asyncio.run(all_at_once())
+
+
+def test_a_session_opens_no_more_connections_to_a_host_than_its_limit(endpoint):
+    """The sender's limit per affiliate server (sender.CONNECTIONS_PER_HOST): the requests past it
+    wait for a connection, and all are answered."""
+    open_now, most = [0], [0]
+    lock = threading.Lock()
+
+    def slow(connection, _):
+        with lock:
+            open_now[0] += 1
+            most[0] = max(most[0], open_now[0])
+        time.sleep(0.3)
+        with lock:
+            open_now[0] -= 1
+        connection.sendall(OK)
+
+    server = endpoint(slow)
+
+    outcomes = concurrently([server.origin + f"/pb?n={n}" for n in range(5)], limit_per_host=2)
+
+    assert [outcome.http_code for outcome in outcomes] == [200] * 5
+    assert most[0] == 2
+
+
+def test_a_session_has_no_limit_of_connections_over_all_hosts(endpoint, settings):
+    """aiohttp would keep a client to 100 connections; the sender's one client serves every
+    affiliate at once, so it has none: 101 requests are all open together."""
+    settings.POSTBACK_TOTAL_TIMEOUT = 10
+    arrived = threading.Barrier(101, timeout=5)
+
+    def answers_once_all_arrived(connection, _):
+        arrived.wait()
+        connection.sendall(OK)
+
+    server = endpoint(answers_once_all_arrived)
+
+    outcomes = concurrently([server.origin + f"/pb?n={n}" for n in range(101)])
+
+    assert [outcome.http_code for outcome in outcomes] == [200] * 101
+
+
 def test_an_address_refused_since_its_name_was_looked_up_is_refused_on_connecting(raw_server, settings):
     """The client keeps looked-up addresses for a while; the address is checked again on every
     connection, so a network no longer allowed is not reached through a name looked up before."""
