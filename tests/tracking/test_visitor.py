@@ -159,6 +159,53 @@ def test_the_user_agent_gives_os_device_and_browser(user_agent, expected):
     assert device(user_agent) == expected
 
 
+@pytest.mark.parametrize(
+    "user_agent",
+    [
+        "curl/8.5.0",
+        "Wget/1.21.4",
+        "python-requests/2.31.0",
+        "Go-http-client/1.1",
+        "okhttp/4.12.0",
+        "Apache-HttpClient/4.5.14 (Java/17)",
+        "axios/1.6.2",
+    ],
+)
+def test_an_http_library_or_tool_is_a_bot(user_agent):
+    assert device(user_agent)[2] == "bot"
+
+
+@pytest.mark.parametrize(
+    "user_agent",
+    [
+        "Mozilla/5.0 (Linux; Android 9; BRAVIA 4K GB ATV3 Build/PTT1.190515.001.S52) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/108.0.0.0 Safari/537.36",
+        "Mozilla/5.0 (Linux; Android 11; AFTKA Build/RS8101.1849N) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/108.0.5359.160 Safari/537.36",
+        "Mozilla/5.0 (SMART-TV; Linux; Tizen 6.0) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "76.0.3809.146/6.0 TV Safari/537.36",
+        "Mozilla/5.0 (Web0S; Linux/SmartTV) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/79.0.3945.79 "
+        "Safari/537.36 WebAppManager",
+        "Mozilla/5.0 (Linux; Android 12; Chromecast) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/114.0.0.0 Safari/537.36 CrKey/1.56.500000 DeviceType/AndroidTV",
+    ],
+    ids=["android-tv", "fire-tv", "tizen-tv", "webos-tv", "chromecast"],
+)
+def test_a_tv_is_a_desktop_not_a_tablet_or_a_mobile(user_agent):
+    """Android TVs send no "Mobile" (which would make them tablets), Samsung's run Tizen (a phone
+    OS too): a mobile-only offer must not take them."""
+    assert device(user_agent)[2] == "desktop"
+
+
+def test_browsers_in_apps_are_not_taken_for_bots():
+    facebook = (
+        "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/114.0.0.0 "
+        "Mobile Safari/537.36 [FB_IAB/FB4A;FBAV/440.0.0.0;]"
+    )
+    assert device(facebook)[2] == "mobile"
+    assert device(SAMSUNG_TABLET)[2] == "tablet"
+
+
 @pytest.mark.parametrize("user_agent", ["", " ", "\t"])
 def test_no_user_agent_gives_an_empty_device(user_agent):
     assert device(user_agent) == ("", "", "", "", "", "")
