@@ -20,6 +20,8 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
+from config.counters import cache_count
+
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -43,7 +45,8 @@ class ApiKeyRateThrottle(BaseThrottle):
         window, elapsed = divmod(now, duration)
         current_key = f"throttle:{self.scope}:{ident}:{int(window)}"
         previous = cache.get(f"throttle:{self.scope}:{ident}:{int(window) - 1}", 0)
-        current = _increment(current_key, timeout=2 * duration)
+        # Kept past the next window, where it is the previous count.
+        current = cache_count(current_key, timeout=2 * duration)
         # previous * (1 - elapsed / duration) + current <= limit, without rounding errors.
         if previous * (duration - elapsed) <= (limit - current) * duration:
             return True
@@ -54,17 +57,6 @@ class ApiKeyRateThrottle(BaseThrottle):
 
     def wait(self) -> float:
         return self._wait
-
-
-def _increment(key: str, *, timeout: int) -> int:
-    # `add` creates the window's counter unless it exists, and lives past the next window, where it
-    # is the previous count; `incr` then raises it atomically.
-    cache.add(key, 0, timeout=timeout)
-    try:
-        return cache.incr(key)
-    except ValueError:  # evicted between the two calls
-        cache.add(key, 0, timeout=timeout)
-        return cache.incr(key)
 
 
 def _seconds_until_allowed(limit, duration, elapsed, previous, current) -> float:

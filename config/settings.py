@@ -246,6 +246,36 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "portal:dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
+# --- Email (password reset links) -------------------------------------------------------
+
+# Development prints each email on the console; production sends through the SMTP server below.
+EMAIL_BACKEND = _read(
+    "EMAIL_BACKEND",
+    env.str,
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = _read("EMAIL_HOST", env.str, "localhost")
+EMAIL_PORT = _read("EMAIL_PORT", env.int, 25)
+EMAIL_HOST_USER = _read("EMAIL_HOST_USER", env.str, "")
+EMAIL_HOST_PASSWORD = _read("EMAIL_HOST_PASSWORD", env.str, "")
+EMAIL_USE_TLS = _bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _bool("EMAIL_USE_SSL", False)
+# The reset form sends while the user waits, and without a timeout a silent SMTP server would
+# hold the web worker for good.
+EMAIL_TIMEOUT = _read("EMAIL_TIMEOUT", env.float, 10.0)
+DEFAULT_FROM_EMAIL = _read("DEFAULT_FROM_EMAIL", env.str, "webmaster@localhost")
+if not 0 < EMAIL_PORT < 65536:
+    raise ImproperlyConfigured(f"Environment variable EMAIL_PORT must be a port number, not {EMAIL_PORT}.")
+if EMAIL_TIMEOUT <= 0:
+    raise ImproperlyConfigured("Environment variable EMAIL_TIMEOUT must be a number of seconds above 0.")
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured(
+        "Environment variables EMAIL_USE_TLS (STARTTLS, port 587) and EMAIL_USE_SSL (port 465) "
+        "exclude each other: set one."
+    )
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True

@@ -1,11 +1,14 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path, register_converter
+from django.utils.functional import lazy
+from django.views.generic import RedirectView
 
 from config.converters import PublicIdConverter, RowIdConverter
 from config.health import healthz
 from conversions.endpoints import iframe_pixel, pixel, postback, script_pixel
-from portal.views import admin_dashboard
+from portal.views import PasswordResetConfirmView, PasswordResetView, admin_dashboard
 from postbacks.views import admin_integration_test
 from tracking.endpoints import click
 
@@ -20,10 +23,25 @@ accounts = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("password/reset/", PasswordResetView.as_view(), name="password_reset"),
+    path("password/reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "password/reset/<uidb64>/<token>/",
+        PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password/reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
 ]
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # Every page names its icon; browsers still ask here for answers that cannot (JSON, images).
+    # The static address is looked up per request: it carries a hash of the file in production.
+    path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("favicon.svg")), name="favicon"),
     # Answered by config.middleware.TrackingFastPathMiddleware; listed here for reverse().
     path("click", click, name="click"),
     path("postback", postback, name="postback"),

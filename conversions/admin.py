@@ -1,12 +1,23 @@
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
 from config.admin_base import TrafficRecordAdmin, named_values_html
+from conversions.forms import ConversionStatusForm
 from conversions.lifecycle import conversion_set_status
 from conversions.models import Conversion, ConversionEvent, ServerPostback
 from offers.choices import ConversionStatus
 from tracking.models import MORE_SUB_FIELDS, SUB_FIELDS
+
+# The rows a status action's confirmation page lists of a selection across every page, which may
+# hold thousands: the page counts them all.
+CONFIRMATION_ROWS = 100
 
 
 class ConversionEventInline(admin.TabularInline):
@@ -29,8 +40,10 @@ class ConversionEventInline(admin.TabularInline):
 
 @admin.register(Conversion)
 class ConversionAdmin(TrafficRecordAdmin):
-    """Read-only: a status changes only through the actions, which record the change and who
-    made it, and send the affiliate's postbacks."""
+    """Read-only but for the status, which changes through the list's actions (each confirmed on
+    a page of its own first) or the status form of a conversion's page: both go through
+    conversion_set_status, which records the change and who made it, and sends the affiliate's
+    postbacks."""
 
     list_display = [
         "conversion_id",
@@ -123,17 +136,26 @@ class ConversionAdmin(TrafficRecordAdmin):
         """Who may run the status actions: staff allowed to change conversions."""
         return admin.ModelAdmin.has_change_permission(self, request)
 
-    def _set_status(self, request, queryset, status):
+    @staticmethod
+    def _set_status_of(request, conversion, status):
+        """The manager's change, kept in the conversion's history under their name."""
+        return conversion_set_status(
+            conversion=conversion,
+            status=status,
+            source=ConversionEvent.Source.MANAGER,
+            changed_by=request.user,
+        )
+
+    def _set_status(self, request, queryset, status, action: str):
+        """Run a status action once its confirmation page has sent `post=yes`; answer that page
+        before."""
+        if request.POST.get("post") != "yes":
+            return self._set_status_confirmation(request, queryset, status, action)
         changed = unchanged = 0
         # The service locks and reloads each row itself; the list's joins are not needed.
         for conversion in queryset.select_related(None).only("pk", "conversion_id"):
             try:
-                event = conversion_set_status(
-                    conversion=conversion,
-                    status=status,
-                    source=ConversionEvent.Source.MANAGER,
-                    changed_by=request.user,
-                )
+                event = self._set_status_of(request, conversion, status)
             except ValidationError as refused:
                 self.message_user(request, f"{conversion}: {' '.join(refused.messages)}", messages.ERROR)
                 continue
@@ -144,21 +166,109 @@ class ConversionAdmin(TrafficRecordAdmin):
             message += f" {unchanged} already had this status."
         self.message_user(request, message, messages.SUCCESS)
 
+    def _set_status_confirmation(self, request, queryset, status, action: str) -> TemplateResponse:
+        """The page between a status action and its run, like Django's delete_selected: what the
+        selection holds, how many conversions change, and that their affiliates' postbacks are
+        sent. Its button posts the same selection back with `post=yes`."""
+        selected = queryset.select_related(None).select_related("offer", "affiliate__user", "goal")
+        count = selected.count()
+        unchanged = selected.filter(status=status).count()
+        # A selection across every page is run again on the list's filters (in the address the
+        # page posts to), and listed in part; any other one, a page at most, is listed and posted
+        # back row by row.
+        select_across = request.POST.get("select_across") == "1"
+        listed = selected.order_by("-pk")
+        listed = list(listed[:CONFIRMATION_ROWS] if select_across else listed)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Set {count} conversion(s) to {status.label.lower()}?",
+            "opts": self.model._meta,
+            "action": action,
+            "status": status,
+            "count": count,
+            "changing": count - unchanged,
+            "unchanged": unchanged,
+            "conversions": listed,
+            "not_listed": count - len(listed),
+            "select_across": select_across,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "cancel_url": request.get_full_path(),
+        }
+        return TemplateResponse(request, "admin/conversions/conversion/set_status_confirmation.html", context)
+
     @admin.action(description="Approve selected conversions", permissions=["set_status"])
     def approve(self, request, queryset):
-        self._set_status(request, queryset, ConversionStatus.APPROVED)
+        return self._set_status(request, queryset, ConversionStatus.APPROVED, "approve")
 
     @admin.action(description="Set selected conversions pending", permissions=["set_status"])
     def set_pending(self, request, queryset):
-        self._set_status(request, queryset, ConversionStatus.PENDING)
+        return self._set_status(request, queryset, ConversionStatus.PENDING, "set_pending")
 
     @admin.action(description="Decline selected conversions", permissions=["set_status"])
     def decline(self, request, queryset):
-        self._set_status(request, queryset, ConversionStatus.DECLINED)
+        return self._set_status(request, queryset, ConversionStatus.DECLINED, "decline")
 
     @admin.action(description="Hold selected conversions", permissions=["set_status"])
     def hold(self, request, queryset):
-        self._set_status(request, queryset, ConversionStatus.HOLD)
+        return self._set_status(request, queryset, ConversionStatus.HOLD, "hold")
+
+    # --- The status form of a conversion's page ---------------------------------------------
+
+    def get_urls(self):
+        status = path(
+            "<path:object_id>/status/",
+            self.admin_site.admin_view(self.status_view),
+            name="conversions_conversion_status",
+        )
+        return [status, *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        conversion = self.get_object(request, unquote(object_id))
+        if conversion is not None and self.has_set_status_permission(request):
+            status_form = ConversionStatusForm(conversion=conversion)
+            extra_context = {**(extra_context or {}), "status_form": status_form}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def status_view(self, request, object_id):
+        """A status change from a conversion's page (POST), through conversion_set_status. A GET,
+        or a change refused by the status rules, shows the form on a page of its own, with the
+        rule's message."""
+        conversion = self.get_object(request, unquote(object_id))
+        if conversion is None:
+            raise Http404("No such conversion.")
+        if not self.has_set_status_permission(request):
+            raise PermissionDenied
+        change_url = reverse("admin:conversions_conversion_change", args=[conversion.pk])
+        data = request.POST if request.method == "POST" else None
+        form = ConversionStatusForm(data, conversion=conversion)
+        if request.method == "POST" and form.is_valid():
+            status = ConversionStatus(form.cleaned_data["status"])
+            try:
+                event = self._set_status_of(request, conversion, status)
+            except ValidationError as refused:
+                form.add_error("status", refused)
+            else:
+                label = status.label.lower()
+                if event is None:
+                    # Set meanwhile, by another manager or the advertiser: nothing more to do.
+                    self.message_user(request, f"{conversion} already had the status {label}.")
+                else:
+                    self.message_user(request, f"{conversion} set to {label}.", messages.SUCCESS)
+                return redirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Change the status of conversion {conversion}",
+            "opts": self.model._meta,
+            "original": conversion,
+            "status_form": form,
+            "change_url": change_url,
+        }
+        return TemplateResponse(
+            request,
+            "admin/conversions/conversion/status.html",
+            context,
+            status=400 if form.is_bound else 200,
+        )
 
 
 @admin.register(ServerPostback)

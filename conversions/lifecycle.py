@@ -42,6 +42,13 @@ def advertiser_status_change_refused(*, current: int, requested: ConversionStatu
     return STATUS_NOT_PENDING
 
 
+def manager_status_changes(current: int) -> list[ConversionStatus]:
+    """The statuses a manager may move a conversion to from `current`: every other one.
+    conversion_set_status may still refuse the change for the conversion itself (one declined for
+    a goal its offer lacks leaves declined only once the offer has that goal), and says why."""
+    return [status for status in ConversionStatus if status != current]
+
+
 def hold_until(offer: Offer, status: int):
     """When a conversion given `status` now is approved by itself: the end of the offer's hold
     period for a hold, never otherwise."""

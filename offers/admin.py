@@ -526,9 +526,13 @@ class OfferAccessAdmin(admin.ModelAdmin):
             super().save_model(request, obj, form, change)
 
     def _decide(self, request, queryset, status):
-        for access in queryset.select_related("affiliate", "offer"):
-            offer_access_decide(access=access, status=status, decided_by=request.user)
-        self.message_user(request, f"{queryset.count()} request(s) {status}.", messages.SUCCESS)
+        # Counted from what the service answers: the queryset counted again afterwards is the
+        # list's filter run anew (`?status__exact=pending` finds none of the rows just decided).
+        decided = sum(
+            offer_access_decide(access=access, status=status, decided_by=request.user).status == status
+            for access in queryset.select_related("affiliate", "offer")
+        )
+        self.message_user(request, f"{decided} request(s) {status}.", messages.SUCCESS)
 
     @admin.action(description="Approve selected access requests")
     def approve(self, request, queryset):

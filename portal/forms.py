@@ -2,7 +2,6 @@
 
 from django import forms
 
-from api.models import ApiKey
 from config.filters import use_date_pickers
 from stats.forms import ReportPeriodForm
 from stats.selectors import TOP_OFFERS_BY
@@ -14,14 +13,12 @@ class ApiKeyForm(forms.Form):
     name = forms.CharField(label="Label", required=False, max_length=100)
 
 
-class ApiKeyRevokeForm(forms.Form):
-    """The key to revoke: one of `user`'s, by its row id."""
+class ConfirmForm(forms.Form):
+    """The answer of a confirmation page (revoking an API key, clearing the signing secret): its
+    button sends `confirm=yes`. A POST without it changes nothing, so that only someone who has
+    seen what the step does can take it."""
 
-    revoke = forms.ModelChoiceField(queryset=ApiKey.objects.none())
-
-    def __init__(self, *args, user, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["revoke"].queryset = ApiKey.objects.filter(user=user)
+    confirm = forms.ChoiceField(choices=[("yes", "Yes")])
 
 
 class DashboardPeriodForm(ReportPeriodForm):

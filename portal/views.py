@@ -1,21 +1,31 @@
-"""The portal's own pages: the dashboard (and its network-wide twin in the admin) and the API
-key settings."""
+"""The portal's own pages: the dashboard (and its network-wide twin in the admin), the API key
+settings, and the password reset by email."""
 
+import re
+from datetime import timedelta
+from functools import cached_property
+
+from axes.utils import reset as forget_login_failures
+from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.auth import views as auth_views
 from django.core.exceptions import ValidationError
-from django.http import Http404
-from django.shortcuts import redirect
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.views.generic import TemplateView
 
 from api.models import ApiKey
 from api.services import api_key_issue, api_key_revoke
+from config.converters import RowIdConverter
 from config.filters import with_default_period
 from offers.access import offers_runnable_by
 from offers.models import Affiliate, OfferAccess
 from offers.selectors import offers_visible_to
 from portal.access import AffiliateRequiredMixin
-from portal.forms import ApiKeyForm, ApiKeyRevokeForm, DashboardPeriodForm
+from portal.forms import ApiKeyForm, ConfirmForm, DashboardPeriodForm
+from portal.password_reset import reset_email_allowed_to, reset_request_allowed_from
 from stats.forms import DEFAULT_DAYS
 from stats.selectors import (
     STATUSES,
@@ -24,6 +34,7 @@ from stats.selectors import (
     stats_report,
     top_offers,
 )
+from tracking.client_ip import client_ip
 
 
 def dashboard_context(request, affiliate: Affiliate | None) -> dict:
@@ -95,14 +106,13 @@ class ApiKeySettingsView(AffiliateRequiredMixin, TemplateView):
 
     def post(self, request):
         if "revoke" in request.POST:
-            revoke = ApiKeyRevokeForm(request.POST, user=request.user)
-            if not revoke.is_valid():
-                # Another user's key, or no key at all: nothing here to revoke.
+            # The list's one-click form of old (a page still open in a tab): the key's
+            # confirmation page, for one of the user's own keys only.
+            pk = request.POST["revoke"]
+            is_row_id = re.fullmatch(RowIdConverter.regex, pk) is not None
+            if not is_row_id or not ApiKey.objects.filter(pk=pk, user=request.user).exists():
                 raise Http404("No such API key.")
-            api_key = revoke.cleaned_data["revoke"]
-            api_key_revoke(api_key=api_key)
-            messages.success(request, f"Key {api_key.prefix}… revoked.")
-            return redirect("portal:api-key")
+            return redirect("portal:api-key-revoke", pk=pk)
         form = ApiKeyForm(request.POST)
         if not form.is_valid():
             messages.error(request, " ".join(form.errors["name"]))
@@ -116,6 +126,29 @@ class ApiKeySettingsView(AffiliateRequiredMixin, TemplateView):
         return redirect("portal:api-key")
 
 
+class ApiKeyRevokeView(AffiliateRequiredMixin, TemplateView):
+    """Revoking one of the user's keys: a GET shows which key and what revoking it does, a POST
+    with `confirm=yes` revokes it. Another user's key is a 404."""
+
+    template_name = "portal/api_key_revoke.html"
+
+    @cached_property
+    def api_key(self) -> ApiKey:
+        return get_object_or_404(ApiKey, pk=self.kwargs["pk"], user=self.request.user)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(api_key=self.api_key, nav_section="settings", **kwargs)
+
+    def post(self, request, pk):
+        api_key = self.api_key
+        if not ConfirmForm(request.POST).is_valid():
+            context = self.get_context_data(not_confirmed=True)
+            return self.render_to_response(context, status=400)
+        api_key_revoke(api_key=api_key)
+        messages.success(request, f"Key {api_key.prefix}… revoked.")
+        return redirect("portal:api-key")
+
+
 def admin_dashboard(request):
     """The managers' dashboard in the admin (`/admin/dashboard/`, staff only): the dashboard's
     figures for the whole network."""
@@ -125,3 +158,40 @@ def admin_dashboard(request):
         **dashboard_context(request, affiliate=None),
     }
     return TemplateResponse(request, "admin/dashboard.html", context)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's "forgot password" form, within the limits of portal.password_reset. Every address,
+    known or not, gets the same "check your email" page, so the form tells nobody who has an
+    account; the link in the email is built from the address the user asked on (the request's
+    host, which ALLOWED_HOSTS checks)."""
+
+    def form_valid(self, form):
+        if not reset_request_allowed_from(client_ip(self.request)):
+            form.add_error(None, "Too many password reset requests from your network. Try again in an hour.")
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        if not reset_email_allowed_to(form.cleaned_data["email"]):
+            return HttpResponseRedirect(self.get_success_url())
+        asked_at = timezone.now()
+        self.extra_email_context = {
+            "asked_at": asked_at,
+            "expires": asked_at + timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT),
+        }
+        return super().form_valid(form)
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """The link from the email: a form for the new password. A link that is malformed, expired or
+    already used answers 400 with a page that says so and offers a new one."""
+
+    def render_to_response(self, context, **response_kwargs):
+        if not self.validlink:
+            response_kwargs.setdefault("status", 400)
+        return super().render_to_response(context, **response_kwargs)
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        # The failed logins that locked the user out were most likely the forgotten password:
+        # with a new one they may log in at once rather than after LOGIN_COOLOFF_MINUTES.
+        forget_login_failures(username=form.user.get_username())
+        return response

@@ -63,14 +63,9 @@ class PostbackOptionsForm(forms.ModelForm):
 
 
 class SigningSecretForm(forms.Form):
-    """Make a new signing secret (to be shown once) or clear it."""
+    """Make a new signing secret (to be shown once), or go to the page that clears it."""
 
     action = forms.ChoiceField(choices=[("generate", "Generate"), ("clear", "Clear")])
-
-    @property
-    def secret(self) -> str | None:
-        """What offers.services.affiliate_set_signing_secret takes: None for a new one, "" for none."""
-        return None if self.cleaned_data["action"] == "generate" else ""
 
 
 class DeliveryLogFilterForm(DeliveryFilterForm):

@@ -17,14 +17,13 @@ import ipaddress
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
 
-from django.conf import settings
-
 from conversions.lifecycle import TEST_IP, TEST_ORDER_SUM, new_test_action_id
 from conversions.models import Conversion, ServerPostback
 from conversions.recording import advertiser_postback_record
 from offers.models import Affiliate, Offer
 from offers.payouts import pays_percent
 from postbacks import firing, macros, outbound, sender
+from postbacks.explanations import Explanation, explain
 from postbacks.models import Postback
 from postbacks.services import postback_send_one
 from tracking.accept import ClickRefused, click_accept
@@ -43,6 +42,8 @@ class Step:
     details: list[tuple[str, str]] = field(default_factory=list)
     # What to fix, in plain words; shown for passed steps too when something looks wrong.
     hints: list[str] = field(default_factory=list)
+    # What came of the postback request, when it failed.
+    explanation: Explanation | None = None
 
 
 @dataclass
@@ -183,15 +184,11 @@ def _delivery(conversion, postback, typed_url) -> Step:
             method=Postback.Method.GET, url=url, body="", signing_secret=conversion.affiliate.signing_secret
         )
         http_code, error, excerpt = outcome.http_code, outcome.error, outcome.excerpt
-    step.details += [
-        ("URL sent", url),
-        ("HTTP code", "no answer" if not http_code else str(http_code)),
-        ("Error", error or "none"),
-        ("Answer", excerpt or "empty"),
-    ]
+    explanation = explain(http_code=http_code, error=error, url=url)
+    step.details += [("URL sent", url), ("HTTP code", explanation.code), ("Answer", excerpt or "empty")]
     step.passed = 200 <= (http_code or 0) < 300
     if not step.passed:
-        step.hints.append(_failure_hint(http_code, error))
+        step.explanation = explanation
     return step
 
 
@@ -212,30 +209,3 @@ def _template_hints(template: str, conversion) -> list[str]:
             "tracker's click id macro)."
         )
     return hints
-
-
-def _failure_hint(http_code: int, error: str) -> str:
-    if 300 <= http_code < 400:
-        return (
-            f"Your server answered with a redirect ({http_code}); postbacks follow no redirects. "
-            "Put the final address in the postback URL."
-        )
-    if http_code:
-        return (
-            f"Your server refused the postback with HTTP {http_code}. It must answer 2xx (for example "
-            "200) to accept it: see its answer above and its log for the reason."
-        )
-    if error.startswith("Timed out"):
-        return (
-            f"{error}. Your server must accept the connection within {settings.POSTBACK_CONNECT_TIMEOUT} s "
-            f"and answer within {settings.POSTBACK_TOTAL_TIMEOUT} s: check that it is running and reachable "
-            "from the internet, and that it answers before doing slow work."
-        )
-    if error.startswith("Refused"):
-        return f"{error}: postbacks are sent to public addresses only. Use your server's public address."
-    if error.startswith("Could not connect"):
-        return (
-            f"{error}. Check the host name and port in the URL, and that your server is running and "
-            "reachable from the internet."
-        )
-    return f"The postback could not be sent: {error}."

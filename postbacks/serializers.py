@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from conversions.models import IntegrationMethod
@@ -5,6 +6,7 @@ from offers.access import offers_runnable_by
 from offers.choices import ConversionStatus
 from offers.models import Goal, Offer
 from postbacks import macros
+from postbacks.explanations import explain
 from postbacks.models import Delivery, Postback
 from postbacks.services import postback_save
 
@@ -108,6 +110,11 @@ class PostbackSerializer(serializers.ModelSerializer):
         return postback
 
 
+class ExplanationSerializer(serializers.Serializer):
+    title = serializers.CharField(help_text="What happened, in a few words.")
+    advice = serializers.CharField(help_text="What to check.")
+
+
 class DeliverySerializer(serializers.ModelSerializer):
     """One postback request for one conversion event, with its last result and what it reported."""
 
@@ -129,6 +136,9 @@ class DeliverySerializer(serializers.ModelSerializer):
         source="conversion.integration_method", choices=IntegrationMethod.choices, read_only=True
     )
     is_test = serializers.BooleanField(source="conversion.is_test", read_only=True)
+    explanation = serializers.SerializerMethodField(
+        help_text="`http_code` and `error` in words, with what to check; null unless the last attempt failed."
+    )
 
     class Meta:
         model = Delivery
@@ -153,8 +163,16 @@ class DeliverySerializer(serializers.ModelSerializer):
             "currency",
             "integration_method",
             "is_test",
+            "explanation",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(ExplanationSerializer(allow_null=True))
+    def get_explanation(self, delivery) -> dict | None:
+        explanation = explain(http_code=delivery.http_code, error=delivery.error, url=delivery.url)
+        if not explanation.failed:
+            return None
+        return {"title": explanation.title, "advice": explanation.advice}
 
 
 class ManagerDeliverySerializer(DeliverySerializer):

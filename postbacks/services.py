@@ -120,23 +120,37 @@ def _wake_senders() -> None:
         logger.warning("Could not wake a postback sender; deliveries go out at the next sweep", exc_info=True)
 
 
-def delivery_retry(delivery: Delivery) -> Delivery:
-    """Send a delivery again now, whatever its state, with the same X-Postback-Id."""
+ALREADY_DELIVERED = (
+    "This postback was already delivered: sending it again would send your server a duplicate."
+)
+
+
+def delivery_retry(delivery: Delivery, *, resend_succeeded: bool = True) -> Delivery:
+    """Send a delivery again now, with the same X-Postback-Id, whatever its state; without
+    `resend_succeeded`, not one that succeeded (the portal's Retry button, which may be pressed
+    on a page loaded before the delivery succeeded)."""
     if delivery.postback_id is None:
         raise ValidationError("The postback of this delivery was deleted, so it cannot be sent again.")
+    if not resend_succeeded and delivery.state == Delivery.State.SUCCEEDED:
+        raise ValidationError(ALREADY_DELIVERED)
     now = timezone.now()
     with transaction.atomic():
         # A delivery a sender holds is being sent right now: sending it again at the same time
         # would only duplicate it.
-        taken = (
-            Delivery.objects.filter(pk=delivery.pk)
-            .exclude(locked_until__gt=now)
-            .update(
-                state=Delivery.State.RETRYING if delivery.attempts else Delivery.State.PENDING,
-                next_attempt_at=now,
-            )
+        deliveries = Delivery.objects.filter(pk=delivery.pk).exclude(locked_until__gt=now)
+        if not resend_succeeded:
+            # Again in the update: it may have succeeded since it was read.
+            deliveries = deliveries.exclude(state=Delivery.State.SUCCEEDED)
+        taken = deliveries.update(
+            state=Delivery.State.RETRYING if delivery.attempts else Delivery.State.PENDING,
+            next_attempt_at=now,
         )
         if not taken:
+            if (
+                not resend_succeeded
+                and Delivery.objects.filter(pk=delivery.pk, state=Delivery.State.SUCCEEDED).exists()
+            ):
+                raise ValidationError(ALREADY_DELIVERED)
             raise ValidationError("This delivery is being sent right now; its result will show in a moment.")
         _wake_senders_after_commit()
     delivery.refresh_from_db()

@@ -20,6 +20,9 @@ urlpatterns = [
     path(f"{local}<row_id:pk>/test/", views.PostbackTestView.as_view(), name="offer-test"),
     path(global_, views.PostbackSettingsView.as_view(), name="settings"),
     path(f"{global_}signing-secret/", views.SigningSecretView.as_view(), name="signing-secret"),
+    path(
+        f"{global_}signing-secret/clear/", views.SigningSecretClearView.as_view(), name="signing-secret-clear"
+    ),
     path(f"{global_}add/", views.PostbackCreateView.as_view(), name="global-add"),
     path(f"{global_}<row_id:pk>/", views.PostbackUpdateView.as_view(), name="global-edit"),
     path(f"{global_}<row_id:pk>/delete/", views.PostbackDeleteView.as_view(), name="global-delete"),

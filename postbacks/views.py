@@ -20,6 +20,7 @@ from conversions.selectors import offers_for_statistics
 from offers.selectors import offers_visible_to
 from offers.services import affiliate_set_signing_secret, affiliate_update
 from portal.access import AffiliateRequiredMixin
+from portal.forms import ConfirmForm
 from postbacks import macros
 from postbacks.forms import (
     DeliveryLogFilterForm,
@@ -207,19 +208,36 @@ class PostbackSettingsView(PostbackListView):
 
 
 class SigningSecretView(AffiliateRequiredMixin, View):
-    """Generate a new signing secret, shown once on the settings page, or clear it."""
+    """Generate a new signing secret, shown once on the settings page."""
 
     http_method_names = ["post"]
 
     def post(self, request):
         form = SigningSecretForm(request.POST)
-        if form.is_valid():
-            # Kept in the session for one page view, so that a reload does not show it again.
-            secret = affiliate_set_signing_secret(affiliate=self.affiliate, secret=form.secret)
-            if secret:
-                request.session[NEW_SECRET_SESSION_KEY] = secret
-            else:
-                messages.success(request, "Signing secret cleared: postbacks are sent unsigned.")
+        if not form.is_valid():
+            return redirect("postbacks:settings")
+        if form.cleaned_data["action"] == "clear":
+            # Clearing has a confirmation page of its own (a page open since before it had one).
+            return redirect("postbacks:signing-secret-clear")
+        # Kept in the session for one page view, so that a reload does not show it again.
+        request.session[NEW_SECRET_SESSION_KEY] = affiliate_set_signing_secret(affiliate=self.affiliate)
+        return redirect("postbacks:settings")
+
+
+class SigningSecretClearView(AffiliateRequiredMixin, TemplateView):
+    """Clearing the signing secret: a GET says what clearing it does, a POST with `confirm=yes`
+    clears it, and the affiliate's postbacks are sent unsigned from then on."""
+
+    template_name = "postbacks/signing_secret_clear.html"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(nav_section="settings", **kwargs)
+
+    def post(self, request):
+        if not ConfirmForm(request.POST).is_valid():
+            return self.render_to_response(self.get_context_data(not_confirmed=True), status=400)
+        affiliate_set_signing_secret(affiliate=self.affiliate, secret="")
+        messages.success(request, "Signing secret cleared: postbacks are sent unsigned.")
         return redirect("postbacks:settings")
 
 
@@ -249,7 +267,7 @@ class DeliveryRetryView(AffiliateRequiredMixin, View):
     def post(self, request, delivery_id):
         delivery = get_object_or_404(Delivery, affiliate=self.affiliate, delivery_id=delivery_id)
         try:
-            delivery_retry(delivery)
+            delivery_retry(delivery, resend_succeeded=False)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:

@@ -197,7 +197,7 @@ def test_the_admin_shows_the_reason_and_its_approve_action_reports_a_refusal(cli
     assert "Declined: Goal not found" in listing
     response = admin_client.post(
         reverse("admin:conversions_conversion_changelist"),
-        {"action": "approve", "_selected_action": [conversion.pk]},
+        {"action": "approve", "_selected_action": [conversion.pk], "post": "yes"},
         follow=True,
     )
     shown = [str(message) for message in response.context["messages"]]

@@ -145,6 +145,24 @@ def test_approving_access_requests_records_the_manager(admin_client, manager, ne
     assert access.status == OfferAccess.Status.APPROVED and access.decided_by == manager
 
 
+@pytest.mark.parametrize("action, status", [("reject", "rejected"), ("approve", "approved")])
+def test_deciding_requests_from_the_list_of_pending_ones_counts_the_requests_decided(
+    admin_client, manager, action, status
+):
+    requests = OfferAccessFactory.create_batch(2, status=OfferAccess.Status.PENDING)
+    pending = f"{reverse('admin:offers_offeraccess_changelist')}?status__exact=pending"
+
+    response = admin_client.post(
+        pending,
+        {"action": action, "index": 0, "_selected_action": [access.pk for access in requests]},
+        follow=True,
+    )
+
+    assert [str(message) for message in response.context["messages"]] == [f"2 request(s) {status}."]
+    decided = OfferAccess.objects.filter(pk__in=[access.pk for access in requests])
+    assert {(access.status, access.decided_by) for access in decided} == {(status, manager)}
+
+
 def test_offers_are_paused_and_affiliates_blocked_in_bulk(admin_client):
     offers, affiliates = [OfferFactory(), OfferFactory()], [AffiliateFactory(), AffiliateFactory()]
     admin_client.post(

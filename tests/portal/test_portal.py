@@ -159,9 +159,11 @@ def test_an_affiliate_revokes_their_key_but_not_anothers(portal, affiliate, othe
     portal.post("/settings/api-key/", {"name": "theirs"})
     ApiKey.objects.filter(user=affiliate.user, name="theirs").update(user=other_affiliate.user)
     theirs = ApiKey.objects.get(user=other_affiliate.user)
+    assert portal.get(f"/settings/api-key/{theirs.pk}/revoke/").status_code == 404
+    assert portal.post(f"/settings/api-key/{theirs.pk}/revoke/", {"confirm": "yes"}).status_code == 404
     assert portal.post("/settings/api-key/", {"revoke": theirs.pk}).status_code == 404
     assert portal.post("/settings/api-key/", {"revoke": "not-a-number"}).status_code == 404
-    portal.post("/settings/api-key/", {"revoke": own.pk})
+    portal.post(f"/settings/api-key/{own.pk}/revoke/", {"confirm": "yes"})
     own.refresh_from_db()
     theirs.refresh_from_db()
     assert own.revoked_at is not None and theirs.revoked_at is None

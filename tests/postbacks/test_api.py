@@ -54,6 +54,7 @@ DELIVERY_FIELDS = {
     "currency",
     "integration_method",
     "is_test",
+    "explanation",
 }
 URL = "http://127.0.0.1:9/pb?click={sub1}&status={status}"
 NOT_RUNNABLE = "There is no offer {} that you can run (a private offer needs approved access)."
@@ -311,7 +312,7 @@ def test_a_test_postback_answers_the_rendered_url_and_the_endpoints_answer(
         "",
         "received",
     )
-    assert body["is_test"] is True and body["postback"] == postback.pk
+    assert body["is_test"] is True and body["postback"] == postback.pk and body["explanation"] is None
     delivery = Delivery.objects.get()
     assert str(delivery.delivery_id) == body["id"] and delivery.conversion.is_test
 
@@ -323,6 +324,10 @@ def test_a_failing_test_postback_shows_the_error(httpserver, affiliate, affiliat
     body = affiliate_api.post(f"/api/v1/postbacks/{postback.pk}/test/").json()
     assert (body["state"], body["http_code"], body["response_excerpt"]) == ("failed", 404, "no such campaign")
     assert body["error"] == "HTTP 404: a postback needs a 2xx answer"
+    assert body["explanation"] == {
+        "title": "Answered 404 (Not Found)",
+        "advice": "Your server has no page at this address: check the path in your postback URL.",
+    }
     assert body["next_attempt_at"] is None
 
 

@@ -190,11 +190,16 @@ def test_printable_characters_around_the_control_ranges_are_accepted(character):
     [
         ("HTTPS://8.8.8.8/pb", None),
         ("http://:@8.8.8.8/pb", "Credentials in the URL (user:password@) are not allowed."),
+        ("http://@8.8.8.8/pb", "Credentials in the URL (user:password@) are not allowed."),
+        ("http://user@8.8.8.8/pb", "Credentials in the URL (user:password@) are not allowed."),
+        ("ftp://8.8.8.8/pb", "Only http:// and https:// URLs are allowed."),
+        ("http:///pb", "The URL has no host."),
         ("http://[::1/pb", "This is not a valid URL."),
         ("http://8.8.8.8:0x50/pb", "This is not a valid URL."),
         ("http://tracker.{sub1}/pb", "Macros are allowed in the path and query, not in the host."),
         ("http://tracker{sub1}/pb", "Macros are allowed in the path and query, not in the host."),
         ("http://}tracker/pb", "Macros are allowed in the path and query, not in the host."),
+        ("http://{tracker/pb", "Macros are allowed in the path and query, not in the host."),
         ("http://8.8.8.8/{sub1}?c={clickid}", None),
     ],
 )

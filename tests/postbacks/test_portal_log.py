@@ -1,15 +1,20 @@
-"""Statistics > Affiliate postbacks: the affiliate's postback log, its filters and the Retry button."""
+"""Statistics > Affiliate postbacks: the affiliate's postback log, its filters, what happened to each
+postback in words, and the Retry button."""
 
+import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.html import escape
 
 from conversions.models import ConversionEvent
 from offers.choices import ConversionStatus
 from postbacks import queue, sender
 from postbacks.models import Delivery
+from postbacks.services import delivery_retry
 from tests.factories import ConversionFactory, DeliveryFactory, OfferFactory, PostbackFactory
 
 pytestmark = pytest.mark.django_db
@@ -240,3 +245,93 @@ def test_a_delivery_whose_postback_was_deleted_cannot_be_retried(portal, affilia
     assert _messages(response) == ["The postback of this delivery was deleted, so it cannot be sent again."]
     delivery.refresh_from_db()
     assert delivery.state == "failed"
+
+
+# --- What happened, in words ----------------------------------------------------------------
+
+
+def _explanation(page: str) -> tuple[str, str, str]:
+    """The first explanation on the page: (its title, the words before the technical detail,
+    the technical detail)."""
+    explanation = page.split('<div class="explanation">', 1)[1].split("</div>", 1)[0]
+    words, detail = explanation.split("<details>", 1)
+    title = re.search(r"<strong[^>]*>(.*?)</strong>", words).group(1)
+    return title, words, detail.split("</details>", 1)[0]
+
+
+def test_a_failed_delivery_says_what_happened_in_words_with_the_raw_error_one_click_away(portal, affiliate):
+    error = "Could not connect: [Errno 111] Connect call failed ('127.0.0.1', 8399)"
+    DeliveryFactory(
+        affiliate=affiliate,
+        url="http://127.0.0.1:8399/pb?c=1",
+        state=Delivery.State.FAILED,
+        http_code=0,
+        error=error,
+        attempts=9,
+    )
+
+    page = portal.get(URL).content.decode()
+
+    title, words, detail = _explanation(page)
+    assert title == "Connection refused"
+    assert "Is your server running and listening on port 8399?" in words
+    assert "[Errno" not in words and "HTTP 0" not in page
+    assert escape(error) in detail and "No answer" in detail
+    assert "<td>No answer</td>" in page
+
+
+def test_an_answer_that_is_not_2xx_is_named_with_its_code_and_what_to_check(portal, affiliate):
+    DeliveryFactory(
+        affiliate=affiliate,
+        state=Delivery.State.RETRYING,
+        http_code=404,
+        error="HTTP 404: a postback needs a 2xx answer",
+        attempts=1,
+    )
+
+    title, words, detail = _explanation(portal.get(URL).content.decode())
+
+    assert title == "Answered 404 (Not Found)" and "check the path in your postback URL" in words
+    assert "HTTP 404: a postback needs a 2xx answer" in detail
+
+
+def test_a_delivered_postback_is_not_offered_a_retry_which_would_send_a_duplicate(portal, affiliate):
+    delivered = DeliveryFactory(
+        affiliate=affiliate, state=Delivery.State.SUCCEEDED, http_code=200, attempts=1, next_attempt_at=None
+    )
+    failed = DeliveryFactory(affiliate=affiliate, state=Delivery.State.FAILED, http_code=500, attempts=9)
+
+    page = portal.get(URL).content.decode()
+
+    assert _retry_url(failed) in page and _retry_url(delivered) not in page
+    assert page.count('<div class="explanation">') == 1  # the failed one's
+
+
+def test_a_retry_posted_for_a_delivered_postback_is_refused(
+    portal, affiliate, django_capture_on_commit_callbacks
+):
+    delivered = DeliveryFactory(
+        affiliate=affiliate, state=Delivery.State.SUCCEEDED, http_code=200, attempts=1, next_attempt_at=None
+    )
+
+    with django_capture_on_commit_callbacks() as queued:
+        response = portal.post(_retry_url(delivered), {"next": URL}, follow=True)
+
+    assert response.redirect_chain == [(URL, 302)]
+    assert _messages(response) == [
+        "This postback was already delivered: sending it again would send your server a duplicate."
+    ]
+    delivered.refresh_from_db()
+    assert (delivered.state, delivered.next_attempt_at, delivered.attempts) == ("succeeded", None, 1)
+    assert queued == []
+
+
+def test_a_retry_of_a_delivery_that_succeeded_since_it_was_read_is_refused(affiliate):
+    delivery = DeliveryFactory(affiliate=affiliate, state=Delivery.State.RETRYING, attempts=1)
+    Delivery.objects.filter(pk=delivery.pk).update(state=Delivery.State.SUCCEEDED, next_attempt_at=None)
+
+    with pytest.raises(ValidationError, match="already delivered"):
+        delivery_retry(delivery, resend_succeeded=False)
+
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.next_attempt_at) == ("succeeded", None)

@@ -1,5 +1,8 @@
 """An offer's "Your Postbacks" tab in the portal: list, add, edit, delete, send a test postback."""
 
+import re
+import socket
+
 import pytest
 from django.test import Client
 from django.utils.html import escape
@@ -322,6 +325,24 @@ def test_a_failing_test_postback_shows_the_error(httpserver, portal, affiliate, 
         assert text in page, text
     assert "no such campaign" in page
     assert Delivery.objects.get().state == "failed"
+
+
+def test_a_test_postback_to_a_closed_port_says_in_words_what_to_check(portal, affiliate, offer):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed once the probe is
+    postback = PostbackFactory(affiliate=affiliate, offer=offer, url=f"http://127.0.0.1:{port}/pb")
+
+    page = portal.post(_url(offer, f"{postback.pk}/test/"), follow=True).content.decode()
+
+    result = page.split('id="test-explanation"', 1)[1].split("</section>", 1)[0]
+    words, detail = result.split("<details>", 1)
+    assert re.search(r"<strong[^>]*>(.*?)</strong>", words).group(1) == "Connection refused"
+    assert f"Is your server running and listening on port {port}?" in words
+    assert "[Errno" not in words and "[Errno 111] Connect call failed" in detail.split("</details>")[0]
+    assert '<dd id="test-http-code">No answer</dd>' in page and "HTTP 0" not in page
+    # The postback's last delivery, in the list below, is explained the same way.
+    assert page.count("Is your server running and listening") == 2
 
 
 def test_forms_refuse_a_request_without_the_csrf_token(affiliate, offer):

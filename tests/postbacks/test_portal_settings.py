@@ -178,7 +178,7 @@ def test_a_signing_secret_is_generated_shown_once_and_cleared(portal, affiliate)
     affiliate.refresh_from_db()
     assert affiliate.signing_secret != first
 
-    response = portal.post(URL + "signing-secret/", {"action": "clear"}, follow=True)
+    response = portal.post(URL + "signing-secret/clear/", {"confirm": "yes"}, follow=True)
     affiliate.refresh_from_db()
     assert affiliate.signing_secret == ""
     assert _messages(response) == ["Signing secret cleared: postbacks are sent unsigned."]
@@ -196,7 +196,7 @@ def test_saving_the_options_keeps_the_signing_secret(portal, affiliate):
 def test_the_signing_secret_is_the_affiliates_own(portal, affiliate, other_affiliate):
     other_affiliate.signing_secret = "theirs"
     other_affiliate.save()
-    portal.post(URL + "signing-secret/", {"action": "clear"})
+    portal.post(URL + "signing-secret/clear/", {"confirm": "yes"})
     other_affiliate.refresh_from_db()
     assert other_affiliate.signing_secret == "theirs"
 

@@ -81,6 +81,13 @@ def test_a_conversion_without_a_click_has_only_its_own_country():
 
 
 @pytest.mark.django_db
+def test_a_conversion_without_a_click_or_a_device_type_leaves_device_type_empty():
+    conversion = ConversionFactory(country="", device_type="")
+    values = macros.values_for(Conversion.objects.select_related("click").get(pk=conversion.pk), status=2)
+    assert (values["geo"], values["device_type"]) == ("", "")
+
+
+@pytest.mark.django_db
 def test_a_test_postback_carries_a_sample_visitor(httpserver, affiliate):
     offer = OfferFactory(goals=[{"value": "sale", "title": "Sale", "payout": "1"}])
     httpserver.expect_request("/pb").respond_with_data("ok")

@@ -10,6 +10,7 @@ at once. Never a 5xx; a 4xx (an unknown id, a refused form) says what is wrong.
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from api.services import api_key_issue
 from offers.models import OfferAccess
 from tests.factories import (
     ConversionFactory,
@@ -28,7 +29,8 @@ from tests.security.hostile import (
 )
 
 # Not portal pages: the tracking endpoints, the API and the admin have suites of their own, and
-# the account pages are Django's.
+# the account pages are Django's (the password reset has its own, tests/portal/test_password_reset.py);
+# /favicon.ico is a redirect.
 NOT_PORTAL = (
     "admin/",
     "api/",
@@ -39,6 +41,7 @@ NOT_PORTAL = (
     "success.",
     "track.js",
     "healthz",
+    "favicon.ico",
 )
 
 
@@ -64,21 +67,29 @@ ROUTES = portal_routes()
 @pytest.fixture
 def world(affiliate):
     """An offer the affiliate runs with a postback of its own, a global postback, a conversion
-    with a delivery: every page has something to show and every id in a path is a real one."""
+    with a delivery, an API key: every page has something to show and every id in a path is a
+    real one."""
     offer = OfferFactory(goals=[{"value": "install", "title": "Install"}, {"value": "sale", "title": "Sale"}])
     OfferAccessFactory(affiliate=affiliate, offer=offer, status=OfferAccess.Status.APPROVED)
     local = PostbackFactory(affiliate=affiliate, offer=offer)
     global_postback = PostbackFactory(affiliate=affiliate)
     conversion = ConversionFactory(affiliate=affiliate, offer=offer, sub1="s1")
     delivery = DeliveryFactory(affiliate=affiliate, postback=global_postback, conversion=conversion)
-    return {"offer": offer, "local": local, "global": global_postback, "delivery": delivery}
+    api_key, _ = api_key_issue(user=affiliate.user)
+    return {
+        "offer": offer,
+        "local": local,
+        "global": global_postback,
+        "delivery": delivery,
+        "api_key": api_key,
+    }
 
 
 def page_path(name: str, arguments: tuple, world) -> str:
     postback = world["local"] if name.startswith("postbacks:offer-") else world["global"]
     values = {
         "offer_id": world["offer"].offer_id,
-        "pk": postback.pk,
+        "pk": world["api_key"].pk if name.startswith("portal:api-key") else postback.pk,
         "delivery_id": world["delivery"].delivery_id,
     }
     return reverse(name, kwargs={argument: values[argument] for argument in arguments})

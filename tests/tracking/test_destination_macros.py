@@ -276,6 +276,8 @@ def test_a_deeplink_on_an_allowed_domain_replaces_the_offer_url(client, deeplink
         "https://evil.example%2f.shop.example/",
         "https://evil.example%5c.shop.example/",
         "https://shop.example./",
+        "https://shop.example/caf\u00e9",
+        "https://shop.example/a\\b",
         "",
     ],
 )

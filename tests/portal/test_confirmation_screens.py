@@ -1,0 +1,153 @@
+"""The confirmation pages and the conversion's status form on screen, in a real browser at a
+desktop and a phone size: revoking an API key, clearing the signing secret, a status action's
+intermediate page in the admin and a conversion's admin page. No sideways scrolling, no script
+errors, no failed requests; screenshots are kept in var/screens/."""
+
+import pytest
+
+from api.services import api_key_issue
+from conversions.models import Conversion
+from offers.choices import ConversionStatus
+from tests.conftest import log_in
+from tests.factories import ClickFactory, ConversionFactory, OfferFactory, PostbackFactory
+from tests.portal.test_visitor_context_screens import SCREENS, SIZES
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("direct_writes"),
+]
+
+
+class Screen:
+    """One browser context logged in as `username`, recording every script error, console
+    error and failed request of the pages it opens."""
+
+    def __init__(self, browser, live_server, username: str, size: str):
+        self.base = live_server.url
+        self.size = size
+        self.context = browser.new_context(viewport=SIZES[size])
+        self.page = self.context.new_page()
+        self.errors = []
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on(
+            "console", lambda message: self.errors.append(message.text) if message.type == "error" else None
+        )
+        # Every failed request by its address.
+        self.page.on(
+            "response",
+            lambda response: (
+                self.errors.append(f"{response.status} {response.url}") if response.status >= 400 else None
+            ),
+        )
+        log_in(self.page, self.base, username)
+
+    def goto(self, path: str):
+        self.page.goto(f"{self.base}{path}")
+
+    def follow(self, selector: str):
+        """Clicks a link or a form's button and waits for the page it leads to."""
+        with self.page.expect_navigation():
+            self.page.click(selector)
+
+    def check(self, name: str) -> str:
+        """Saves the screenshot, checks the page fits its width, and answers its text."""
+        SCREENS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SCREENS / f"{name}-{self.size}.png"), full_page=True)
+        widths = self.page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert widths[0] <= widths[1], f"{name} at {self.size} scrolls sideways: {widths}"
+        assert self.errors == []
+        return self.page.inner_text("body")
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def screen(browser, live_server):
+    opened = []
+
+    def open_screen(user, size):
+        opened.append(Screen(browser, live_server, user.username, size))
+        return opened[-1]
+
+    yield open_screen
+    for one in opened:
+        one.close()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_revoking_an_api_key_asks_first_then_revokes_it(screen, affiliate, size):
+    api_key, _ = api_key_issue(user=affiliate.user, name="tracker on the production server")
+    browser = screen(affiliate.user, size)
+
+    browser.goto("/settings/api-key/")
+    browser.follow("text=Revoke")
+    text = browser.check("api-key-revoke")
+
+    assert f"Revoke key {api_key.prefix}…?" in text and "tracker on the production server" in text
+    api_key.refresh_from_db()
+    assert api_key.revoked_at is None
+    browser.follow("button:has-text('Revoke this key')")
+    assert f"Key {api_key.prefix}… revoked." in browser.check("api-key-revoked")
+    api_key.refresh_from_db()
+    assert api_key.revoked_at is not None
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_clearing_the_signing_secret_asks_first(screen, affiliate, size):
+    affiliate.signing_secret = "the-secret"
+    affiliate.save(update_fields=["signing_secret"])
+    browser = screen(affiliate.user, size)
+
+    browser.goto("/settings/postbacks/")
+    browser.follow("text=Clear the secret")
+    text = browser.check("signing-secret-clear")
+
+    assert "Clear the signing secret?" in text
+    browser.follow("button:has-text('Clear the secret')")
+    assert "Signing secret cleared" in browser.check("signing-secret-cleared")
+    affiliate.refresh_from_db()
+    assert affiliate.signing_secret == ""
+
+
+@pytest.fixture
+def conversions(affiliate):
+    offer = OfferFactory(title="Fitness App Install with a title long enough to wrap on a phone")
+    PostbackFactory(affiliate=affiliate)
+    return [ConversionFactory(offer=offer, affiliate=affiliate, click=ClickFactory()) for _ in range(2)]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_status_action_in_the_admin_shows_its_intermediate_page_first(screen, manager, conversions, size):
+    browser = screen(manager, size)
+
+    browser.goto("/admin/conversions/conversion/")
+    for conversion in conversions:
+        browser.page.check(f"input[name=_selected_action][value='{conversion.pk}']")
+    browser.page.select_option("select[name=action]", "approve")
+    browser.follow("button[name=index]")
+    text = browser.check("admin-approve-confirmation")
+
+    assert "2 of the 2 selected conversion(s) will be set to approved" in text
+    assert "Affiliate postbacks will be sent" in text
+    assert set(Conversion.objects.values_list("status", flat=True)) == {ConversionStatus.PENDING}
+    browser.follow("input[type=submit][value^='Yes, set 2']")
+    assert "2 conversion(s) set to approved." in browser.page.inner_text("body")
+    assert set(Conversion.objects.values_list("status", flat=True)) == {ConversionStatus.APPROVED}
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_conversions_admin_page_changes_its_status(screen, manager, conversions, size):
+    conversion = conversions[0]
+    browser = screen(manager, size)
+
+    browser.goto(f"/admin/conversions/conversion/{conversion.pk}/change/")
+    text = browser.check("admin-conversion")
+
+    assert "Change status" in text and "Status now: Pending" in text
+    browser.page.select_option("select[name=status]", str(ConversionStatus.DECLINED.value))
+    browser.follow("input[type=submit][value='Change status']")
+    assert f"{conversion.conversion_id} set to declined." in browser.check("admin-conversion-declined")
+    conversion.refresh_from_db()
+    assert conversion.status == ConversionStatus.DECLINED
