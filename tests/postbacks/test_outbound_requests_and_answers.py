@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 
+import aiohttp.connector
 import pytest
 from django.utils import timezone
 
@@ -415,11 +416,13 @@ def test_no_proxy_from_the_environment_is_used(raw_server, monkeypatch):
 
 def test_cookies_an_endpoint_sets_are_not_sent_back(raw_server):
     server = raw_server(http_answer("200 OK", b"ok", b"Set-Cookie: session=abc; Path=/"))
+    # By name: a cookie jar would keep no cookie of a bare IP address anyway.
+    url = server.origin.replace("127.0.0.1", "localhost") + "/pb"
 
     async def twice():
         async with outbound.new_session() as session:
             for _ in range(2):
-                request = outbound.Request("GET", server.origin + "/pb", "", {})
+                request = outbound.Request("GET", url, "", {})
                 assert (await outbound.send(session, request)).http_code == 200
 
     asyncio.run(twice())
@@ -498,6 +501,35 @@ def test_a_session_has_no_limit_of_connections_over_all_hosts(endpoint, settings
     outcomes = concurrently([server.origin + f"/pb?n={n}" for n in range(101)])
 
     assert [outcome.http_code for outcome in outcomes] == [200] * 101
+
+
+def test_a_host_name_is_looked_up_again_once_a_minute_has_passed(raw_server, monkeypatch):
+    """The client keeps a host's addresses for 60 seconds, so an affiliate moving their server is
+    followed within a minute, and a busy host is not looked up for every request."""
+    server = raw_server()  # answers with Connection: close: every request opens a connection
+    url = server.origin.replace("127.0.0.1", "localhost") + "/pb"
+    clock = [1000.0]
+    monkeypatch.setattr(aiohttp.connector, "monotonic", lambda: clock[0])
+    lookups = []
+    resolve = outbound.PublicAddressResolver.resolve
+
+    async def counted(self, host, *args, **kwargs):
+        lookups.append(host)
+        return await resolve(self, host, *args, **kwargs)
+
+    monkeypatch.setattr(outbound.PublicAddressResolver, "resolve", counted)
+
+    async def over_a_minute():
+        looked_up = []
+        async with outbound.new_session() as session:
+            request = outbound.Request("GET", url, "", {})
+            for seconds in (0, 59, 2):
+                clock[0] += seconds
+                assert (await outbound.send(session, request)).http_code == 200
+                looked_up.append(len(lookups))
+        return looked_up
+
+    assert asyncio.run(over_a_minute()) == [1, 1, 2]
 
 
 def test_an_address_refused_since_its_name_was_looked_up_is_refused_on_connecting(raw_server, settings):

@@ -267,6 +267,7 @@ def test_a_deeplink_on_an_allowed_domain_replaces_the_offer_url(client, deeplink
         "https://shop.example.evil.example/",
         "https://evilshop.example/",
         "https://shop.example@evil.example/",
+        "https://user@shop.example/p/1",
         "https://evil.example\\@shop.example/",
         "javascript:alert(1)//shop.example",
         "//shop.example/p",
