@@ -109,7 +109,9 @@ class _Fixtures:
         from django.db import connection
 
         database = settings.DATABASES["default"]
-        ready = LOCK_DIR / f"{_take_slot()}.ready"
+        # One marker per slot and database: two runs at once (another DATABASE_URL, another
+        # checkout) may take turns on a slot without migrating each other's database again.
+        ready = LOCK_DIR / f"{_take_slot()}-{database['TEST']['NAME']}.ready"
         # The slot's database as migrated last: which one (sessions with another DATABASE_URL take
         # the same slots) and with which migrations. Trusting another database's marker would make
         # every test error out, and each mutant count as killed.

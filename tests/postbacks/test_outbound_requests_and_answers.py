@@ -154,6 +154,13 @@ def test_retry_after_is_kept_only_from_a_429_or_a_503(raw_server, status, kept):
     assert get(server.origin + "/pb").retry_after == kept
 
 
+@pytest.mark.parametrize("status", ["429 Too Many Requests", "503 Service Unavailable"])
+def test_a_429_or_503_without_retry_after_asks_for_no_time(raw_server, status):
+    server = raw_server(http_answer(status, b""))
+    outcome = get(server.origin + "/pb")
+    assert (outcome.http_code, outcome.retry_after) == (int(status[:3]), "")
+
+
 def test_a_500_asking_to_retry_later_is_retried_on_the_schedule(raw_server, affiliate, settings):
     server = raw_server(http_answer("500 Internal Server Error", b"", b"Retry-After: 7200"))
     postback = PostbackFactory(affiliate=affiliate, url=server.origin + "/pb")
