@@ -33,6 +33,11 @@ class TrafficRecordAdmin(admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
 
+    def changelist_view(self, request, extra_context=None):
+        # These lists are wide (status, money, URLs, errors): the sidebar of every app's models
+        # gives its room to their columns; Home in the breadcrumbs still leads to the models.
+        return super().changelist_view(request, {"is_nav_sidebar_enabled": False, **(extra_context or {})})
+
     def has_add_permission(self, request):
         return False
 

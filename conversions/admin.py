@@ -45,15 +45,16 @@ class ConversionAdmin(TrafficRecordAdmin):
     conversion_set_status, which records the change and who made it, and sends the affiliate's
     postbacks."""
 
+    # What a manager looks for first (status and money) before the long names.
     list_display = [
         "conversion_id",
         "created_at",
-        "offer",
-        "affiliate",
-        "goal",
         "status_and_reason",
         "payout",
         "revenue",
+        "offer",
+        "goal",
+        "affiliate",
         "integration_method",
     ]
     list_filter = [

@@ -9,7 +9,7 @@ from django.db.models import Count, Exists, OuterRef, Q, Sum
 from config.filters import period_q
 from conversions.models import Conversion
 from offers.access import offers_runnable_by
-from offers.choices import ConversionStatus
+from offers.choices import PAYABLE_STATUSES, ConversionStatus
 from offers.models import Affiliate, Offer
 from tracking.models import SUB_FIELDS, Click
 
@@ -57,7 +57,7 @@ def offers_for_statistics(affiliate: Affiliate):
 class CurrencyTotals:
     currency: str
     payout_by_status: list[Decimal]  # in the order of ConversionStatus
-    payout: Decimal
+    payable: Decimal  # approved, pending and hold: a declined conversion is never paid
 
 
 @dataclass
@@ -68,7 +68,8 @@ class ConversionTotals:
 
 
 def conversion_totals(conversions) -> ConversionTotals:
-    """How many conversions of each status, and the payout per currency (per status and in all)."""
+    """How many conversions of each status, and the payout per currency: per status, and the
+    payable total (PAYABLE_STATUSES), which leaves the declined payout out."""
     # The model's default ordering would split the groups.
     rows = (
         conversions.order_by().values("status", "currency").annotate(count=Count("pk"), payout=Sum("payout"))
@@ -84,7 +85,11 @@ def conversion_totals(conversions) -> ConversionTotals:
         count_by_status=list(counts.items()),
         count=sum(counts.values()),
         currencies=[
-            CurrencyTotals(currency, list(by_status.values()), sum(by_status.values(), Decimal(0)))
+            CurrencyTotals(
+                currency,
+                list(by_status.values()),
+                sum((by_status[status] for status in PAYABLE_STATUSES), Decimal(0)),
+            )
             for currency, by_status in sorted(payouts.items())
         ],
     )

@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import ListView
 
+from config.amounts import amount_text
 from config.exports import csv_download, csv_text
 from config.filters import with_default_period
 from conversions.forms import StatisticsFilterForm
@@ -84,7 +85,7 @@ def _csv_row(conversion) -> list:
         csv_text(conversion.goal_value),
         conversion.get_status_display(),
         conversion.decline_reason,
-        conversion.payout,
+        amount_text(conversion.payout),
         conversion.currency,
         *(csv_text(value) for value in conversion.all_sub_values().values()),
         conversion.get_integration_method_display(),

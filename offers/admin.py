@@ -382,6 +382,11 @@ class OfferAdmin(admin.ModelAdmin):
     class Media:
         css = {"all": ["css/admin-goals.css"]}
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # A goal is a row of a dozen inputs: the sidebar of every app's models gives them its room.
+        extra_context = {"is_nav_sidebar_enabled": False, **(extra_context or {})}
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
     fieldsets = [
         (None, {"fields": ["offer_id", "advertiser", "title", "description", "status", "visibility"]}),
         (

@@ -10,3 +10,8 @@ class ConversionStatus(models.IntegerChoices):
     PENDING = 2, "Pending"
     DECLINED = 3, "Declined"
     HOLD = 5, "Hold"
+
+
+# Conversions that are or will be paid: all but the declined ones (hold is approved, paid when its
+# hold period ends). The conversion rate counts the same ones.
+PAYABLE_STATUSES = (ConversionStatus.APPROVED, ConversionStatus.PENDING, ConversionStatus.HOLD)

@@ -40,7 +40,8 @@ from tracking.client_ip import client_ip
 def dashboard_context(request, affiliate: Affiliate | None) -> dict:
     """The period form and, when it is valid, the figures of one affiliate (None: the network):
     totals and rows by day from the statistics rollup, postback deliveries by day, top offers, and
-    the same as `chart_data` for the page's charts."""
+    the same as `chart_data` for the page's charts. `days` leaves out the days without activity
+    (nothing counted, no postback sent); the charts keep every day."""
     form = DashboardPeriodForm(with_default_period(request.GET, days=DEFAULT_DAYS))
     if not form.is_valid():
         return {"form": form, "report": None}
@@ -65,10 +66,17 @@ def dashboard_context(request, affiliate: Affiliate | None) -> dict:
         },
         "delivery_rate": [None if day.rate is None else str(day.rate) for day in deliveries],
     }
+    # A long period is mostly empty days: the table shows the others (the totals count them all).
+    days = [
+        (row, delivery)
+        for row, delivery in zip(report.rows, deliveries, strict=True)
+        if delivery.attempted or not row.figures.is_empty()
+    ]
     return {
         "form": form,
         "report": report,
-        "days": list(zip(report.rows, deliveries, strict=True)),
+        "days": days,
+        "empty_days": len(report.rows) - len(days),
         "deliveries": DeliveryDay(
             report.date_to,
             attempted=sum(day.attempted for day in deliveries),

@@ -2,6 +2,7 @@ import uuid
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html
 
 from config.admin_base import TrafficRecordAdmin
 from postbacks.models import Delivery, DeliveryAttempt, Postback
@@ -128,17 +129,18 @@ class DeliveryAttemptInline(admin.TabularInline):
 class DeliveryAdmin(TrafficRecordAdmin):
     """The outbound postback log, read-only; "Retry now" sends deliveries again."""
 
+    # The delivery's fate first, then whose it is; the long URL and error last, in bounded columns.
     list_display = [
-        "delivery_id",
-        "affiliate",
-        "offer",
-        "url",
-        "state",
-        "attempts",
-        "http_code",
-        "error",
+        "short_id",
         "created_at",
+        "state",
+        "http_code",
+        "attempts",
         "next_attempt_at",
+        "offer",
+        "affiliate",
+        "url",
+        "error",
     ]
     list_filter = ["state", "created_at"]
     list_select_related = ["affiliate__user", "conversion__offer"]
@@ -176,6 +178,12 @@ class DeliveryAdmin(TrafficRecordAdmin):
             },
         ),
     ]
+
+    @admin.display(description="postback id", ordering="delivery_id")
+    def short_id(self, delivery):
+        """The id's first block, enough to tell the rows apart; the whole id is on the delivery's
+        page and in the search."""
+        return format_html('<span title="{}">{}…</span>', delivery.delivery_id, str(delivery.delivery_id)[:8])
 
     @admin.display(ordering="conversion__offer__offer_id")
     def offer(self, delivery):

@@ -20,7 +20,7 @@ from django.db.models.functions import TruncDate
 from config.db import top_values_by_clicks
 from config.filters import period_q
 from conversions.models import Conversion
-from offers.choices import ConversionStatus
+from offers.choices import PAYABLE_STATUSES, ConversionStatus
 from offers.models import Affiliate, Goal, Offer
 from offers.targeting import DeviceType, TargetingRefusal, country_name
 from postbacks.models import Delivery
@@ -41,8 +41,8 @@ MAX_DAYS = 366
 MAX_SUB_DAYS = 92
 SUB_ROW_LIMIT = 100
 STATUSES = list(STATUS_COLUMNS.values())  # approved, pending, declined, hold
-# Conversions that count towards the conversion rate: all but the declined ones.
-CONVERTED = ["approved", "pending", "hold"]
+# Conversions that count towards the conversion rate: the payable ones.
+CONVERTED = [STATUS_COLUMNS[status] for status in PAYABLE_STATUSES]
 # The counters of the rollup's rows of clicks (without a goal), then of its rows of conversions.
 CLICK_COUNTERS = ["clicks", "unique_clicks", *REFUSALS.values()]
 COUNTERS = [

@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import TemplateView
 
+from config.amounts import amount_text
 from config.exports import csv_download, csv_text
 from config.filters import with_default_period
 from conversions.selectors import offers_for_statistics
@@ -129,5 +130,5 @@ def _figure_cells(report: Report, figures) -> list:
     ]
     for currency in report.currencies:
         money = figures.money.get(currency)
-        cells += [f"{money.payout[name] if money else 0:.4f}" for name in ["approved", "pending", "hold"]]
+        cells += [amount_text(money.payout[name] if money else 0) for name in ["approved", "pending", "hold"]]
     return cells

@@ -1,17 +1,16 @@
-from decimal import Decimal, InvalidOperation
+from decimal import InvalidOperation
 
 from django import template
+
+from config.amounts import amount_text
 
 register = template.Library()
 
 
 @register.filter
 def amount(value):
-    """A money amount as people write it: 1.50, 12.00, 0.125 (never fewer than two decimals)."""
+    """A money amount as people write it (config.amounts); anything else as it is."""
     try:
-        number = Decimal(value)
+        return amount_text(value)
     except (InvalidOperation, TypeError, ValueError):
         return value
-    if number == number.quantize(Decimal("0.01")):
-        return f"{number:.2f}"
-    return f"{number.normalize():f}"

@@ -27,6 +27,9 @@
     );
   }
 
+  // Counts are whole: their axis steps by whole numbers (Chart.js would step 0.5 up to a count of 1).
+  const COUNT_AXIS = { beginAtZero: true, ticks: { precision: 0 } };
+
   function label(name) {
     return name.charAt(0).toUpperCase() + name.slice(1);
   }
@@ -42,7 +45,7 @@
           { label: "Unique clicks", data: data.unique_clicks, borderColor: PALETTE[1], backgroundColor: PALETTE[1] },
         ],
       },
-      options: options(),
+      options: options({ scales: { y: COUNT_AXIS } }),
     }),
     new Chart(document.getElementById("chart-conversions"), {
       type: "bar",
@@ -52,7 +55,7 @@
           return { label: label(status), data: data.conversions[status], backgroundColor: STATUS_COLORS[status] };
         }),
       },
-      options: options({ scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true } } }),
+      options: options({ scales: { x: { stacked: true }, y: Object.assign({ stacked: true }, COUNT_AXIS) } }),
     }),
     new Chart(document.getElementById("chart-payout"), {
       type: "bar",
@@ -68,7 +71,11 @@
       },
       options: options(),
     }),
-    new Chart(document.getElementById("chart-deliveries"), {
+  ];
+  // Without a postback sent in the period the page says so in place of this chart.
+  const deliveries = document.getElementById("chart-deliveries");
+  if (deliveries) {
+    charts.push(new Chart(deliveries, {
       type: "line",
       data: {
         labels: data.days,
@@ -85,7 +92,7 @@
         ],
       },
       options: options({ scales: { y: { min: 0, max: 100 } } }),
-    }),
-  ];
+    }));
+  }
   section.dataset.charts = String(charts.length);
 })();

@@ -221,11 +221,11 @@ def test_statistics_and_exports_show_the_computed_amounts(
 
     report = _csv(portal.get("/statistics/csv/"))
     assert report[-1][0] == "total"
-    assert dict(zip(report[0], report[-1], strict=True))["payout EUR"] == "3.7500"
+    assert dict(zip(report[0], report[-1], strict=True))["payout EUR"] == "3.75"
 
     [header, row] = _csv(portal.get("/statistics/conversions/csv/"))
     exported = dict(zip(header, row, strict=True))
-    assert (exported["payout"], exported["currency"]) == ("3.7500", "EUR")
+    assert (exported["payout"], exported["currency"]) == ("3.75", "EUR")
 
 
 def _csv(response) -> list[list[str]]:

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -121,7 +122,7 @@ def test_the_list_is_filtered_by_period_status_offer_goal_and_sub_values(portal,
         assert listed == [c.conversion_id for c in expected], params
 
 
-def test_totals_count_each_status_and_sum_the_payout_per_currency(portal, affiliate):
+def test_totals_count_each_status_and_sum_the_payable_payout_per_currency(portal, affiliate):
     euro = OfferFactory(goals=[{"value": "1", "title": "Lead", "payout": "2.25", "currency": "EUR"}])
     dollar = OfferFactory(goals=[{"value": "1", "title": "Lead", "payout": "10", "currency": "USD"}])
     for offer, status in [(euro, 1), (euro, 1), (euro, 2), (dollar, 3), (dollar, 5)]:
@@ -136,12 +137,16 @@ def test_totals_count_each_status_and_sum_the_payout_per_currency(portal, affili
         ("Declined", 1),
         ("Hold", 1),
     ]
-    assert [(row.currency, row.payout_by_status, row.payout) for row in totals.currencies] == [
+    # A declined conversion is never paid: the USD total is the hold one's 10, not 20.
+    assert [(row.currency, row.payout_by_status, row.payable) for row in totals.currencies] == [
         ("EUR", [Decimal("4.5"), Decimal("2.25"), 0, 0], Decimal("6.75")),
-        ("USD", [0, 0, 10, 10], 20),
+        ("USD", [0, 0, 10, 10], 10),
     ]
     page = response.content.decode()
-    assert "6.75" in page and "20.00" in page
+    assert "<strong>6.75</strong>" in page and "<strong>10.00</strong>" in page
+    assert "<strong>20.00</strong>" not in page
+    assert "Payable" in page and "(approved, pending and on hold)" in page
+    assert "Declined conversions are never paid" in page
     filtered = portal.get(URL, {"status": "1", "date_from": "", "date_to": ""}).context["totals"]
     assert filtered.count == 2 and [row.currency for row in filtered.currencies] == ["EUR"]
 
@@ -232,7 +237,7 @@ def test_the_csv_exports_the_filtered_conversions_with_the_page_columns(portal, 
             "sale",
             "Hold",
             "",
-            "3.5000",
+            "3.50",
             "EUR",
             "'=HYPERLINK(1)",
             *[""] * 6,
@@ -241,6 +246,19 @@ def test_the_csv_exports_the_filtered_conversions_with_the_page_columns(portal, 
             "Default",
         ]
     ]
+
+
+@pytest.mark.parametrize(
+    ("payout", "written"),
+    [("8", "8.00"), ("3.5", "3.50"), ("0.125", "0.125"), ("12345.6789", "12345.6789"), ("0", "0.00")],
+)
+def test_the_csv_writes_each_payout_as_the_page_shows_it(portal, affiliate, payout, written):
+    ConversionFactory(affiliate=affiliate, payout=Decimal(payout))
+    page = portal.get(URL).content.decode()
+    header, row = _csv(portal.get(URL + "csv/"))
+    exported = dict(zip(header, row, strict=True))["payout"]
+    # A plain dot and no thousands separator: a spreadsheet reads it as a number.
+    assert exported == written and f"{written} USD" in page
 
 
 def test_the_page_links_to_the_csv_of_the_same_filters(portal, affiliate):
@@ -253,5 +271,8 @@ def test_the_page_links_to_the_csv_of_the_same_filters(portal, affiliate):
 def test_the_page_works_on_a_phone_without_javascript(portal, affiliate):
     ConversionFactory(affiliate=affiliate)
     page = portal.get(URL).content.decode()
-    assert 'name="viewport"' in page and "<script" not in page
+    # The one script makes the menus close each other; without it they still open and close.
+    assert 'name="viewport"' in page and re.findall("<script[^>]*>", page) == [
+        '<script src="/static/js/nav.js" defer>'
+    ]
     assert 'class="table-wrap"' in page and 'type="date"' in page

@@ -6,8 +6,13 @@ import pytest
 from django.utils import timezone
 
 from conversions.events import conversion_listen
-from conversions.lifecycle import conversion_approve_expired_holds, conversion_set_status
+from conversions.lifecycle import (
+    conversion_approve_expired_holds,
+    conversion_set_status,
+    manager_status_changes,
+)
 from conversions.models import Conversion, ConversionEvent
+from offers.choices import ConversionStatus
 from tests.factories import OfferFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("direct_writes")]
@@ -32,6 +37,13 @@ def test_a_manager_sets_any_status_and_the_history_keeps_who(conversion, manager
     ]
     conversion.refresh_from_db()
     assert conversion.status == 1 and conversion.hold_until is None
+
+
+@pytest.mark.parametrize("current", list(ConversionStatus))
+def test_a_manager_is_offered_every_status_but_the_current_one(current):
+    offered = manager_status_changes(current)
+    assert current not in offered
+    assert sorted(offered) == sorted(set(ConversionStatus) - {current})
 
 
 def test_setting_the_same_status_again_emits_nothing(conversion):

@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from offers.models import GoalCountryPayout
+from offers.models import Goal, GoalCountryPayout
 from offers.payouts import Terms, payout_terms, payouts_by_country, terms_for
 from offers.services import goal_set_country_payouts
 from tests.factories import OfferFactory
@@ -89,6 +89,13 @@ def test_a_goal_pays_a_country_its_own_amounts_under_the_goals_types(offer, valu
         revenue_percent=Decimal(revenue_percent),
         currency="USD",
     )
+
+
+def test_a_goal_not_saved_yet_pays_every_country_its_own_amounts():
+    """A goal being added (the admin's form, the API) has no country rows to read yet."""
+    goal = Goal(value="install", payout=Decimal("1.50"), revenue=Decimal("2.00"), currency="EUR")
+    terms = terms_for(goal, "US")
+    assert (terms.payout, terms.revenue, terms.currency) == (Decimal("1.50"), Decimal("2.00"), "EUR")
 
 
 def test_affiliates_read_a_goals_payouts_by_country_then_the_other_countries(offer):

@@ -11,6 +11,7 @@ from offers.choices import ConversionStatus
 from postbacks.models import Delivery
 from tests.conftest import log_in
 from tests.factories import AffiliateFactory, DeliveryFactory, OfferFactory
+from tests.portal.test_visitor_context_screens import SCREENS
 from tests.stats.rollup import at, click_row, convert, write_clicks
 
 pytestmark = pytest.mark.django_db
@@ -112,11 +113,52 @@ def test_the_page_without_javascript_shows_totals_and_a_table_of_days(portal, tr
     page = portal.get("/", PERIOD).content.decode()
     assert "Totals, 2025-05-01 to 2025-05-03" in page
     assert '<table id="daily-figures">' in page
-    assert "<td>2025-05-02</td>" in page and "<td>2025-05-03</td>" in page
+    assert "<td>2025-05-01</td>" in page and "<td>2025-05-02</td>" in page
     assert '<script id="dashboard-data" type="application/json">' in page
     # The charts appear only once the script has drawn them.
     assert 'id="dashboard-charts" hidden' in page
     assert "/static/vendor/chart.umd.min.js" in page and "/static/js/dashboard.js" in page
+
+
+def test_the_table_of_days_hides_days_without_activity_and_says_so(portal, affiliate, offer, other_offer):
+    _traffic(affiliate, offer, other_offer, day1="2025-05-02", day2="2025-05-05")
+    # A day whose only activity is a postback sent still has a row.
+    DeliveryFactory(
+        affiliate=affiliate, attempts=1, state=Delivery.State.SUCCEEDED, created_at=at("2025-05-07")
+    )
+    response = portal.get("/", {"date_from": "2025-05-01", "date_to": "2025-05-10"})
+    shown = [row.day.isoformat() for row, _ in response.context["days"]]
+    assert shown == ["2025-05-02", "2025-05-05", "2025-05-07"]
+    page = response.content.decode()
+    assert "<td>2025-05-01</td>" not in page and "<td>2025-05-07</td>" in page
+    assert "Days without activity are hidden (7 of 10)" in page
+    # The totals and the charts still count every day.
+    assert response.context["report"].totals.clicks == 17
+    assert len(response.context["chart_data"]["days"]) == 10
+
+
+def test_a_period_without_activity_has_no_table_of_days(portal, affiliate):
+    page = portal.get("/", PERIOD).content.decode()
+    assert '<table id="daily-figures">' not in page
+    assert "No clicks, conversions or postbacks in this period." in page
+    assert "Days without activity are hidden (3 of 3)" in page
+
+
+def test_a_period_with_every_day_active_has_no_note_about_hidden_days(portal, affiliate, offer):
+    write_clicks(*(click_row(offer=offer, affiliate=affiliate, at=at(day)) for day in PERIOD.values()))
+    write_clicks(click_row(offer=offer, affiliate=affiliate, at=at("2025-05-02")))
+    page = portal.get("/", PERIOD).content.decode()
+    assert "without activity" not in page and page.count("<td>2025-05-0") == 3
+
+
+def test_the_delivery_chart_says_when_no_postback_was_sent(portal, affiliate):
+    DeliveryFactory(affiliate=affiliate, attempts=0, created_at=at("2025-05-02"))  # not sent yet
+    page = portal.get("/", PERIOD).content.decode()
+    assert "No postbacks sent in this period" in page and 'id="chart-deliveries"' not in page
+
+    DeliveryFactory(affiliate=affiliate, attempts=1, state=Delivery.State.FAILED, created_at=at("2025-05-02"))
+    page = portal.get("/", PERIOD).content.decode()
+    assert "No postbacks sent in this period" not in page and 'id="chart-deliveries"' in page
 
 
 def test_the_postback_success_rate_counts_sent_deliveries_of_real_conversions(portal, affiliate):
@@ -252,3 +294,28 @@ def test_the_dashboard_draws_its_charts_with_data(live_server, page, affiliate, 
     )
     # Clicks and unique clicks, conversions by status, payout, the delivery rate.
     assert sorted(drawn) == sorted([17 + 10, 5, 4, 100])
+    # Counts step by whole numbers, even where the highest is 1 (Chart.js would step by 0.5).
+    for name in ["clicks", "conversions"]:
+        ticks = page.evaluate(f"Chart.getChart('chart-{name}').scales.y.ticks.map((t) => t.value)")
+        assert ticks and all(value == int(value) for value in ticks), name
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_counts_of_one_are_drawn_on_whole_steps_and_no_postbacks_show_a_message(
+    live_server, page, affiliate, offer, other_offer
+):
+    convert(offer=offer, affiliate=affiliate, status=ConversionStatus.APPROVED, created_at=timezone.now())
+    write_clicks(click_row(offer=offer, affiliate=affiliate, at=timezone.now()))
+
+    log_in(page, live_server.url, affiliate.user.username)
+    page.wait_for_url(live_server.url + "/")
+    charts = page.locator("#dashboard-charts")
+    charts.wait_for(state="visible")
+    assert charts.get_attribute("data-charts") == "3"
+    for name in ["clicks", "conversions"]:
+        ticks = page.evaluate(f"Chart.getChart('chart-{name}').scales.y.ticks.map((t) => t.value)")
+        assert ticks == [0, 1], name
+    assert page.is_visible("text=No postbacks sent in this period")
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENS / "dashboard-counts-of-one-desktop.png"), full_page=True)

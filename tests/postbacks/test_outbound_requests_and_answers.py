@@ -233,7 +233,11 @@ def test_an_endpoint_that_never_answers_times_out_after_the_total_timeout(endpoi
 
     outcome = get(server.origin + "/pb")
 
-    assert (outcome.http_code, outcome.error) == (0, "Timed out: no complete answer in 0.5 s")
+    assert (outcome.http_code, outcome.error, outcome.excerpt) == (
+        0,
+        "Timed out: no complete answer in 0.5 s",
+        "",
+    )
     assert 450 <= outcome.duration_ms < 3000
 
 
@@ -281,7 +285,11 @@ def test_a_host_that_does_not_take_the_connection_times_out_after_the_connect_ti
 
     outcome = get(full_listener + "/pb")
 
-    assert (outcome.http_code, outcome.error) == (0, "Timed out connecting (after 0.3 s)")
+    assert (outcome.http_code, outcome.error, outcome.excerpt) == (
+        0,
+        "Timed out connecting (after 0.3 s)",
+        "",
+    )
     assert 250 <= outcome.duration_ms < 2000
 
 
@@ -292,7 +300,7 @@ def test_a_closed_port_is_a_failed_connection_with_the_reason():
 
     outcome = get(f"http://127.0.0.1:{port}/pb")
 
-    assert outcome.http_code == 0
+    assert (outcome.http_code, outcome.excerpt) == (0, "")
     assert outcome.error.startswith("Could not connect: [Errno 111] Connect call failed")
 
 
@@ -301,7 +309,8 @@ def test_an_answer_that_is_not_http_is_an_invalid_answer(raw_server):
 
     outcome = get(server.origin + "/pb")
 
-    assert outcome.http_code == 0 and outcome.error.startswith("Invalid HTTP answer: ")
+    assert (outcome.http_code, outcome.excerpt) == (0, "")
+    assert outcome.error.startswith("Invalid HTTP answer: ")
 
 
 def test_a_connection_closed_without_an_answer_names_what_happened(endpoint):
@@ -311,6 +320,24 @@ def test_a_connection_closed_without_an_answer_names_what_happened(endpoint):
 
     assert (outcome.http_code, outcome.excerpt) == (0, "")
     assert outcome.error == "ServerDisconnectedError: Server disconnected"
+    assert 0 <= outcome.duration_ms < 3000
+
+
+def test_a_network_no_longer_allowed_is_refused_before_connecting(raw_server, settings):
+    """The verdict on a URL's host is kept per setting: changing POSTBACK_ALLOW_PRIVATE_NETWORKS
+    changes it for the next request, before any connection."""
+    server = raw_server()
+    settings.POSTBACK_ALLOW_PRIVATE_NETWORKS = "127.0.0.0/8"
+    assert get(server.origin + "/pb").http_code == 200
+
+    settings.POSTBACK_ALLOW_PRIVATE_NETWORKS = "false"
+    outcome = get(server.origin + "/pb")
+
+    assert (outcome.http_code, outcome.error) == (
+        0,
+        f"The host 127.0.0.1 resolves to 127.0.0.1, {outbound.REFUSED}.",
+    )
+    assert len(server.requests) == 1
 
 
 def test_a_url_refused_at_sending_never_leaves_and_took_no_time(settings):

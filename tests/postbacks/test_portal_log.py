@@ -74,15 +74,14 @@ def test_the_log_shows_each_delivery_with_its_columns(portal, affiliate):
         conversion.conversion_id,
         f"#{offer.offer_id} Fitness app",
         "<code>install</code>",
-        "<td>Approved</td>",
-        "<td>1.50</td>",
-        "<td>USD</td>",
-        "<td>502</td>",
+        '<td data-label="Status">Approved',
+        "1.50 USD",
+        '<td data-label="HTTP code">502</td>',
         "HTTP 502: a postback needs a 2xx answer",
         delivery.created_at.strftime("%Y-%m-%d %H:%M"),
         "Probabilistic attribution",
         "Retrying",
-        "<td>3</td>",
+        "3 attempts",
         f'action="{_retry_url(delivery)}"',
     ]:
         assert text in page, text
@@ -98,7 +97,7 @@ def test_the_status_is_the_events_new_status(portal, affiliate):
         event__new_status=ConversionStatus.PENDING,
     )
     page = portal.get(URL).content.decode()
-    assert "<td>Pending</td>" in page and "<td>Declined</td>" not in page
+    assert '<td data-label="Status">Pending' in page and '<td data-label="Status">Declined' not in page
 
 
 def test_deliveries_are_newest_first_and_paginated(portal, affiliate):
@@ -277,7 +276,7 @@ def test_a_failed_delivery_says_what_happened_in_words_with_the_raw_error_one_cl
     assert "Is your server running and listening on port 8399?" in words
     assert "[Errno" not in words and "HTTP 0" not in page
     assert escape(error) in detail and "No answer" in detail
-    assert "<td>No answer</td>" in page
+    assert '<td data-label="HTTP code">No answer</td>' in page
 
 
 def test_an_answer_that_is_not_2xx_is_named_with_its_code_and_what_to_check(portal, affiliate):

@@ -240,9 +240,9 @@ def test_the_csv_export_has_the_rows_and_the_totals(portal, traffic):
         "1",
         "0",
         "20.00",
-        "1.5000",
-        "10.0000",
-        "0.0000",
+        "1.50",
+        "10.00",
+        "0.00",
     ]
     assert rows[3][:8] == ["2025-05-03", "0", "0", "0", "0", "0", "0", "0"]
     assert rows[-1] == [
@@ -256,9 +256,9 @@ def test_the_csv_export_has_the_rows_and_the_totals(portal, traffic):
         "1",
         "1",
         "20.00",
-        "1.5000",
-        "10.0000",
-        "1.5000",
+        "1.50",
+        "10.00",
+        "1.50",
     ]
 
 

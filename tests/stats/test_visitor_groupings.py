@@ -165,6 +165,20 @@ def test_the_unique_click_counts_with_the_visitor_context_of_the_ips_first_click
     assert tuple(map(sum, zip(*counts.values(), strict=True))) == (4, 2)
 
 
+def test_of_two_first_clicks_at_the_same_instant_the_first_written_is_the_unique_one(offer, affiliate):
+    """The rebuild orders equal times by id, the order they were written in: the live count too."""
+    rows = [
+        click_row(offer=offer, affiliate=affiliate, ip="192.0.2.9", at=at("2025-07-01", 10), **US_IPHONE),
+        click_row(offer=offer, affiliate=affiliate, ip="192.0.2.9", at=at("2025-07-01", 10), **DE_WINDOWS),
+    ]
+    write_clicks(*rows)
+    assert click_counts(affiliate, offer) == {
+        ("US", "iOS", "mobile"): (1, 1),
+        ("DE", "Windows", "desktop"): (1, 0),
+    }
+    assert stored() == expected()
+
+
 def test_unique_clicks_of_all_visitor_contexts_add_up_to_the_days_visitors(offer, affiliate, traffic):
     rows = {"day": "2025-07-01", "affiliate": affiliate, "offer": offer, "goal": None}
     day = DailyAudienceStat.objects.filter(**rows)

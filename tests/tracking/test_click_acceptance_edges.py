@@ -2,12 +2,16 @@
 a repeated parameter, the refusals with a trafficback URL, JSON errors, and the in-process test
 click of the integration wizard."""
 
+import time
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 
 from offers.models import Offer
 from tests.factories import AffiliateFactory, OfferAccessFactory, OfferFactory
 from tracking.accept import click_accept
 from tracking.models import CLICK_PARAMETERS, Click
+from tracking.params import public_id
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("direct_writes")]
 
@@ -46,6 +50,12 @@ def test_a_parameter_sent_twice_counts_with_its_last_value(client, offer, affili
     response = client.get(f"/click?pid={affiliate.pid}&offer_id={offer.offer_id}&sub1=first&sub1=last")
     assert response["Location"].endswith("&s1=last")
     assert Click.objects.get().sub1 == "last"
+
+
+def test_a_parameter_sent_twice_counts_with_its_last_value_even_when_empty(client, offer, affiliate):
+    response = client.get(f"/click?pid={affiliate.pid}&offer_id={offer.offer_id}&sub1=first&sub1=")
+    assert response["Location"].endswith("&s1=")
+    assert Click.objects.get().sub1 == ""
 
 
 def test_an_empty_parameter_is_stored_empty_and_a_control_character_names_its_parameter(
@@ -97,6 +107,28 @@ def test_every_refusal_of_a_known_offer_goes_to_its_trafficback_url_with_the_vis
     assert not Click.objects.exists()
 
 
+def test_a_refused_visit_fills_the_trafficback_url_with_its_time_referrer_and_language(client):
+    """Refused before the targeting check, the visit still has its visitor context, referrer and
+    time for the trafficback URL's macros."""
+    offer = OfferFactory(
+        status=Offer.Status.PAUSED,
+        trafficback_url="https://fallback.example/?t={time}&r={referrer}&l={language}&g={geo}&d={deeplink}",
+    )
+    before = int(time.time())
+    response = refused_link(
+        client,
+        offer,
+        AffiliateFactory(),
+        HTTP_REFERER="https://blog.example/post",
+        HTTP_ACCEPT_LANGUAGE="de-DE,de;q=0.9",
+        REMOTE_ADDR="8.8.8.8",
+    )
+    query = parse_qs(urlsplit(response["Location"]).query, keep_blank_values=True)
+    assert before <= int(query["t"][0]) <= time.time()
+    assert (query["r"], query["l"], query["g"]) == (["https://blog.example/post"], ["de-DE"], ["US"])
+    assert query["d"] == [""]
+
+
 def test_an_unknown_affiliate_on_an_offer_with_a_trafficback_url_goes_there(client):
     offer = OfferFactory(trafficback_url="https://fallback.example/?p={pid}")
     response = client.get(f"/click?pid=424242&offer_id={offer.offer_id}")
@@ -133,6 +165,7 @@ def test_the_wizards_test_click_is_stored_as_a_test_click_and_answers_its_id_and
     result = click_accept(query=query, ip="198.51.100.8", user_agent="Wizard/1", is_test=True)
     stored = Click.objects.get(click_id=result.click_id)
     assert stored.is_test and stored.ip == "198.51.100.8" and stored.user_agent == "Wizard/1"
+    assert (stored.referrer, stored.language) == ("", "")  # it came from no page, in no language
     assert result.redirect_url == f"https://adv.example/?c={result.click_id}&s1=t"
     assert result.click_lifetime_days == 30
 
@@ -140,3 +173,18 @@ def test_the_wizards_test_click_is_stored_as_a_test_click_and_answers_its_id_and
 def test_a_visitors_click_is_not_a_test_click(client, offer, affiliate):
     client.get(f"/click?pid={affiliate.pid}&offer_id={offer.offer_id}")
     assert Click.objects.get().is_test is False
+
+
+@pytest.mark.parametrize(
+    ("value", "number"),
+    [
+        ("999999999", 999999999),
+        ("000000001", 1),
+        ("1000000000", None),
+        ("12a", None),
+        ("\u0661\u0662", None),  # Arabic-Indic digits: digits, but not ASCII
+        ("", None),
+    ],
+)
+def test_a_public_id_has_ascii_digits_only_and_nine_at_most(value, number):
+    assert public_id(value) == number

@@ -319,6 +319,12 @@ def test_a_deeplink_longer_than_an_offer_url_may_be_is_refused(client, deeplink_
     assert b"Parameter redirect is longer than 2048 characters." in response.content
 
 
+def test_a_deeplink_of_exactly_the_longest_length_is_followed(client, deeplink_offer):
+    target = "https://shop.example/" + "p" * (2048 - len("https://shop.example/"))
+    assert len(target) == 2048
+    assert redirect_of(client, deeplink_offer, target) == target
+
+
 def test_the_offer_page_tells_affiliates_where_deeplinks_may_lead(portal, deeplink_offer):
     page = portal.get(f"/offers/{deeplink_offer.offer_id}/").content.decode()
     assert "<dt>Deeplinks</dt>" in page and "<code>shop.example</code>, <code>example.org</code>" in page
