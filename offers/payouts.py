@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from django.db import models
 
+from config.amounts import amount_text
 from offers.targeting import country_name
 
 if TYPE_CHECKING:
@@ -279,19 +280,13 @@ def payouts_by_country(goal: "Goal") -> list[CountryPayout]:
 def payout_terms(goal: "Goal | Terms") -> str:
     """The affiliate's payout of `goal` (or of its terms in a country) as affiliates are shown it:
     "2.50 USD", "12.5% of the sale", "1.00 USD + 5% of the sale"."""
-    fixed = f"{_money(goal.payout)} {goal.currency}"
+    fixed = f"{amount_text(goal.payout)} {goal.currency}"
     share = f"{_number(goal.payout_percent)}% of the sale"
     if goal.payout_type == PayoutType.PERCENT:
         return share
     if goal.payout_type == PayoutType.FIXED_PLUS_PERCENT:
         return f"{fixed} + {share}"
     return fixed
-
-
-def _money(value: Decimal) -> str:
-    """At least two decimals, and no trailing zeros beyond them: 1.50, 0.125."""
-    value = Decimal(value)
-    return f"{value:.2f}" if value == value.quantize(CENT) else _number(value)
 
 
 def _number(value: Decimal) -> str:

@@ -8,11 +8,12 @@ the pair into a short title of what happened, a sentence of what to check, and t
 which pages keep one click away. Every page that shows a result, the integration test wizard and
 the API call it, so they never explain one failure two ways.
 
-The error text decides, tried in the order of RULES (the first that matches wins: a refused
-private address is reported inside "Could not connect: ..." too, so it comes before the
-connection failures); an empty text leaves the HTTP code to decide. A text no rule recognises
-(an exception of the HTTP client nobody has seen yet, rows from older versions) gets a generic
-sentence, and the raw text stays in the detail.
+Without an answer, the error text decides, tried in the order of RULES (the first that matches
+wins: a refused private address is reported inside "Could not connect: ..." too, so it comes
+before the connection failures). With one, the HTTP code decides, but for a redirect, whose text
+names where it pointed (ANSWERED_RULES); an empty text leaves the HTTP code to decide. A text no
+rule recognises (an exception of the HTTP client nobody has seen yet, rows from older versions)
+gets a generic sentence, and the raw text stays in the detail.
 """
 
 import re
@@ -62,7 +63,7 @@ def explain(*, http_code: int | None, error: str, url: str = "") -> Explanation:
         return Explanation("Not sent yet", "", "", None, failed=False)
     if 200 <= result.http_code < 300 and not error:
         return Explanation("Delivered", "", "", http_code, failed=False)
-    for pattern, advice in RULES:
+    for pattern, advice in ANSWERED_RULES if result.http_code else RULES:
         match = re.search(pattern, result.error)
         if match:
             title, text = advice(result, match)
@@ -262,6 +263,10 @@ RULES: list[tuple[str, Callable[[_Result, re.Match], tuple[str, str]]]] = [
     (r"ServerDisconnectedError|Server disconnected", _closed),
     (r"Connection reset|ConnectionResetError|\[Errno 104\]|\[Errno 54\]", _reset),
     (r"ClientPayloadError|payload is not completed", _cut_off),
+]
+# An answer's error text quotes the server (a redirect names its Location): only this rule reads
+# it, so that words in a Location never pass for a failure to connect.
+ANSWERED_RULES: list[tuple[str, Callable[[_Result, re.Match], tuple[str, str]]]] = [
     (r"^Redirect \((\d+)\) to (.*) not followed", _redirect),
 ]
 

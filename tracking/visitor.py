@@ -78,7 +78,7 @@ MOBILE_OS_FAMILIES = {
 # TVs and set-top boxes: Android TV and Google TV, Samsung (Tizen) and LG (webOS) smart TVs,
 # HbbTV, Chromecast (CrKey), Sony BRAVIA and Amazon Fire TV (models AFTxx), as their browsers
 # name themselves. ua-parser names their makers and models but has no device class for them.
-TV = re.compile(r"TV\b|SmartTV|SMART-TV|BRAVIA|CrKey|\bAFT[A-Z]")
+TV = re.compile(r"Android ?TV|GoogleTV|SmartTV|SMART-TV|HbbTV|BRAVIA|CrKey|\bAFT[A-Z]|Web0S.*TV|Tizen.*TV")
 # A BCP 47 language tag as Accept-Language carries it: "en", "en-US", "zh-Hant-TW".
 LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
 # Parsing a user agent longer than this costs more than it can tell: real ones are a few hundred
@@ -224,7 +224,9 @@ def _device_type(user_agent: str, os_family: str, found) -> str:
     # the list, which costs about 170 microseconds a user agent (once: the result is cached).
     if not os_family and crawleruseragents.is_crawler(user_agent):
         return DeviceType.BOT
-    if TV.search(user_agent):
+    # A phone's browser says so ("iPhone", "Mobile"): an app token such as "JioTV/7.0" in its user
+    # agent makes no TV of it.
+    if TV.search(user_agent) and "iPhone" not in user_agent and "Mobi" not in user_agent:
         return DeviceType.DESKTOP
     if family.startswith(("iPad", "Kindle")) or "Tablet" in family or "Tablet" in brand:
         return DeviceType.TABLET

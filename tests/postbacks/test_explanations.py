@@ -218,6 +218,28 @@ def test_each_kind_of_error_is_explained_in_words_with_what_to_check(http_code, 
     assert (explanation.detail, explanation.http_code, explanation.failed) == (error, http_code, True)
 
 
+@pytest.mark.parametrize(
+    "location",
+    [
+        "https://ex.example/errors/SSLError",
+        "https://ex.example/?reason=Connection refused",
+        "https://ex.example/[Errno -2]",
+        "https://ex.example/10.0.0.1 is a private, local or reserved address",
+    ],
+)
+def test_words_in_a_redirects_location_never_pass_for_a_failure_to_connect(location):
+    error = f"Redirect (302) to {location} not followed: a postback needs a 2xx answer"
+    explained = explain(http_code=302, error=error)
+    assert explained.title == "Redirect (302) not followed"
+    assert explained.detail == error
+
+
+@pytest.mark.parametrize("code", [404, 500])
+def test_an_answer_is_explained_by_its_code_whatever_its_error_text_says(code):
+    error = f"HTTP {code}: a postback needs a 2xx answer (SSLError, Connection refused)"
+    assert explain(http_code=code, error=error).title.startswith(f"Answered {code}")
+
+
 def test_an_error_nobody_has_seen_falls_back_to_a_generic_sentence_and_keeps_the_raw_text():
     error = "SomeNewClientError: something unheard of"
 

@@ -197,6 +197,21 @@ def test_a_tv_is_a_desktop_not_a_tablet_or_a_mobile(user_agent):
     assert device(user_agent)[2] == "desktop"
 
 
+@pytest.mark.parametrize(
+    "user_agent",
+    [
+        IPHONE + " JioTV/7.0",
+        ANDROID_PHONE + " PlutoTV/5.0",
+        "Mozilla/5.0 (Linux; Android 13; SM-A536B) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/114.0.0.0 Mobile Safari/537.36 [FB_IAB/FB4A;FBAV/440.0.0.0;FBCR/Digi TV;]",
+        ANDROID_PHONE + " GSA/14.0 (TV)",
+    ],
+    ids=["iphone-app-token", "android-app-token", "carrier-name", "search-app"],
+)
+def test_a_phone_naming_a_tv_app_or_carrier_is_still_a_mobile(user_agent):
+    assert device(user_agent)[2] == "mobile"
+
+
 def test_browsers_in_apps_are_not_taken_for_bots():
     facebook = (
         "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/114.0.0.0 "
