@@ -294,6 +294,16 @@ class ManagerGoalSerializer(serializers.ModelSerializer):
         return rows
 
 
+def _targets(help_text: str) -> serializers.ListField:
+    """One of an offer's targeting lists, as the manager API writes it."""
+    return serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        required=False,
+        max_length=MAX_TARGETS,
+        help_text=help_text,
+    )
+
+
 class ManagerOfferSerializer(serializers.ModelSerializer):
     """An offer with its goals. Writing `goals` replaces the offer's goals (matched by value)."""
 
@@ -310,25 +320,16 @@ class ManagerOfferSerializer(serializers.ModelSerializer):
     deeplink_domains = serializers.ListField(
         child=serializers.CharField(max_length=253), required=False, validators=[validate_domains]
     )
-    target_countries = serializers.ListField(
-        child=serializers.CharField(max_length=64),
-        required=False,
-        max_length=MAX_TARGETS,
-        help_text='Country codes (ISO 3166-1 alpha-2) whose visitors the offer accepts, e.g. ["US", "DE"]; '
-        "lower case is taken as upper case. Empty: every country.",
+    target_countries = _targets(
+        'Country codes (ISO 3166-1 alpha-2) whose visitors the offer accepts, e.g. ["US", "DE"]; '
+        "lower case is taken as upper case. Empty: every country."
     )
-    target_os_families = serializers.ListField(
-        child=serializers.CharField(max_length=64),
-        required=False,
-        max_length=MAX_TARGETS,
-        help_text='OS families the offer accepts, e.g. ["iOS", "Android"], compared without regard '
-        "to case. Empty: every operating system.",
+    target_os_families = _targets(
+        'OS families the offer accepts, e.g. ["iOS", "Android"], compared without regard '
+        "to case. Empty: every operating system."
     )
-    target_device_types = serializers.ListField(
-        child=serializers.CharField(max_length=64),
-        required=False,
-        max_length=MAX_TARGETS,
-        help_text="Device types the offer accepts: desktop, mobile, tablet, bot. Empty: every device.",
+    target_device_types = _targets(
+        "Device types the offer accepts: desktop, mobile, tablet, bot. Empty: every device."
     )
     warnings = serializers.SerializerMethodField()
 

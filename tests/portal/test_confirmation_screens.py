@@ -8,72 +8,14 @@ import pytest
 from api.services import api_key_issue
 from conversions.models import Conversion
 from offers.choices import ConversionStatus
-from tests.conftest import log_in
 from tests.factories import ClickFactory, ConversionFactory, OfferFactory, PostbackFactory
-from tests.portal.test_visitor_context_screens import SCREENS, SIZES
+from tests.portal.screens import SIZES
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("direct_writes"),
 ]
-
-
-class Screen:
-    """One browser context logged in as `username`, recording every script error, console
-    error and failed request of the pages it opens."""
-
-    def __init__(self, browser, live_server, username: str, size: str):
-        self.base = live_server.url
-        self.size = size
-        self.context = browser.new_context(viewport=SIZES[size])
-        self.page = self.context.new_page()
-        self.errors = []
-        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
-        self.page.on(
-            "console", lambda message: self.errors.append(message.text) if message.type == "error" else None
-        )
-        # Every failed request by its address.
-        self.page.on(
-            "response",
-            lambda response: (
-                self.errors.append(f"{response.status} {response.url}") if response.status >= 400 else None
-            ),
-        )
-        log_in(self.page, self.base, username)
-
-    def goto(self, path: str):
-        self.page.goto(f"{self.base}{path}")
-
-    def follow(self, selector: str):
-        """Clicks a link or a form's button and waits for the page it leads to."""
-        with self.page.expect_navigation():
-            self.page.click(selector)
-
-    def check(self, name: str) -> str:
-        """Saves the screenshot, checks the page fits its width, and answers its text."""
-        SCREENS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(SCREENS / f"{name}-{self.size}.png"), full_page=True)
-        widths = self.page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-        assert widths[0] <= widths[1], f"{name} at {self.size} scrolls sideways: {widths}"
-        assert self.errors == []
-        return self.page.inner_text("body")
-
-    def close(self):
-        self.context.close()
-
-
-@pytest.fixture
-def screen(browser, live_server):
-    opened = []
-
-    def open_screen(user, size):
-        opened.append(Screen(browser, live_server, user.username, size))
-        return opened[-1]
-
-    yield open_screen
-    for one in opened:
-        one.close()
 
 
 @pytest.mark.parametrize("size", SIZES)

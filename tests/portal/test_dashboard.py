@@ -11,7 +11,7 @@ from offers.choices import ConversionStatus
 from postbacks.models import Delivery
 from tests.conftest import log_in
 from tests.factories import AffiliateFactory, DeliveryFactory, OfferFactory
-from tests.portal.test_visitor_context_screens import SCREENS
+from tests.portal.screens import SCREENS
 from tests.stats.rollup import at, click_row, convert, write_clicks
 
 pytestmark = pytest.mark.django_db

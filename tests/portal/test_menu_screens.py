@@ -5,7 +5,7 @@ errors, no failed requests. Screenshots are kept in var/screens/."""
 import pytest
 
 from tests.conftest import log_in
-from tests.portal.test_visitor_context_screens import SCREENS, SIZES
+from tests.portal.screens import SCREENS, SIZES, watch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -25,15 +25,7 @@ def test_one_menu_is_open_at_a_time_and_escape_or_a_click_outside_closes_it(
 ):
     context = browser.new_context(viewport=SIZES[size])
     page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.on(
-        "response",
-        lambda response: (
-            errors.append(f"{response.status} {response.url}") if response.status >= 400 else None
-        ),
-    )
+    errors = watch(page)
     SCREENS.mkdir(parents=True, exist_ok=True)
     try:
         log_in(page, live_server.url, affiliate.user.username)

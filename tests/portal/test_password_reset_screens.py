@@ -3,18 +3,13 @@
 scrolling, no console error and no failed request, the site's icon included; screenshots are
 kept in var/screens/."""
 
-from pathlib import Path
-
 import pytest
-from django.conf import settings
 from django.core import mail
 
+from tests.portal.screens import SCREENS, SIZES
 from tests.portal.test_password_reset import NEW_PASSWORD, reset_link
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-SIZES = {"desktop": {"width": 1440, "height": 900}, "phone": {"width": 390, "height": 844}}
-SCREENS = Path(settings.BASE_DIR) / "var" / "screens"
 
 
 class Watched:

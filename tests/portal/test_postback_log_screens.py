@@ -2,19 +2,15 @@
 happened reads in words, the raw error opens with one click, the page does not scroll sideways and
 logs no error. Screenshots are kept in var/screens/."""
 
-from pathlib import Path
-
 import pytest
-from django.conf import settings
 
 from postbacks.models import Delivery
 from tests.conftest import log_in
 from tests.factories import DeliveryFactory
+from tests.portal.screens import SCREENS, SIZES, watch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-SIZES = {"desktop": {"width": 1440, "height": 900}, "phone": {"width": 390, "height": 844}}
-SCREENS = Path(settings.BASE_DIR) / "var" / "screens"
 ERROR = "Could not connect: [Errno 111] Connect call failed ('127.0.0.1', 8399)"
 
 
@@ -37,15 +33,7 @@ def test_the_postback_log_explains_a_failed_delivery_in_words_at_every_size(
 ):
     context = browser.new_context(viewport=SIZES[size])
     page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.on(
-        "response",
-        lambda response: (
-            errors.append(f"{response.status} {response.url}") if response.status >= 400 else None
-        ),
-    )
+    errors = watch(page)
     SCREENS.mkdir(parents=True, exist_ok=True)
     try:
         log_in(page, live_server.url, affiliate.user.username)

@@ -3,14 +3,13 @@ with its targeting and payouts by country, and the statistics grouped by country
 type. No sideways scrolling, no script errors; screenshots are kept in var/screens/."""
 
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from offers.models import GoalCountryPayout
 from tests.conftest import log_in
 from tests.factories import OfferFactory
+from tests.portal.screens import SCREENS, SIZES
 
 pytestmark = [
     pytest.mark.e2e,
@@ -18,7 +17,6 @@ pytestmark = [
     pytest.mark.usefixtures("direct_writes"),
 ]
 
-SIZES = {"desktop": {"width": 1440, "height": 900}, "phone": {"width": 390, "height": 844}}
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1"
@@ -27,7 +25,6 @@ WINDOWS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/120.0 Safari/537.36"
 )
-SCREENS = Path(settings.BASE_DIR) / "var" / "screens"
 
 
 @pytest.fixture

@@ -15,8 +15,7 @@ from django.utils import timezone
 from offers.choices import ConversionStatus
 from postbacks.models import Delivery
 from tests.factories import DeliveryFactory, GoalFactory, OfferFactory, PostbackFactory
-from tests.portal.test_confirmation_screens import Screen
-from tests.portal.test_visitor_context_screens import SIZES
+from tests.portal.screens import SIZES
 from tests.stats.rollup import click_row, convert, write_clicks
 
 pytestmark = [
@@ -132,19 +131,6 @@ def network(affiliate):
         created_at=now - timedelta(minutes=9),
     )
     return offer
-
-
-@pytest.fixture
-def screen(browser, live_server):
-    opened = []
-
-    def open_screen(user, size):
-        opened.append(Screen(browser, live_server, user.username, size))
-        return opened[-1]
-
-    yield open_screen
-    for one in opened:
-        one.close()
 
 
 def measured(browser, path: str, name: str, table: str) -> dict:
