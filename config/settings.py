@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "stats",
     "api",
     "portal",
+    "manager",
     "axes",
 ]
 

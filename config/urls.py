@@ -8,7 +8,7 @@ from django.views.generic import RedirectView
 from config.converters import PublicIdConverter, RowIdConverter
 from config.health import healthz
 from conversions.endpoints import iframe_pixel, pixel, postback, script_pixel
-from portal.views import PasswordResetConfirmView, PasswordResetView, admin_dashboard
+from portal.views import PasswordResetConfirmView, PasswordResetView
 from postbacks.views import admin_integration_test
 from tracking.endpoints import click
 
@@ -50,8 +50,8 @@ urlpatterns = [
     path("success.jpg", pixel, name="pixel-image"),
     path("success.php", iframe_pixel, name="pixel-iframe"),
     path("track.js", script_pixel, name="pixel-script"),
-    # Staff only, like every admin page.
-    path("admin/dashboard/", admin.site.admin_view(admin_dashboard), name="admin-dashboard"),
+    # Staff only, like every admin page: the manager console, then the integration test.
+    path("admin/", include("manager.urls")),
     path(
         "admin/integration-test/",
         admin.site.admin_view(admin_integration_test),

@@ -1,5 +1,5 @@
-"""The portal's own pages: the dashboard (and its network-wide twin in the admin), the API key
-settings, and the password reset by email."""
+"""The portal's own pages: the dashboard, the API key settings, and the password reset by
+email."""
 
 import re
 from datetime import timedelta
@@ -7,85 +7,25 @@ from functools import cached_property
 
 from axes.utils import reset as forget_login_failures
 from django.conf import settings
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
-from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.views.generic import TemplateView
 
 from api.models import ApiKey
 from api.services import api_key_issue, api_key_revoke
 from config.converters import RowIdConverter
-from config.filters import with_default_period
 from offers.access import offers_runnable_by
-from offers.models import Affiliate, OfferAccess
+from offers.models import OfferAccess
 from offers.selectors import offers_visible_to
 from portal.access import AffiliateRequiredMixin
-from portal.forms import ApiKeyForm, ConfirmForm, DashboardPeriodForm
+from portal.dashboard import dashboard_context
+from portal.forms import ApiKeyForm, ConfirmForm
 from portal.password_reset import reset_email_allowed_to, reset_request_allowed_from
-from stats.forms import DEFAULT_DAYS
-from stats.selectors import (
-    STATUSES,
-    DeliveryDay,
-    delivery_success_by_day,
-    stats_report,
-    top_offers,
-)
 from tracking.client_ip import client_ip
-
-
-def dashboard_context(request, affiliate: Affiliate | None) -> dict:
-    """The period form and, when it is valid, the figures of one affiliate (None: the network):
-    totals and rows by day from the statistics rollup, postback deliveries by day, top offers, and
-    the same as `chart_data` for the page's charts. `days` leaves out the days without activity
-    (nothing counted, no postback sent); the charts keep every day."""
-    form = DashboardPeriodForm(with_default_period(request.GET, days=DEFAULT_DAYS))
-    if not form.is_valid():
-        return {"form": form, "report": None}
-    period = {"date_from": form.cleaned_data["date_from"], "date_to": form.cleaned_data["date_to"]}
-    report = stats_report(affiliate=affiliate, **period)
-    deliveries = delivery_success_by_day(affiliate=affiliate, **period)
-    by_offer = stats_report(affiliate=affiliate, group_by="offer", **period)
-    chart_data = {
-        "days": [row.day.isoformat() for row in report.rows],
-        "clicks": [row.figures.clicks for row in report.rows],
-        "unique_clicks": [row.figures.unique_clicks for row in report.rows],
-        "conversions": {name: [row.figures.counts[name] for row in report.rows] for name in STATUSES},
-        "payout": {
-            currency: [
-                # Four decimals whatever the database answers (SQLite drops trailing zeros).
-                f"{row.figures.money[currency].payout['approved']:.4f}"
-                if currency in row.figures.money
-                else "0"
-                for row in report.rows
-            ]
-            for currency in report.currencies
-        },
-        "delivery_rate": [None if day.rate is None else str(day.rate) for day in deliveries],
-    }
-    # A long period is mostly empty days: the table shows the others (the totals count them all).
-    days = [
-        (row, delivery)
-        for row, delivery in zip(report.rows, deliveries, strict=True)
-        if delivery.attempted or not row.figures.is_empty()
-    ]
-    return {
-        "form": form,
-        "report": report,
-        "days": days,
-        "empty_days": len(report.rows) - len(days),
-        "deliveries": DeliveryDay(
-            report.date_to,
-            attempted=sum(day.attempted for day in deliveries),
-            succeeded=sum(day.succeeded for day in deliveries),
-        ),
-        "top_offers": top_offers(by_offer, by=form.cleaned_data["top_by"]),
-        "top_by": form.cleaned_data["top_by"],
-        "chart_data": chart_data,
-    }
 
 
 class DashboardView(AffiliateRequiredMixin, TemplateView):
@@ -155,17 +95,6 @@ class ApiKeyRevokeView(AffiliateRequiredMixin, TemplateView):
         api_key_revoke(api_key=api_key)
         messages.success(request, f"Key {api_key.prefix}… revoked.")
         return redirect("portal:api-key")
-
-
-def admin_dashboard(request):
-    """The managers' dashboard in the admin (`/admin/dashboard/`, staff only): the dashboard's
-    figures for the whole network."""
-    context = {
-        **admin.site.each_context(request),
-        "title": "Network dashboard",
-        **dashboard_context(request, affiliate=None),
-    }
-    return TemplateResponse(request, "admin/dashboard.html", context)
 
 
 class PasswordResetView(auth_views.PasswordResetView):

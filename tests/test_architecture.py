@@ -1,5 +1,5 @@
 """Imports run one way (README, "Architecture"): offers at the bottom, then tracking, conversions,
-postbacks and stats; the API and the portal on top; `config` under them all.
+postbacks and stats; the API, the portal and the manager console on top; `config` under them all.
 
 Each app has two kinds of modules. Its domain (models, services, selectors and the modules of its
 rules) may import the domain of its own app and of the apps below it. Its surfaces (traffic
@@ -14,8 +14,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ["offers", "tracking", "conversions", "postbacks", "stats", "api", "portal"]
-RANK = {"offers": 0, "tracking": 1, "conversions": 2, "postbacks": 3, "stats": 4, "api": 5, "portal": 5}
+LAYERS = ["offers", "tracking", "conversions", "postbacks", "stats", "api", "portal", "manager"]
+RANK = {
+    "offers": 0,
+    "tracking": 1,
+    "conversions": 2,
+    "postbacks": 3,
+    "stats": 4,
+    "api": 5,
+    "portal": 5,
+    "manager": 5,
+}
 SURFACES = {"endpoints", "views", "api", "admin", "serializers", "forms", "filters", "urls", "tasks", "apps"}
 # Modules that answer requests: only URL configurations import them.
 ANSWERING = {"endpoints", "views", "api", "admin"}
@@ -40,7 +49,7 @@ def _imports(path: Path):
 
 def _kind(app: str, path: Path) -> str:
     relative = path.relative_to(ROOT / app)
-    if relative.parts[0] in ("management", "templatetags"):
+    if relative.parts[0] in ("management", "templatetags", "views"):
         return "surface"
     return "surface" if path.stem in SURFACES else "domain"
 
