@@ -284,9 +284,10 @@ class ServerPostbackAdmin(TrafficRecordAdmin):
         "http_status",
         "message",
         "ip",
+        "offer",
         "conversion",
     ]
     list_filter = ["outcome", "source", "received_at"]
-    list_select_related = ["conversion"]
+    list_select_related = ["conversion", "offer"]
     search_fields = ["message", "query", "=conversion__conversion_id"]
     search_help_text = "Words of the message or the query string, or an exact conversion id."

@@ -54,7 +54,7 @@ class ManagerConversionViewSet(
 class ManagerServerPostbackViewSet(ManagerViewSetMixin, viewsets.ReadOnlyModelViewSet):
     """The inbound postback log: every advertiser postback and pixel hit, accepted or not."""
 
-    queryset = ServerPostback.objects.select_related("conversion")
+    queryset = ServerPostback.objects.select_related("conversion", "offer")
     serializer_class = ServerPostbackSerializer
     filter_backends = [FormFilterBackend]
     filter_form_class = NetworkFilterForm

@@ -45,11 +45,13 @@ LOGGED_QUERY_LENGTH = 8192
 
 class HitRejected(Exception):
     """A refused hit: `http_status` says why to HTTP clients, unless its advertiser asks for
-    every answer to be a 200 (`answer_200`, Advertiser.refusals_answer_200)."""
+    every answer to be a 200 (`answer_200`, Advertiser.refusals_answer_200). `offer_id` is
+    the offer it was for, once known, for the log."""
 
     def __init__(self, http_status: int, message: str, answer_200: bool = False):
         super().__init__(message)
         self.http_status, self.message, self.answer_200 = http_status, message, answer_200
+        self.offer_id = None
 
 
 @dataclass
@@ -131,6 +133,7 @@ def conversion_for(hit: AdvertiserHit, *, clicks: dict) -> tuple[Conversion, Con
         return _conversion(hit, offer, click, affiliate, affiliate_id, method)
     except HitRejected as rejected:
         rejected.answer_200 = offer.advertiser.refusals_answer_200
+        rejected.offer_id = offer.pk
         raise
 
 

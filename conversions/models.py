@@ -159,6 +159,11 @@ class ServerPostback(models.Model):
     conversion = models.ForeignKey(
         Conversion, null=True, blank=True, on_delete=models.SET_NULL, related_name="server_postbacks"
     )
+    # The offer the hit was for, when it could be told (from its click, or the offer it named),
+    # refused or not: which advertiser's integration a burst of refusals comes from.
+    offer = models.ForeignKey(
+        Offer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     # The creation or status change this postback caused, if any: "changed by which postback".
     event = models.OneToOneField(
         "ConversionEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="server_postback"
@@ -166,7 +171,11 @@ class ServerPostback(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
-        indexes = [models.Index(fields=["received_at"], name="server_postback_received")]
+        indexes = [
+            models.Index(fields=["received_at"], name="server_postback_received"),
+            # An advertiser's recent postbacks: its offers' rows of the last day or week.
+            models.Index(fields=["offer", "received_at"], name="server_postback_offer"),
+        ]
 
     def __str__(self):
         return f"{self.received_at:%Y-%m-%d %H:%M:%S} {self.source} {self.outcome}"

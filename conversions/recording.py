@@ -50,6 +50,7 @@ class HitResult:
     outcome: str
     conversion: Conversion | None = None
     event: ConversionEvent | None = None
+    offer_id: int | None = None  # a refused hit's offer, when it was known
 
     def answer(self) -> HitAnswer:
         if self.outcome == ServerPostback.Outcome.REJECTED:
@@ -141,7 +142,9 @@ def _batch_write(hits: list[AdvertiserHit]) -> list[HitResult]:
 
 def _rejection(rejected: HitRejected) -> HitResult:
     http_status = 200 if rejected.answer_200 else rejected.http_status
-    return HitResult(http_status, rejected.message, ServerPostback.Outcome.REJECTED)
+    return HitResult(
+        http_status, rejected.message, ServerPostback.Outcome.REJECTED, offer_id=rejected.offer_id
+    )
 
 
 def _log_entry(hit: AdvertiserHit, result: HitResult) -> ServerPostback:
@@ -155,6 +158,7 @@ def _log_entry(hit: AdvertiserHit, result: HitResult) -> ServerPostback:
         message=result.message[:255],
         conversion=result.conversion,
         event=result.event,
+        offer_id=result.conversion.offer_id if result.conversion else result.offer_id,
     )
 
 
@@ -217,6 +221,7 @@ def _create_or_repeat(judged: list, sources: list[str]) -> tuple[list[HitResult]
             stored = _repeated(conversion, lookup, creators, position)
             results.append(_repeat(stored, conversion, requested_status, source))
         except HitRejected as rejected:
+            rejected.offer_id = conversion.offer_id
             results.append(_rejection(rejected))
     return results, creations
 

@@ -96,13 +96,17 @@ def conversion_totals(conversions) -> ConversionTotals:
 
 
 def server_postbacks_filtered(server_postbacks, filters: dict):
-    """Narrow inbound postbacks by api.filters.NetworkFilterForm's cleaned data. Offer and affiliate
-    are those of the conversion a postback reached, so rejected postbacks match neither."""
+    """Narrow inbound postbacks by api.filters.NetworkFilterForm's cleaned data. The offer is the
+    one the postback was for, refused or not, when it was known (rows logged before the log kept
+    it are matched by their conversion's); the affiliate is that of the conversion it reached, so
+    rejected postbacks match none."""
     server_postbacks = server_postbacks.filter(
         period_q("received_at", filters.get("date_from"), filters.get("date_to"))
     )
     if filters.get("offer"):
-        server_postbacks = server_postbacks.filter(conversion__offer__offer_id=filters["offer"])
+        server_postbacks = server_postbacks.filter(
+            Q(offer__offer_id=filters["offer"]) | Q(conversion__offer__offer_id=filters["offer"])
+        )
     if filters.get("affiliate"):
         server_postbacks = server_postbacks.filter(conversion__affiliate__pid=filters["affiliate"])
     return server_postbacks

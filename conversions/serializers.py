@@ -65,6 +65,8 @@ class ServerPostbackSerializer(serializers.ModelSerializer):
     conversion = serializers.CharField(
         source="conversion.conversion_id", read_only=True, allow_null=True, default=None
     )
+    # The offer the postback was for when it could be told, refused postbacks included.
+    offer = serializers.IntegerField(source="offer.offer_id", read_only=True, allow_null=True, default=None)
 
     class Meta:
         model = ServerPostback
@@ -78,5 +80,6 @@ class ServerPostbackSerializer(serializers.ModelSerializer):
             "outcome",
             "http_status",
             "message",
+            "offer",
             "conversion",
         ]
