@@ -5,6 +5,7 @@ import pytest
 
 from conversions.models import ConversionEvent
 from postbacks.firing import postbacks_for
+from postbacks.models import Postback
 from tests.factories import (
     AffiliateFactory,
     ConversionEventFactory,
@@ -87,3 +88,14 @@ def test_a_stored_event_is_matched_by_its_conversions_goal_and_its_own_kind_and_
     assert set(fired[ConversionEvent.objects.get(pk=created.pk)]) == {on_sale, on_creation}
     assert set(fired[ConversionEvent.objects.get(pk=approved.pk)]) == {on_sale, on_approval}
     assert set(fired[ConversionEvent.objects.get(pk=install_created.pk)]) == {on_creation}
+
+
+def test_an_events_postbacks_fire_in_the_order_they_were_made_however_the_table_keeps_them():
+    offer, affiliate = OfferFactory(), AffiliateFactory()
+    made = [PostbackFactory(affiliate=affiliate, offer=offer) for _ in range(3)]
+    # A row moved to another affiliate and back is stored anew after the others: PostgreSQL
+    # keeps row versions, and reads them in the order it stores them unless told otherwise.
+    for owner in (AffiliateFactory(), affiliate):
+        Postback.objects.filter(pk=made[0].pk).update(affiliate=owner)
+    event = stored_event(ConversionFactory(offer=offer, affiliate=affiliate))
+    assert [postback.pk for postback in postbacks_for([event])[0]] == [postback.pk for postback in made]
