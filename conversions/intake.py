@@ -48,10 +48,10 @@ class HitRejected(Exception):
     every answer to be a 200 (`answer_200`, Advertiser.refusals_answer_200). `offer_id` is
     the offer it was for, once known, for the log."""
 
-    def __init__(self, http_status: int, message: str, answer_200: bool = False):
+    def __init__(self, http_status: int, message: str, answer_200: bool = False, offer_id: int | None = None):
         super().__init__(message)
         self.http_status, self.message, self.answer_200 = http_status, message, answer_200
-        self.offer_id = None
+        self.offer_id = offer_id
 
 
 @dataclass
@@ -231,7 +231,9 @@ def _click_attribution(click_id, params, clicks):
         raise HitRejected(404, "Click not found")
     offer = offer_with_goals(click.offer_id)
     if params.get("offer_id") and params["offer_id"] != str(offer.offer_id):
-        raise HitRejected(400, "Offer does not match the click", offer.advertiser.refusals_answer_200)
+        raise HitRejected(
+            400, "Offer does not match the click", offer.advertiser.refusals_answer_200, offer_id=offer.pk
+        )
     return click, offer, click.affiliate_id, IntegrationMethod.DEFAULT
 
 
@@ -244,7 +246,7 @@ def _probabilistic_offer_and_affiliate(params):
         raise HitRejected(404, "Offer not found")
     affiliate = Affiliate.objects.filter(pid=pid).first() if pid else None
     if affiliate is None:
-        raise HitRejected(404, "Affiliate not found", offer.advertiser.refusals_answer_200)
+        raise HitRejected(404, "Affiliate not found", offer.advertiser.refusals_answer_200, offer_id=offer.pk)
     return offer, affiliate
 
 

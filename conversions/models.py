@@ -117,6 +117,12 @@ class Conversion(SubValues):
             models.Index(
                 fields=["action_id"], condition=~models.Q(action_id=""), name="conversion_action_id"
             ),
+            # The manager console's work queue: conversions pending for longer than some days.
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(status=ConversionStatus.PENDING, is_test=False),
+                name="conversion_pending_created",
+            ),
             # The hold auto-approval job.
             models.Index(
                 fields=["hold_until"],

@@ -49,6 +49,17 @@ def test_a_hit_refused_as_another_clicks_conversion_is_logged_with_the_offer(
     assert (logged.outcome, logged.message, logged.offer) == ("rejected", ANOTHER_CLICK, offer)
 
 
+def test_a_hit_naming_another_offer_than_its_clicks_is_logged_with_the_clicks_offer(client, offer, affiliate):
+    other = OfferFactory()
+    logged = logged_after(client, clickid=click(client, offer, affiliate), offer_id=other.offer_id)
+    assert (logged.message, logged.offer) == ("Offer does not match the click", offer)
+
+
+def test_a_probabilistic_hit_for_an_unknown_affiliate_is_logged_with_the_offer_it_named(client, offer):
+    logged = logged_after(client, offer_id=offer.offer_id, pid=999_999, ip="198.51.100.7")
+    assert (logged.message, logged.offer) == ("Affiliate not found", offer)
+
+
 def test_a_hit_for_an_unknown_click_is_logged_without_an_offer(client, offer):
     logged = logged_after(client, clickid="0" * 24, secure="s3cret")
     assert (logged.outcome, logged.offer) == ("rejected", None)
