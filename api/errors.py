@@ -30,6 +30,10 @@ def cleaned_data(form: forms.Form) -> dict:
 
 
 def api_exception_handler(exc, context):
+    if isinstance(exc, DjangoValidationError) and _is_conflict(exc):
+        # Refused for the state the data is in, not for the request (retrying a delivery that
+        # succeeded): sending the same request again cannot help.
+        return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DjangoValidationError):
         by_field = exc.message_dict if hasattr(exc, "error_dict") else {NON_FIELD_ERRORS: exc.messages}
         exc = validation_error(by_field)
@@ -44,3 +48,9 @@ def api_exception_handler(exc, context):
         # every other validation error, an object of messages per field.
         exc = validation_error({NON_FIELD_ERRORS: exc.detail})
     return exception_handler(exc, context)
+
+
+def _is_conflict(exc: DjangoValidationError) -> bool:
+    """A refusal whose every message has the code "conflict", the code services give a refusal
+    caused by the state of the data."""
+    return not hasattr(exc, "error_dict") and all(error.code == "conflict" for error in exc.error_list)

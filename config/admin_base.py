@@ -4,13 +4,15 @@ and the base of the pages of traffic records (clicks, conversions, the postback 
 from collections.abc import Mapping
 from functools import cached_property
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import DataError, transaction
-from django.http import JsonResponse
+from django.http import HttpResponseRedirect, JsonResponse
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
@@ -92,6 +94,20 @@ class CheckedAutocompleteJsonView(AutocompleteJsonView):
 class CheckedLookupsMixin:
     def get_changelist(self, request, **kwargs):
         return CheckedChangeList
+
+    def response_action(self, request, queryset):
+        """Run a list's action on rows named by their ids; a selection with a value that can be no
+        row id (`abc`, a NUL, a number past the column) changes nothing and says so, where the
+        database would refuse the query with a 500."""
+        pk = self.model._meta.pk
+        try:
+            for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+                pk.clean(value, None)
+        except ValidationError:
+            refused = "The selection holds a value that is no row id. Nothing was changed."
+            self.message_user(request, refused, messages.WARNING)
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset)
 
 
 class NetworkAdminSite(admin.AdminSite):

@@ -6,6 +6,7 @@ from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from config.admin_confirmation import Column, confirmation_page, confirmed
 from offers.models import (
     GOAL_FIELDS,
     OPEN_TO_ANYONE,
@@ -46,6 +47,13 @@ OPEN_OFFER_WARNING = (
     "Offer {offer} takes advertiser postbacks from anyone: give it or its advertiser a secure code, "
     "or the advertiser an IP allowlist, or anyone who learns a click id can report conversions."
 )
+
+
+def overview_link(url_name: str, kwargs: dict) -> str:
+    """The link to a partner's page in the manager console (manager/views/partners.py)."""
+    return format_html('<a href="{}">Overview</a>', reverse(url_name, kwargs=kwargs))
+
+
 OPEN_ADVERTISER_WARNING = (
     "{advertiser} has neither a secure code nor an IP allowlist: its offers without a secure code "
     "of their own ({count} now) take advertiser postbacks, and so conversions, from anyone."
@@ -232,16 +240,23 @@ class GoalAdmin(admin.ModelAdmin):
 
 @admin.register(Advertiser)
 class AdvertiserAdmin(admin.ModelAdmin):
-    list_display = ["name", "offer_count", "has_secure_code", "created_at"]
+    list_display = ["name", "offer_count", "has_secure_code", "created_at", "overview"]
     search_fields = ["name"]
     fieldsets = [
-        (None, {"fields": ["name"]}),
+        (None, {"fields": ["name", "overview"]}),
         (
             "Advertiser postbacks",
             {"fields": ["secure_code", "ip_allowlist", "refusals_answer_200", "postback_url"]},
         ),
     ]
-    readonly_fields = ["postback_url"]
+    readonly_fields = ["postback_url", "overview"]
+
+    @admin.display(description="overview")
+    def overview(self, obj):
+        """Its offers' figures, refused postbacks and protection on one page."""
+        if obj.pk is None:
+            return "Shown once the advertiser is saved."
+        return overview_link("admin-advertiser-overview", {"pk": obj.pk})
 
     def get_changeform_initial_data(self, request):
         # What advertiser_create would generate, shown so that a manager can keep, replace or
@@ -454,12 +469,38 @@ class OfferAdmin(admin.ModelAdmin):
                 saved += 1
         return saved
 
-    @admin.action(description="Pause selected offers")
+    @admin.action(description="Pause selected offers", permissions=["change"])
     def pause(self, request, queryset):
+        """Pause the offers once the confirmation page has sent `post=yes`: a paused offer stops
+        taking traffic and conversions within seconds."""
+        if not confirmed(request):
+            count = queryset.count()
+            paused = queryset.filter(status=Offer.Status.PAUSED).count()
+            effects = [
+                f"{count - paused} of the {count} selected offer(s) will be paused: within seconds, "
+                "clicks on them are refused (or sent to their trafficback URL), advertiser postbacks "
+                "for them are refused (“Offer disabled”), also for clicks made before, and affiliates "
+                "no longer see them.",
+            ]
+            if paused:
+                effects.append(f"{paused} of them already paused: nothing changes for them.")
+            return confirmation_page(
+                self,
+                request,
+                queryset.select_related("advertiser"),
+                title=f"Pause {count - paused} offer(s)?",
+                effects=effects,
+                button=f"Yes, pause {count - paused} offer(s)",
+                columns=[
+                    Column("Offer", lambda offer: offer),
+                    Column("Advertiser", lambda offer: offer.advertiser),
+                    Column("Status now", lambda offer: offer.get_status_display()),
+                ],
+            )
         count = self._set_status(request, queryset, Offer.Status.PAUSED)
         self.message_user(request, f"{count} offer(s) paused.", messages.SUCCESS)
 
-    @admin.action(description="Activate selected offers")
+    @admin.action(description="Activate selected offers", permissions=["change"])
     def activate(self, request, queryset):
         count = self._set_status(request, queryset, Offer.Status.ACTIVE)
         self.message_user(request, f"{count} offer(s) activated.", messages.SUCCESS)
@@ -467,17 +508,25 @@ class OfferAdmin(admin.ModelAdmin):
 
 @admin.register(Affiliate)
 class AffiliateAdmin(admin.ModelAdmin):
-    list_display = ["pid", "user", "email", "status", "consider_global_postback", "created_at"]
+    list_display = ["pid", "user", "email", "status", "consider_global_postback", "created_at", "overview"]
     list_filter = ["status", "consider_global_postback"]
     list_select_related = ["user"]
     search_fields = ["=pid", "user__username", "user__email"]
     raw_id_fields = ["user"]
     actions = ["block", "activate"]
     exclude = ["signing_secret"]
+    readonly_fields = ["overview"]
 
     @admin.display(ordering="user__email")
     def email(self, obj):
         return obj.user.email
+
+    @admin.display(description="overview")
+    def overview(self, obj):
+        """Its figures, offers, postbacks and their health, API keys and refusals on one page."""
+        if obj.pk is None:
+            return "Shown once the affiliate is saved."
+        return overview_link("admin-affiliate-overview", {"pid": obj.pid})
 
     def get_changeform_initial_data(self, request):
         return {"pid": next_public_number(Affiliate, "pid"), **super().get_changeform_initial_data(request)}
@@ -503,12 +552,37 @@ class AffiliateAdmin(admin.ModelAdmin):
             affiliate_update(affiliate=affiliate, status=status)
         return len(affiliates)
 
-    @admin.action(description="Block selected affiliates")
+    @admin.action(description="Block selected affiliates", permissions=["change"])
     def block(self, request, queryset):
+        """Block the affiliates once the confirmation page has sent `post=yes`: a blocked
+        affiliate's traffic, portal and API stop within seconds."""
+        if not confirmed(request):
+            count = queryset.count()
+            blocked = queryset.filter(status=Affiliate.Status.BLOCKED).count()
+            effects = [
+                f"{count - blocked} of the {count} selected affiliate(s) will be blocked: within seconds, "
+                "clicks on their links are refused, and the portal and the API refuse them (403). "
+                "Conversions of clicks made before still count, and their history stays.",
+            ]
+            if blocked:
+                effects.append(f"{blocked} of them already blocked: nothing changes for them.")
+            return confirmation_page(
+                self,
+                request,
+                queryset.select_related("user"),
+                title=f"Block {count - blocked} affiliate(s)?",
+                effects=effects,
+                button=f"Yes, block {count - blocked} affiliate(s)",
+                columns=[
+                    Column("Affiliate", lambda affiliate: affiliate),
+                    Column("Email", lambda affiliate: affiliate.user.email),
+                    Column("Status now", lambda affiliate: affiliate.get_status_display()),
+                ],
+            )
         count = self._set_status(queryset, Affiliate.Status.BLOCKED)
         self.message_user(request, f"{count} affiliate(s) blocked.", messages.SUCCESS)
 
-    @admin.action(description="Activate selected affiliates")
+    @admin.action(description="Activate selected affiliates", permissions=["change"])
     def activate(self, request, queryset):
         count = self._set_status(queryset, Affiliate.Status.ACTIVE)
         self.message_user(request, f"{count} affiliate(s) activated.", messages.SUCCESS)
@@ -531,18 +605,60 @@ class OfferAccessAdmin(admin.ModelAdmin):
             super().save_model(request, obj, form, change)
 
     def _decide(self, request, queryset, status):
+        """Decide the requests once the confirmation page has sent `post=yes`: a decision changes
+        which offers the affiliate's links work for, within seconds."""
+        accesses = queryset.select_related("affiliate__user", "offer")
+        if not confirmed(request):
+            return self._decide_confirmation(request, accesses, status)
         # Counted from what the service answers: the queryset counted again afterwards is the
         # list's filter run anew (`?status__exact=pending` finds none of the rows just decided).
         decided = sum(
             offer_access_decide(access=access, status=status, decided_by=request.user).status == status
-            for access in queryset.select_related("affiliate", "offer")
+            for access in accesses
         )
         self.message_user(request, f"{decided} request(s) {status}.", messages.SUCCESS)
 
-    @admin.action(description="Approve selected access requests")
-    def approve(self, request, queryset):
-        self._decide(request, queryset, OfferAccess.Status.APPROVED)
+    def _decide_confirmation(self, request, accesses, status):
+        count = accesses.count()
+        unchanged = accesses.filter(status=status).count()
+        if status == OfferAccess.Status.APPROVED:
+            what = (
+                "Each affiliate may then send traffic to the offer: clicks on their links to it are "
+                "accepted within seconds."
+            )
+        else:
+            what = (
+                "Each affiliate may then send no traffic to the offer: clicks on their links to it are "
+                "refused (“Access denied”) within seconds; conversions of clicks made before still count."
+            )
+        effects = [
+            f"{count - unchanged} of the {count} selected request(s) will be {status.label.lower()}. {what} "
+            "Access matters only for private offers: every active affiliate may run a public one.",
+            "The decision is recorded with your name and the time.",
+        ]
+        if unchanged:
+            effects.append(f"{unchanged} of them already {status.label.lower()}: decided again, now, by you.")
+        verb = "approve" if status == OfferAccess.Status.APPROVED else "reject"
+        return confirmation_page(
+            self,
+            request,
+            accesses,
+            title=f"{verb.capitalize()} {count} access request(s)?",
+            effects=effects,
+            button=f"Yes, {verb} {count} request(s)",
+            columns=[
+                Column("Affiliate", lambda access: access.affiliate),
+                Column("Offer", lambda access: access.offer),
+                Column("Private offer", lambda access: "yes" if access.offer.is_private else "no (public)"),
+                Column("Status now", lambda access: access.get_status_display()),
+                Column("Requested", lambda access: f"{access.requested_at:%Y-%m-%d %H:%M} UTC"),
+            ],
+        )
 
-    @admin.action(description="Reject selected access requests")
+    @admin.action(description="Approve selected access requests", permissions=["change"])
+    def approve(self, request, queryset):
+        return self._decide(request, queryset, OfferAccess.Status.APPROVED)
+
+    @admin.action(description="Reject selected access requests", permissions=["change"])
     def reject(self, request, queryset):
-        self._decide(request, queryset, OfferAccess.Status.REJECTED)
+        return self._decide(request, queryset, OfferAccess.Status.REJECTED)

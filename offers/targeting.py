@@ -75,6 +75,14 @@ class TargetingRefusal(enum.Enum):
     DEVICE = "refused_device"
 
 
+# A refused click's reason (a TargetingRefusal's value) in words, as the admin lists show it.
+REFUSAL_LABELS = {
+    TargetingRefusal.COUNTRY.value: "Country not targeted",
+    TargetingRefusal.OS.value: "OS not targeted",
+    TargetingRefusal.DEVICE.value: "Device type not targeted",
+}
+
+
 def targeting_refusal(offer, visitor) -> TargetingRefusal | None:
     """Why `offer` refuses `visitor` (the rule in the module docstring), or None when it accepts
     them. `offer` is an Offer or the click path's snapshot of one (offers.access.OfferSnapshot);

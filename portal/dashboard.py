@@ -1,5 +1,5 @@
-"""The dashboard's figures, for one affiliate (the portal's home page) or for the whole network
-(the manager console's dashboard)."""
+"""The portal dashboard's figures: one affiliate's (the portal's home page). The network's
+dashboard in the manager console has its own (manager.selectors.dashboard)."""
 
 from config.filters import with_default_period
 from offers.models import Affiliate
@@ -14,8 +14,8 @@ from stats.selectors import (
 )
 
 
-def dashboard_context(request, affiliate: Affiliate | None) -> dict:
-    """The period form and, when it is valid, the figures of one affiliate (None: the network):
+def dashboard_context(request, affiliate: Affiliate) -> dict:
+    """The period form and, when it is valid, the figures of one affiliate:
     totals and rows by day from the statistics rollup, postback deliveries by day, top offers, and
     the same as `chart_data` for the page's charts. `days` leaves out the days without activity
     (nothing counted, no postback sent); the charts keep every day."""

@@ -14,9 +14,9 @@ class ApiKeyForm(forms.Form):
 
 
 class ConfirmForm(forms.Form):
-    """The answer of a confirmation page (revoking an API key, clearing the signing secret): its
-    button sends `confirm=yes`. A POST without it changes nothing, so that only someone who has
-    seen what the step does can take it."""
+    """The answer of a confirmation page (revoking an API key, replacing or clearing the signing
+    secret): its button sends `confirm=yes`. A POST without it changes nothing, so that only
+    someone who has seen what the step does can take it."""
 
     confirm = forms.ChoiceField(choices=[("yes", "Yes")])
 

@@ -2,17 +2,14 @@
 email."""
 
 import re
-from datetime import timedelta
 from functools import cached_property
 
 from axes.utils import reset as forget_login_failures
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
-from django.utils import timezone
 from django.views.generic import TemplateView
 
 from api.models import ApiKey
@@ -24,7 +21,7 @@ from offers.selectors import offers_visible_to
 from portal.access import AffiliateRequiredMixin
 from portal.dashboard import dashboard_context
 from portal.forms import ApiKeyForm, ConfirmForm
-from portal.password_reset import reset_email_allowed_to, reset_request_allowed_from
+from portal.password_reset import reset_email_allowed_to, reset_email_send_later, reset_request_allowed_from
 from tracking.client_ip import client_ip
 
 
@@ -99,22 +96,21 @@ class ApiKeyRevokeView(AffiliateRequiredMixin, TemplateView):
 
 class PasswordResetView(auth_views.PasswordResetView):
     """Django's "forgot password" form, within the limits of portal.password_reset. Every address,
-    known or not, gets the same "check your email" page, so the form tells nobody who has an
-    account; the link in the email is built from the address the user asked on (the request's
-    host, which ALLOWED_HOSTS checks)."""
+    known or not, gets the same "check your email" page in the same time (a worker sends the
+    email afterwards), so the form tells nobody who has an account; the link in the email is
+    built from the address the user asked on (the request's host, which ALLOWED_HOSTS checks)."""
 
     def form_valid(self, form):
-        if not reset_request_allowed_from(client_ip(self.request)):
+        # First: a host outside ALLOWED_HOSTS is refused (400) before anything is counted or sent.
+        domain = self.request.get_host()
+        ip = client_ip(self.request)
+        if not reset_request_allowed_from(ip):
             form.add_error(None, "Too many password reset requests from your network. Try again in an hour.")
             return self.render_to_response(self.get_context_data(form=form), status=429)
-        if not reset_email_allowed_to(form.cleaned_data["email"]):
-            return HttpResponseRedirect(self.get_success_url())
-        asked_at = timezone.now()
-        self.extra_email_context = {
-            "asked_at": asked_at,
-            "expires": asked_at + timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT),
-        }
-        return super().form_valid(form)
+        email = form.cleaned_data["email"]
+        if reset_email_allowed_to(email, ip=ip):
+            reset_email_send_later(email=email, domain=domain, use_https=self.request.is_secure())
+        return HttpResponseRedirect(self.get_success_url())
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):

@@ -1,11 +1,16 @@
 import uuid
+from collections import defaultdict
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import ValidationError
+from django.template.loader import render_to_string
 from django.utils.html import format_html
 
 from config.admin_base import TrafficRecordAdmin
+from postbacks.explanations import explain
 from postbacks.models import Delivery, DeliveryAttempt, Postback
+from postbacks.selectors import troubled_postbacks
 from postbacks.services import delivery_retry, postback_delete, postback_save, postback_send_test
 
 
@@ -24,6 +29,27 @@ class ScopeFilter(admin.SimpleListFilter):
         return queryset
 
 
+class HealthFilter(admin.SimpleListFilter):
+    """The postbacks a manager should look at (postbacks.selectors.troubled_postbacks), as the
+    manager console's work queue lists them."""
+
+    title = "health"
+    parameter_name = "health"
+
+    def lookups(self, request, model_admin):
+        return [("trouble", "Failing, or disabled by the platform")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "trouble":
+            return queryset & troubled_postbacks()
+        return queryset
+
+
+# "Retry now": the most deliveries one action sends again, and the refused ones named per reason.
+RETRY_AT_ONCE = 1000
+NAMED_REFUSALS = 5
+
+
 @admin.register(Postback)
 class PostbackAdmin(admin.ModelAdmin):
     """Affiliates' postbacks. The form validates through the model (unsafe URLs, goals of another
@@ -38,15 +64,15 @@ class PostbackAdmin(admin.ModelAdmin):
         "integration_method",
         "method",
         "enabled",
-        "disabled_reason",
+        "why_disabled",
     ]
     list_display_links = ["affiliate", "url"]
-    list_filter = [ScopeFilter, "enabled", "status", "integration_method", "method", "offer"]
+    list_filter = [ScopeFilter, HealthFilter, "enabled", "status", "integration_method", "method", "offer"]
     list_select_related = ["affiliate__user", "offer", "goal"]
     search_fields = ["url", "affiliate__user__username"]
     search_help_text = "An affiliate's pid (a number), or words of the URL or of the affiliate's username."
     raw_id_fields = ["affiliate", "offer"]
-    readonly_fields = ["disabled_reason", "created_at", "updated_at"]
+    readonly_fields = ["why_disabled", "created_at", "updated_at"]
     fields = [
         "affiliate",
         "offer",
@@ -56,11 +82,18 @@ class PostbackAdmin(admin.ModelAdmin):
         "goal",
         "integration_method",
         "enabled",
-        "disabled_reason",
+        "why_disabled",
         "created_at",
         "updated_at",
     ]
     actions = ["send_test"]
+
+    @admin.display(description="disabled because")
+    def why_disabled(self, postback):
+        """The reason the platform disabled it, in words, with the last error one click away."""
+        if not postback.disabled_reason:
+            return None
+        return render_to_string("postbacks/_disabled_reason.html", {"postback": postback})
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "goal":
@@ -101,22 +134,64 @@ class PostbackAdmin(admin.ModelAdmin):
             except ValidationError as exc:
                 self.message_user(request, f"{postback.url}: {' '.join(exc.messages)}", messages.ERROR)
                 continue
-            outcome = f"HTTP {delivery.http_code}" + (f", {delivery.error}" if delivery.error else "")
             excerpt = f" Answer: {delivery.response_excerpt[:200]}" if delivery.response_excerpt else ""
-            self.message_user(
-                request,
-                f"Test postback {delivery.state}: {delivery.url} ({outcome}).{excerpt}",
-                messages.SUCCESS if delivery.state == Delivery.State.SUCCEEDED else messages.WARNING,
+            if delivery.state == Delivery.State.SUCCEEDED:
+                message = f"Test postback succeeded: {delivery.url} (HTTP {delivery.http_code}).{excerpt}"
+                self.message_user(request, message, messages.SUCCESS)
+                continue
+            # What went wrong in words, the raw error one click away, as on the delivery's page.
+            message = format_html(
+                "Test postback failed: {}.{} {}", delivery.url, excerpt, what_happened(delivery)
             )
+            self.message_user(request, message, messages.WARNING)
+
+
+def what_happened(result) -> str:
+    """What came of a delivery or an attempt, in the words the portal shows the affiliate
+    (postbacks.explanations), the raw error one click away."""
+    explanation = explain(http_code=result.http_code, error=result.error, url=result.url)
+    if not explanation.failed:
+        return explanation.title
+    return render_to_string("postbacks/_explanation.html", {"explanation": explanation})
+
+
+class PostbackFilter(admin.SimpleListFilter):
+    """The deliveries of one postback (`?postback=<id>`), as the manager console's work queue
+    links to them. Shown in the sidebar only while it applies: a list of every postback would
+    be longer than the page. An id that is no row id answers the list's "?e=1"."""
+
+    title = "postback"
+    parameter_name = "postback"
+
+    def lookups(self, request, model_admin):
+        # A filter that offers no choice is left out of the list altogether: so the choice given is
+        # always offered, and a value that can be no choice is refused here.
+        value = self.value()
+        if value is None:
+            return []
+        # Eighteen ASCII digits at most: any such id fits the column (config.converters.RowIdConverter).
+        if not (value.isascii() and value.isdigit() and len(value) <= 18):
+            raise IncorrectLookupParameters("postback: not a row id")
+        postback = Postback.objects.filter(pk=int(value)).first()
+        return [(value, postback.url if postback else f"{value} (deleted)")]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        return queryset.filter(postback_id=int(self.value()))
 
 
 class DeliveryAttemptInline(admin.TabularInline):
     model = DeliveryAttempt
     verbose_name_plural = "attempts"
-    fields = ["started_at", "http_code", "error", "duration_ms", "url", "response_excerpt"]
+    fields = ["started_at", "http_code", "what_happened", "duration_ms", "url", "response_excerpt"]
     readonly_fields = fields
     extra = 0
     can_delete = False
+
+    @admin.display(description="what happened")
+    def what_happened(self, attempt):
+        return what_happened(attempt)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -140,9 +215,9 @@ class DeliveryAdmin(TrafficRecordAdmin):
         "offer",
         "affiliate",
         "url",
-        "error",
+        "what_happened",
     ]
-    list_filter = ["state", "created_at"]
+    list_filter = ["state", "created_at", PostbackFilter]
     list_select_related = ["affiliate__user", "conversion__offer"]
     search_fields = ["=delivery_id", "=conversion__conversion_id"]
     search_help_text = "Exact postback id (X-Postback-Id) or conversion id."
@@ -170,7 +245,7 @@ class DeliveryAdmin(TrafficRecordAdmin):
                 "fields": [
                     "attempts",
                     "http_code",
-                    "error",
+                    "what_happened",
                     "response_excerpt",
                     "next_attempt_at",
                     "delivered_at",
@@ -178,6 +253,10 @@ class DeliveryAdmin(TrafficRecordAdmin):
             },
         ),
     ]
+
+    @admin.display(description="what happened")
+    def what_happened(self, delivery):
+        return what_happened(delivery)
 
     @admin.display(description="postback id", ordering="delivery_id")
     def short_id(self, delivery):
@@ -205,15 +284,27 @@ class DeliveryAdmin(TrafficRecordAdmin):
 
     @admin.action(description="Retry now", permissions=["retry"])
     def retry_now(self, request, queryset):
-        retried, refused = 0, []
-        for delivery in queryset.select_related(None):
+        """Send the selected deliveries again, at most RETRY_AT_ONCE (a selection "across every
+        page" of the log could hold millions); those the service refuses are counted by reason,
+        naming the first few."""
+        selected = list(queryset.select_related(None)[: RETRY_AT_ONCE + 1])
+        if len(selected) > RETRY_AT_ONCE:
+            self.message_user(
+                request,
+                f"Select at most {RETRY_AT_ONCE} deliveries to retry at once: nothing was sent.",
+                messages.ERROR,
+            )
+            return
+        retried, refused = 0, defaultdict(list)
+        for delivery in selected:
             try:
                 delivery_retry(delivery)
                 retried += 1
             except ValidationError as exc:
-                refused.append(f"{delivery.delivery_id}: {' '.join(exc.messages)}")
+                refused[" ".join(exc.messages)].append(str(delivery.delivery_id))
         if retried:
             noun = "delivery" if retried == 1 else "deliveries"
             self.message_user(request, f"{retried} {noun} queued to be sent again.", messages.SUCCESS)
-        for message in refused:
-            self.message_user(request, message, messages.ERROR)
+        for reason, ids in refused.items():
+            named = ", ".join(ids[:NAMED_REFUSALS]) + (", ..." if len(ids) > NAMED_REFUSALS else "")
+            self.message_user(request, f"{len(ids)} not sent again: {reason} ({named})", messages.ERROR)

@@ -1,3 +1,4 @@
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
@@ -59,10 +60,14 @@ class PartnerDeliveryViewSet(AffiliateViewSetMixin, viewsets.ReadOnlyModelViewSe
     filter_form_class = DeliveryFilterForm
     filter_selector = staticmethod(deliveries_filtered)
 
-    @extend_schema(request=None, responses=DeliverySerializer)
+    @extend_schema(
+        request=None, responses={200: DeliverySerializer, 400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT}
+    )
     @action(detail=True, methods=["post"])
     def retry(self, request, id=None):
-        """Send the delivery again now, whatever its state, with the same X-Postback-Id."""
+        """Send the delivery again now, with the same X-Postback-Id. A delivery that succeeded is
+        not sent again (409: your server has it already), nor one being sent at this moment
+        (409); one whose postback was deleted cannot be (400)."""
         delivery = delivery_retry(self.get_object())
         return Response(self.get_serializer(delivery).data)
 

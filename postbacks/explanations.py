@@ -14,11 +14,16 @@ before the connection failures). With one, the HTTP code decides, but for a redi
 names where it pointed (ANSWERED_RULES); an empty text leaves the HTTP code to decide. A text no
 rule recognises (an exception of the HTTP client nobody has seen yet, rows from older versions)
 gets a generic sentence, and the raw text stays in the detail.
+
+A postback whose deliveries all failed for days is disabled with a reason (Postback.disabled_reason)
+that ends with the last error as recorded: `disabled_reason` writes it, and `explain_disabled`
+reads it back as words, that last error explained like any other result.
 """
 
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
@@ -326,3 +331,46 @@ def _phrase(code: int) -> str:
         return HTTPStatus(code).phrase
     except ValueError:
         return ""
+
+
+# --- A postback disabled for failing --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DisabledReason:
+    summary: str  # when and why it was disabled, in words; a reason written otherwise, as it is
+    last_failure: Explanation | None  # the last error explained; None when the reason names none
+
+    @property
+    def text(self) -> str:
+        """The reason in words alone, for a line of text: without the raw error."""
+        if self.last_failure is None:
+            return self.summary
+        advice = f" {self.last_failure.advice}" if self.last_failure.advice else ""
+        return f"{self.summary} Last failure: {self.last_failure.title}.{advice}"
+
+
+def disabled_reason(*, at: datetime, days: int, error: str) -> str:
+    """The reason stored when a postback is disabled because every delivery failed for `days`
+    days, `error` the last one as recorded; `explain_disabled` reads it back."""
+    return f"Disabled on {at:%Y-%m-%d %H:%M} UTC: every delivery failed for {days} days. Last error: {error}"
+
+
+_DISABLED = re.compile(
+    r"(?P<summary>Disabled on .+? UTC: every delivery failed for \d+ days?\.) Last error: (?P<error>.*)", re.S
+)
+# The error texts of an answer name its HTTP code (postbacks.outbound), which the reason does not
+# keep apart.
+_ANSWER_CODE = re.compile(r"HTTP (\d{3}):|Redirect \((\d{3})\)")
+
+
+def explain_disabled(reason: str, *, url: str = "") -> DisabledReason:
+    """Why a postback was disabled, in words, from its stored reason; `url`, the postback's, lets
+    the advice name the host. A reason that names no last error is kept as it is."""
+    match = _DISABLED.fullmatch(reason)
+    if match is None:
+        return DisabledReason(reason, None)
+    error = match.group("error")
+    answered = _ANSWER_CODE.match(error)
+    http_code = int(answered.group(1) or answered.group(2)) if answered else 0
+    return DisabledReason(match.group("summary"), explain(http_code=http_code, error=error, url=url))

@@ -23,7 +23,7 @@ from conversions.recording import advertiser_postback_record
 from offers.models import Affiliate, Offer
 from offers.payouts import pays_percent
 from postbacks import firing, macros, outbound, sender
-from postbacks.explanations import Explanation, explain
+from postbacks.explanations import Explanation, explain, explain_disabled
 from postbacks.models import Postback
 from postbacks.services import postback_send_one
 from tracking.accept import ClickRefused, click_accept
@@ -161,8 +161,9 @@ def _delivery(conversion, postback, typed_url) -> Step:
     step.details.append(("Postback", template))
     step.hints += _template_hints(template, conversion)
     if postback is not None and not postback.enabled:
+        why = explain_disabled(postback.disabled_reason, url=postback.url).text
         step.hints.append(
-            f"This postback is disabled, so real conversions do not reach it: {postback.disabled_reason} "
+            f"This postback is disabled, so real conversions do not reach it: {why} "
             "Enable it once the test passes."
         )
     if postback is not None:

@@ -192,4 +192,6 @@ class DeliveryAttempt(models.Model):
         ordering = ["delivery", "pk"]
 
     def __str__(self):
-        return f"{self.started_at:%Y-%m-%d %H:%M:%S} {self.http_code or self.error}"
+        # The raw error is no name: pages that show it explain it first (postbacks.explanations).
+        answer = f"HTTP {self.http_code}" if self.http_code else "no answer"
+        return f"{self.started_at:%Y-%m-%d %H:%M:%S} {answer}"

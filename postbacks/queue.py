@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from config.db import insert_many, set_for_transaction
 from postbacks import outbound
+from postbacks.explanations import disabled_reason
 from postbacks.models import Delivery, DeliveryAttempt, Postback
 
 logger = logging.getLogger(__name__)
@@ -293,8 +294,7 @@ def _update_postback_health(results) -> None:
     for postback_id in Postback.objects.filter(
         pk__in=failing, enabled=True, failing_since__lte=cutoff
     ).values_list("pk", flat=True):
-        reason = (
-            f"Disabled on {now:%Y-%m-%d %H:%M} UTC: every delivery failed for "
-            f"{settings.POSTBACK_DISABLE_AFTER_DAYS} days. Last error: {last_error[postback_id]}"
+        reason = disabled_reason(
+            at=now, days=settings.POSTBACK_DISABLE_AFTER_DAYS, error=last_error[postback_id]
         )
         Postback.objects.filter(pk=postback_id).update(enabled=False, disabled_reason=reason[:255])

@@ -1,7 +1,17 @@
 """Reads of postbacks and their deliveries, shared by the API and the admin."""
 
+from django.db.models import Q
+
 from config.filters import period_q
 from postbacks.models import Delivery, Postback
+
+
+def troubled_postbacks():
+    """The postbacks a manager should look at: failing while enabled, or disabled by the platform
+    (with a reason; one an affiliate turned off has none, and is their choice)."""
+    return Postback.objects.filter(
+        Q(enabled=True, failing_since__isnull=False) | (Q(enabled=False) & ~Q(disabled_reason=""))
+    )
 
 
 def postbacks_with_relations():

@@ -120,38 +120,38 @@ def _wake_senders() -> None:
         logger.warning("Could not wake a postback sender; deliveries go out at the next sweep", exc_info=True)
 
 
-ALREADY_DELIVERED = (
-    "This postback was already delivered: sending it again would send your server a duplicate."
-)
+ALREADY_DELIVERED = "This postback was already delivered: sending it again would send a duplicate."
 
 
-def delivery_retry(delivery: Delivery, *, resend_succeeded: bool = True) -> Delivery:
-    """Send a delivery again now, with the same X-Postback-Id, whatever its state; without
-    `resend_succeeded`, not one that succeeded (the portal's Retry button, which may be pressed
-    on a page loaded before the delivery succeeded)."""
+def delivery_retry(delivery: Delivery) -> Delivery:
+    """Send a delivery again now, with the same X-Postback-Id, unless it succeeded: the receiving
+    server has it already, and every caller (the portal's Retry, the API, the admin's "Retry
+    now") may act on a page or a list read before it succeeded. A refusal the delivery's state
+    causes, rather than the request, has the code "conflict" (the API answers it with a 409)."""
     if delivery.postback_id is None:
         raise ValidationError("The postback of this delivery was deleted, so it cannot be sent again.")
-    if not resend_succeeded and delivery.state == Delivery.State.SUCCEEDED:
-        raise ValidationError(ALREADY_DELIVERED)
+    if delivery.state == Delivery.State.SUCCEEDED:
+        raise ValidationError(ALREADY_DELIVERED, code="conflict")
     now = timezone.now()
     with transaction.atomic():
         # A delivery a sender holds is being sent right now: sending it again at the same time
-        # would only duplicate it.
-        deliveries = Delivery.objects.filter(pk=delivery.pk).exclude(locked_until__gt=now)
-        if not resend_succeeded:
-            # Again in the update: it may have succeeded since it was read.
-            deliveries = deliveries.exclude(state=Delivery.State.SUCCEEDED)
-        taken = deliveries.update(
-            state=Delivery.State.RETRYING if delivery.attempts else Delivery.State.PENDING,
-            next_attempt_at=now,
+        # would only duplicate it. The state is checked again in the update: the delivery may
+        # have succeeded since it was read.
+        taken = (
+            Delivery.objects.filter(pk=delivery.pk)
+            .exclude(locked_until__gt=now)
+            .exclude(state=Delivery.State.SUCCEEDED)
+            .update(
+                state=Delivery.State.RETRYING if delivery.attempts else Delivery.State.PENDING,
+                next_attempt_at=now,
+            )
         )
         if not taken:
-            if (
-                not resend_succeeded
-                and Delivery.objects.filter(pk=delivery.pk, state=Delivery.State.SUCCEEDED).exists()
-            ):
-                raise ValidationError(ALREADY_DELIVERED)
-            raise ValidationError("This delivery is being sent right now; its result will show in a moment.")
+            if Delivery.objects.filter(pk=delivery.pk, state=Delivery.State.SUCCEEDED).exists():
+                raise ValidationError(ALREADY_DELIVERED, code="conflict")
+            raise ValidationError(
+                "This delivery is being sent right now; its result will show in a moment.", code="conflict"
+            )
         _wake_senders_after_commit()
     delivery.refresh_from_db()
     return delivery

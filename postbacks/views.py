@@ -207,10 +207,15 @@ class PostbackSettingsView(PostbackListView):
         )
 
 
-class SigningSecretView(AffiliateRequiredMixin, View):
-    """Generate a new signing secret, shown once on the settings page."""
+class SigningSecretView(AffiliateRequiredMixin, TemplateView):
+    """Generating a signing secret, shown once on the settings page. Without a secret, the settings
+    page's button generates one at once: nothing is lost. A secret that is set is replaced only
+    from this page: a GET says what replacing it does, a POST with `confirm=yes` replaces it."""
 
-    http_method_names = ["post"]
+    template_name = "postbacks/signing_secret_replace.html"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(nav_section="settings", **kwargs)
 
     def post(self, request):
         form = SigningSecretForm(request.POST)
@@ -219,6 +224,9 @@ class SigningSecretView(AffiliateRequiredMixin, View):
         if form.cleaned_data["action"] == "clear":
             # Clearing has a confirmation page of its own (a page open since before it had one).
             return redirect("postbacks:signing-secret-clear")
+        if self.affiliate.signing_secret and not ConfirmForm(request.POST).is_valid():
+            # Replacing the secret breaks the checks of the affiliate's server until it has the new one.
+            return self.render_to_response(self.get_context_data(not_confirmed=True), status=400)
         # Kept in the session for one page view, so that a reload does not show it again.
         request.session[NEW_SECRET_SESSION_KEY] = affiliate_set_signing_secret(affiliate=self.affiliate)
         return redirect("postbacks:settings")
@@ -267,7 +275,7 @@ class DeliveryRetryView(AffiliateRequiredMixin, View):
     def post(self, request, delivery_id):
         delivery = get_object_or_404(Delivery, affiliate=self.affiliate, delivery_id=delivery_id)
         try:
-            delivery_retry(delivery, resend_succeeded=False)
+            delivery_retry(delivery)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:

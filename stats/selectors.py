@@ -1,6 +1,7 @@
 """The statistics report, shared by the portal page, its CSV export and the API.
 
-Grouped by day, offer, goal or the visitor's country, OS family or device type, it is read from the
+Grouped by day, offer, goal or the visitor's country, OS family or device type (and, for the
+network's reports only, by affiliate: NETWORK_GROUPINGS), it is read from the
 rollup, whatever the number of clicks: from DailyAudienceStat when the visitor context matters (a
 grouping by it, or a country filter), else from its sums in DailyStat, with about 9 times fewer
 rows (`_rollup`), totals and rows from the same table. Sub values are unbounded, so grouping by
@@ -29,7 +30,10 @@ from tracking.models import SUB_FIELDS, Click
 
 # Groupings by the visitor context: DailyAudienceStat's column of each.
 VISITOR_GROUPINGS = {"country": "country", "os": "os_family", "device": "device_type"}
+# What an affiliate's reports may be grouped by (the forms and the API offer these).
 GROUPINGS = ["day", "offer", "goal", *VISITOR_GROUPINGS, *SUB_FIELDS]
+# The network's reports may also be grouped by affiliate: an affiliate has no other to compare with.
+NETWORK_GROUPINGS = [*GROUPINGS, "affiliate"]
 # Clicks refused by the offer's targeting, by reason: the rollup's counter of each.
 REFUSALS = {
     "country": TargetingRefusal.COUNTRY.value,
@@ -150,8 +154,8 @@ class Figures:
 @dataclass
 class Row:
     """One group: `day` (a date), `offer` (an Offer), `goal` (an Offer's Goal, with `offer`),
-    `visitor` (a country code, an OS family or a device type; "" where it was not known) or `sub`
-    (the sub value), as the grouping says."""
+    `visitor` (a country code, an OS family or a device type; "" where it was not known), `sub`
+    (the sub value) or `affiliate` (an Affiliate, with its user), as the grouping says."""
 
     figures: Figures
     day: date | None = None
@@ -159,6 +163,7 @@ class Row:
     goal: Goal | None = None
     visitor: str | None = None
     sub: str | None = None
+    affiliate: Affiliate | None = None
     label: str = ""  # a visitor context's name for people: "United States", "Mobile", "Unknown"
 
 
@@ -210,7 +215,7 @@ def stats_report(
 ) -> Report:
     """The report for one affiliate (None: the whole network), UTC days `date_from` to `date_to`
     (both included), optionally for one offer and for the visitors of one country (a code such
-    as "US"). Test conversions are never counted."""
+    as "US"), grouped by one of NETWORK_GROUPINGS. Test conversions are never counted."""
     scope = Q(day__range=(date_from, date_to))
     if affiliate is not None:
         scope &= Q(affiliate=affiliate)
@@ -250,6 +255,7 @@ def _fill_rollup_rows(report: Report, rollup_rows) -> None:
         "day": ["day"],
         "offer": ["offer_id"],
         "goal": ["offer_id", "goal_id"],
+        "affiliate": ["affiliate_id"],
         **{name: [column] for name, column in VISITOR_GROUPINGS.items()},
     }[report.group_by]
     figures: dict = {}
@@ -282,6 +288,12 @@ def _fill_rollup_rows(report: Report, rollup_rows) -> None:
         report.rows = sorted(
             (Row(figures[(offer_id,)], offer=offers[offer_id]) for (offer_id,) in figures),
             key=lambda row: row.offer.offer_id,
+        )
+    elif report.group_by == "affiliate":
+        affiliates = Affiliate.objects.select_related("user").in_bulk([pk for (pk,) in figures])
+        report.rows = sorted(
+            (Row(figures[(pk,)], affiliate=affiliates[pk]) for (pk,) in figures),
+            key=lambda row: row.affiliate.pid,
         )
     else:
         goals = Goal.objects.select_related("offer").in_bulk([goal_id for _, goal_id in figures])

@@ -174,3 +174,20 @@ def buffered_writes():
 def either_write_path(request):
     """Runs a test once with direct writes and once through the buffer."""
     return request.getfixturevalue(request.param)
+
+
+@pytest.fixture
+def screen(browser, live_server):
+    """Opens a logged-in screen (tests/portal/screens.py): `screen(user, "desktop")`; all are
+    closed after the test."""
+    from tests.portal.screens import Screen  # it reads this module's log_in
+
+    opened = []
+
+    def open_screen(user, size):
+        opened.append(Screen(browser, live_server, user.username, size))
+        return opened[-1]
+
+    yield open_screen
+    for one in opened:
+        one.close()

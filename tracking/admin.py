@@ -1,15 +1,8 @@
 from django.contrib import admin
 
 from config.admin_base import TrafficRecordAdmin, named_values_html
-from offers.targeting import TargetingRefusal, country_label
+from offers.targeting import REFUSAL_LABELS, country_label
 from tracking.models import MORE_SUB_FIELDS, Click, RefusedClick
-
-# A refused click's reason in the admin's words.
-REASONS = {
-    TargetingRefusal.COUNTRY.value: "Country not targeted",
-    TargetingRefusal.OS.value: "OS not targeted",
-    TargetingRefusal.DEVICE.value: "Device type not targeted",
-}
 
 
 @admin.register(Click)
@@ -46,7 +39,7 @@ class ReasonFilter(admin.SimpleListFilter):
     parameter_name = "reason"
 
     def lookups(self, request, model_admin):
-        return list(REASONS.items())
+        return list(REFUSAL_LABELS.items())
 
     def queryset(self, request, queryset):
         if self.value():
@@ -76,7 +69,7 @@ class RefusedClickAdmin(TrafficRecordAdmin):
 
     @admin.display(description="reason", ordering="reason")
     def reason_text(self, refused):
-        return REASONS.get(refused.reason, refused.reason)
+        return REFUSAL_LABELS.get(refused.reason, refused.reason)
 
     @admin.display(description="country", ordering="country")
     def country_text(self, refused):

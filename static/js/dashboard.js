@@ -72,6 +72,21 @@
       options: options(),
     }),
   ];
+  // The network dashboard has a line of profit per currency (revenue - payout, may be negative).
+  const profit = document.getElementById("chart-profit");
+  if (profit && data.profit) {
+    charts.push(new Chart(profit, {
+      type: "line",
+      data: {
+        labels: data.days,
+        datasets: Object.keys(data.profit).map(function (currency, n) {
+          const color = PALETTE[n % PALETTE.length];
+          return { label: "Profit " + currency, data: data.profit[currency].map(Number), borderColor: color, backgroundColor: color };
+        }),
+      },
+      options: options({ scales: { y: {} } }),
+    }));
+  }
   // Without a postback sent in the period the page says so in place of this chart.
   const deliveries = document.getElementById("chart-deliveries");
   if (deliveries) {

@@ -138,6 +138,7 @@ def test_approving_access_requests_records_the_manager(admin_client, manager, ne
         {
             "action": "approve",
             "_selected_action": [network["offeraccess"].pk],
+            "post": "yes",
         },
     )
     assert response.status_code == 302
@@ -154,7 +155,7 @@ def test_deciding_requests_from_the_list_of_pending_ones_counts_the_requests_dec
 
     response = admin_client.post(
         pending,
-        {"action": action, "index": 0, "_selected_action": [access.pk for access in requests]},
+        {"action": action, "index": 0, "_selected_action": [access.pk for access in requests], "post": "yes"},
         follow=True,
     )
 
@@ -167,11 +168,11 @@ def test_offers_are_paused_and_affiliates_blocked_in_bulk(admin_client):
     offers, affiliates = [OfferFactory(), OfferFactory()], [AffiliateFactory(), AffiliateFactory()]
     admin_client.post(
         reverse("admin:offers_offer_changelist"),
-        {"action": "pause", "_selected_action": [o.pk for o in offers]},
+        {"action": "pause", "_selected_action": [o.pk for o in offers], "post": "yes"},
     )
     admin_client.post(
         reverse("admin:offers_affiliate_changelist"),
-        {"action": "block", "_selected_action": [a.pk for a in affiliates]},
+        {"action": "block", "_selected_action": [a.pk for a in affiliates], "post": "yes"},
     )
     assert set(Offer.objects.values_list("status", flat=True)) == {"paused"}
     assert set(Affiliate.objects.values_list("status", flat=True)) == {"blocked"}

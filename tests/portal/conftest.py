@@ -1,17 +1,12 @@
 import pytest
 
-from tests.portal.screens import Screen
+from config.celery import app as celery_app
 
 
 @pytest.fixture
-def screen(browser, live_server):
-    """Opens a logged-in screen: `screen(user, "desktop")`; all are closed after the test."""
-    opened = []
-
-    def open_screen(user, size):
-        opened.append(Screen(browser, live_server, user.username, size))
-        return opened[-1]
-
-    yield open_screen
-    for one in opened:
-        one.close()
+def tasks_run_at_once():
+    """Celery tasks run in the test's process as they are queued, instead of going to a worker:
+    the password reset email, queued after the commit, lands in mail.outbox at once."""
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = False

@@ -1,5 +1,5 @@
-"""The portal's destructive steps ask first: revoking an API key and clearing the postback
-signing secret each have a confirmation page. A GET says what will happen and changes nothing; a
+"""The portal's destructive steps ask first: revoking an API key, and replacing or clearing the
+postback signing secret, each have a confirmation page. A GET says what will happen and changes nothing; a
 POST with `confirm=yes` (the page's button) does it; a POST without it changes nothing either."""
 
 import pytest
@@ -152,3 +152,66 @@ def test_the_clear_button_of_old_leads_to_the_confirmation_page(portal, signed):
 def test_without_a_secret_the_clear_page_has_nothing_to_confirm(portal, affiliate):
     page = portal.get(CLEAR_URL).content.decode()
     assert "No signing secret is set" in page and 'name="confirm"' not in page
+
+
+# --- Replacing the signing secret -------------------------------------------------------------
+
+REPLACE_URL = "/settings/postbacks/signing-secret/"
+
+
+def test_the_settings_page_links_to_the_replace_confirmation_page_instead_of_replacing(portal, signed):
+    page = portal.get("/settings/postbacks/").content.decode()
+    assert f'<a class="button" href="{REPLACE_URL}">Generate a new secret</a>' in page
+    assert 'value="generate"' not in page
+
+
+def test_the_replace_page_says_the_servers_check_breaks_without_replacing_anything(portal, signed):
+    response = portal.get(REPLACE_URL)
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert (
+        "Replace the signing secret?" in page
+        and "refuses them" in page
+        and "until it has the new one" in page
+    )
+    assert '<input type="hidden" name="confirm" value="yes">' in page
+    signed.refresh_from_db()
+    assert signed.signing_secret == "the-secret"
+
+
+def test_confirming_replaces_the_secret_and_shows_the_new_one_once(portal, signed):
+    response = portal.post(REPLACE_URL, {"action": "generate", "confirm": "yes"}, follow=True)
+
+    assert response.redirect_chain == [("/settings/postbacks/", 302)]
+    signed.refresh_from_db()
+    assert signed.signing_secret not in {"", "the-secret"}
+    assert f'id="new-signing-secret">{signed.signing_secret}</code>' in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"action": "generate"},
+        {"action": "generate", "confirm": "no"},
+        {"action": "generate", "confirm": "\x00"},
+    ],
+)
+def test_a_post_without_the_confirmation_replaces_nothing_and_says_so(portal, signed, data):
+    response = portal.post(REPLACE_URL, data)
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Nothing was replaced" in page and "Replace the signing secret?" in page
+    signed.refresh_from_db()
+    assert signed.signing_secret == "the-secret"
+
+
+def test_without_a_secret_one_is_generated_at_once_since_nothing_is_lost(portal, affiliate):
+    page = portal.get("/settings/postbacks/").content.decode()
+    assert '<button type="submit" name="action" value="generate">Generate a secret</button>' in page
+
+    portal.post(REPLACE_URL, {"action": "generate"})
+
+    affiliate.refresh_from_db()
+    assert len(affiliate.signing_secret) == 64

@@ -1,6 +1,7 @@
 """The confirmation pages and the conversion's status form on screen, in a real browser at a
-desktop and a phone size: revoking an API key, clearing the signing secret, a status action's
-intermediate page in the admin and a conversion's admin page. No sideways scrolling, no script
+desktop and a phone size: revoking an API key, replacing and clearing the signing secret, a status
+action's intermediate page in the admin, the admin's other actions that ask first (revoking API
+keys, deciding access requests) and a conversion's admin page. No sideways scrolling, no script
 errors, no failed requests; screenshots are kept in var/screens/."""
 
 import pytest
@@ -8,7 +9,7 @@ import pytest
 from api.services import api_key_issue
 from conversions.models import Conversion
 from offers.choices import ConversionStatus
-from tests.factories import ClickFactory, ConversionFactory, OfferFactory, PostbackFactory
+from tests.factories import ClickFactory, ConversionFactory, OfferAccessFactory, OfferFactory, PostbackFactory
 from tests.portal.screens import SIZES
 
 pytestmark = [
@@ -51,6 +52,67 @@ def test_clearing_the_signing_secret_asks_first(screen, affiliate, size):
     assert "Signing secret cleared" in browser.check("signing-secret-cleared")
     affiliate.refresh_from_db()
     assert affiliate.signing_secret == ""
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_replacing_the_signing_secret_asks_first_then_shows_the_new_one(screen, affiliate, size):
+    affiliate.signing_secret = "the-secret"
+    affiliate.save(update_fields=["signing_secret"])
+    browser = screen(affiliate.user, size)
+
+    browser.goto("/settings/postbacks/")
+    browser.follow("text=Generate a new secret")
+    text = browser.check("signing-secret-replace")
+
+    assert "Replace the signing secret?" in text and "until it has the new one" in text
+    affiliate.refresh_from_db()
+    assert affiliate.signing_secret == "the-secret"
+    browser.follow("button:has-text('Replace the secret')")
+    text = browser.check("signing-secret-replaced")
+    affiliate.refresh_from_db()
+    assert affiliate.signing_secret != "the-secret" and affiliate.signing_secret in text
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_revoking_api_keys_in_the_admin_shows_its_intermediate_page_first(screen, manager, affiliate, size):
+    api_key, _ = api_key_issue(user=affiliate.user, name="tracker on the production server")
+    browser = screen(manager, size)
+
+    browser.goto("/admin/api/apikey/")
+    browser.page.check(f"input[name=_selected_action][value='{api_key.pk}']")
+    browser.page.select_option("select[name=action]", "revoke")
+    browser.follow("button[name=index]")
+    text = browser.check("admin-revoke-confirmation")
+
+    assert "Revoke 1 API key(s)?" in text and "tracker on the production server" in text
+    api_key.refresh_from_db()
+    assert api_key.revoked_at is None
+    browser.follow("input[type=submit][value='Yes, revoke 1 key(s)']")
+    assert "1 key(s) revoked." in browser.page.inner_text("body")
+    api_key.refresh_from_db()
+    assert api_key.revoked_at is not None
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_rejecting_access_requests_in_the_admin_shows_its_intermediate_page_first(screen, manager, size):
+    access = OfferAccessFactory(
+        offer__title="Private sweepstakes with a title long enough to wrap on a phone"
+    )
+    browser = screen(manager, size)
+
+    browser.goto("/admin/offers/offeraccess/")
+    browser.page.check(f"input[name=_selected_action][value='{access.pk}']")
+    browser.page.select_option("select[name=action]", "reject")
+    browser.follow("button[name=index]")
+    text = browser.check("admin-reject-access-confirmation")
+
+    assert "Reject 1 access request(s)?" in text and "Access denied" in text
+    access.refresh_from_db()
+    assert access.status == "pending"
+    browser.follow("input[type=submit][value='Yes, reject 1 request(s)']")
+    assert "1 request(s) rejected." in browser.page.inner_text("body")
+    access.refresh_from_db()
+    assert access.status == "rejected"
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""The dashboard (`/`): an affiliate's figures by day for a period, with charts, and the same for
-the whole network in the admin (`/admin/dashboard/`)."""
+"""The dashboard (`/`): an affiliate's figures by day for a period, with charts (the network's
+dashboard in the admin is tested in tests/manager/test_dashboard.py)."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -230,41 +230,6 @@ def test_another_affiliates_numbers_never_show(portal, traffic, strangers_traffi
     page = portal.get("/", PERIOD).content.decode()
     top_table = page[page.index('<table id="top-offers">') : page.index("</table>")]
     assert "Fitness app" in top_table and "Someone else" not in top_table
-
-
-# --- The network's dashboard in the admin ------------------------------------------------------
-
-
-def test_managers_see_the_whole_networks_dashboard(client, manager, traffic, strangers_traffic):
-    client.force_login(manager)
-    index = client.get("/admin/").content.decode()
-    assert 'href="/admin/dashboard/"' in index
-
-    response = client.get("/admin/dashboard/", PERIOD)
-    assert response.status_code == 200
-    totals = response.context["report"].totals
-    assert totals.clicks == 17 + 107
-    assert totals.counts["approved"] == 2 + 20
-    assert response.context["deliveries"].attempted == 1
-    page = response.content.decode()
-    assert "Someone else&#x27;s offer" in page and '<table id="daily-figures">' in page
-
-
-def test_the_network_dashboard_explains_a_bad_period(client, manager):
-    client.force_login(manager)
-    response = client.get("/admin/dashboard/", {"date_from": "2025-05-03", "date_to": "2025-05-01"})
-    assert response.status_code == 200
-    assert "The end date is before the start date." in response.content.decode()
-
-
-def test_the_network_dashboard_is_for_staff_only(client, affiliate):
-    response = client.get("/admin/dashboard/")
-    assert response.status_code == 302
-    assert response["Location"].startswith("/admin/login/?next=/admin/dashboard/")
-    client.force_login(affiliate.user)
-    response = client.get("/admin/dashboard/")
-    assert response.status_code == 302
-    assert response["Location"].startswith("/admin/login/?next=/admin/dashboard/")
 
 
 # --- In a browser ----------------------------------------------------------------------------

@@ -22,7 +22,10 @@ from tests.factories import PASSWORD, AffiliateFactory
 from tests.security.hostile import assert_not_a_server_error, encoded, post
 from tests.test_settings import PRODUCTION, manage
 
-pytestmark = pytest.mark.django_db
+# Committed for real: the reset email is queued when the request's transaction commits, and sent
+# at once by the task (tests/portal/test_password_reset_after_the_answer.py shows that the request
+# itself sends none).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("tasks_run_at_once")]
 
 NEW_PASSWORD = "a-new-and-longer-passphrase"
 RESET = "/accounts/password/reset/"

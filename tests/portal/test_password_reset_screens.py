@@ -9,7 +9,11 @@ from django.core import mail
 from tests.portal.screens import SCREENS, SIZES
 from tests.portal.test_password_reset import NEW_PASSWORD, reset_link
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("tasks_run_at_once"),
+]
 
 
 class Watched:

@@ -318,7 +318,7 @@ def test_a_retry_posted_for_a_delivered_postback_is_refused(
 
     assert response.redirect_chain == [(URL, 302)]
     assert _messages(response) == [
-        "This postback was already delivered: sending it again would send your server a duplicate."
+        "This postback was already delivered: sending it again would send a duplicate."
     ]
     delivered.refresh_from_db()
     assert (delivered.state, delivered.next_attempt_at, delivered.attempts) == ("succeeded", None, 1)
@@ -330,7 +330,7 @@ def test_a_retry_of_a_delivery_that_succeeded_since_it_was_read_is_refused(affil
     Delivery.objects.filter(pk=delivery.pk).update(state=Delivery.State.SUCCEEDED, next_attempt_at=None)
 
     with pytest.raises(ValidationError, match="already delivered"):
-        delivery_retry(delivery, resend_succeeded=False)
+        delivery_retry(delivery)
 
     delivery.refresh_from_db()
     assert (delivery.state, delivery.next_attempt_at) == ("succeeded", None)

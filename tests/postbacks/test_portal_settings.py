@@ -174,7 +174,7 @@ def test_a_signing_secret_is_generated_shown_once_and_cleared(portal, affiliate)
     assert affiliate.signing_secret not in reloaded and "A signing secret is set" in reloaded
 
     first = affiliate.signing_secret
-    portal.post(URL + "signing-secret/", {"action": "generate"})
+    portal.post(URL + "signing-secret/", {"action": "generate", "confirm": "yes"})
     affiliate.refresh_from_db()
     assert affiliate.signing_secret != first
 

@@ -188,7 +188,14 @@ def test_portal_posts_without_a_csrf_token_are_refused(route, affiliate, own_obj
 
 @pytest.mark.parametrize("route", ADMIN_ROUTES, ids=lambda route: route.label)
 def test_admin_posts_without_a_csrf_token_are_refused(route, manager):
-    values = {"url": "no-such-page/", "id": manager.pk, "object_id": 1, "content_type_id": 1}
+    values = {
+        "url": "no-such-page/",
+        "id": manager.pk,
+        "object_id": 1,
+        "content_type_id": 1,
+        "pid": 1,
+        "pk": 1,
+    }
     user = None if route.name in NOT_ADMIN_PAGES else manager
 
     credentials = {"username": manager.username, "password": PASSWORD}

@@ -455,7 +455,7 @@ def test_partner_endpoints_refuse_a_missing_key(route, world):
 
 def _admin_values(route: Route, world: World) -> dict:
     """A real object of the page's model where there is one, so that a refused delete is seen."""
-    values = {"url": "no-such-page/", "id": world.other.user.pk}
+    values = {"url": "no-such-page/", "id": world.other.user.pk, "pid": world.other.pid, "pk": 1}
     model_page = re.match(r"admin/(\w+)/(\w+)/<path:object_id>", route.text)
     if model_page:
         model = apps.get_model(model_page[1], model_page[2])
