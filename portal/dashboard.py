@@ -6,8 +6,8 @@ from offers.models import Affiliate
 from portal.forms import DashboardPeriodForm
 from stats.forms import DEFAULT_DAYS
 from stats.selectors import (
-    STATUSES,
     DeliveryDay,
+    chart_series,
     delivery_success_by_day,
     stats_report,
     top_offers,
@@ -27,20 +27,7 @@ def dashboard_context(request, affiliate: Affiliate) -> dict:
     deliveries = delivery_success_by_day(affiliate=affiliate, **period)
     by_offer = stats_report(affiliate=affiliate, group_by="offer", **period)
     chart_data = {
-        "days": [row.day.isoformat() for row in report.rows],
-        "clicks": [row.figures.clicks for row in report.rows],
-        "unique_clicks": [row.figures.unique_clicks for row in report.rows],
-        "conversions": {name: [row.figures.counts[name] for row in report.rows] for name in STATUSES},
-        "payout": {
-            currency: [
-                # Four decimals whatever the database answers (SQLite drops trailing zeros).
-                f"{row.figures.money[currency].payout['approved']:.4f}"
-                if currency in row.figures.money
-                else "0"
-                for row in report.rows
-            ]
-            for currency in report.currencies
-        },
+        **chart_series(report),
         "delivery_rate": [None if day.rate is None else str(day.rate) for day in deliveries],
     }
     # A long period is mostly empty days: the table shows the others (the totals count them all).

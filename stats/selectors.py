@@ -1,7 +1,7 @@
 """The statistics report, shared by the portal page, its CSV export and the API.
 
 Grouped by day, offer, goal or the visitor's country, OS family or device type (and, for the
-network's reports only, by affiliate: NETWORK_GROUPINGS), it is read from the
+network's reports only, by affiliate), it is read from the
 rollup, whatever the number of clicks: from DailyAudienceStat when the visitor context matters (a
 grouping by it, or a country filter), else from its sums in DailyStat, with about 9 times fewer
 rows (`_rollup`), totals and rows from the same table. Sub values are unbounded, so grouping by
@@ -32,8 +32,6 @@ from tracking.models import SUB_FIELDS, Click
 VISITOR_GROUPINGS = {"country": "country", "os": "os_family", "device": "device_type"}
 # What an affiliate's reports may be grouped by (the forms and the API offer these).
 GROUPINGS = ["day", "offer", "goal", *VISITOR_GROUPINGS, *SUB_FIELDS]
-# The network's reports may also be grouped by affiliate: an affiliate has no other to compare with.
-NETWORK_GROUPINGS = [*GROUPINGS, "affiliate"]
 # Clicks refused by the offer's targeting, by reason: the rollup's counter of each.
 REFUSALS = {
     "country": TargetingRefusal.COUNTRY.value,
@@ -215,7 +213,8 @@ def stats_report(
 ) -> Report:
     """The report for one affiliate (None: the whole network), UTC days `date_from` to `date_to`
     (both included), optionally for one offer and for the visitors of one country (a code such
-    as "US"), grouped by one of NETWORK_GROUPINGS. Test conversions are never counted."""
+    as "US"), grouped by one of GROUPINGS or, for the network (`affiliate` None), by "affiliate".
+    Test conversions are never counted."""
     scope = Q(day__range=(date_from, date_to))
     if affiliate is not None:
         scope &= Q(affiliate=affiliate)
@@ -389,6 +388,27 @@ def delivery_success_by_day(
         values = by_day.get(day, {"attempted": 0, "succeeded": 0})
         days.append(DeliveryDay(day, values["attempted"], values["succeeded"]))
     return days
+
+
+def chart_series(report: Report) -> dict:
+    """A report by day as the dashboards' charts draw it (static/js/dashboard.js): the days,
+    clicks, unique clicks, conversions by status and each currency's approved payout, every day.
+    Amounts have four decimals whatever the database answers (SQLite drops trailing zeros)."""
+
+    def approved_payout(row: Row, currency: str) -> Decimal:
+        money = row.figures.money.get(currency)
+        return money.payout["approved"] if money else Decimal(0)
+
+    return {
+        "days": [row.day.isoformat() for row in report.rows],
+        "clicks": [row.figures.clicks for row in report.rows],
+        "unique_clicks": [row.figures.unique_clicks for row in report.rows],
+        "conversions": {name: [row.figures.counts[name] for row in report.rows] for name in STATUSES},
+        "payout": {
+            currency: [f"{approved_payout(row, currency):.4f}" for row in report.rows]
+            for currency in report.currencies
+        },
+    }
 
 
 TOP_OFFERS_BY = ["conversions", "payout"]

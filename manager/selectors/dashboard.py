@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from manager.selectors.money import Earnings, earnings, epc
-from stats.selectors import STATUSES, Figures, Report, Row, stats_report
+from stats.selectors import STATUSES, Figures, Report, Row, chart_series, stats_report
 
 TOP_ROWS = 10
 
@@ -203,19 +203,10 @@ def network_dashboard(*, date_from: date, date_to: date) -> NetworkDashboard:
 def trends(report: Report) -> dict:
     """A report by day as the dashboard's charts draw it (static/js/dashboard.js): clicks, unique
     clicks, conversions by status, and the approved payout and profit per currency, every day."""
-    by_currency = {
-        currency: [earnings(row.figures, currency) for row in report.rows] for currency in report.currencies
-    }
     return {
-        "days": [row.day.isoformat() for row in report.rows],
-        "clicks": [row.figures.clicks for row in report.rows],
-        "unique_clicks": [row.figures.unique_clicks for row in report.rows],
-        "conversions": {name: [row.figures.counts[name] for row in report.rows] for name in STATUSES},
-        # Four decimals whatever the database answers.
-        "payout": {
-            currency: [f"{money.payout:.4f}" for money in days] for currency, days in by_currency.items()
-        },
+        **chart_series(report),
         "profit": {
-            currency: [f"{money.profit:.4f}" for money in days] for currency, days in by_currency.items()
+            currency: [f"{earnings(row.figures, currency).profit:.4f}" for row in report.rows]
+            for currency in report.currencies
         },
     }

@@ -106,7 +106,7 @@ def test_totals_and_daily_figures_come_from_the_statistics(portal, traffic):
         "declined": [1, 0, 0],
         "hold": [0, 1, 0],
     }
-    assert data["payout"] == {"USD": ["1.5000", "2.5000", "0"]}
+    assert data["payout"] == {"USD": ["1.5000", "2.5000", "0.0000"]}
 
 
 def test_the_page_without_javascript_shows_totals_and_a_table_of_days(portal, traffic):

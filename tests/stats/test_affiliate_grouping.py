@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from offers.choices import ConversionStatus
-from stats.selectors import GROUPINGS, NETWORK_GROUPINGS, stats_report
+from stats.selectors import stats_report
 from tests.factories import AffiliateFactory, OfferFactory
 from tests.stats.rollup import at, click_row, convert, write_clicks
 
@@ -59,10 +59,6 @@ def test_an_affiliate_without_anything_in_the_period_has_no_row(traffic):
         affiliate=None, group_by="affiliate", date_from=date(2025, 6, 1), date_to=date(2025, 6, 2)
     )
     assert len(report.rows) == 2
-
-
-def test_the_affiliate_grouping_is_for_the_network_only():
-    assert "affiliate" in NETWORK_GROUPINGS and "affiliate" not in GROUPINGS
 
 
 def test_the_portal_page_does_not_offer_the_affiliate_grouping(portal):
