@@ -230,13 +230,48 @@ def affiliate_overview(affiliate: Affiliate) -> AffiliateOverview:
     )
 
 
-def _postback_health(affiliate: Affiliate, *, since: datetime) -> tuple[list[PostbackHealth], int]:
-    """The affiliate's postbacks (global ones first), each with its deliveries of the last days
-    and, when it is failing or disabled, its last failed delivery among them (a postback disabled
-    before then shows the reason it was disabled with, as recorded): a few queries in all.
+def measure_postback_health(health: dict[int, PostbackHealth], *, since: datetime) -> None:
+    """Fill in each postback's deliveries since `since` that were tried at least once, and, for
+    one failing or disabled, the last of them that failed (a postback disabled before `since` has
+    none: its page shows the reason it was disabled with, as recorded). One query, three when
+    some are in trouble, whatever the number of postbacks and deliveries.
 
     Deliveries of test conversions are left out, as the dashboard's delivery rate leaves them
     out: a manager's test of a dead endpoint does not make a healthy postback look sick."""
+    if not health:
+        return
+    recent = Delivery.objects.filter(postback__in=list(health), created_at__gte=since, attempts__gt=0)
+    counted = (
+        recent.filter(conversion__is_test=False)
+        .order_by()
+        .values("postback_id")
+        .annotate(attempted=Count("pk"), succeeded=Count("pk", filter=Q(state=Delivery.State.SUCCEEDED)))
+    )
+    for values in counted:
+        health[values["postback_id"]].attempted = values["attempted"]
+        health[values["postback_id"]].succeeded = values["succeeded"]
+    troubled = [pk for pk, one in health.items() if one.postback.failing_since or not one.postback.enabled]
+    if not troubled:
+        return
+    last_failure = (
+        recent.filter(postback=OuterRef("pk"))
+        .exclude(state=Delivery.State.SUCCEEDED)
+        .order_by("-created_at", "-pk")
+        .values("pk")[:1]
+    )
+    failures = dict(
+        Postback.objects.filter(pk__in=troubled)
+        .annotate(last_failure=Subquery(last_failure))
+        .values_list("pk", "last_failure")
+    )
+    deliveries = Delivery.objects.in_bulk([pk for pk in failures.values() if pk is not None])
+    for postback_pk, delivery_pk in failures.items():
+        health[postback_pk].last_failure = deliveries.get(delivery_pk)
+
+
+def _postback_health(affiliate: Affiliate, *, since: datetime) -> tuple[list[PostbackHealth], int]:
+    """The affiliate's postbacks (global ones first), each with its deliveries of the last days
+    (measure_postback_health): a few queries in all."""
     postbacks = Postback.objects.filter(affiliate=affiliate)
     rows = list(
         postbacks.select_related("offer", "goal").order_by(F("offer__offer_id").asc(nulls_first=True), "pk")[
@@ -245,39 +280,7 @@ def _postback_health(affiliate: Affiliate, *, since: datetime) -> tuple[list[Pos
     )
     count = len(rows) if len(rows) < POSTBACK_ROWS else postbacks.count()
     health = {postback.pk: PostbackHealth(postback) for postback in rows}
-    if not rows:
-        return [], count
-    counted = (
-        Delivery.objects.filter(
-            affiliate=affiliate,
-            postback__in=list(health),
-            created_at__gte=since,
-            attempts__gt=0,
-            conversion__is_test=False,
-        )
-        .order_by()
-        .values("postback_id")
-        .annotate(attempted=Count("pk"), succeeded=Count("pk", filter=Q(state=Delivery.State.SUCCEEDED)))
-    )
-    for values in counted:
-        health[values["postback_id"]].attempted = values["attempted"]
-        health[values["postback_id"]].succeeded = values["succeeded"]
-    troubled = [postback.pk for postback in rows if postback.failing_since or not postback.enabled]
-    if troubled:
-        last_failure = (
-            Delivery.objects.filter(postback=OuterRef("pk"), created_at__gte=since, attempts__gt=0)
-            .exclude(state=Delivery.State.SUCCEEDED)
-            .order_by("-created_at", "-pk")
-            .values("pk")[:1]
-        )
-        failures = dict(
-            Postback.objects.filter(pk__in=troubled)
-            .annotate(last_failure=Subquery(last_failure))
-            .values_list("pk", "last_failure")
-        )
-        deliveries = Delivery.objects.in_bulk([pk for pk in failures.values() if pk is not None])
-        for postback_pk, delivery_pk in failures.items():
-            health[postback_pk].last_failure = deliveries.get(delivery_pk)
+    measure_postback_health(health, since=since)
     return list(health.values()), count
 
 

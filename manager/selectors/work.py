@@ -25,10 +25,9 @@ from django.db.models import Count, F, Max, Min, Q, Window
 from django.db.models.functions import Coalesce, RowNumber
 
 from conversions.models import Conversion, ServerPostback
-from manager.selectors.partners import HEALTH_DAYS, PostbackHealth
+from manager.selectors.partners import HEALTH_DAYS, PostbackHealth, measure_postback_health
 from offers.choices import ConversionStatus
 from offers.models import Advertiser, Offer, OfferAccess
-from postbacks.models import Delivery
 from postbacks.selectors import troubled_postbacks
 
 ROWS = 50
@@ -136,12 +135,8 @@ def postbacks_in_trouble_count() -> int:
 
 
 def postbacks_in_trouble(*, now: datetime) -> PostbacksInTrouble:
-    """The postbacks in trouble, each with its deliveries of the last HEALTH_DAYS days (as the
-    affiliate's overview counts them: tried at least once, test conversions aside) and the last
-    of them that failed: three queries, each bounded by the listed postbacks and the period.
-
-    A postback disabled before the period has no failure in it to explain: the page shows the
-    reason it was disabled with, as recorded."""
+    """The postbacks in trouble, each with its deliveries of the last HEALTH_DAYS days and the
+    last of them that failed, as the affiliate's page measures them (measure_postback_health)."""
     since = now - timedelta(days=HEALTH_DAYS)
     troubled = troubled_postbacks()
     rows = list(
@@ -151,25 +146,7 @@ def postbacks_in_trouble(*, now: datetime) -> PostbacksInTrouble:
         .order_by("since", "pk")[:ROWS]
     )
     health = {postback.pk: TroubledPostback(postback) for postback in rows}
-    if health:
-        recent = Delivery.objects.filter(postback__in=list(health), created_at__gte=since, attempts__gt=0)
-        counted = (
-            recent.filter(conversion__is_test=False)
-            .order_by()
-            .values("postback_id")
-            .annotate(attempted=Count("pk"), succeeded=Count("pk", filter=Q(state=Delivery.State.SUCCEEDED)))
-        )
-        for values in counted:
-            health[values["postback_id"]].attempted = values["attempted"]
-            health[values["postback_id"]].succeeded = values["succeeded"]
-        last_failures = (
-            recent.exclude(state=Delivery.State.SUCCEEDED)
-            .order_by("postback_id", "-created_at", "-pk")
-            .distinct("postback_id")
-            .only("postback_id", "http_code", "error", "url", "created_at")
-        )
-        for delivery in last_failures:
-            health[delivery.postback_id].last_failure = delivery
+    measure_postback_health(health, since=since)
     return PostbacksInTrouble(_listed(troubled, list(health.values())), since)
 
 
