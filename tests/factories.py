@@ -7,7 +7,7 @@ from django.utils import timezone
 from conversions.models import Conversion, ConversionEvent, ServerPostback
 from offers.choices import ConversionStatus
 from offers.models import Advertiser, Affiliate, Goal, Offer, OfferAccess
-from postbacks.models import Delivery, Postback
+from postbacks.models import Delivery, DeliveryAttempt, Postback
 from tracking.models import Click, new_click_id
 
 PASSWORD = "correct-horse-battery"
@@ -181,3 +181,22 @@ class DeliveryFactory(factory.django.DjangoModelFactory):
         if create and extracted is not None:
             Delivery.objects.filter(pk=delivery.pk).update(created_at=extracted)
             delivery.created_at = extracted
+
+
+def failed_delivery_with_attempt(
+    *, affiliate, error: str, url: str = "http://127.0.0.1:8399/pb?c=1"
+) -> Delivery:
+    """A delivery that failed for good on its one attempt, which got no answer but `error`."""
+    delivery = DeliveryFactory(
+        affiliate=affiliate,
+        url=url,
+        state=Delivery.State.FAILED,
+        attempts=1,
+        http_code=0,
+        error=error,
+        next_attempt_at=None,
+    )
+    DeliveryAttempt.objects.create(
+        delivery=delivery, started_at=timezone.now(), url=url, http_code=0, error=error, duration_ms=3
+    )
+    return delivery

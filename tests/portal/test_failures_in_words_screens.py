@@ -4,10 +4,8 @@ and page. The raw error is hidden until "Technical detail" is opened. No sideway
 script errors; screenshots are kept in var/screens/."""
 
 import pytest
-from django.utils import timezone
 
-from postbacks.models import Delivery, DeliveryAttempt
-from tests.factories import DeliveryFactory, OfferFactory, PostbackFactory
+from tests.factories import OfferFactory, PostbackFactory, failed_delivery_with_attempt
 from tests.portal.screens import SIZES
 
 pytestmark = [
@@ -65,24 +63,7 @@ def test_a_disabled_postback_says_why_in_the_admin(screen, manager, disabled, si
 
 @pytest.fixture
 def failed_delivery(affiliate):
-    delivery = DeliveryFactory(
-        affiliate=affiliate,
-        url="http://127.0.0.1:8399/pb?c=1",
-        state=Delivery.State.FAILED,
-        attempts=1,
-        http_code=0,
-        error=REFUSED,
-        next_attempt_at=None,
-    )
-    DeliveryAttempt.objects.create(
-        delivery=delivery,
-        started_at=timezone.now(),
-        url=delivery.url,
-        http_code=0,
-        error=REFUSED,
-        duration_ms=3,
-    )
-    return delivery
+    return failed_delivery_with_attempt(affiliate=affiliate, error=REFUSED)
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -13,9 +13,9 @@ from django.utils.html import escape
 
 from postbacks import queue
 from postbacks.explanations import disabled_reason, explain_disabled
-from postbacks.models import Delivery, DeliveryAttempt, Postback
+from postbacks.models import Delivery, Postback
 from postbacks.outbound import Outcome
-from tests.factories import DeliveryFactory, OfferFactory, PostbackFactory
+from tests.factories import DeliveryFactory, OfferFactory, PostbackFactory, failed_delivery_with_attempt
 
 pytestmark = pytest.mark.django_db
 
@@ -150,24 +150,7 @@ def test_the_admins_postback_list_and_page_say_why_in_words(admin_client, disabl
 
 @pytest.fixture
 def failed_delivery(affiliate):
-    delivery = DeliveryFactory(
-        affiliate=affiliate,
-        url="http://127.0.0.1:8399/pb?c=1",
-        state=Delivery.State.FAILED,
-        attempts=1,
-        http_code=0,
-        error=REFUSED,
-        next_attempt_at=None,
-    )
-    DeliveryAttempt.objects.create(
-        delivery=delivery,
-        started_at=timezone.now(),
-        url=delivery.url,
-        http_code=0,
-        error=REFUSED,
-        duration_ms=3,
-    )
-    return delivery
+    return failed_delivery_with_attempt(affiliate=affiliate, error=REFUSED)
 
 
 def test_the_admins_delivery_list_says_what_happened_in_words(admin_client, failed_delivery):
