@@ -3,7 +3,8 @@ taken back with one click (revoking API keys, deciding access requests, pausing 
 blocking affiliates) answers the list's form
 with a page that says what it will do and to which rows; the page's button posts the same
 selection back with `post=yes`, and only then does the action run, through its service.
-conversions.admin's status actions work the same way, with a page of their own."""
+conversions.admin's status actions work the same way, with a page of their own around the same
+selection (`selection_context`)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,26 +43,31 @@ def confirmation_page(
 ) -> TemplateResponse:
     """The page between an action and its run: `title` asks the question, `effects` say what
     running it does (a sentence each), the table lists the selection, and `button` runs it."""
-    # A selection across every page is run again on the list's filters (in the address the page
-    # posts to), and listed in part; any other one, a page at most, is listed and posted back
-    # row by row.
-    select_across = request.POST.get("select_across") == "1"
-    count = queryset.count()
-    listed = queryset.order_by("-pk")
-    listed = list(listed[:LISTED_ROWS] if select_across else listed)
-    opts = model_admin.model._meta
-    context = {
+    listed, context = selection_context(request, queryset)
+    context |= {
         **model_admin.admin_site.each_context(request),
         "title": title,
-        "opts": opts,
+        "opts": model_admin.model._meta,
         "effects": effects,
         "button": button,
         "headings": [column.heading for column in columns],
         "rows": [(obj, [column.value(obj) for column in columns]) for obj in listed],
-        "not_listed": count - len(listed),
+    }
+    return TemplateResponse(request, "admin/action_confirmation.html", context)
+
+
+def selection_context(request, queryset) -> tuple[list, dict]:
+    """The rows a confirmation page lists, and what its form needs to post the same selection
+    back. A selection across every page is run again on the list's filters (in the address the
+    page posts to), and listed in part; any other one, a page at most, is listed and posted back
+    row by row."""
+    select_across = request.POST.get("select_across") == "1"
+    listed = queryset.order_by("-pk")
+    listed = list(listed[:LISTED_ROWS] if select_across else listed)
+    return listed, {
+        "not_listed": queryset.count() - len(listed),
         "action": request.POST.get("action", ""),
         "select_across": select_across,
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         "cancel_url": request.get_full_path(),
     }
-    return TemplateResponse(request, "admin/action_confirmation.html", context)

@@ -1,7 +1,6 @@
 from datetime import UTC, datetime
 
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -12,15 +11,12 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from config.admin_base import TrafficRecordAdmin, named_values_html
+from config.admin_confirmation import confirmed, selection_context
 from conversions.forms import ConversionStatusForm
 from conversions.lifecycle import conversion_set_status
 from conversions.models import Conversion, ConversionEvent, ServerPostback
 from offers.choices import ConversionStatus
 from tracking.models import MORE_SUB_FIELDS, SUB_FIELDS
-
-# The rows a status action's confirmation page lists of a selection across every page, which may
-# hold thousands: the page counts them all.
-CONFIRMATION_ROWS = 100
 
 
 class MomentFilter(admin.SimpleListFilter):
@@ -205,7 +201,7 @@ class ConversionAdmin(TrafficRecordAdmin):
     def _set_status(self, request, queryset, status, action: str):
         """Run a status action once its confirmation page has sent `post=yes`; answer that page
         before."""
-        if request.POST.get("post") != "yes":
+        if not confirmed(request):
             return self._set_status_confirmation(request, queryset, status, action)
         changed = unchanged = 0
         # The service locks and reloads each row itself; the list's joins are not needed.
@@ -227,15 +223,10 @@ class ConversionAdmin(TrafficRecordAdmin):
         selection holds, how many conversions change, and that their affiliates' postbacks are
         sent. Its button posts the same selection back with `post=yes`."""
         selected = queryset.select_related(None).select_related("offer", "affiliate__user", "goal")
-        count = selected.count()
+        listed, context = selection_context(request, selected)
+        count = len(listed) + context["not_listed"]
         unchanged = selected.filter(status=status).count()
-        # A selection across every page is run again on the list's filters (in the address the
-        # page posts to), and listed in part; any other one, a page at most, is listed and posted
-        # back row by row.
-        select_across = request.POST.get("select_across") == "1"
-        listed = selected.order_by("-pk")
-        listed = list(listed[:CONFIRMATION_ROWS] if select_across else listed)
-        context = {
+        context |= {
             **self.admin_site.each_context(request),
             "title": f"Set {count} conversion(s) to {status.label.lower()}?",
             "opts": self.model._meta,
@@ -245,10 +236,6 @@ class ConversionAdmin(TrafficRecordAdmin):
             "changing": count - unchanged,
             "unchanged": unchanged,
             "conversions": listed,
-            "not_listed": count - len(listed),
-            "select_across": select_across,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "cancel_url": request.get_full_path(),
         }
         return TemplateResponse(request, "admin/conversions/conversion/set_status_confirmation.html", context)
 
