@@ -13,6 +13,10 @@ partner = DefaultRouter(trailing_slash=True)
 partner.include_root_view = False
 partner.register("offers", offers_api.PartnerOfferViewSet, basename="offer")
 partner.register("conversions", conversions_api.PartnerConversionViewSet, basename="conversion")
+# Before "postbacks", whose `postbacks/<id>/` would otherwise take `postbacks/templates/`.
+partner.register(
+    "postbacks/templates", postbacks_api.PartnerTrackerTemplateViewSet, basename="postback-template"
+)
 partner.register("postbacks", postbacks_api.PartnerPostbackViewSet, basename="postback")
 partner.register("postback-deliveries", postbacks_api.PartnerDeliveryViewSet, basename="postback-delivery")
 
@@ -46,6 +50,8 @@ urlpatterns = [
     path("me/", offers_api.MeView.as_view(), name="me"),
     path("stats/", stats_api.PartnerStatsView.as_view(), name="stats"),
     path("manage/stats/", stats_api.ManagerStatsView.as_view(), name="manage-stats"),
+    path("explain/", postbacks_api.PartnerExplainView.as_view(), name="explain"),
+    path("manage/explain/", postbacks_api.ManagerExplainView.as_view(), name="manage-explain"),
     path("manage/", include(manage.urls)),
     path("", include(partner.urls)),
     # Only paths ending in a slash, so that CommonMiddleware still redirects `/api/v1/me` to `/api/v1/me/`.

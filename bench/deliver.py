@@ -17,10 +17,17 @@ process sends them to a local affiliate server (bench/sink.py) that records ever
     postback leaves once the conversion commits, so it can arrive before the advertiser has read
     its answer: such a latency is negative.
 
-Last lines: `deliver ratio=<a / plain loop>`, `deliver slow_endpoint_drop=<1 - b / a>` and
-`deliver e2e_p50_ms=<x> e2e_p99_ms=<y>`.
+(d) Live first: (c)'s latency measured twice in one run of the same processes, once on a quiet
+    queue and once while a backfill of --backfill deliveries (another affiliate's postback sent
+    for its past conversions, queued through postbacks.services.postback_backfill, to the same
+    server) is being made and sent; the backfill's requests that arrived during the second
+    measurement show that it was running throughout.
 
-    python -m bench.deliver [--deliveries 5000] [--rate 100] [--seconds 10]
+Last lines: `deliver ratio=<a / plain loop>`, `deliver slow_endpoint_drop=<1 - b / a>`,
+`deliver e2e_p50_ms=<x> e2e_p99_ms=<y>` and `deliver backfill_p50_ratio=<d with / without>
+backfill_p99_ratio=<...>`.
+
+    python -m bench.deliver [--deliveries 5000] [--rate 100] [--seconds 10] [--backfill 30000] [--parts abcd]
 """
 
 import argparse
@@ -44,6 +51,7 @@ SINK = "127.0.0.1:8781"
 NEVER_ANSWERS = "127.0.0.2:8782"
 CONTROL = "127.0.0.1:8783"
 POSTBACK_PATH = "/postback?conversion_id={conversion_id}&goal={goal}&status={status}&payout={sum}"
+BACKFILL_PATH = "/backfill?conversion_id={conversion_id}&status={status}"
 HANGING_EVERY = 10
 ROUNDS = 3  # of (a) and of (b)
 EMITTERS = 2  # processes creating conversions, while the worker is stopped
@@ -107,6 +115,48 @@ from django.db.models import Max
 from postbacks.models import Delivery
 print(Delivery.objects.aggregate(last=Max("pk"))["last"] or 0)
 """
+# The backlog of (d): conversions of a third affiliate with their creation events, stored without
+# being announced (no postback of theirs existed), then the postback a backfill sends for them.
+BACKLOG = """
+from django.db import connection, transaction
+from config.db import insert_many
+from conversions.events import conversion_event, conversion_events_store
+from conversions.models import Conversion, ConversionEvent
+from offers.models import Offer
+from offers.services import affiliate_create
+from postbacks.models import Postback
+from postbacks.services import postback_save
+offer = Offer.objects.get(offer_id=1)
+goal = offer.goals.get()
+backlog = affiliate_create(username="backlog", pid=3)
+for start in range(0, %(count)d, 1000):
+    with transaction.atomic():
+        conversions = insert_many([
+            Conversion(offer=offer, affiliate=backlog, goal=goal, status=goal.default_status,
+                       payout=goal.payout, revenue=goal.revenue, currency=goal.currency)
+            for _ in range(min(1000, %(count)d - start))
+        ])
+        conversion_events_store([
+            conversion_event(conversion, ConversionEvent.Kind.CREATED, None, ConversionEvent.Source.POSTBACK)
+            for conversion in conversions
+        ])
+postback = Postback(affiliate=backlog, url=%(url)r)
+postback_save(postback)
+# The planner's statistics as autovacuum keeps them: the quiet measurement is of a settled table.
+with connection.cursor() as cursor:
+    cursor.execute("ANALYZE")
+print(postback.pk)
+"""
+QUEUE_BACKFILL = """
+from django.db import transaction
+from django.utils import timezone
+from postbacks.backfill import Period
+from postbacks.models import Postback
+from postbacks.services import postback_backfill
+today = timezone.now().date()
+with transaction.atomic():
+    print(postback_backfill(postback=Postback.objects.get(pk=%(postback)d), period=Period(today, today)))
+"""
 MADE_SINCE = """
 from postbacks.models import Delivery
 print(Delivery.objects.filter(host=%(host)r, pk__gt=%(last)d).count())
@@ -117,8 +167,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deliveries", type=int, default=30000, help="deliveries made in (a) and in (b)")
     parser.add_argument("--rate", type=int, default=100, help="advertiser postbacks per second in (c)")
-    parser.add_argument("--seconds", type=int, default=10, help="length of (c)")
+    parser.add_argument("--seconds", type=int, default=10, help="length of (c), and of each half of (d)")
+    parser.add_argument("--backfill", type=int, default=30000, help="deliveries of the backfill in (d)")
+    parser.add_argument("--parts", default="abcd", help="the parts to run, e.g. cd")
     args = parser.parse_args()
+    live_clicks = args.rate * (args.seconds + 1)
 
     env = {**harness.environment(DATABASE), "POSTBACK_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8"}
     harness.create_database(env, DATABASE)
@@ -135,27 +188,73 @@ def main():
                 % {
                     "healthy_url": f"http://{SINK}{POSTBACK_PATH}",
                     "hanging_url": f"http://{NEVER_ANSWERS}{POSTBACK_PATH}",
-                    "clicks": args.rate * (args.seconds + 1),
+                    "clicks": live_clicks * 3,
                     "offers": EMITTERS,
                     "path": clicks_path,
                 },
             )
             with open(clicks_path) as lines:
                 clicks = lines.read().split()
-            # (c) first: it then has the database and the queues to itself.
-            e2e = end_to_end(env, clicks, rate=args.rate, seconds=args.seconds, schedule=f"{tmp}/beat")
+            # (c) and (d) first: they then have the database and the queues to themselves.
+            if "c" in args.parts:
+                e2e = end_to_end(
+                    env, clicks[:live_clicks], rate=args.rate, seconds=args.seconds, schedule=f"{tmp}/beat"
+                )
+            if "d" in args.parts:
+                backfill = live_with_backfill(
+                    env,
+                    clicks[live_clicks:],
+                    rate=args.rate,
+                    seconds=args.seconds,
+                    schedule=f"{tmp}/beat-d",
+                    deliveries=args.backfill,
+                )
         # (a) and (b) alternate, ROUNDS times each, and each keeps its best round: a shared
         # machine slows single rounds by a tenth or more at times, which would decide (b) on its own.
         rounds = {"(a)": [], "(b)": []}
-        for _ in range(ROUNDS):
+        for _ in range(ROUNDS if "a" in args.parts or "b" in args.parts else 0):
             rounds["(a)"].append(throughput(env, args.deliveries, hanging_every=0))
             rounds["(b)"].append(throughput(env, args.deliveries, hanging_every=HANGING_EVERY))
-        pipeline, slow = (max(results, key=lambda result: result["rate"]) for results in rounds.values())
-        raw = raw_loop(args.deliveries, concurrency=pipeline["peak_connections"])
+        if rounds["(a)"]:
+            pipeline, slow = (max(results, key=lambda result: result["rate"]) for results in rounds.values())
+            raw = raw_loop(args.deliveries, concurrency=pipeline["peak_connections"])
     finally:
         sink.terminate()
         sink.wait()
 
+    if rounds["(a)"]:
+        print_throughput(args, rounds, pipeline, raw, slow)
+    if "c" in args.parts:
+        print(
+            f"(c) {e2e['sent']} advertiser postbacks at {args.rate}/s, {e2e['accepted']} accepted, "
+            f"{e2e['delivered']} delivered; latency p50 {e2e['p50_ms']:.1f} ms, p90 {e2e['p90_ms']:.1f} ms, "
+            f"p99 {e2e['p99_ms']:.1f} ms, max {e2e['max_ms']:.1f} ms"
+        )
+    if "d" in args.parts:
+        quiet, busy = backfill["quiet"], backfill["busy"]
+        with_backfill = f"with a {args.backfill}-delivery backfill"
+        for name, result in (("without a backfill", quiet), (with_backfill, busy)):
+            print(
+                f"(d) live {name}: {result['accepted']} accepted, {result['delivered']} delivered; latency "
+                f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, max {result['max_ms']:.1f} ms"
+            )
+        print(
+            f"(d) backfill: {backfill['queued']} queued, {backfill['during']} of its requests arrived during "
+            f"the second measurement, {backfill['arrived']} by its end"
+        )
+    if rounds["(a)"]:
+        print(f"deliver ratio={pipeline['rate'] / raw['rate']:.2f}")
+        print(f"deliver slow_endpoint_drop={max(0.0, 1 - slow['rate'] / pipeline['rate']):.2f}")
+    if "c" in args.parts:
+        print(f"deliver e2e_p50_ms={e2e['p50_ms']:.1f} e2e_p99_ms={e2e['p99_ms']:.1f}")
+    if "d" in args.parts:
+        print(
+            f"deliver backfill_p50_ratio={busy['p50_ms'] / quiet['p50_ms']:.2f} "
+            f"backfill_p99_ratio={busy['p99_ms'] / quiet['p99_ms']:.2f}"
+        )
+
+
+def print_throughput(args, rounds, pipeline, raw, slow) -> None:
     print(f"{'':36}{'deliveries/s':>14}{'received':>12}{'connections':>13}")
     for name, result in (
         ("(a) pipeline", pipeline),
@@ -166,14 +265,6 @@ def main():
         print(f"{name:36}{result['rate']:>14.0f}{received:>12}{result['peak_connections']:>13}")
     for part, results in rounds.items():
         print(f"rounds of {part}: " + ", ".join(f"{result['rate']:.0f}/s" for result in results))
-    print(
-        f"(c) {e2e['sent']} advertiser postbacks at {args.rate}/s, {e2e['accepted']} accepted, "
-        f"{e2e['delivered']} delivered; latency p50 {e2e['p50_ms']:.1f} ms, p90 {e2e['p90_ms']:.1f} ms, "
-        f"p99 {e2e['p99_ms']:.1f} ms, max {e2e['max_ms']:.1f} ms"
-    )
-    print(f"deliver ratio={pipeline['rate'] / raw['rate']:.2f}")
-    print(f"deliver slow_endpoint_drop={max(0.0, 1 - slow['rate'] / pipeline['rate']):.2f}")
-    print(f"deliver e2e_p50_ms={e2e['p50_ms']:.1f} e2e_p99_ms={e2e['p99_ms']:.1f}")
 
 
 def throughput(env: dict, count: int, *, hanging_every: int) -> dict:
@@ -250,17 +341,22 @@ def end_to_end(env: dict, clicks: list[str], *, rate: int, seconds: int, schedul
         answered = asyncio.run(advertiser_postbacks(clicks[rate:], rate=rate))
         wait_for_arrivals(len(answered), timeout=30)
         arrivals = control("/arrivals")
+    return {"sent": len(clicks) - rate, **latency(answered, arrivals)}
+
+
+def latency(answered: dict[str, float], arrivals: list) -> dict:
+    """From each advertiser's answer (`answered`, by conversion id) to the arrival of that
+    conversion's postback: percentiles in milliseconds. Arrivals of other conversions (a
+    backfill's) are not counted."""
     arrived = {}
     for at, _, target in arrivals:
-        conversion_id = parse_qs(urlsplit(target).query).get("conversion_id", [""])[0]
-        arrived.setdefault(conversion_id, at)
+        arrived.setdefault(_conversion_id(target), at)
     latencies = sorted(
         (arrived[conversion_id] - at) * 1000
         for conversion_id, at in answered.items()
         if conversion_id in arrived
     ) or [float("nan")]
     return {
-        "sent": len(clicks) - rate,
         "accepted": len(answered),
         "delivered": len(answered.keys() & arrived.keys()),
         **{
@@ -269,6 +365,75 @@ def end_to_end(env: dict, clicks: list[str], *, rate: int, seconds: int, schedul
         },
         "max_ms": latencies[-1],
     }
+
+
+def live_with_backfill(
+    env: dict, clicks: list[str], *, rate: int, seconds: int, schedule: str, deliveries: int
+) -> dict:
+    """(d): live latency as in (c), on a quiet queue, then while a backfill of `deliveries` is
+    made and sent to the same server."""
+    postback = int(
+        harness.manage_shell(env, BACKLOG % {"count": deliveries, "url": f"http://{SINK}{BACKFILL_PATH}"})
+    )
+    half = rate * seconds
+    with harness.processes(
+        env,
+        harness.gunicorn(4),
+        harness.postback_writer(),
+        harness.celery_worker(),
+        harness.celery_beat(schedule),
+    ):
+        harness.wait_for_http(f"{harness.BASE_URL}/healthz")
+        harness.wait_for_writer(env)
+        warmup = asyncio.run(advertiser_postbacks(clicks[:rate], rate=rate))
+        wait_for_arrivals(len(warmup), timeout=60)
+        control("/reset")
+        quiet = asyncio.run(advertiser_postbacks(clicks[rate : rate + half], rate=rate))
+        quiet_arrivals = wait_for_live(quiet, timeout=30)
+
+        control("/reset")
+        queued = int(harness.manage_shell(env, QUEUE_BACKFILL % {"postback": postback}))
+        # The backfill is under way once its first requests arrive: measure from then on.
+        wait_for(lambda: _backfill_count(control("/arrivals")) >= 1000, timeout=60)
+        before = _backfill_count(control("/arrivals"))
+        busy = asyncio.run(advertiser_postbacks(clicks[rate + half : rate + 2 * half], rate=rate))
+        busy_arrivals = wait_for_live(busy, timeout=60)
+        during = _backfill_count(busy_arrivals) - before
+        wait_for(lambda: _backfill_count(control("/arrivals")) >= queued, timeout=300)
+        arrived = _backfill_count(control("/arrivals"))
+    return {
+        "quiet": latency(quiet, quiet_arrivals),
+        "busy": latency(busy, busy_arrivals),
+        "queued": queued,
+        "during": during,
+        "arrived": arrived,
+    }
+
+
+def _conversion_id(target: str) -> str:
+    return parse_qs(urlsplit(target).query).get("conversion_id", [""])[0]
+
+
+def _backfill_count(arrivals: list) -> int:
+    return sum(1 for _, _, target in arrivals if target.startswith(BACKFILL_PATH.split("?")[0]))
+
+
+def wait_for_live(answered: dict[str, float], timeout: float) -> list:
+    """The server's arrivals once every conversion of `answered` has had its postback (or at
+    the timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        arrivals = control("/arrivals")
+        arrived = {_conversion_id(target) for _, _, target in arrivals}
+        if answered.keys() <= arrived or time.monotonic() > deadline:
+            return arrivals
+        time.sleep(0.2)
+
+
+def wait_for(condition, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 async def advertiser_postbacks(clicks: list[str], *, rate: int) -> dict[str, float]:

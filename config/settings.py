@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "conversions",
     "postbacks",
     "stats",
+    "alerts",
     "api",
     "portal",
     "manager",
@@ -129,6 +130,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.affiliate",
+                "alerts.context_processors.notices",
             ],
         },
     },
@@ -247,7 +249,7 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "portal:dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
-# --- Email (password reset links) -------------------------------------------------------
+# --- Email (password reset links, postback alerts) -------------------------------------
 
 # Development prints each email on the console; production sends through the SMTP server below.
 EMAIL_BACKEND = _read(
@@ -316,6 +318,11 @@ CSRF_TRUSTED_ORIGINS = _read("CSRF_TRUSTED_ORIGINS", env.list, [])
 
 # Base of every tracking link shown to affiliates, e.g. https://track.example-network.com
 TRACKING_BASE_URL = _read("TRACKING_BASE_URL", env.url, "http://localhost:8000").geturl().rstrip("/")
+# Where the portal's pages are, for the links in alert emails; by default where the links point.
+PORTAL_BASE_URL = _read("PORTAL_BASE_URL", env.url, TRACKING_BASE_URL).geturl().rstrip("/")
+# Managers emailed when an advertiser's postbacks start or stop being refused at a high rate
+# (alerts.rules); none by default: the work queue shows it all the same.
+ALERT_MANAGER_EMAILS = _read("ALERT_MANAGER_EMAILS", env.list, [])
 # Header the load balancer puts the visitor's address in (X-Real-IP or X-Forwarded-For). Unset:
 # the connecting address is used, since any client can send such a header.
 CLIENT_IP_HEADER = _read("CLIENT_IP_HEADER", env.str, "")
@@ -366,6 +373,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "approve-expired-holds": {"task": "conversions.tasks.approve_expired_holds", "schedule": 600},
     "clear-expired-sessions": {"task": "portal.tasks.clear_expired_sessions", "schedule": 24 * 60 * 60},
+    "evaluate-alerts": {"task": "alerts.tasks.evaluate_alerts", "schedule": 60, "options": {"expires": 60}},
 }
 
 # --- REST API ---------------------------------------------------------------------------

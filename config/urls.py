@@ -66,5 +66,6 @@ urlpatterns = [
     path("statistics/", include("conversions.urls")),
     # Pages under the offers, settings and statistics sections (see postbacks/urls.py).
     path("", include("postbacks.urls")),
+    path("", include("alerts.urls")),
     path("", include("portal.urls")),
 ]

@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.contrib.auth.decorators import permission_required
 from django.urls import path
 
-from manager.views import dashboard, partners, work
+from manager.views import dashboard, explain, partners, work
 
 NETWORK = "conversions.view_conversion"
 AFFILIATE = "offers.view_affiliate"
@@ -19,6 +19,7 @@ def console_page(view, permission: str):
 
 urlpatterns = [
     path("dashboard/", console_page(dashboard.network_dashboard, NETWORK), name="admin-dashboard"),
+    path("explain/", console_page(explain.conversion_explain, NETWORK), name="admin-explain"),
     path("work/", console_page(work.work_queue, NETWORK), name="admin-work-queue"),
     path(
         "work/access/<row_id:pk>/approve/",

@@ -477,6 +477,11 @@ class Affiliate(models.Model):
     signing_secret = models.CharField(
         max_length=128, blank=True, help_text="When set, every postback request carries an HMAC signature."
     )
+    alert_emails = models.BooleanField(
+        "alert emails",
+        default=True,
+        help_text="Email the affiliate when one of its postbacks starts failing, is disabled or recovers.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -159,6 +159,7 @@ class MeSerializer(serializers.ModelSerializer):
             "email",
             "status",
             "consider_global_postback",
+            "alert_emails",
             "has_signing_secret",
             "signing_secret",
         ]
@@ -169,7 +170,9 @@ class MeSerializer(serializers.ModelSerializer):
 
     def update(self, affiliate, validated_data):
         affiliate_update(
-            affiliate=affiliate, consider_global_postback=validated_data.get("consider_global_postback")
+            affiliate=affiliate,
+            consider_global_postback=validated_data.get("consider_global_postback"),
+            alert_emails=validated_data.get("alert_emails"),
         )
         if "signing_secret" in validated_data:
             affiliate_set_signing_secret(affiliate=affiliate, secret=validated_data["signing_secret"])

@@ -93,6 +93,7 @@ def affiliate_update(
     pid: int | None = None,
     status: str | None = None,
     consider_global_postback: bool | None = None,
+    alert_emails: bool | None = None,
     user: AbstractBaseUser | None = None,
     username: str | None = None,
     email: str | None = None,
@@ -104,7 +105,8 @@ def affiliate_update(
     Blocking (`status="blocked"`) is how an affiliate is stopped: its links refuse clicks and its
     portal login and API keys are refused, while its clicks and conversions stay attributed to it.
     `consider_global_postback` also fires its global postbacks when an offer's local postbacks
-    exist but none matched. `user` moves the account to another login;
+    exist but none matched. `alert_emails` emails it when one of its postbacks starts failing,
+    is disabled or recovers (alerts.services). `user` moves the account to another login;
     `username`, `email` and `password` change the login's own.
     """
     login = {"username": username, "email": email}
@@ -120,6 +122,7 @@ def affiliate_update(
         "pid": pid,
         "status": status,
         "consider_global_postback": consider_global_postback,
+        "alert_emails": alert_emails,
         "user": user,
     }
     changed = [field for field, value in changes.items() if value is not None]

@@ -3,15 +3,31 @@ from collections import defaultdict
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.core.exceptions import ValidationError
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import redirect
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from config.admin_base import TrafficRecordAdmin
+from config.admin_confirmation import Column, confirmation_page, confirmed
+from postbacks import backfill
 from postbacks.explanations import explain
+from postbacks.filters import BackfillPeriodForm
 from postbacks.models import Delivery, DeliveryAttempt, Postback
-from postbacks.selectors import troubled_postbacks
-from postbacks.services import delivery_retry, postback_delete, postback_save, postback_send_test
+from postbacks.selectors import deliveries_replayable, troubled_postbacks
+from postbacks.services import (
+    REPLAY_MAX,
+    deliveries_replay_failed,
+    delivery_retry,
+    postback_backfill,
+    postback_delete,
+    postback_save,
+    postback_send_test,
+)
 
 
 class ScopeFilter(admin.SimpleListFilter):
@@ -72,7 +88,7 @@ class PostbackAdmin(admin.ModelAdmin):
     search_fields = ["url", "affiliate__user__username"]
     search_help_text = "An affiliate's pid (a number), or words of the URL or of the affiliate's username."
     raw_id_fields = ["affiliate", "offer"]
-    readonly_fields = ["why_disabled", "created_at", "updated_at"]
+    readonly_fields = ["why_disabled", "past_conversions", "created_at", "updated_at"]
     fields = [
         "affiliate",
         "offer",
@@ -83,10 +99,64 @@ class PostbackAdmin(admin.ModelAdmin):
         "integration_method",
         "enabled",
         "why_disabled",
+        "past_conversions",
         "created_at",
         "updated_at",
     ]
     actions = ["send_test"]
+
+    @admin.display(description="past conversions")
+    def past_conversions(self, postback):
+        if postback.pk is None:
+            return None
+        url = reverse("admin:postbacks_postback_backfill", args=[postback.pk])
+        return format_html('<a href="{}">Send for past conversions…</a>', url)
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/backfill/",
+                self.admin_site.admin_view(self.backfill_view),
+                name="postbacks_postback_backfill",
+            ),
+            *super().get_urls(),
+        ]
+
+    def backfill_view(self, request, object_id):
+        """Send a postback for past conversions (postbacks.backfill): a period previews the
+        count (GET), the page's button queues it (POST), as in the portal."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        postback = self.get_object(request, unquote(object_id))
+        if postback is None:
+            raise Http404("No postback has this id.")
+        asked = request.method == "POST" or "date_from" in request.GET or "date_to" in request.GET
+        data = request.POST if request.method == "POST" else request.GET
+        form = BackfillPeriodForm(data if asked else None, initial=vars(backfill.default_period()))
+        count, status = None, 200
+        if asked and form.is_valid() and request.method == "POST":
+            try:
+                queued = postback_backfill(postback=postback, period=form.period)
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                self.message_user(request, f"Backfill queued: {queued} postbacks for past conversions.")
+                return redirect("admin:postbacks_postback_change", postback.pk)
+        elif asked and form.is_valid():
+            count = backfill.backfill_count(postback, form.period)
+        if asked and form.errors:
+            status = 400
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Send for past conversions",
+            "opts": self.model._meta,
+            "original": postback,
+            "form": form,
+            "count": count,
+            "max_days": backfill.MAX_DAYS,
+            "max_deliveries": backfill.MAX_DELIVERIES,
+        }
+        return TemplateResponse(request, "admin/postbacks/backfill.html", context, status=status)
 
     @admin.display(description="disabled because")
     def why_disabled(self, postback):
@@ -181,6 +251,28 @@ class PostbackFilter(admin.SimpleListFilter):
         return queryset.filter(postback_id=int(self.value()))
 
 
+class HttpCodeFilter(admin.SimpleListFilter):
+    """The HTTP code of the last attempt (`?http_code=<code>`, 0: no answer); the usual codes
+    are offered, any other can be typed into the address."""
+
+    title = "HTTP code"
+    parameter_name = "http_code"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("0", "0: no answer"),
+            *((str(code), str(code)) for code in (400, 403, 404, 429, 500, 502, 503, 504)),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value is None:
+            return queryset
+        if not (value.isascii() and value.isdigit() and len(value) <= 3):
+            raise IncorrectLookupParameters("http_code: not an HTTP code")
+        return queryset.filter(http_code=int(value))
+
+
 class DeliveryAttemptInline(admin.TabularInline):
     model = DeliveryAttempt
     verbose_name_plural = "attempts"
@@ -214,15 +306,16 @@ class DeliveryAdmin(TrafficRecordAdmin):
         "next_attempt_at",
         "offer",
         "affiliate",
+        "is_backfill",
         "url",
         "what_happened",
     ]
-    list_filter = ["state", "created_at", PostbackFilter]
+    list_filter = ["state", "created_at", "is_backfill", HttpCodeFilter, "conversion__offer", PostbackFilter]
     list_select_related = ["affiliate__user", "conversion__offer"]
     search_fields = ["=delivery_id", "=conversion__conversion_id"]
     search_help_text = "Exact postback id (X-Postback-Id) or conversion id."
     inlines = [DeliveryAttemptInline]
-    actions = ["retry_now"]
+    actions = ["retry_now", "replay_failed"]
     fieldsets = [
         (
             None,
@@ -234,6 +327,7 @@ class DeliveryAdmin(TrafficRecordAdmin):
                     "postback",
                     "conversion",
                     "event",
+                    "is_backfill",
                     "created_at",
                 ]
             },
@@ -308,3 +402,39 @@ class DeliveryAdmin(TrafficRecordAdmin):
         for reason, ids in refused.items():
             named = ", ".join(ids[:NAMED_REFUSALS]) + (", ..." if len(ids) > NAMED_REFUSALS else "")
             self.message_user(request, f"{len(ids)} not sent again: {reason} ({named})", messages.ERROR)
+
+    @admin.action(description="Send failed deliveries again", permissions=["retry"])
+    def replay_failed(self, request, queryset):
+        """Bulk replay: the failed deliveries of the selection (filter the list by offer, date,
+        HTTP code first, then select across every page) sent again through the same service as
+        the portal's and the API's, after a page that counts them."""
+        failed = deliveries_replayable(queryset.select_related(None))
+        if not confirmed(request):
+            count = failed.count()
+            return confirmation_page(
+                self,
+                request,
+                failed.select_related("affiliate__user", "conversion__offer"),
+                title="Send failed deliveries again?",
+                effects=[
+                    f"{count} failed deliveries of this selection are sent again now, each with its "
+                    "X-Postback-Id; the others (succeeded, still being sent, or whose postback was "
+                    "deleted) are left alone.",
+                    f"At most {REPLAY_MAX} at once.",
+                ],
+                button=f"Yes, send {count} again",
+                columns=[
+                    Column("postback id", lambda delivery: delivery.delivery_id),
+                    Column("affiliate", lambda delivery: delivery.affiliate),
+                    Column("offer", lambda delivery: delivery.conversion.offer),
+                    Column("HTTP code", lambda delivery: delivery.http_code),
+                    Column("created", lambda delivery: delivery.created_at),
+                ],
+            )
+        try:
+            sent = deliveries_replay_failed(failed)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return None
+        self.message_user(request, f"{sent} failed deliveries queued to be sent again.", messages.SUCCESS)
+        return None

@@ -6,6 +6,7 @@ from django.core.validators import RegexValidator
 
 from config.filters import DateRangeForm
 from offers.forms import public_id_field
+from postbacks.backfill import Period, period_problem
 from postbacks.models import Delivery
 
 
@@ -29,6 +30,12 @@ class DeliveryFilterForm(DateRangeForm):
     http_code = forms.IntegerField(
         label="HTTP code", required=False, min_value=0, max_value=999, help_text="HTTP code; 0: no answer"
     )
+    kind = forms.ChoiceField(
+        label="Kind",
+        choices=[("", "Live and backfill"), ("live", "Live"), ("backfill", "Backfill")],
+        required=False,
+        help_text="backfill: sent for a past conversion",
+    )
 
     def clean_conversion(self):
         return self.cleaned_data["conversion"].lower()
@@ -36,3 +43,37 @@ class DeliveryFilterForm(DateRangeForm):
 
 class ManagerDeliveryFilterForm(DeliveryFilterForm):
     affiliate = public_id_field("pid")
+
+
+class FailedDeliveryFilterForm(DateRangeForm):
+    """Which failed deliveries a bulk replay sends again: by offer, period (the deliveries'
+    creation, whole UTC days) and the HTTP code of their last attempt (0: no answer)."""
+
+    offer = public_id_field("Offer ID")
+    http_code = forms.IntegerField(
+        label="HTTP code", required=False, min_value=0, max_value=999, help_text="HTTP code; 0: no answer"
+    )
+
+
+class ManagerFailedDeliveryFilterForm(FailedDeliveryFilterForm):
+    affiliate = public_id_field("pid")
+
+
+class BackfillPeriodForm(DateRangeForm):
+    """The period of a backfill: both days required, at most postbacks.backfill.MAX_DAYS long."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("date_from", "date_to"):
+            self.fields[name].required = True
+            self.fields[name].error_messages["required"] = "Enter a day as YYYY-MM-DD."
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors and (problem := period_problem(self.period)):
+            self.add_error("date_to", problem)
+        return cleaned
+
+    @property
+    def period(self) -> Period:
+        return Period(self.cleaned_data["date_from"], self.cleaned_data["date_to"])

@@ -2,10 +2,12 @@
 signing secret, and the postback log's filters."""
 
 from django import forms
+from django.core.exceptions import ValidationError
 
 from config.filters import offer_choice_field, use_date_pickers
 from offers.access import offers_runnable_by
 from offers.models import Affiliate, Offer
+from postbacks import trackers
 from postbacks.filters import DeliveryFilterForm
 from postbacks.models import Postback
 from postbacks.outbound import url_problem
@@ -51,6 +53,76 @@ class PostbackForm(forms.ModelForm):
                 label="Goal",
                 error_messages={"invalid_choice": "Choose one of this offer's goals."},
             )
+
+
+class TrackerTemplateForm(forms.Form):
+    """Fills the postback URL from a tracker's template (postbacks.trackers): which tracker, the
+    sub that carries its click id, the status it is for and the affiliate's blanks. A GET form
+    of its own above PostbackForm, its fields prefixed `template-`: "Use template" saves nothing
+    and PostbackFormMixin shows the postback form again with the URL and status it filled in."""
+
+    prefix = "template"
+
+    tracker = forms.ChoiceField(
+        label="Tracker",
+        required=False,
+        choices=[("", "None: type the URL"), *((t.key, t.name) for t in trackers.TEMPLATES)],
+        error_messages={
+            "invalid_choice": "There is no template for %(value)s: choose a tracker from the list."
+        },
+    )
+    click_id_sub = forms.ChoiceField(
+        label="Its click id is in",
+        required=False,
+        choices=[(name, name) for name in SUB_FIELDS],
+        initial="sub1",
+        help_text="The sub of your tracking link that carries your tracker's click id.",
+        error_messages={"invalid_choice": f"Choose one of {', '.join(SUB_FIELDS)}."},
+    )
+    status = forms.ChoiceField(
+        label="For status",
+        required=False,
+        choices=[("", "As the tracker suggests"), *Postback.StatusFilter.choices],
+        help_text="A tracker that takes status words gets one postback per status.",
+        error_messages={"invalid_choice": "Choose one of the statuses in the list."},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for blank in trackers.BLANKS.values():
+            self.fields[blank.name] = forms.CharField(
+                label=blank.label, required=False, max_length=253, help_text=blank.help
+            )
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("tracker") and "tracker" not in self.errors:
+            self.add_error("tracker", "Choose the tracker whose template fills the URL.")
+        return cleaned
+
+    def blank_fields(self) -> list:
+        return [self[name] for name in trackers.BLANKS]
+
+    def chosen(self) -> trackers.TrackerTemplate | None:
+        """The template chosen, sent or preselected."""
+        key = self["tracker"].value()
+        return trackers.BY_KEY.get(key) if isinstance(key, str) else None
+
+    def filled(self) -> trackers.Filled | None:
+        """The template filled in, or None with the form's errors set."""
+        if not self.is_valid():
+            return None
+        try:
+            return trackers.fill(
+                trackers.BY_KEY[self.cleaned_data["tracker"]],
+                click_id_sub=self.cleaned_data["click_id_sub"] or SUB_FIELDS[0],
+                blanks=self.cleaned_data,
+                status=self.cleaned_data["status"],
+            )
+        except ValidationError as exc:
+            for name, messages in exc.message_dict.items():
+                self.add_error(name, messages)
+            return None
 
 
 class PostbackOptionsForm(forms.ModelForm):

@@ -49,6 +49,7 @@ class Step:
 @dataclass
 class IntegrationTest:
     steps: list[Step] = field(default_factory=list)
+    conversion_id: str = ""  # of the test conversion, once made: its explain links to it
 
     @property
     def passed(self) -> bool:
@@ -71,6 +72,7 @@ def integration_test_run(
     test.steps.append(conversion_step)
     if not conversion_step.passed:
         return test
+    test.conversion_id = conversion.conversion_id
     test.steps.append(_delivery(conversion, postback, url))
     return test
 

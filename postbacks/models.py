@@ -151,6 +151,9 @@ class Delivery(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     # The lease of the sender holding the delivery: only a result sent under it is recorded.
     locked_until = models.DateTimeField(null=True, blank=True)
+    # Made by a backfill (a postback sent for past conversions, postbacks.backfill): sent only
+    # when no live delivery is due, so that a backfill never delays the conversions of today.
+    is_backfill = models.BooleanField("backfill", default=False, db_default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
 
@@ -159,10 +162,16 @@ class Delivery(models.Model):
         verbose_name_plural = "deliveries"
         indexes = [
             models.Index(
-                # The claim's order: it reads the head of this index, due deliveries only.
+                # The claim's order: it reads the head of this index, due live deliveries only.
                 fields=["next_attempt_at", "id"],
-                condition=models.Q(state__in=["pending", "retrying"]),
+                condition=models.Q(state__in=["pending", "retrying"], is_backfill=False),
                 name="delivery_due",
+            ),
+            models.Index(
+                # The claim's backfill deliveries, read when the live ones left room.
+                fields=["next_attempt_at", "id"],
+                condition=models.Q(state__in=["pending", "retrying"], is_backfill=True),
+                name="delivery_backfill_due",
             ),
             models.Index(fields=["affiliate", "created_at"], name="delivery_affiliate_created"),
             models.Index(fields=["created_at"], name="delivery_created"),

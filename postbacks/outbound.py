@@ -2,7 +2,8 @@
 
 Postback URLs come from untrusted users, so a URL is checked twice:
 - when it is saved (`url_problem`): http or https only, no credentials, and a host that resolves
-  only to public addresses; a host that does not resolve yet is accepted and checked at sending;
+  only to public addresses; a host that does not resolve yet is accepted and checked at sending
+  (and, before all, no blank of a tracker template such as `<domain>` left to fill in);
 - when it is sent: the same checks of the URL (a row may predate them, or its host may have
   changed), then, on the address actually connected to, twice: the HTTP client resolves names
   through `PublicAddressResolver`, which hands the connector only allowed addresses, so a name
@@ -42,6 +43,8 @@ from aiohttp.abc import AbstractResolver
 from aiohttp.resolver import ThreadedResolver
 from django.conf import settings
 from yarl import URL
+
+from postbacks.trackers import unfilled_problem
 
 EXCERPT_BYTES = 1024
 ERROR_LENGTH = 255  # DeliveryAttempt.error
@@ -117,6 +120,8 @@ def url_problem(url: str) -> str | None:
     """Why a postback URL is refused, or None. Resolves the host (see the module docstring)."""
     if any(character.isspace() or ord(character) < 32 or ord(character) == 127 for character in url):
         return "The URL contains spaces or control characters: percent-encode them."
+    if problem := unfilled_problem(url):
+        return problem
     problem, host, port = _checked(url)
     if problem or _literal_address(host) is not None:
         return problem or None

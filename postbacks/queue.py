@@ -7,7 +7,10 @@ the retry schedule, and the health of their postbacks.
   delivery is thus not due until its lease ends: the due ones are always the head of one index,
   and a claim reads only the rows it takes, however long the queue. It skips a delivery while an
   earlier one of the same postback and conversion is unfinished, so that they go out in event
-  order, and takes only a few of a slow host's (`limited_hosts`).
+  order, and takes only a few of a slow host's (`limited_hosts`). Live deliveries come first:
+  backfill ones (`Delivery.is_backfill`, postbacks.backfill) have an index of their own and only
+  fill the room the due live ones leave, so a backfill of any size never delays a live delivery
+  behind it in the queue.
 - `record` stores results in batches: the attempt log, the new state and the next attempt time
   from the retry schedule (`retry_delay`, or the endpoint's Retry-After), and the postback's
   health (a postback whose every delivery fails for POSTBACK_DISABLE_AFTER_DAYS is disabled). A
@@ -49,6 +52,7 @@ CLAIM_FIELDS = [
     "conversion_id",
     "affiliate__signing_secret",
     "conversion__is_test",
+    "is_backfill",
 ]
 
 
@@ -70,28 +74,51 @@ def _sendable():
     ).exclude(Exists(earlier_unfinished))
 
 
-def claim(ids=None, *, limit: int = CLAIM_BATCH, limited_hosts: dict[str, int] | None = None) -> list[dict]:
+def claim(
+    ids=None,
+    *,
+    limit: int = CLAIM_BATCH,
+    limited_hosts: dict[str, int] | None = None,
+    backfill_limit: int | None = None,
+) -> list[dict]:
     """Take up to `limit` sendable deliveries (of `ids`, when given) for this sender; of a host
-    in `limited_hosts`, only as many as the number it maps to."""
+    in `limited_hosts`, only as many as the number it maps to. Due live deliveries are taken
+    first; backfill ones fill the rest of the batch, at most `backfill_limit` of them."""
     sendable = _sendable()
     if ids is not None:
         sendable = sendable.filter(pk__in=ids)
-    limited_hosts = limited_hosts or {}
+    host_room = dict(limited_hosts or {})
     with transaction.atomic():
         # Walk the due index in order and stop at `limit` (PostgreSQL). The planner's count of
         # due rows comes from the last ANALYZE: after a burst it expects a few, and would rather
         # read and sort all of them (a tenth of a second per claim at 30,000 due).
         set_for_transaction(enable_sort="off")
-        rows = _lock_first(sendable.exclude(host__in=limited_hosts), limit)
-        for host, room in limited_hosts.items():
-            if room > 0 and len(rows) < limit:
-                rows += _lock_first(sendable.filter(host=host), min(room, limit - len(rows)))
+        # `is_backfill` spelled out in each query: it is what lets the planner use the partial
+        # index of each kind (delivery_due, delivery_backfill_due).
+        rows = _take(sendable.filter(is_backfill=False), limit, host_room)
+        backfill_room = limit - len(rows)
+        if backfill_limit is not None:
+            backfill_room = min(backfill_room, backfill_limit)
+        if backfill_room > 0:
+            rows += _take(sendable.filter(is_backfill=True), backfill_room, host_room)
         lease = timezone.now() + timedelta(seconds=settings.POSTBACK_LEASE_SECONDS)
         Delivery.objects.filter(pk__in=[row["pk"] for row in rows]).update(
             locked_until=lease, next_attempt_at=lease
         )
     for row in rows:
         row["lease"] = lease
+    return rows
+
+
+def _take(deliveries, limit: int, host_room: dict[str, int]) -> list[dict]:
+    """Up to `limit` of `deliveries`, in due order, of a limited host only as many as its room
+    in `host_room` (which is then used up by as many)."""
+    rows = _lock_first(deliveries.exclude(host__in=host_room), limit)
+    for host, room in host_room.items():
+        if room > 0 and len(rows) < limit:
+            taken = _lock_first(deliveries.filter(host=host), min(room, limit - len(rows)))
+            host_room[host] = room - len(taken)
+            rows += taken
     return rows
 
 

@@ -47,4 +47,11 @@ def deliveries_filtered(deliveries, filters: dict):
         deliveries = deliveries.filter(conversion__conversion_id=filters["conversion"])
     if filters.get("http_code") is not None:
         deliveries = deliveries.filter(http_code=filters["http_code"])
+    if filters.get("kind"):
+        deliveries = deliveries.filter(is_backfill=filters["kind"] == "backfill")
     return deliveries
+
+
+def deliveries_replayable(deliveries):
+    """Those of `deliveries` a bulk replay sends again: failed, their postback still there."""
+    return deliveries.filter(state=Delivery.State.FAILED, postback__isnull=False)

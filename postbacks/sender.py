@@ -45,6 +45,11 @@ RECORD_EVERY_SECONDS = 0.02
 SLOW_AFTER_SECONDS = 2.0
 SLOW_HOST_REQUESTS = 16
 CONNECTIONS_PER_HOST = 64
+# Backfill deliveries in flight at most. The rest of MAX_IN_FLIGHT is always free for live ones,
+# which a sender then claims as soon as it is woken; and a live request to a host a backfill is
+# being sent to waits for one of its CONNECTIONS_PER_HOST connections behind at most this many
+# backfill requests, not behind the whole backfill.
+BACKFILL_IN_FLIGHT = CONNECTIONS_PER_HOST // 2
 
 
 # --- Requests -------------------------------------------------------------------------------
@@ -122,6 +127,9 @@ class Sender:
             future.result(timeout)
         except Exception:
             logger.warning("Postback sender stopped with deliveries in flight; they will be sent again")
+        # Each database thread holds a connection of its own: closed, rather than left to time out.
+        for thread in (self._claims, self._records):
+            thread.submit(lambda: connection.close()).result(timeout)
 
     # Everything below runs in the sender's thread.
 
@@ -139,6 +147,7 @@ class Sender:
         self._results: list = []
         self._results_ready = asyncio.Event()
         self._running: dict[int, tuple[str, float]] = {}  # delivery id -> (host, start)
+        self._backfill_running = 0
         self._slow_answers: set[str] = set()  # hosts whose last request took SLOW_AFTER_SECONDS
         self._tasks: set = set()
         # aiohttp wants to be created inside its loop. Connections are kept open and reused, at
@@ -153,7 +162,16 @@ class Sender:
             self._wake.clear()
             while (room := MAX_IN_FLIGHT - len(self._tasks)) >= (CLAIM_AT_ROOM if self._tasks else 1):
                 limit, limited = min(room, queue.CLAIM_BATCH), self._limited_hosts()
-                rows = await self._db(self._claims, queue.claim, limit=limit, limited_hosts=limited) or []
+                rows = (
+                    await self._db(
+                        self._claims,
+                        queue.claim,
+                        limit=limit,
+                        limited_hosts=limited,
+                        backfill_limit=max(0, BACKFILL_IN_FLIGHT - self._backfill_running),
+                    )
+                    or []
+                )
                 for row in rows:
                     task = self._loop.create_task(self._send(row))
                     self._tasks.add(task)
@@ -164,11 +182,13 @@ class Sender:
     async def _send(self, row):
         host, began = row["host"], time.monotonic()
         self._running[row["pk"]] = (host, began)
+        self._backfill_running += row["is_backfill"]
         started = time.time()
         try:
             outcome = await outbound.send(self._session, request_for(row))
         finally:
             del self._running[row["pk"]]
+            self._backfill_running -= row["is_backfill"]
         if time.monotonic() - began >= SLOW_AFTER_SECONDS:
             self._slow_answers.add(host)
         else:

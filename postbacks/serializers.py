@@ -6,6 +6,7 @@ from offers.access import offers_runnable_by
 from offers.choices import ConversionStatus
 from offers.models import Goal, Offer
 from postbacks import macros
+from postbacks.chain import query_shown
 from postbacks.explanations import explain
 from postbacks.models import Delivery, Postback
 from postbacks.services import postback_save
@@ -163,9 +164,13 @@ class DeliverySerializer(serializers.ModelSerializer):
             "currency",
             "integration_method",
             "is_test",
+            "is_backfill",
             "explanation",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "is_backfill": {"help_text": "Sent for a past conversion by a backfill, after live deliveries."}
+        }
 
     @extend_schema_field(ExplanationSerializer(allow_null=True))
     def get_explanation(self, delivery) -> dict | None:
@@ -181,3 +186,199 @@ class ManagerDeliverySerializer(DeliverySerializer):
     class Meta(DeliverySerializer.Meta):
         fields = [*DeliverySerializer.Meta.fields, "affiliate"]
         read_only_fields = fields
+
+
+class BackfillSerializer(serializers.Serializer):
+    """A backfill's preview (GET) or what was queued (POST)."""
+
+    date_from = serializers.DateField()
+    date_to = serializers.DateField()
+    deliveries = serializers.IntegerField(
+        help_text="How many postbacks the backfill sends (the preview's count)."
+    )
+    queued = serializers.BooleanField(help_text="True once queued (POST with deliveries > 0).")
+
+
+class ReplaySerializer(serializers.Serializer):
+    """A bulk replay's preview (GET) or what was sent again (POST)."""
+
+    deliveries = serializers.IntegerField(
+        help_text="Failed deliveries matching the filters (GET) or sent again (POST)."
+    )
+    sent = serializers.BooleanField(help_text="True on POST: the deliveries are due now.")
+
+
+# --- The explain of a conversion (postbacks.chain) -------------------------------------------------
+
+
+def chain_data(chain) -> dict:
+    """A conversion's chain as the explain API answers it: the entries in time order. An
+    affiliate's leaves out what postbacks.chain keeps from them (revenue, order sum, the
+    advertiser's address)."""
+    return {
+        "lookup": {chain.lookup.name: chain.lookup.value},
+        "is_test": chain.is_test,
+        "entries": [_entry_data(entry, chain.for_manager) for entry in chain.entries],
+    }
+
+
+def _entry_data(entry, for_manager: bool) -> dict:
+    if entry.kind == "click":
+        return {"type": "click", "at": entry.at, "click": _click_data(entry.click)}
+    if entry.kind == "hit":
+        return {"type": "advertiser_postback", "at": entry.at, **_hit_data(entry.hit, for_manager)}
+    step = entry.step
+    return {
+        "type": "conversion_event",
+        "at": entry.at,
+        "conversion": _conversion_data(step.conversion, for_manager),
+        "event": {
+            "kind": step.event.kind,
+            "old_status": step.event.old_status,
+            "new_status": step.event.new_status,
+            "source": step.event.source,
+        },
+        "postbacks": [_verdict_data(verdict) for verdict in step.verdicts],
+        "deliveries_of_deleted_postbacks": [_delivery_data(delivery) for delivery in step.orphan_deliveries],
+    }
+
+
+def _click_data(click) -> dict:
+    return {
+        "click_id": click.click_id,
+        "pid": click.affiliate.pid,
+        "offer": click.offer.offer_id,
+        "created_at": click.created_at,
+        "is_test": click.is_test,
+        "subs": {name: value for name, value in click.all_sub_values().items() if value},
+        "parameters": {
+            name: getattr(click, name)
+            for name in ("ref_id", "ext1", "ext2", "ext3", "os_id", "fbclid", "imp_id")
+            if getattr(click, name)
+        },
+        "visitor": {
+            "ip": click.ip,
+            "user_agent": click.user_agent,
+            "referrer": click.referrer,
+            "country": click.country,
+            "region": click.region,
+            "city": click.city,
+            "os": click.os_family,
+            "os_version": click.os_version,
+            "device_type": click.device_type,
+            "browser": click.browser,
+            "language": click.language,
+        },
+    }
+
+
+def _hit_data(hit, for_manager: bool) -> dict:
+    data = {
+        "source": hit.source,
+        "method": hit.method,
+        "query": query_shown(hit, for_manager=for_manager),
+        "outcome": hit.outcome,
+        "http_status": hit.http_status,
+        "message": hit.message,
+        "conversion_id": hit.conversion.conversion_id if hit.conversion_id else None,
+    }
+    if for_manager:
+        data["ip"] = hit.ip
+    return data
+
+
+def _conversion_data(conversion, for_manager: bool) -> dict:
+    data = {
+        "conversion_id": conversion.conversion_id,
+        "pid": conversion.affiliate.pid,
+        "click_id": conversion.click.click_id if conversion.click_id else None,
+        "action_id": conversion.action_id,
+        "offer": conversion.offer.offer_id,
+        "goal": conversion.goal_value,
+        "status": conversion.status,
+        "decline_reason": conversion.decline_reason,
+        "integration_method": conversion.integration_method,
+        "payout": str(conversion.payout),
+        "currency": conversion.currency,
+        "is_test": conversion.is_test,
+        "created_at": conversion.created_at,
+    }
+    if for_manager:
+        data |= {"revenue": str(conversion.revenue), "order_sum": _text(conversion.order_sum)}
+    return data
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def _verdict_data(verdict) -> dict:
+    postback = verdict.postback
+    return {
+        "postback": postback.pk,
+        "url": postback.url,
+        "offer": postback.offer.offer_id if postback.offer_id else None,
+        "enabled": postback.enabled,
+        "fired": verdict.fired,
+        "reasons": [{"code": why.code, "text": why.text} for why in verdict.reasons],
+        "note": verdict.note,
+        "deliveries": [_delivery_data(delivery) for delivery in verdict.deliveries],
+    }
+
+
+def _delivery_data(delivery) -> dict:
+    explanation = explain(http_code=delivery.http_code, error=delivery.error, url=delivery.url)
+    return {
+        "id": str(delivery.delivery_id),
+        "state": delivery.state,
+        "url": delivery.url,
+        "created_at": delivery.created_at,
+        "http_code": delivery.http_code,
+        "what_happened": {"title": explanation.title, "advice": explanation.advice},
+        "attempts": [
+            {
+                "started_at": attempt.started_at,
+                "http_code": attempt.http_code,
+                "duration_ms": attempt.duration_ms,
+                "error": attempt.error,
+                "what_happened": _explained(attempt),
+            }
+            for attempt in delivery.attempt_log.all()
+        ],
+    }
+
+
+def _explained(attempt) -> dict:
+    explanation = explain(http_code=attempt.http_code, error=attempt.error, url=attempt.url)
+    return {"title": explanation.title, "advice": explanation.advice}
+
+
+class TrackerBlankSerializer(serializers.Serializer):
+    name = serializers.CharField(
+        help_text="The query parameter that fills it in `fill/`, and its <name> in `url`."
+    )
+    label = serializers.CharField()
+    help = serializers.CharField()
+
+
+class TrackerTemplateSerializer(serializers.Serializer):
+    """A tracker's postback URL template (postbacks.trackers): `url` with our macros and blanks
+    in angle brackets: `<click_id>` (the sub you name), `<status>` (the tracker's word for the
+    postback's status) and `blanks`, your own values."""
+
+    key = serializers.CharField()
+    name = serializers.CharField()
+    url = serializers.CharField(help_text="The URL pattern, blanks in angle brackets.")
+    blanks = TrackerBlankSerializer(many=True, help_text="What you fill in.")
+    status = serializers.CharField(help_text="The status filter suggested for it.")
+    status_words = serializers.DictField(
+        child=serializers.CharField(),
+        help_text="Status filter -> the tracker's word. When set: one postback per status, one of these.",
+    )
+    note = serializers.CharField()
+    source = serializers.URLField(help_text="The tracker's documentation of its postback URL.")
+
+
+class FilledTemplateSerializer(serializers.Serializer):
+    url = serializers.CharField(help_text="The postback URL to save, as `url` of a postback.")
+    status = serializers.CharField(help_text="The status filter to save it with.")

@@ -13,13 +13,15 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from conversions.lifecycle import conversion_create_test
 from conversions.models import ConversionEvent
 from offers.access import offers_runnable_by
-from postbacks import firing, macros, queue, sender
+from postbacks import backfill, firing, macros, queue, sender
 from postbacks.models import Delivery, Postback
+from postbacks.selectors import deliveries_replayable
 from tracking.models import new_click_id
 
 logger = logging.getLogger(__name__)
@@ -67,9 +69,10 @@ def _macro_values(event: ConversionEvent, affiliate) -> dict:
     return macros.values_for(conversion, event.new_status)
 
 
-def _new_delivery(postback, conversion, event, values) -> Delivery:
+def _new_delivery(postback, conversion, event, values, *, is_backfill: bool = False) -> Delivery:
     url = macros.render(postback.url, values)
     return Delivery(
+        is_backfill=is_backfill,
         affiliate_id=conversion.affiliate_id,
         postback=postback,
         conversion=conversion,
@@ -132,20 +135,8 @@ def delivery_retry(delivery: Delivery) -> Delivery:
         raise ValidationError("The postback of this delivery was deleted, so it cannot be sent again.")
     if delivery.state == Delivery.State.SUCCEEDED:
         raise ValidationError(ALREADY_DELIVERED, code="conflict")
-    now = timezone.now()
     with transaction.atomic():
-        # A delivery a sender holds is being sent right now: sending it again at the same time
-        # would only duplicate it. The state is checked again in the update: the delivery may
-        # have succeeded since it was read.
-        taken = (
-            Delivery.objects.filter(pk=delivery.pk)
-            .exclude(locked_until__gt=now)
-            .exclude(state=Delivery.State.SUCCEEDED)
-            .update(
-                state=Delivery.State.RETRYING if delivery.attempts else Delivery.State.PENDING,
-                next_attempt_at=now,
-            )
-        )
+        taken = _send_again(Delivery.objects.filter(pk=delivery.pk))
         if not taken:
             if Delivery.objects.filter(pk=delivery.pk, state=Delivery.State.SUCCEEDED).exists():
                 raise ValidationError(ALREADY_DELIVERED, code="conflict")
@@ -155,6 +146,112 @@ def delivery_retry(delivery: Delivery) -> Delivery:
         _wake_senders_after_commit()
     delivery.refresh_from_db()
     return delivery
+
+
+def _send_again(deliveries) -> int:
+    """Make `deliveries` due now, each keeping its X-Postback-Id; returns how many. A delivery a
+    sender holds is being sent right now: sending it again at the same time would only
+    duplicate it. The state is checked in the update itself: a delivery may have succeeded
+    since it was read."""
+    now = timezone.now()
+    return (
+        deliveries.exclude(locked_until__gt=now)
+        .exclude(state=Delivery.State.SUCCEEDED)
+        .update(
+            state=Case(
+                When(attempts=0, then=Value(Delivery.State.PENDING)), default=Value(Delivery.State.RETRYING)
+            ),
+            next_attempt_at=now,
+        )
+    )
+
+
+# --- Bulk replay of failed deliveries -----------------------------------------------------
+
+# The most failed deliveries one request sends again; more are refused, with the count.
+REPLAY_MAX = 10_000
+REPLAY_BATCH = 1000
+
+
+def deliveries_replay_failed(deliveries) -> int:
+    """Send again every failed delivery of `deliveries` whose postback is still there (see
+    postbacks.selectors.deliveries_replayable), as `delivery_retry` does for one: the same
+    X-Postback-Id, since the endpoint never acknowledged it and may de-duplicate on it.
+    Returns how many; refuses more than REPLAY_MAX at once, sending none."""
+    ids = list(
+        deliveries_replayable(deliveries).order_by("pk").values_list("pk", flat=True)[: REPLAY_MAX + 1]
+    )
+    if len(ids) > REPLAY_MAX:
+        raise ValidationError(
+            f"More than {REPLAY_MAX:,} failed deliveries match: narrow the filter "
+            f"(offer, period, HTTP code) to send at most {REPLAY_MAX:,} at once. Nothing was sent."
+        )
+    sent = 0
+    # Short transactions: a sender recording results never waits long for these rows.
+    for start in range(0, len(ids), REPLAY_BATCH):
+        with transaction.atomic():
+            sent += _send_again(
+                Delivery.objects.filter(pk__in=ids[start : start + REPLAY_BATCH], state=Delivery.State.FAILED)
+            )
+            _wake_senders_after_commit()
+    return sent
+
+
+# --- Backfill -------------------------------------------------------------------------------
+
+
+def postback_backfill(*, postback: Postback, period: backfill.Period) -> int:
+    """Queue a backfill of `postback` over `period` (postbacks.backfill says which conversions)
+    and return how many deliveries it makes. They are made after the answer, BATCH at a time
+    (`postback_backfill_run`, in a worker), and sent only when no live delivery is due."""
+    if problem := backfill.period_problem(period):
+        raise ValidationError({"date_to": problem})
+    if not postback.enabled:
+        raise ValidationError("This postback is disabled: enable it before sending it for past conversions.")
+    count = backfill.backfill_count(postback, period)
+    if count > backfill.MAX_DELIVERIES:
+        raise ValidationError(
+            f"This period would send {count:,} postbacks; at most {backfill.MAX_DELIVERIES:,} go in one "
+            "backfill: choose a shorter period."
+        )
+    if count:
+        from postbacks.tasks import backfill_postback
+
+        arguments = (postback.pk, period.date_from.isoformat(), period.date_to.isoformat())
+        transaction.on_commit(lambda: backfill_postback.delay(*arguments))
+    return count
+
+
+def postback_backfill_run(*, postback_id: int, period: backfill.Period) -> int:
+    """Make the deliveries of a backfill, backfill.BATCH conversions per transaction; returns
+    how many. Each transaction holds the postback's row, so two backfills of one postback at
+    once take turns, and the second finds the first's deliveries and skips them. A postback
+    deleted or disabled meanwhile stops the backfill."""
+    postback = Postback.objects.select_related("affiliate").filter(pk=postback_id).first()
+    if postback is None:
+        return 0
+    rule, after, made = backfill.Rule(postback), 0, 0
+    while True:
+        with transaction.atomic():
+            if not Postback.objects.select_for_update().filter(pk=postback_id, enabled=True).exists():
+                return made
+            events, after = backfill.backfill_batch(postback, period, rule=rule, after=after)
+            if after is None:
+                return made
+            deliveries = [
+                _new_delivery(
+                    postback,
+                    event.conversion,
+                    event,
+                    _macro_values(event, postback.affiliate),
+                    is_backfill=True,
+                )
+                for event in events
+            ]
+            if deliveries:
+                Delivery.objects.bulk_create(deliveries)
+                _wake_senders_after_commit()
+        made += len(deliveries)
 
 
 # --- Test postbacks ---------------------------------------------------------------------

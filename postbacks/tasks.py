@@ -1,7 +1,12 @@
+import sys
+from datetime import date
+
 from celery import shared_task
 from celery.signals import worker_process_shutdown, worker_shutdown
 
-from postbacks import sender
+from postbacks import backfill, sender, services
+
+BACKFILL_SWITCH_INTERVAL = 0.0002
 
 
 @shared_task(ignore_result=True)
@@ -15,3 +20,18 @@ def send_deliveries():
 @worker_shutdown.connect
 def _finish_in_flight_deliveries(**kwargs):
     sender.stop_process_sender()
+
+
+@shared_task(ignore_result=True)
+def backfill_postback(postback_id: int, date_from: str, date_to: str):
+    """Make the deliveries of a backfill the affiliate asked for (postbacks.backfill)."""
+    period = backfill.Period(date.fromisoformat(date_from), date.fromisoformat(date_to))
+    # Making deliveries is CPU work in this process's main thread, while the process's sender
+    # thread sends live deliveries: with the interpreter's default switch interval (5 ms) the
+    # sender would wait that long for the GIL at each step of each request.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(BACKFILL_SWITCH_INTERVAL)
+    try:
+        services.postback_backfill_run(postback_id=postback_id, period=period)
+    finally:
+        sys.setswitchinterval(interval)

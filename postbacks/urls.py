@@ -18,6 +18,7 @@ urlpatterns = [
     path(f"{local}<row_id:pk>/", views.PostbackUpdateView.as_view(), name="offer-edit"),
     path(f"{local}<row_id:pk>/delete/", views.PostbackDeleteView.as_view(), name="offer-delete"),
     path(f"{local}<row_id:pk>/test/", views.PostbackTestView.as_view(), name="offer-test"),
+    path(f"{local}<row_id:pk>/backfill/", views.PostbackBackfillView.as_view(), name="offer-backfill"),
     path(global_, views.PostbackSettingsView.as_view(), name="settings"),
     path(f"{global_}signing-secret/", views.SigningSecretView.as_view(), name="signing-secret"),
     path(
@@ -27,7 +28,10 @@ urlpatterns = [
     path(f"{global_}<row_id:pk>/", views.PostbackUpdateView.as_view(), name="global-edit"),
     path(f"{global_}<row_id:pk>/delete/", views.PostbackDeleteView.as_view(), name="global-delete"),
     path(f"{global_}<row_id:pk>/test/", views.PostbackTestView.as_view(), name="global-test"),
+    path(f"{global_}<row_id:pk>/backfill/", views.PostbackBackfillView.as_view(), name="global-backfill"),
     path("integration-test/", views.IntegrationTestView.as_view(), name="integration-test"),
     path("statistics/postbacks/", views.DeliveryLogView.as_view(), name="log"),
+    path("statistics/explain/", views.ExplainView.as_view(), name="explain"),
+    path("statistics/postbacks/replay/", views.DeliveryReplayView.as_view(), name="replay"),
     path("statistics/postbacks/<uuid:delivery_id>/retry/", views.DeliveryRetryView.as_view(), name="retry"),
 ]

@@ -14,14 +14,15 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.generic import CreateView, DeleteView, ListView, TemplateView, UpdateView
 
-from config.filters import with_default_period
+from config.filters import offer_choice_field, use_date_pickers, with_default_period
 from config.text import has_control_characters
 from conversions.selectors import offers_for_statistics
 from offers.selectors import offers_visible_to
 from offers.services import affiliate_set_signing_secret, affiliate_update
 from portal.access import AffiliateRequiredMixin
 from portal.forms import ConfirmForm
-from postbacks import macros
+from postbacks import backfill, chain, macros, trackers
+from postbacks.filters import BackfillPeriodForm, FailedDeliveryFilterForm
 from postbacks.forms import (
     DeliveryLogFilterForm,
     IntegrationTestAffiliateForm,
@@ -29,11 +30,20 @@ from postbacks.forms import (
     PostbackForm,
     PostbackOptionsForm,
     SigningSecretForm,
+    TrackerTemplateForm,
 )
 from postbacks.integration import integration_test_run
 from postbacks.models import Delivery, Postback
-from postbacks.selectors import deliveries_filtered, deliveries_with_relations
-from postbacks.services import delivery_retry, postback_delete, postback_save, postback_send_test
+from postbacks.selectors import deliveries_filtered, deliveries_replayable, deliveries_with_relations
+from postbacks.services import (
+    REPLAY_MAX,
+    deliveries_replay_failed,
+    delivery_retry,
+    postback_backfill,
+    postback_delete,
+    postback_save,
+    postback_send_test,
+)
 from tracking.models import SUB_FIELDS
 
 TESTED_SESSION_KEY = "postback_tested_delivery"
@@ -85,7 +95,7 @@ class PostbackListView(PostbackScopeMixin, ListView):
         postbacks = _with_last_delivery(self.postbacks())
         for postback in postbacks:
             postback.links = {
-                action: self.action_url(action, postback) for action in ("edit", "delete", "test")
+                action: self.action_url(action, postback) for action in ("edit", "delete", "test", "backfill")
             }
         return postbacks
 
@@ -111,6 +121,22 @@ def _with_last_delivery(postbacks) -> list[Postback]:
     return postbacks
 
 
+def _trackers_for_script() -> list[dict]:
+    """What postback-templates.js needs of each template to fill the URL as postbacks.trackers.fill does."""
+    return [
+        {
+            "key": template.key,
+            "url": template.url,
+            "status": template.status,
+            "status_words": template.status_words,
+            "blanks": [blank.name for blank in template.blanks],
+            "note": template.note,
+            "source": template.source,
+        }
+        for template in trackers.TEMPLATES
+    ]
+
+
 class PostbackFormMixin(PostbackScopeMixin):
     form_class = PostbackForm
     template_name = "postbacks/postback_form.html"
@@ -122,8 +148,27 @@ class PostbackFormMixin(PostbackScopeMixin):
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "affiliate": self.affiliate, "offer": self.offer}
 
+    @cached_property
+    def template_form(self) -> TrackerTemplateForm:
+        """The tracker template part of the page: bound when "Use template" sent it (a GET, so
+        that it works without JavaScript and saves nothing), else preselecting the tracker the
+        address names (`?template-tracker=keitaro`)."""
+        query = self.request.GET
+        if "use_template" in query:
+            return TrackerTemplateForm(query)
+        tracker = query.get("template-tracker", "")
+        return TrackerTemplateForm(initial={"tracker": tracker} if tracker in trackers.BY_KEY else {})
+
+    def get_initial(self):
+        initial = super().get_initial()
+        if self.template_form.is_bound and (filled := self.template_form.filled()) is not None:
+            initial.update(url=filled.url, status=filled.status)
+        return initial
+
     def get_context_data(self, **kwargs):
-        return super().get_context_data(macros=macros.MACROS, **kwargs)
+        return super().get_context_data(
+            macros=macros.MACROS, template_form=self.template_form, trackers=_trackers_for_script(), **kwargs
+        )
 
     def form_valid(self, form):
         try:
@@ -179,6 +224,65 @@ class PostbackTestView(PostbackScopeMixin, View):
         else:
             request.session[TESTED_SESSION_KEY] = delivery.pk
         return redirect(self.list_url())
+
+
+class PostbackBackfillView(PostbackScopeMixin, TemplateView):
+    """Send for past conversions: a period (GET) previews how many postbacks the backfill sends;
+    the page's button (POST) queues it (postbacks.backfill says which conversions)."""
+
+    template_name = "postbacks/backfill.html"
+
+    @cached_property
+    def postback(self):
+        return get_object_or_404(self.postbacks().select_related("affiliate"), pk=self.kwargs["pk"])
+
+    def get(self, request, *args, **kwargs):
+        asked = "date_from" in request.GET or "date_to" in request.GET
+        form = _with_date_pickers(
+            BackfillPeriodForm(request.GET if asked else None, initial=_initial_period())
+        )
+        count = backfill.backfill_count(self.postback, form.period) if asked and form.is_valid() else None
+        return self.render_to_response(self.get_context_data(form=form, count=count))
+
+    def post(self, request, *args, **kwargs):
+        form = _with_date_pickers(BackfillPeriodForm(request.POST))
+        if form.is_valid():
+            try:
+                count = postback_backfill(postback=self.postback, period=form.period)
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                if count:
+                    messages.success(
+                        request,
+                        f"Queued: {count} postback{'s' if count != 1 else ''} for past conversions. "
+                        "They are sent after the live ones and marked backfill in your postback log.",
+                    )
+                else:
+                    messages.info(
+                        request,
+                        "Nothing to send: every matching conversion of that period has had this postback.",
+                    )
+                return redirect(self.list_url())
+        return self.render_to_response(self.get_context_data(form=form, count=None), status=400)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            postback=self.postback,
+            max_days=backfill.MAX_DAYS,
+            max_deliveries=backfill.MAX_DELIVERIES,
+            **kwargs,
+        )
+
+
+def _initial_period() -> dict:
+    period = backfill.default_period()
+    return {"date_from": period.date_from, "date_to": period.date_to}
+
+
+def _with_date_pickers(form):
+    use_date_pickers(form)
+    return form
 
 
 class PostbackSettingsView(PostbackListView):
@@ -269,6 +373,46 @@ class DeliveryLogView(AffiliateRequiredMixin, ListView):
         return super().get_context_data(form=self.form, nav_section="statistics", **kwargs)
 
 
+class DeliveryReplayView(AffiliateRequiredMixin, TemplateView):
+    """Statistics > Affiliate postbacks > Send failed postbacks again: filters (GET) preview how
+    many of the affiliate's failed deliveries match; the button (POST) sends them again."""
+
+    template_name = "postbacks/replay.html"
+
+    def _form(self, data):
+        form = FailedDeliveryFilterForm(data)
+        use_date_pickers(form)
+        form.fields["offer"] = offer_choice_field(offers_for_statistics(self.affiliate))
+        form.fields["http_code"].help_text = "0: no answer"
+        return form
+
+    def _matching(self, form):
+        deliveries = Delivery.objects.filter(affiliate=self.affiliate)
+        return deliveries_filtered(deliveries, form.cleaned_data)
+
+    def get(self, request, *args, **kwargs):
+        form = self._form(with_default_period(request.GET))
+        count = deliveries_replayable(self._matching(form)).count() if form.is_valid() else None
+        return self.render_to_response(self.get_context_data(form=form, count=count))
+
+    def post(self, request, *args, **kwargs):
+        form = self._form(request.POST)
+        if form.is_valid():
+            try:
+                sent = deliveries_replay_failed(self._matching(form))
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(
+                    request, f"{sent} failed postback{'s' if sent != 1 else ''} will be sent again shortly."
+                )
+                return redirect("postbacks:log")
+        return self.render_to_response(self.get_context_data(form=form, count=None), status=400)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(nav_section="statistics", max_replay=REPLAY_MAX, **kwargs)
+
+
 class DeliveryRetryView(AffiliateRequiredMixin, View):
     http_method_names = ["post"]
 
@@ -350,3 +494,28 @@ def admin_integration_test(request):
         "action": f"{reverse('admin-integration-test')}?affiliate={affiliate.pid}" if affiliate else "",
     }
     return TemplateResponse(request, "admin/integration_test.html", context)
+
+
+# --- The explain of a conversion -----------------------------------------------------------------
+
+
+class ExplainView(AffiliateRequiredMixin, TemplateView):
+    """Statistics > Explain (`?click_id=`, `?conversion_id=` or `?action_id=`): the whole chain
+    of one of the affiliate's conversions, with why each postback fired or not
+    (postbacks.chain). Another affiliate's id is not found, as an unknown one."""
+
+    template_name = "postbacks/explain.html"
+
+    def get(self, request, *args, **kwargs):
+        query = {name: request.GET.get(name, "") for name in chain.LOOKUPS}
+        context = {"nav_section": "statistics", "query": query}
+        if not request.GET:  # the form alone
+            return self.render_to_response(self.get_context_data(**context))
+        try:
+            lookup = chain.lookup_from(request.GET)
+        except ValidationError as exc:
+            context["error"] = " ".join(exc.messages)
+            return self.render_to_response(self.get_context_data(**context), status=400)
+        found = chain.conversion_chain(lookup, affiliate=self.affiliate)
+        context |= {"lookup": lookup, "chain": found}
+        return self.render_to_response(self.get_context_data(**context), status=200 if found else 404)

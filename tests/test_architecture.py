@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ["offers", "tracking", "conversions", "postbacks", "stats", "api", "portal", "manager"]
+LAYERS = ["offers", "tracking", "conversions", "postbacks", "stats", "alerts", "api", "portal", "manager"]
 RANK = {
     "offers": 0,
     "tracking": 1,
     "conversions": 2,
     "postbacks": 3,
     "stats": 4,
+    "alerts": 4,
     "api": 5,
     "portal": 5,
     "manager": 5,

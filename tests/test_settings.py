@@ -93,4 +93,5 @@ def test_beat_runs_every_periodic_job():
         "postbacks.tasks.send_deliveries",
         "conversions.tasks.approve_expired_holds",
         "portal.tasks.clear_expired_sessions",
+        "alerts.tasks.evaluate_alerts",
     }

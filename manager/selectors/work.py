@@ -6,10 +6,13 @@
 3. Affiliate postbacks in trouble: enabled but failing (`failing_since` set), or disabled by the
    platform (disabled with a `disabled_reason`; one an affiliate turned off without a reason is
    their choice, not a manager's work), the longest in trouble first, each with its deliveries of
-   the last days and the explanation of its last failure among them.
+   the last days, the explanation of its last failure among them, and its open alert (the
+   threshold of alerts.rules crossed, and what its affiliate was told).
 4. Advertiser postbacks refused within a window, counted per advertiser where the hit's offer was
    known, and per caller IP and message where it was not, the most refused first, each beside the
    hits accepted in the same window from the same advertiser or IP.
+5. Advertisers whose postbacks are refused at a high rate now (alerts.rules: a broken
+   integration), the longest first, as the beat's last evaluation found them.
 
 Every list shows at most ROWS rows and says how many it has in all: the admin's own list of the
 same rows (linked from the page) holds the rest. Each section takes a fixed number of queries.
@@ -24,6 +27,8 @@ from urllib.parse import urlsplit
 from django.db.models import Count, F, Max, Min, Q, Window
 from django.db.models.functions import Coalesce, RowNumber
 
+from alerts.models import AdvertiserAlert, PostbackAlert
+from alerts.selectors import advertisers_refused, open_postback_alerts
 from conversions.models import Conversion, ServerPostback
 from manager.selectors.partners import HEALTH_DAYS, PostbackHealth, measure_postback_health
 from offers.choices import ConversionStatus
@@ -115,6 +120,8 @@ def conversions_pending_longer_than(*, days: int, now: datetime) -> PendingConve
 
 @dataclass
 class TroubledPostback(PostbackHealth):
+    alert: PostbackAlert | None = None  # open when alerts.rules' threshold is crossed
+
     @property
     def host(self) -> str:
         """The host the postback's URL names ("" for a URL too broken to read)."""
@@ -147,7 +154,18 @@ def postbacks_in_trouble(*, now: datetime) -> PostbacksInTrouble:
     )
     health = {postback.pk: TroubledPostback(postback) for postback in rows}
     measure_postback_health(health, since=since)
+    for postback_pk, alert in open_postback_alerts(list(health)).items():
+        health[postback_pk].alert = alert
     return PostbacksInTrouble(_listed(troubled, list(health.values())), since)
+
+
+# --- 5. Advertiser integrations refused at a high rate (alerts.rules) -----------------------
+
+
+def advertiser_alerts() -> Listed[AdvertiserAlert]:
+    """Advertisers whose postbacks are refused at alerts.rules' rate now, the longest first."""
+    alerts = advertisers_refused()
+    return _listed(alerts, list(alerts[:ROWS]))
 
 
 # --- 4. Advertiser postbacks refused ----------------------------------------------------------

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from alerts import rules as alert_rules
 from conversions.models import ServerPostback
 from manager.selectors import work
 from offers.choices import ConversionStatus
@@ -98,6 +99,8 @@ def work_queue(request):
         "may_decide_access": _may_decide_access(request),
         "postbacks": work.postbacks_in_trouble(now=now),
         "may_enable_postbacks": _may_enable_postbacks(request),
+        "advertiser_alerts": work.advertiser_alerts(),
+        "alert_rules": alert_rules,
     }
     if "days" in valid:
         pending = work.conversions_pending_longer_than(days=valid["days"], now=now)

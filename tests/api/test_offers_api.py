@@ -20,6 +20,7 @@ def test_me_shows_the_affiliate_and_updates_postback_settings(affiliate, affilia
         "email": affiliate.user.email,
         "status": "active",
         "consider_global_postback": False,
+        "alert_emails": True,
         "has_signing_secret": False,
     }
     body = affiliate_api.patch(

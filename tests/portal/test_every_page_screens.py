@@ -28,12 +28,14 @@ from django.urls import URLResolver, get_resolver, reverse
 from django.utils import timezone
 from pytest_django.live_server_helper import LiveServer
 
+from alerts.services import alerts_evaluate
 from api.services import api_key_issue, api_key_revoke
+from conversions.models import ServerPostback
 from offers.choices import ConversionStatus
 from offers.models import GoalCountryPayout, Offer, OfferAccess
 from offers.services import affiliate_set_signing_secret, offer_access_decide, offer_access_request
 from offers.targeting import TargetingRefusal
-from postbacks.models import Delivery
+from postbacks.models import Delivery, DeliveryAttempt, Postback
 from stats.selectors import GROUPINGS
 from tests.factories import (
     AffiliateFactory,
@@ -54,7 +56,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db]
 
 # The portal's addresses come from these URL configurations; the pages among them are the
 # addresses answering GET, less the downloads.
-PORTAL_NAMESPACES = ["portal", "offers", "postbacks", "stats", "statistics"]
+PORTAL_NAMESPACES = ["portal", "offers", "postbacks", "stats", "statistics", "alerts"]
 DOWNLOADS = {"stats:csv", "statistics:conversions-csv"}
 
 # (screenshot name, URL name, its arguments from the network, query string, which may name the
@@ -69,6 +71,14 @@ PORTAL_PAGES = [
     ("tracking-link", "offers:tracking-link", lambda net: [net.offer.offer_id], ""),
     ("offer-postbacks", "postbacks:offer-list", lambda net: [net.offer.offer_id], ""),
     ("offer-postback-add", "postbacks:offer-add", lambda net: [net.offer.offer_id], ""),
+    (
+        "offer-postback-add-from-template",
+        "postbacks:offer-add",
+        lambda net: [net.offer.offer_id],
+        "?use_template=1&template-tracker=redtrack&template-click_id_sub=sub2&template-status=declined"
+        "&template-domain=track.example.com",
+    ),
+    ("global-postback-add-template", "postbacks:global-add", lambda net: [], "?template-tracker=keitaro"),
     ("offer-postback-edit", "postbacks:offer-edit", lambda net: [net.offer.offer_id, net.local.pk], ""),
     ("offer-postback-delete", "postbacks:offer-delete", lambda net: [net.offer.offer_id, net.local.pk], ""),
     ("postback-settings", "postbacks:settings", lambda net: [], ""),
@@ -79,11 +89,34 @@ PORTAL_PAGES = [
     ("global-postback-delete", "postbacks:global-delete", lambda net: [net.postback.pk], ""),
     ("integration-test", "postbacks:integration-test", lambda net: [], ""),
     ("postback-log", "postbacks:log", lambda net: [], ""),
+    ("postback-replay", "postbacks:replay", lambda net: [], ""),
+    ("postback-replay-preview", "postbacks:replay", lambda net: [], "?http_code=0&date_from={net.week_ago}"),
+    (
+        "offer-postback-backfill",
+        "postbacks:offer-backfill",
+        lambda net: [net.offer.offer_id, net.local.pk],
+        "",
+    ),
+    (
+        "offer-postback-backfill-preview",
+        "postbacks:offer-backfill",
+        lambda net: [net.offer.offer_id, net.local.pk],
+        "?date_from={net.week_ago}&date_to={net.today}",
+    ),
+    ("global-postback-backfill", "postbacks:global-backfill", lambda net: [net.postback.pk], ""),
+    ("explain", "postbacks:explain", lambda net: [], ""),
+    (
+        "explain-conversion",
+        "postbacks:explain",
+        lambda net: [],
+        "?conversion_id={net.explained.conversion_id}",
+    ),
     *(
         (f"statistics-by-{grouping}", "stats:report", lambda net: [], f"?group_by={grouping}")
         for grouping in GROUPINGS
     ),
     ("conversions", "statistics:conversions", lambda net: [], ""),
+    ("alerts-settings", "alerts:settings", lambda net: [], ""),
     ("api-key", "portal:api-key", lambda net: [], ""),
     ("api-key-revoke", "portal:api-key-revoke", lambda net: [net.api_key.pk], ""),
     ("password-change", "password_change", lambda net: [], ""),
@@ -94,6 +127,7 @@ PORTAL_PAGES = [
 # configuration are left out.
 CONSOLE = [
     ("admin-dashboard", "admin-dashboard", lambda net: [], ""),
+    ("admin-explain", "admin-explain", lambda net: [], "?conversion_id={net.explained.conversion_id}"),
     ("admin-integration-test", "admin-integration-test", lambda net: [], ""),
     (
         "admin-integration-test-affiliate",
@@ -114,6 +148,17 @@ CONSOLE = [
 ]
 
 
+# Admin pages of their own beyond the models' lists and records.
+ADMIN_VIEWS = [
+    (
+        "admin-postback-backfill",
+        "admin:postbacks_postback_backfill",
+        lambda net: [net.local.pk],
+        "?date_from={net.week_ago}&date_to={net.today}",
+    ),
+]
+
+
 def admin_pages() -> list[tuple]:
     """The admin's index, each registered model's list and one of its records, then the console."""
     pages = [("admin-index", "admin:index", lambda net: [], "")]
@@ -129,7 +174,7 @@ def admin_pages() -> list[tuple]:
             ),
         ]
     registered = get_resolver().reverse_dict
-    return pages + [page for page in CONSOLE if page[1] in registered]
+    return pages + ADMIN_VIEWS + [page for page in CONSOLE if page[1] in registered]
 
 
 def first(model) -> int:
@@ -241,6 +286,19 @@ def build_network() -> SimpleNamespace:
         error="HTTP 503: a postback needs a 2xx answer",
         attempts=3,
     )
+    deliveries.filter(pk=deliveries[3].pk).update(is_backfill=True)
+    # The local postback failing past the alert threshold, the disabled one, and an advertiser
+    # whose postbacks are refused: notices on every portal page, alerts in the work queue.
+    for _ in range(5):
+        DeliveryAttempt.objects.create(
+            delivery=deliveries[1], started_at=now, url=LONG_URL, http_code=0, error="refused", duration_ms=3
+        )
+    Postback.objects.filter(pk=local.pk).update(failing_since=now)
+    for _ in range(20):
+        ServerPostbackFactory(
+            offer=offer, conversion=None, outcome=ServerPostback.Outcome.REJECTED, message="Access denied"
+        )
+    alerts_evaluate(now=timezone.now())
     Client().post(reverse("login"), {"username": "sweep-stranger", "password": "a guess"})
     # Neither logins nor failures are logged here (AXES_DISABLE_ACCESS_LOG, no
     # AXES_ENABLE_ACCESS_FAILURE_LOG), yet the logs' admin pages remain.
@@ -259,6 +317,9 @@ def build_network() -> SimpleNamespace:
         postback=postback,
         local=local,
         api_key=api_key,
+        explained=conversions[0],
+        today=now.date().isoformat(),
+        week_ago=(now.date() - timedelta(days=6)).isoformat(),
     )
 
 

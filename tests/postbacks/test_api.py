@@ -54,6 +54,7 @@ DELIVERY_FIELDS = {
     "currency",
     "integration_method",
     "is_test",
+    "is_backfill",
     "explanation",
 }
 URL = "http://127.0.0.1:9/pb?click={sub1}&status={status}"
