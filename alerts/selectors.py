@@ -12,6 +12,7 @@ from alerts.rules import FAILURES_IN_A_ROW, LOOKBACK, WINDOW, PostbackMeasure
 from conversions.models import ServerPostback
 from offers.models import Affiliate
 from postbacks.models import DeliveryAttempt, Postback
+from postbacks.selectors import troubled_postbacks
 
 # How long a recovery's notice stays in the portal when its affiliate does not dismiss it.
 NOTICE_RECOVERED_FOR = timedelta(days=1)
@@ -22,10 +23,8 @@ def postbacks_to_evaluate():
     """Postbacks whose alert may change: those in trouble by postbacks.queue's record (a failing
     streak, or disabled with a reason), and those whose alert is open. Every other postback's
     alert is ok and stays so: a postback whose last delivery succeeded has no failing streak."""
-    return Postback.objects.filter(
-        Q(enabled=True, failing_since__isnull=False)
-        | (Q(enabled=False) & ~Q(disabled_reason=""))
-        | Q(alert__state__in=[PostbackAlert.State.FAILING, PostbackAlert.State.DISABLED])
+    return troubled_postbacks() | Postback.objects.filter(
+        alert__state__in=[PostbackAlert.State.FAILING, PostbackAlert.State.DISABLED]
     )
 
 
@@ -36,6 +35,8 @@ def _attempts_of(postback_ids: list[int], *, since: datetime):
     return DeliveryAttempt.objects.filter(
         delivery__postback__in=postback_ids,
         delivery__conversion__is_test=False,
+        # As postbacks.queue counts a postback's health: live deliveries only.
+        delivery__is_backfill=False,
         delivery__created_at__gte=created_after,
         started_at__gte=since,
     )

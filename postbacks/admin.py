@@ -14,9 +14,10 @@ from django.utils.html import format_html
 
 from config.admin_base import TrafficRecordAdmin
 from config.admin_confirmation import Column, confirmation_page, confirmed
-from postbacks import backfill
+from postbacks import backfill, trackers
 from postbacks.explanations import explain
 from postbacks.filters import BackfillPeriodForm
+from postbacks.forms import TrackerTemplateForm
 from postbacks.models import Delivery, DeliveryAttempt, Postback
 from postbacks.selectors import deliveries_replayable, troubled_postbacks
 from postbacks.services import (
@@ -104,6 +105,35 @@ class PostbackAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     actions = ["send_test"]
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # The tracker templates of the portal's postback form (postbacks.trackers), above the
+        # admin's form: postback-templates.js fills the URL as the manager types, and without
+        # JavaScript "Use template" comes back to this page with the URL and status filled in.
+        template_form = TrackerTemplateForm.from_query(request.GET)
+        template_form.initial_postback()  # fills it in, or sets the errors the page shows
+        extra_context = {
+            **(extra_context or {}),
+            "template_form": template_form,
+            "trackers": trackers.for_script(),
+        }
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if request.method != "GET":
+            return form
+        filled = TrackerTemplateForm.from_query(request.GET).initial_postback()
+        if not filled:
+            return form
+
+        class FilledFromTemplate(form):
+            # Initial values override the postback's own, so an existing postback shows the
+            # template's URL and status, to be saved or left.
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, initial={**kwargs.pop("initial", {}), **filled}, **kwargs)
+
+        return FilledFromTemplate
 
     @admin.display(description="past conversions")
     def past_conversions(self, postback):
@@ -300,17 +330,23 @@ class DeliveryAdmin(TrafficRecordAdmin):
     list_display = [
         "short_id",
         "created_at",
-        "state",
+        "state_and_kind",
         "http_code",
         "attempts",
         "next_attempt_at",
         "offer",
         "affiliate",
-        "is_backfill",
         "url",
         "what_happened",
     ]
     list_filter = ["state", "created_at", "is_backfill", HttpCodeFilter, "conversion__offer", PostbackFilter]
+
+    @admin.display(description="state", ordering="state")
+    def state_and_kind(self, delivery):
+        # A backfill is told in the state's column: the list has no width to spare for one more.
+        state = delivery.get_state_display()
+        return f"{state} (backfill)" if delivery.is_backfill else state
+
     list_select_related = ["affiliate__user", "conversion__offer"]
     search_fields = ["=delivery_id", "=conversion__conversion_id"]
     search_help_text = "Exact postback id (X-Postback-Id) or conversion id."

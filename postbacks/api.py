@@ -203,7 +203,13 @@ def _parameters(request) -> Mapping:
         raise ValidationError(
             {"non_field_errors": ['Send the fields as an object, e.g. {"date_from": "2026-01-01"}.']}
         )
-    return request.data
+    # The forms read text, as from a query string: a number is read as its digits, null as not
+    # given; a list or an object is no single value and is refused here.
+    not_single = sorted(name for name, value in request.data.items() if isinstance(value, list | dict))
+    if not_single:
+        message = "Send a single value, not a list or an object."
+        raise ValidationError({name: [message] for name in not_single})
+    return {name: "" if value is None else str(value) for name, value in request.data.items()}
 
 
 def _backfill_answer(period, count: int, *, queued: bool) -> dict:

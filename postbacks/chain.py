@@ -363,12 +363,24 @@ def _disagreement(verdict: Verdict, event) -> str:
 # --- What each viewer may see -----------------------------------------------------------------------
 
 
+MULTIPART_PART = "content-disposition: form-data"
+LINE_BREAK = re.compile(r"\n|\\x0a")
+MULTIPART_HIDDEN = "(a multipart form body: shown to the network's managers only)"
+
+
 def query_shown(hit: ServerPostback, *, for_manager: bool) -> str:
     """An advertiser hit's query as stored (its secure code already masked, conversions.intake),
     and for an affiliate without the pairs in HIDDEN_FROM_AFFILIATES."""
     if for_manager:
         return hit.query
-    return "\n".join("&".join(map(_pair_shown, line.split("&"))) for line in hit.query.split("\n"))
+    # The query string, then the body on the next line; the log keeps the line break escaped.
+    lines = LINE_BREAK.split(hit.query)
+    query_string = "&".join(map(_pair_shown, lines[0].split("&")))
+    if MULTIPART_PART in hit.query.lower():
+        # A multipart body puts each value on a line of its own, apart from its name: the pairs
+        # cannot be told, so the affiliate sees the query string without the body.
+        return f"{query_string}\n{MULTIPART_HIDDEN}"
+    return "\n".join([query_string, *("&".join(map(_pair_shown, line.split("&"))) for line in lines[1:])])
 
 
 def _pair_shown(pair: str) -> str:

@@ -100,6 +100,22 @@ class TrackerTemplateForm(forms.Form):
             self.add_error("tracker", "Choose the tracker whose template fills the URL.")
         return cleaned
 
+    @classmethod
+    def from_query(cls, query) -> "TrackerTemplateForm":
+        """The form of a page's query: bound when "Use template" sent it (a GET, so that it works
+        without JavaScript and saves nothing), else preselecting the tracker the address names
+        (`?template-tracker=keitaro`)."""
+        if "use_template" in query:
+            return cls(query)
+        tracker = query.get("template-tracker", "")
+        return cls(initial={"tracker": tracker} if tracker in trackers.BY_KEY else {})
+
+    def initial_postback(self) -> dict:
+        """The postback form's initial URL and status, when "Use template" filled them."""
+        if self.is_bound and (filled := self.filled()) is not None:
+            return {"url": filled.url, "status": filled.status}
+        return {}
+
     def blank_fields(self) -> list:
         return [self[name] for name in trackers.BLANKS]
 

@@ -307,7 +307,9 @@ def _retry_after_seconds(value: str) -> float | None:
 
 def _update_postback_health(results) -> None:
     """A success clears a postback's failing streak; a postback whose deliveries have all failed
-    for POSTBACK_DISABLE_AFTER_DAYS is disabled, with the reason shown to the affiliate."""
+    for POSTBACK_DISABLE_AFTER_DAYS is disabled, with the reason shown to the affiliate. Only live
+    deliveries count: a tracker may well refuse a backfill's old click ids while it takes today's."""
+    results = [(row, outcome) for row, outcome in results if not row["is_backfill"]]
     succeeded = {row["postback_id"] for row, outcome in results if outcome.succeeded}
     last_error = {row["postback_id"]: outcome.error for row, outcome in results if not outcome.succeeded}
     failing = set(last_error) - succeeded

@@ -1,6 +1,6 @@
 """Reads of postbacks and their deliveries, shared by the API and the admin."""
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from config.filters import period_q
 from postbacks.models import Delivery, Postback
@@ -53,5 +53,14 @@ def deliveries_filtered(deliveries, filters: dict):
 
 
 def deliveries_replayable(deliveries):
-    """Those of `deliveries` a bulk replay sends again: failed, their postback still there."""
-    return deliveries.filter(state=Delivery.State.FAILED, postback__isnull=False)
+    """Those of `deliveries` a bulk replay sends again: failed, their postback still there, and
+    no later delivery of the same postback and conversion succeeded (sent again, an old status
+    would arrive after the newer one the affiliate already has)."""
+    newer_succeeded = Delivery.objects.filter(
+        postback=OuterRef("postback"),
+        conversion=OuterRef("conversion"),
+        pk__gt=OuterRef("pk"),
+        state=Delivery.State.SUCCEEDED,
+    )
+    failed = deliveries.filter(state=Delivery.State.FAILED, postback__isnull=False)
+    return failed.exclude(Exists(newer_succeeded))

@@ -233,7 +233,9 @@ def postback_backfill_run(*, postback_id: int, period: backfill.Period) -> int:
     rule, after, made = backfill.Rule(postback), 0, 0
     while True:
         with transaction.atomic():
-            if not Postback.objects.select_for_update().filter(pk=postback_id, enabled=True).exists():
+            # No key update: the live writer's foreign-key checks on the postback do not wait for it.
+            locked = Postback.objects.select_for_update(no_key=True).filter(pk=postback_id, enabled=True)
+            if not locked.exists():
                 return made
             events, after = backfill.backfill_batch(postback, period, rule=rule, after=after)
             if after is None:

@@ -251,3 +251,19 @@ def unfilled_problem(url: str) -> str | None:
         f"Replace {found[0]} in the URL with your own value: a name in angle brackets is a blank "
         "of a template, not a macro."
     )
+
+
+def for_script() -> list[dict]:
+    """What postback-templates.js needs of each template to fill the URL as postbacks.trackers.fill does."""
+    return [
+        {
+            "key": template.key,
+            "url": template.url,
+            "status": template.status,
+            "status_words": template.status_words,
+            "blanks": [blank.name for blank in template.blanks],
+            "note": template.note,
+            "source": template.source,
+        }
+        for template in TEMPLATES
+    ]

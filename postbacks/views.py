@@ -121,22 +121,6 @@ def _with_last_delivery(postbacks) -> list[Postback]:
     return postbacks
 
 
-def _trackers_for_script() -> list[dict]:
-    """What postback-templates.js needs of each template to fill the URL as postbacks.trackers.fill does."""
-    return [
-        {
-            "key": template.key,
-            "url": template.url,
-            "status": template.status,
-            "status_words": template.status_words,
-            "blanks": [blank.name for blank in template.blanks],
-            "note": template.note,
-            "source": template.source,
-        }
-        for template in trackers.TEMPLATES
-    ]
-
-
 class PostbackFormMixin(PostbackScopeMixin):
     form_class = PostbackForm
     template_name = "postbacks/postback_form.html"
@@ -150,24 +134,14 @@ class PostbackFormMixin(PostbackScopeMixin):
 
     @cached_property
     def template_form(self) -> TrackerTemplateForm:
-        """The tracker template part of the page: bound when "Use template" sent it (a GET, so
-        that it works without JavaScript and saves nothing), else preselecting the tracker the
-        address names (`?template-tracker=keitaro`)."""
-        query = self.request.GET
-        if "use_template" in query:
-            return TrackerTemplateForm(query)
-        tracker = query.get("template-tracker", "")
-        return TrackerTemplateForm(initial={"tracker": tracker} if tracker in trackers.BY_KEY else {})
+        return TrackerTemplateForm.from_query(self.request.GET)
 
     def get_initial(self):
-        initial = super().get_initial()
-        if self.template_form.is_bound and (filled := self.template_form.filled()) is not None:
-            initial.update(url=filled.url, status=filled.status)
-        return initial
+        return {**super().get_initial(), **self.template_form.initial_postback()}
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(
-            macros=macros.MACROS, template_form=self.template_form, trackers=_trackers_for_script(), **kwargs
+            macros=macros.MACROS, template_form=self.template_form, trackers=trackers.for_script(), **kwargs
         )
 
     def form_valid(self, form):

@@ -199,6 +199,24 @@ def test_the_api_refuses_a_body_that_is_no_object_and_a_disabled_postback(affili
     assert answer.status_code == 400 and "disabled" in answer.json()["non_field_errors"][0]
 
 
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (["2026-01-01"], "Send a single value, not a list or an object."),
+        ({"day": 1}, "Send a single value, not a list or an object."),
+        (5, "Enter a date as YYYY-MM-DD."),
+        (True, "Enter a date as YYYY-MM-DD."),
+    ],
+)
+def test_the_api_refuses_a_date_that_is_no_date_precisely(affiliate_api, affiliate, value, message):
+    postback = PostbackFactory(affiliate=affiliate)
+    answer = affiliate_api.post(
+        f"/api/v1/postbacks/{postback.pk}/backfill/", {**days(3), "date_from": value}, format="json"
+    )
+    assert answer.status_code == 400
+    assert answer.json()["date_from"] == [message]
+
+
 def test_another_affiliates_postback_cannot_be_backfilled_through_the_api(affiliate_api, offer):
     theirs = PostbackFactory(affiliate=AffiliateFactory(), offer=offer)
     past_conversions(theirs.affiliate, offer, 1)
@@ -228,3 +246,19 @@ def test_a_manager_previews_and_queues_a_backfill_in_the_admin(
     assert answer.status_code == 302 and len(queued) == 1
     assert client.get(url).status_code == 200
     assert client.get("/admin/postbacks/postback/999999/backfill/").status_code == 404
+
+
+def test_the_admins_delivery_list_marks_backfill_deliveries_and_filters_them(client, manager, affiliate):
+    DeliveryFactory(affiliate=affiliate, is_backfill=True, state=Delivery.State.SUCCEEDED)
+    DeliveryFactory(affiliate=affiliate, state=Delivery.State.SUCCEEDED)
+    client.force_login(manager)
+    page = client.get("/admin/postbacks/delivery/").content.decode()
+    column = '<td class="field-state_and_kind">'
+    assert (
+        page.count(f"{column}Succeeded (backfill)</td>") == 1 and page.count(f"{column}Succeeded</td>") == 1
+    )
+    backfill_only = client.get("/admin/postbacks/delivery/?is_backfill__exact=1").content.decode()
+    assert (
+        f"{column}Succeeded (backfill)</td>" in backfill_only
+        and f"{column}Succeeded</td>" not in backfill_only
+    )

@@ -178,6 +178,30 @@ def test_the_api_refuses_bad_filters_and_too_many(affiliate_api, affiliate, monk
     assert states(delivery) == ["failed"]
 
 
+def test_the_api_refuses_a_filter_that_is_no_single_value(affiliate_api, affiliate):
+    delivery = failed(affiliate)
+    answer = affiliate_api.post(API, {"http_code": [500], "offer": {"id": 1}}, format="json")
+    assert answer.status_code == 400
+    message = ["Send a single value, not a list or an object."]
+    assert answer.json() == {"http_code": message, "offer": message}
+    assert states(delivery) == ["failed"]
+
+
+def test_a_failure_a_later_status_has_overtaken_is_not_sent_again(affiliate):
+    """Sent again, the older status would reach the affiliate after the newer one."""
+    overtaken = failed(affiliate)
+    DeliveryFactory(
+        affiliate=affiliate,
+        postback=overtaken.postback,
+        conversion=overtaken.conversion,
+        state=Delivery.State.SUCCEEDED,
+        next_attempt_at=None,
+    )
+    still_failed = failed(affiliate)
+    assert deliveries_replay_failed(Delivery.objects.filter(affiliate=affiliate)) == 1
+    assert states(overtaken, still_failed) == ["failed", "retrying"]
+
+
 def test_another_affiliates_delivery_is_not_reached_through_any_filter(affiliate_api, other_affiliate):
     theirs = failed(other_affiliate)
     assert affiliate_api.post(API, {}, format="json").json() == {"deliveries": 0, "sent": True}

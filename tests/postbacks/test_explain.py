@@ -11,7 +11,9 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
-from conversions.models import ConversionEvent, ServerPostback
+from conversions.lifecycle import conversion_set_status
+from conversions.models import Conversion, ConversionEvent, ServerPostback
+from offers.choices import ConversionStatus
 from postbacks.chain import Lookup, conversion_chain
 from postbacks.explanations import disabled_reason
 from postbacks.models import Delivery
@@ -386,3 +388,39 @@ def test_the_integration_test_links_to_the_explain_of_its_test_conversion(portal
     conversion = ConversionEvent.objects.get().conversion
     assert conversion.is_test
     assert f"{PORTAL}?conversion_id={conversion.conversion_id}" in response.content.decode()
+
+
+def test_a_multipart_bodys_values_and_the_manager_who_changed_a_status_stay_the_networks(
+    client, offer, affiliate
+):
+    click_id = click_on(client, offer, affiliate)
+    # The test client posts a multipart form: each value on a line of its own, apart from its name.
+    form = {"clickid": click_id, "secure": "s3cret-code", "goal": "install", "sum": "4321.5"}
+    client.post("/postback", form)
+    conversion = Conversion.objects.get()
+    manager = ManagerFactory(username="manager-on-duty")
+    conversion_set_status(
+        conversion=conversion, status=ConversionStatus.APPROVED, source="manager", changed_by=manager
+    )
+
+    client.force_login(affiliate.user)
+    page = client.get(PORTAL, {"click_id": click_id}).content.decode()
+    assert "4321.5" not in page and "manager-on-duty" not in page
+    assert "shown to the network&#x27;s managers only" in page
+    client.force_login(manager)
+    page = client.get(ADMIN, {"click_id": click_id}).content.decode()
+    assert "4321.5" in page and "manager-on-duty" in page
+
+
+def test_the_order_sum_in_a_form_body_after_a_query_string_is_hidden_from_the_affiliate(
+    client, offer, affiliate
+):
+    click_id = click_on(client, offer, affiliate)
+    client.post(
+        f"/postback?clickid={click_id}&secure=s3cret-code",
+        "sum=777.25&goal=install",
+        content_type="application/x-www-form-urlencoded",
+    )
+    client.force_login(affiliate.user)
+    page = client.get(PORTAL, {"click_id": click_id}).content.decode()
+    assert "777.25" not in page and "sum=***" in page

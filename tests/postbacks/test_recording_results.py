@@ -117,6 +117,18 @@ def test_a_test_conversion_is_tried_once_and_leaves_its_postback_alone(affiliate
     assert (postback.enabled, postback.failing_since) == (True, None)
 
 
+def test_a_backfill_delivery_leaves_its_postbacks_health_alone(affiliate):
+    """A tracker may refuse a backfill's old click ids while it takes today's."""
+    postback = PostbackFactory(affiliate=affiliate)
+    delivery = DeliveryFactory(affiliate=affiliate, postback=postback, is_backfill=True)
+
+    record((claimed(delivery), 0.0, FAILED_500))
+
+    assert fresh(delivery).state == "retrying"
+    postback.refresh_from_db()
+    assert (postback.enabled, postback.failing_since) == (True, None)
+
+
 def test_results_alike_are_each_recorded_under_their_own_lease(affiliate):
     first = DeliveryFactory(affiliate=affiliate)
     first_row = claimed(first)
