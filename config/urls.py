@@ -15,6 +15,9 @@ from tracking.endpoints import click
 register_converter(PublicIdConverter, "public_id")
 register_converter(RowIdConverter, "row_id")
 
+# Under /api/ a request refused before any view answers JSON too.
+handler400 = "api.views.bad_request"
+
 admin.site.site_header = "Network administration"
 admin.site.site_title = "Network admin"
 
