@@ -10,7 +10,8 @@ the retry schedule, and the health of their postbacks.
   order, and takes only a few of a slow host's (`limited_hosts`). Live deliveries come first:
   backfill ones (`Delivery.is_backfill`, postbacks.backfill) have an index of their own and only
   fill the room the due live ones leave, so a backfill of any size never delays a live delivery
-  behind it in the queue.
+  behind it in the queue (but for event order: a live delivery still waits for an unfinished
+  backfill one of the same postback and conversion).
 - `record` stores results in batches: the attempt log, the new state and the next attempt time
   from the retry schedule (`retry_delay`, or the endpoint's Retry-After), and the postback's
   health (a postback whose every delivery fails for POSTBACK_DISABLE_AFTER_DAYS is disabled). A
