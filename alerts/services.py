@@ -7,6 +7,8 @@ at the next run; nothing here raises it.
 """
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -19,6 +21,7 @@ from alerts.models import AdvertiserAlert, PostbackAlert
 from alerts.rules import advertiser_condition, postback_condition
 from alerts.selectors import advertiser_hits, postback_measures, postbacks_to_evaluate
 from offers.models import Affiliate
+from postbacks.explanations import explain_disabled
 
 logger = logging.getLogger(__name__)
 
@@ -84,51 +87,94 @@ def alert_emails_send(*, now: datetime) -> int:
     """Send the news that is due, at most one email per postback (to its affiliate) or advertiser
     (to ALERT_MANAGER_EMAILS) per EMAIL_INTERVAL; returns how many were sent. Nothing is emailed
     about a change that is no news any more (back to the state last emailed, or a recovery from
-    trouble never emailed), nor to an affiliate who turned alert emails off or has no address."""
-    to_send = []
-    for alert in PostbackAlert.objects.filter(email_due=True).select_related(
-        "postback__affiliate__user", "postback__offer"
-    ):
-        affiliate: Affiliate = alert.postback.affiliate
-        to_send.append((alert, affiliate.alert_emails and bool(affiliate.user.email), _postback_email))
-    for alert in AdvertiserAlert.objects.filter(email_due=True).select_related("advertiser"):
-        to_send.append((alert, bool(settings.ALERT_MANAGER_EMAILS), _advertiser_email))
-    waiting = []
-    for alert, wanted, make_email in to_send:
-        no_news = alert.state == (alert.emailed_state or alert.State.OK)
-        if no_news or not wanted:
-            type(alert).objects.filter(pk=alert.pk, state=alert.state).update(email_due=False)
-        elif alert.emailed_at is None or alert.emailed_at <= now - EMAIL_INTERVAL:
-            waiting.append((alert, make_email))
-    return _send(waiting, now=now) if waiting else 0
+    trouble never emailed), nor to an affiliate who turned alert emails off or has no address.
 
-
-def _send(waiting: list, *, now: datetime) -> int:
-    try:
-        connection = mail.get_connection()
-        connection.open()
-    except Exception:
-        logger.exception("Alerts: the mail server could not be reached; %d emails wait", len(waiting))
-        return 0
+    Each email is decided, marked sent and sent in one transaction that holds its alert's row
+    (`select_for_update(skip_locked=True)`): a run that finds the row held leaves that email to
+    the run holding it, and one that comes after reads it sent. So two runs at once (beat's guard
+    in alerts.tasks is only as shared as the cache) never send an email twice. An email whose
+    sending raises rolls its mark back and stays due.
+    """
+    due = [
+        (model, pk)
+        for model in (PostbackAlert, AdvertiserAlert)
+        for pk in model.objects.filter(email_due=True).order_by("pk").values_list("pk", flat=True)
+    ]
+    connection = _LazyConnection()
     sent = 0
     try:
-        for alert, make_email in waiting:
+        for position, (model, pk) in enumerate(due):
             try:
-                make_email(alert, connection=connection).send()
-            except Exception:
-                logger.exception("Alerts: the email about %s could not be sent", alert)
-                continue
-            alerts = type(alert).objects.filter(pk=alert.pk)
-            alerts.update(emailed_state=alert.state, emailed_at=now)
-            # Only the state emailed is said: a change meanwhile stays due.
-            alerts.filter(state=alert.state).update(email_due=False)
-            sent += 1
+                sent += _alert_email_send(model, pk, now=now, connection=connection)
+            except _MailServerUnreachable:
+                logger.exception(
+                    "Alerts: the mail server could not be reached; %d alerts still have an email due",
+                    len(due) - position,
+                )
+                break
     finally:
+        connection.close()
+    return sent
+
+
+def _alert_email_send(model, pk: int, *, now: datetime, connection: "_LazyConnection") -> bool:
+    email = EMAILS[model]
+    with transaction.atomic():
+        alert = (
+            model.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related(*email.related)
+            .filter(pk=pk, email_due=True)
+            .first()
+        )
+        if alert is None:
+            return False  # sent meanwhile, or being sent by another run
+        no_news = alert.state == (alert.emailed_state or alert.State.OK)
+        if no_news or not email.wanted(alert):
+            model.objects.filter(pk=pk).update(email_due=False)
+            return False
+        if alert.emailed_at is not None and alert.emailed_at > now - EMAIL_INTERVAL:
+            return False  # the day's email went: this one waits for the day to end
+        opened = connection.opened()
+        # Marked before it is sent, so that a mark that fails sends nothing; the row stays held
+        # until both are done.
+        model.objects.filter(pk=pk).update(email_due=False, emailed_state=alert.state, emailed_at=now)
         try:
-            connection.close()
+            email.make(alert, connection=opened).send()
+        except Exception:
+            logger.exception("Alerts: the email about %s could not be sent", alert)
+            transaction.set_rollback(True)  # the mark with it: the email stays due
+            return False
+    return True
+
+
+class _MailServerUnreachable(Exception):
+    pass
+
+
+class _LazyConnection:
+    """One connection to the mail server for a run, opened for its first email: a run with
+    nothing to send never calls the server."""
+
+    def __init__(self):
+        self._connection = None
+
+    def opened(self):
+        if self._connection is None:
+            connection = mail.get_connection()
+            try:
+                connection.open()
+            except Exception as error:
+                raise _MailServerUnreachable from error
+            self._connection = connection
+        return self._connection
+
+    def close(self) -> None:
+        if self._connection is None:
+            return
+        try:
+            self._connection.close()
         except Exception:
             logger.exception("Alerts: closing the mail connection failed")
-    return sent
 
 
 def _advertiser_email(alert: AdvertiserAlert, *, connection) -> mail.EmailMessage:
@@ -161,6 +207,10 @@ def _postback_email(alert: PostbackAlert, *, connection) -> mail.EmailMessage:
         "affiliate": postback.affiliate,
         "disable_after_days": settings.POSTBACK_DISABLE_AFTER_DAYS,
     }
+    if alert.state == PostbackAlert.State.DISABLED:
+        # The reason as recorded (postbacks.queue) is read back in words, its last error explained
+        # as every page of the portal explains it.
+        context["disabled"] = explain_disabled(alert.why, url=postback.url)
     # An email is read away from the portal: its links name the portal's address in full.
     context["postback_url"] = settings.PORTAL_BASE_URL + postback_path(postback)
     context["log_url"] = settings.PORTAL_BASE_URL + reverse("postbacks:log")
@@ -171,6 +221,30 @@ def _postback_email(alert: PostbackAlert, *, connection) -> mail.EmailMessage:
         to=[postback.affiliate.user.email],
         connection=connection,
     )
+
+
+@dataclass(frozen=True)
+class _AlertEmail:
+    related: tuple[str, ...]  # what the email reads besides the alert, fetched with it
+    wanted: Callable[[PostbackAlert | AdvertiserAlert], bool]  # False: nobody to tell
+    make: Callable[..., mail.EmailMessage]
+
+
+def _affiliate_wants_email(alert: PostbackAlert) -> bool:
+    affiliate: Affiliate = alert.postback.affiliate
+    return affiliate.alert_emails and bool(affiliate.user.email)
+
+
+def _managers_named(alert: AdvertiserAlert) -> bool:
+    return bool(settings.ALERT_MANAGER_EMAILS)
+
+
+EMAILS = {
+    PostbackAlert: _AlertEmail(
+        ("postback__affiliate__user", "postback__offer"), _affiliate_wants_email, _postback_email
+    ),
+    AdvertiserAlert: _AlertEmail(("advertiser",), _managers_named, _advertiser_email),
+}
 
 
 def postback_where(postback) -> str:

@@ -4,8 +4,10 @@ from django.utils import timezone
 
 from alerts.services import alert_emails_send, alerts_evaluate
 
-# A run that outlasts its minute (a slow mail server) is not overlapped by the next one, which
-# would send the same emails; a run killed midway frees the lock after this many seconds.
+# A run that outlasts its minute (a slow mail server) is not overlapped by the next one where the
+# cache is shared (Redis): that saves evaluating twice. No email depends on it: each is claimed in
+# the database (alerts.services.alert_emails_send), so runs that overlap (processes with a cache of
+# their own each) never send one twice. A run killed midway frees the lock after this many seconds.
 RUN_LOCK_SECONDS = 10 * 60
 
 

@@ -17,11 +17,12 @@ process sends them to a local affiliate server (bench/sink.py) that records ever
     postback leaves once the conversion commits, so it can arrive before the advertiser has read
     its answer: such a latency is negative.
 
-(d) Live first: (c)'s latency measured twice in one run of the same processes, once on a quiet
-    queue and once while a backfill of --backfill deliveries (another affiliate's postback sent
-    for its past conversions, queued through postbacks.services.postback_backfill, to the same
-    server) is being made and sent; the backfill's requests that arrived during the second
-    measurement show that it was running throughout.
+(d) Live first: (c)'s latency measured in one run of the same processes, deployed as the Procfile
+    does (the senders' worker, and a niced worker of the backfill queue): on a quiet queue before
+    and after a backfill of --backfill deliveries (another affiliate's postback sent for its past
+    conversions, queued through postbacks.services.postback_backfill, to the same server), and
+    while it is being made and sent; the backfill's requests that arrived during that measurement
+    show that it was running throughout.
 
 Last lines: `deliver ratio=<a / plain loop>`, `deliver slow_endpoint_drop=<1 - b / a>`,
 `deliver e2e_p50_ms=<x> e2e_p99_ms=<y>` and `deliver backfill_p50_ratio=<d with / without>
@@ -188,7 +189,7 @@ def main():
                 % {
                     "healthy_url": f"http://{SINK}{POSTBACK_PATH}",
                     "hanging_url": f"http://{NEVER_ANSWERS}{POSTBACK_PATH}",
-                    "clicks": live_clicks * 3,
+                    "clicks": live_clicks * 4,
                     "offers": EMITTERS,
                     "path": clicks_path,
                 },
@@ -233,7 +234,7 @@ def main():
     if "d" in args.parts:
         quiet, busy = backfill["quiet"], backfill["busy"]
         with_backfill = f"with a {args.backfill}-delivery backfill"
-        for name, result in (("without a backfill", quiet), (with_backfill, busy)):
+        for name, result in (("without a backfill (before and after it)", quiet), (with_backfill, busy)):
             print(
                 f"(d) live {name}: {result['accepted']} accepted, {result['delivered']} delivered; latency "
                 f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, max {result['max_ms']:.1f} ms"
@@ -370,8 +371,8 @@ def latency(answered: dict[str, float], arrivals: list) -> dict:
 def live_with_backfill(
     env: dict, clicks: list[str], *, rate: int, seconds: int, schedule: str, deliveries: int
 ) -> dict:
-    """(d): live latency as in (c), on a quiet queue, then while a backfill of `deliveries` is
-    made and sent to the same server."""
+    """(d): live latency as in (c), on a quiet queue before and after a backfill of `deliveries`
+    to the same server, and while the backfill is made and sent."""
     postback = int(
         harness.manage_shell(env, BACKLOG % {"count": deliveries, "url": f"http://{SINK}{BACKFILL_PATH}"})
     )
@@ -380,7 +381,10 @@ def live_with_backfill(
         env,
         harness.gunicorn(4),
         harness.postback_writer(),
-        harness.celery_worker(),
+        # As the Procfile deploys them: the backfill's deliveries are made by a worker of their
+        # own queue, at a lower priority than the senders.
+        harness.celery_worker(queues="celery"),
+        harness.celery_worker(queues="backfill", concurrency=1, nice=10),
         harness.celery_beat(schedule),
     ):
         harness.wait_for_http(f"{harness.BASE_URL}/healthz")
@@ -399,10 +403,15 @@ def live_with_backfill(
         busy = asyncio.run(advertiser_postbacks(clicks[rate + half : rate + 2 * half], rate=rate))
         busy_arrivals = wait_for_live(busy, timeout=60)
         during = _backfill_count(busy_arrivals) - before
-        wait_for(lambda: _backfill_count(control("/arrivals")) >= queued, timeout=300)
+        wait_for(lambda: _backfill_count(control("/arrivals")) >= queued, timeout=600)
         arrived = _backfill_count(control("/arrivals"))
+
+        # Quiet again once the backfill is sent: the machine's drift over the run counts on both sides.
+        control("/reset")
+        after = asyncio.run(advertiser_postbacks(clicks[rate + 2 * half : rate + 3 * half], rate=rate))
+        after_arrivals = wait_for_live(after, timeout=30)
     return {
-        "quiet": latency(quiet, quiet_arrivals),
+        "quiet": latency(quiet | after, quiet_arrivals + after_arrivals),
         "busy": latency(busy, busy_arrivals),
         "queued": queued,
         "during": during,

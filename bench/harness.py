@@ -119,8 +119,22 @@ def postback_writer() -> list[str]:
     return [PYTHON, "manage.py", "postback_writer"]
 
 
-def celery_worker() -> list[str]:
-    return [PYTHON, "-m", "celery", "-A", "config", "worker", "--loglevel=WARNING", "--concurrency=2"]
+def celery_worker(*, queues: str = "", concurrency: int = 2, nice: int = 0) -> list[str]:
+    """A worker of every queue, or of `queues` (comma-separated), at `nice` (as the Procfile's
+    backfill worker)."""
+    command = [
+        PYTHON,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "--loglevel=WARNING",
+        f"--concurrency={concurrency}",
+    ]
+    if queues:
+        command.append(f"--queues={queues}")
+    return ["nice", "-n", str(nice), *command] if nice else command
 
 
 def celery_beat(schedule: str) -> list[str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -206,6 +207,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # One message at a time per worker process: a busy process does not hold messages others could run.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Making a backfill's deliveries is minutes of CPU work: it has a queue of its own, so that a
+# deployment runs it in worker processes apart from the senders of live deliveries, at a lower
+# priority (Procfile). A worker started without -Q takes both queues, so one worker does it all.
+CELERY_TASK_QUEUES = [Queue("celery"), Queue("backfill")]
+CELERY_TASK_ROUTES = {"postbacks.tasks.backfill_postback": {"queue": "backfill"}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 
@@ -355,6 +361,9 @@ POSTBACK_RETRY_SCHEDULE = _read(
 POSTBACK_LEASE_SECONDS = _read("POSTBACK_LEASE_SECONDS", env.int, 300)
 # How often beat wakes a sender to take due deliveries (retries, a killed worker's, lost messages).
 POSTBACK_SWEEP_SECONDS = _read("POSTBACK_SWEEP_SECONDS", env.float, 5.0)
+# Backfill requests (postbacks sent for past conversions) each worker process starts per second,
+# at most: the CPU they take is what live deliveries would wait for.
+POSTBACK_BACKFILL_PER_SECOND = _read("POSTBACK_BACKFILL_PER_SECOND", env.float, 100.0)
 # A postback whose every delivery has failed for this long is disabled.
 POSTBACK_DISABLE_AFTER_DAYS = _read("POSTBACK_DISABLE_AFTER_DAYS", env.int, 3)
 
@@ -369,6 +378,7 @@ CELERY_BEAT_SCHEDULE = {
     "wake-postback-senders": {
         "task": "postbacks.tasks.send_deliveries",
         "schedule": POSTBACK_SWEEP_SECONDS,
+        "kwargs": {"backfill": True},
         "options": {"expires": POSTBACK_SWEEP_SECONDS},
     },
     "approve-expired-holds": {"task": "conversions.tasks.approve_expired_holds", "schedule": 600},

@@ -83,6 +83,12 @@ class AdvertiserHit:
         masked = _secrets_masked(self.raw_query, self.params.get("secure", ""))
         return printable(masked[:LOGGED_QUERY_LENGTH])
 
+    def logged_click_id(self) -> str:
+        """The click id the hit named, as the log keeps it to be found by (postbacks.chain):
+        blank when it named none, or something no click id looks like."""
+        click_id = _click_id(self.params)
+        return click_id if CLICK_ID.match(click_id) else ""
+
 
 def _secrets_masked(raw_query: str, secure: str) -> str:
     """Form-encoded pairs are masked by name; any other body (a multipart form) by the value the

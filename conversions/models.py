@@ -174,6 +174,9 @@ class ServerPostback(models.Model):
     event = models.OneToOneField(
         "ConversionEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="server_postback"
     )
+    # The click id the hit named, when it is one (conversions.intake.CLICK_ID), else blank: how the
+    # explain of a click finds the hits refused for it, which reached no conversion.
+    click_id = models.CharField(max_length=24, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-received_at"]
@@ -181,6 +184,11 @@ class ServerPostback(models.Model):
             models.Index(fields=["received_at"], name="server_postback_received"),
             # An advertiser's recent postbacks: its offers' rows of the last day or week.
             models.Index(fields=["offer", "received_at"], name="server_postback_offer"),
+            # The hits that named a click (postbacks.chain). Hits that named none are left out of
+            # the index, and cost no write to it.
+            models.Index(
+                fields=["click_id"], condition=~models.Q(click_id=""), name="server_postback_click_id"
+            ),
         ]
 
     def __str__(self):

@@ -159,6 +159,7 @@ def _log_entry(hit: AdvertiserHit, result: HitResult) -> ServerPostback:
         conversion=result.conversion,
         event=result.event,
         offer_id=result.conversion.offer_id if result.conversion else result.offer_id,
+        click_id=hit.logged_click_id(),
     )
 
 

@@ -174,6 +174,10 @@ class PostbackAdmin(admin.ModelAdmin):
                 return redirect("admin:postbacks_postback_change", postback.pk)
         elif asked and form.is_valid():
             count = backfill.backfill_count(postback, form.period)
+            if problem := backfill.count_problem(count):
+                # Refused as sending it would be: the count past the limit is no figure to show.
+                form.add_error(None, problem)
+                count = None
         if asked and form.errors:
             status = 400
         context = {

@@ -113,6 +113,9 @@ class PartnerPostbackViewSet(AffiliateViewSetMixin, viewsets.ModelViewSet):
         cleaned_data(period)
         if request.method == "GET":
             count = backfill.backfill_count(postback, period.period)
+            if problem := backfill.count_problem(count):
+                # Refused as the POST would be: the count past the limit is no figure to show.
+                raise DjangoValidationError(problem)
             return Response(_backfill_answer(period.period, count, queued=False))
         count = postback_backfill(postback=postback, period=period.period)
         return Response(

@@ -12,10 +12,13 @@ deliveries are what did happen: a postback changed since the event may have deci
 then, and says so (`Verdict.note`).
 
 Advertiser hits are found two ways: those that reached a conversion of the chain by their
-foreign key, and refused ones by the click id in their query, among the hits for the click's
-offer from its click time to the end of the offer's click lifetime and a day (the indexed
-(offer, received_at) range), at most MAX_REFUSED_HITS of them. A hit refused before its offer
-was known (an unreadable request) names no offer and is not found.
+foreign key, and refused ones by the click id they named, which the log keeps in a column of its
+own (ServerPostback.click_id, indexed), the first MAX_REFUSED_HITS of them. A pixel's click id,
+from its cookie, counts too. Hits logged before that column existed are found only through their
+conversion.
+
+A click looked up by its id is found wherever it is on its way to the database: a click made a
+moment ago may still be in the click buffer (tracking.store.clicks_get, which writes it then).
 
 An affiliate's explain shows only their own conversions (another's is not found, as if it did
 not exist), never the advertiser's revenue, the order sum the advertiser reported or the
@@ -25,7 +28,7 @@ advertiser's address.
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import NamedTuple
 from urllib.parse import unquote_plus
 
@@ -39,15 +42,13 @@ from postbacks.explanations import explain_disabled
 from postbacks.firing import Reason, decide, event_of
 from postbacks.models import Delivery, DeliveryAttempt, Postback
 from tracking.models import MAX_PARAMETER_LENGTH, Click
+from tracking.store import clicks_get
 
 LOOKUPS = ("click_id", "conversion_id", "action_id")
 PUBLIC_ID = re.compile(r"^[0-9a-f]{24}\Z")
 # An action id names at most this many conversions (one per offer and goal): the newest are shown.
 MAX_CONVERSIONS = 20
 MAX_REFUSED_HITS = 100
-# Refused hits of the click are looked for this long after its offer's click lifetime: a late
-# report is still the advertiser's answer about that click.
-HIT_SEARCH_MARGIN = timedelta(days=1)
 # The pairs of an advertiser's query an affiliate is not shown: the order sum is what a percent
 # payout and the advertiser's revenue are reckoned from (the partner API leaves it out too).
 HIDDEN_FROM_AFFILIATES = {"sum"}
@@ -181,11 +182,14 @@ def _clicks_and_conversions(lookup: Lookup, affiliate) -> tuple[list[Click], lis
         **scope
     )
     if lookup.name == "click_id":
-        click = (
-            Click.objects.select_related("offer", "affiliate__user")
-            .filter(click_id=lookup.value, **scope)
-            .first()
+        named = Click.objects.select_related("offer", "affiliate__user").filter(
+            click_id=lookup.value, **scope
         )
+        click = named.first()
+        # Not in the database yet: it may be in the click buffer, which the store's lookup then
+        # writes it from. Asked only then, since an unknown id costs that lookup a look in Redis.
+        if click is None and clicks_get([lookup.value]).get(lookup.value) is not None:
+            click = named.first()
         if click is None:
             return [], []
         return [click], list(conversions.filter(click=click).order_by("created_at", "pk")[:MAX_CONVERSIONS])
@@ -206,14 +210,9 @@ def _hits(clicks: list[Click], conversions: list[Conversion]) -> list[ServerPost
     accepted = ServerPostback.objects.select_related("conversion").filter(conversion__in=conversions)
     hits = {hit.pk: hit for hit in accepted}
     for click in clicks:
-        until = click.created_at + timedelta(days=click.offer.click_lifetime_days) + HIT_SEARCH_MARGIN
-        refused = ServerPostback.objects.filter(
-            offer_id=click.offer_id,
-            received_at__gte=click.created_at,
-            received_at__lte=until,
-            conversion__isnull=True,
-            query__icontains=click.click_id,
-        ).order_by("received_at")[:MAX_REFUSED_HITS]
+        refused = ServerPostback.objects.filter(click_id=click.click_id, conversion__isnull=True).order_by(
+            "received_at", "pk"
+        )[:MAX_REFUSED_HITS]
         hits |= {hit.pk: hit for hit in refused}
     return sorted(hits.values(), key=lambda hit: (hit.received_at, hit.pk))
 

@@ -10,8 +10,9 @@ the retry schedule, and the health of their postbacks.
   order, and takes only a few of a slow host's (`limited_hosts`). Live deliveries come first:
   backfill ones (`Delivery.is_backfill`, postbacks.backfill) have an index of their own and only
   fill the room the due live ones leave, so a backfill of any size never delays a live delivery
-  behind it in the queue (but for event order: a live delivery still waits for an unfinished
-  backfill one of the same postback and conversion).
+  behind it in the queue; a due backfill delivery that a live one waits for (event order) is
+  taken as if it were live. A sender looks for backfill deliveries only when it may find some
+  (`backfill_limit`, postbacks.sender): the claims of live deliveries alone make one query.
 - `record` stores results in batches: the attempt log, the new state and the next attempt time
   from the retry schedule (`retry_delay`, or the endpoint's Retry-After), and the postback's
   health (a postback whose every delivery fails for POSTBACK_DISABLE_AFTER_DAYS is disabled). A
@@ -30,7 +31,7 @@ from email.utils import parsedate_to_datetime
 
 from django.conf import settings
 from django.db import DataError, IntegrityError, OperationalError, connection, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from config.db import insert_many, set_for_transaction
@@ -84,7 +85,9 @@ def claim(
 ) -> list[dict]:
     """Take up to `limit` sendable deliveries (of `ids`, when given) for this sender; of a host
     in `limited_hosts`, only as many as the number it maps to. Due live deliveries are taken
-    first; backfill ones fill the rest of the batch, at most `backfill_limit` of them."""
+    first, then the backfill ones they wait for (marked `waited_for`); other backfill ones fill
+    the rest of the batch, at most `backfill_limit` of them (0: backfill deliveries are not
+    looked for at all)."""
     sendable = _sendable()
     if ids is not None:
         sendable = sendable.filter(pk__in=ids)
@@ -97,6 +100,9 @@ def claim(
         # `is_backfill` spelled out in each query: it is what lets the planner use the partial
         # index of each kind (delivery_due, delivery_backfill_due).
         rows = _take(sendable.filter(is_backfill=False), limit, host_room)
+        if backfill_limit != 0 and len(rows) < limit:
+            waited_for = _take(_blocking_live(sendable, taken=rows), limit - len(rows), host_room)
+            rows += [row | {"waited_for": True} for row in waited_for]
         backfill_room = limit - len(rows)
         if backfill_limit is not None:
             backfill_room = min(backfill_room, backfill_limit)
@@ -109,6 +115,25 @@ def claim(
     for row in rows:
         row["lease"] = lease
     return rows
+
+
+def _blocking_live(sendable, *, taken: list[dict]):
+    """The due backfill deliveries that due live ones wait for (an earlier delivery of the same
+    postback and conversion, event order): taken as if live, so that a live delivery never waits
+    for the backfill's turn. One that is not due (its retry is later) is waited for, as an
+    earlier live one would be."""
+    waiting = (
+        Delivery.objects.filter(
+            state__in=Delivery.UNFINISHED, is_backfill=False, next_attempt_at__lte=timezone.now()
+        )
+        .exclude(pk__in=[row["pk"] for row in taken])
+        .order_by("next_attempt_at", "pk")
+        .values_list("postback_id", "conversion_id")[:CLAIM_BATCH]
+    )
+    pairs = Q()
+    for postback_id, conversion_id in set(waiting):
+        pairs |= Q(postback_id=postback_id, conversion_id=conversion_id)
+    return sendable.filter(pairs, is_backfill=True) if pairs else sendable.none()
 
 
 def _take(deliveries, limit: int, host_room: dict[str, int]) -> list[dict]:

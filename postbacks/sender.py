@@ -30,6 +30,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import uvloop
+from django.conf import settings
 from django.db import connection
 
 from postbacks import outbound, queue
@@ -50,6 +51,10 @@ CONNECTIONS_PER_HOST = 64
 # being sent to waits for one of its CONNECTIONS_PER_HOST connections behind at most this many
 # backfill requests, not behind the whole backfill.
 BACKFILL_IN_FLIGHT = CONNECTIONS_PER_HOST // 2
+# Backfill deliveries are claimed this many at a time at least: each claim costs the live ones
+# some milliseconds of this process, so a backfill is taken in a few claims a second, not in one
+# claim per request.
+BACKFILL_CLAIM_AT = BACKFILL_IN_FLIGHT // 2
 
 
 # --- Requests -------------------------------------------------------------------------------
@@ -117,8 +122,9 @@ class Sender:
         self._thread.start()
         self._ready.wait()
 
-    def wake(self) -> None:
-        self._loop.call_soon_threadsafe(self._wake.set)
+    def wake(self, *, backfill: bool = False) -> None:
+        """Take the due deliveries; `backfill`: backfill ones may be due too (see `_take_loop`)."""
+        self._loop.call_soon_threadsafe(self._woken, backfill)
 
     def stop(self, timeout: float = 15.0) -> None:
         """Finish and record what is in flight (worker shutdown); the lease covers the rest."""
@@ -147,7 +153,11 @@ class Sender:
         self._results: list = []
         self._results_ready = asyncio.Event()
         self._running: dict[int, tuple[str, float]] = {}  # delivery id -> (host, start)
-        self._backfill_running = 0
+        self._backfill_running = 0  # backfill deliveries taken and not yet sent
+        self._backfill_may_be_due = True  # until a claim finds none: the queue may hold some
+        self._backfill_allowance = 0.0  # backfill requests that may start now (the rate)
+        self._backfill_counted_at = time.monotonic()
+        self._backfill_timer: asyncio.TimerHandle | None = None
         self._slow_answers: set[str] = set()  # hosts whose last request took SLOW_AFTER_SECONDS
         self._tasks: set = set()
         # aiohttp wants to be created inside its loop. Connections are kept open and reused, at
@@ -156,22 +166,32 @@ class Sender:
         self._loop.create_task(self._take_loop())
         self._loop.create_task(self._record_loop())
 
+    def _woken(self, backfill: bool):
+        self._backfill_may_be_due |= backfill
+        self._wake.set()
+
     async def _take_loop(self):
         while True:
+            self._wake_when_backfill_allowed()
             await self._wake.wait()
             self._wake.clear()
             while (room := MAX_IN_FLIGHT - len(self._tasks)) >= (CLAIM_AT_ROOM if self._tasks else 1):
                 limit, limited = min(room, queue.CLAIM_BATCH), self._limited_hosts()
-                rows = (
-                    await self._db(
-                        self._claims,
-                        queue.claim,
-                        limit=limit,
-                        limited_hosts=limited,
-                        backfill_limit=max(0, BACKFILL_IN_FLIGHT - self._backfill_running),
-                    )
-                    or []
+                backfill_room = self._backfill_room()
+                rows = await self._db(
+                    self._claims,
+                    queue.claim,
+                    limit=limit,
+                    limited_hosts=limited,
+                    backfill_limit=max(0, backfill_room),
                 )
+                if rows is False:
+                    break  # logged; the next wake-up or sweep tries again
+                backfill_taken = sum(row["is_backfill"] for row in rows)
+                if backfill_room > 0 and backfill_taken < backfill_room and len(rows) < limit:
+                    self._backfill_may_be_due = False  # it had room for more than were due
+                self._backfill_running += backfill_taken  # counted now: the next claim's room
+                self._backfill_allowance -= backfill_taken
                 for row in rows:
                     task = self._loop.create_task(self._send(row))
                     self._tasks.add(task)
@@ -179,10 +199,41 @@ class Sender:
                 if not rows or len(rows) < limit:
                     break  # nothing more is due now: sleep until woken
 
+    def _backfill_room(self) -> int:
+        """How many backfill deliveries the next claim may take: none unless some may be due
+        (once a claim finds fewer than it had room for, the claims make no query for them until
+        a backfill, deliveries sent again or the sweep say there may be some again); else within
+        BACKFILL_IN_FLIGHT and POSTBACK_BACKFILL_PER_SECOND. Sending a backfill takes CPU the
+        live deliveries share: the rate keeps it to a part of what the machine has, so a backfill
+        of any size leaves live latency as it was, and takes its minutes instead."""
+        if not self._backfill_may_be_due:
+            return 0
+        rate, now = settings.POSTBACK_BACKFILL_PER_SECOND, time.monotonic()
+        self._backfill_allowance = min(
+            BACKFILL_IN_FLIGHT, self._backfill_allowance + (now - self._backfill_counted_at) * rate
+        )
+        self._backfill_counted_at = now
+        room = min(BACKFILL_IN_FLIGHT - self._backfill_running, int(self._backfill_allowance))
+        return room if room >= BACKFILL_CLAIM_AT else 0
+
+    def _wake_when_backfill_allowed(self):
+        """When the rate, not the bound, holds back backfill deliveries that may be due: wake the
+        sender when it allows a claim (when the bound does, a request ending wakes it)."""
+        if (
+            self._backfill_may_be_due
+            and self._backfill_timer is None
+            and BACKFILL_IN_FLIGHT - self._backfill_running >= BACKFILL_CLAIM_AT > self._backfill_allowance
+        ):
+            wait = (BACKFILL_CLAIM_AT - self._backfill_allowance) / settings.POSTBACK_BACKFILL_PER_SECOND
+            self._backfill_timer = self._loop.call_later(wait + 0.001, self._backfill_allowed)
+
+    def _backfill_allowed(self):
+        self._backfill_timer = None
+        self._wake.set()
+
     async def _send(self, row):
         host, began = row["host"], time.monotonic()
         self._running[row["pk"]] = (host, began)
-        self._backfill_running += row["is_backfill"]
         started = time.time()
         try:
             outcome = await outbound.send(self._session, request_for(row))
@@ -221,9 +272,18 @@ class Sender:
                 self._results = unrecorded + self._results
                 self._results_ready.set()
                 await asyncio.sleep(1.0)
-            else:
-                # Room was made, and deliveries waiting for these (event order) may be due.
+            elif self._room_made_for_claims(results):
                 self._wake.set()
+
+    def _room_made_for_claims(self, results) -> bool:
+        """Whether recording `results` may let a claim take more: deliveries waiting for these
+        may be due (event order), or room was made. A backfill delivery no other waits for makes
+        room only for more of the backfill, which is claimed BACKFILL_CLAIM_AT at a time."""
+        if any(not row["is_backfill"] or row.get("waited_for") for row, _, _ in results):
+            return True
+        if len(self._tasks) + len(results) >= MAX_IN_FLIGHT - CLAIM_AT_ROOM:
+            return True
+        return self._backfill_may_be_due and BACKFILL_IN_FLIGHT - self._backfill_running >= BACKFILL_CLAIM_AT
 
     async def _drain(self):
         while self._tasks:

@@ -97,11 +97,14 @@ def _host_of(url: str) -> str:
     return (f"{parts.hostname}:{port}" if port else parts.hostname or "")[:255]
 
 
-def _wake_senders_after_commit() -> None:
-    """One wake-up per transaction, however many deliveries it creates."""
+def _wake_senders_after_commit(*, backfill: bool = False) -> None:
+    """One wake-up per transaction, however many deliveries it creates. `backfill`: some of them
+    are backfill deliveries, or deliveries made due again that may be: a sender looks for those
+    only when told (postbacks.sender)."""
+    wake = _wake_senders_for_backfill if backfill else _wake_senders
     connection = transaction.get_connection()
-    if not any(callback is _wake_senders for _, callback, _ in connection.run_on_commit):
-        transaction.on_commit(_wake_senders)
+    if not any(callback is wake for _, callback, _ in connection.run_on_commit):
+        transaction.on_commit(wake)
 
 
 # After a failed wake-up the broker is left alone for this long: publishing to a broker that is
@@ -110,14 +113,18 @@ BROKER_DOWN_SECONDS = 10.0
 _broker_down_until: dict[str, float] = {}
 
 
-def _wake_senders() -> None:
+def _wake_senders_for_backfill() -> None:
+    _wake_senders(backfill=True)
+
+
+def _wake_senders(*, backfill: bool = False) -> None:
     from postbacks.tasks import send_deliveries
 
     broker = send_deliveries.app.conf.broker_url
     if time.monotonic() < _broker_down_until.get(broker, 0.0):
         return  # the sweep sends the deliveries once the broker is back
     try:
-        send_deliveries.apply_async(retry=False)
+        send_deliveries.apply_async(kwargs={"backfill": True} if backfill else {}, retry=False)
     except Exception:  # the broker is down: beat wakes a sender once it is back
         _broker_down_until[broker] = time.monotonic() + BROKER_DOWN_SECONDS
         logger.warning("Could not wake a postback sender; deliveries go out at the next sweep", exc_info=True)
@@ -143,7 +150,7 @@ def delivery_retry(delivery: Delivery) -> Delivery:
             raise ValidationError(
                 "This delivery is being sent right now; its result will show in a moment.", code="conflict"
             )
-        _wake_senders_after_commit()
+        _wake_senders_after_commit(backfill=delivery.is_backfill)
     delivery.refresh_from_db()
     return delivery
 
@@ -193,7 +200,7 @@ def deliveries_replay_failed(deliveries) -> int:
             sent += _send_again(
                 Delivery.objects.filter(pk__in=ids[start : start + REPLAY_BATCH], state=Delivery.State.FAILED)
             )
-            _wake_senders_after_commit()
+            _wake_senders_after_commit(backfill=True)
     return sent
 
 
@@ -209,11 +216,8 @@ def postback_backfill(*, postback: Postback, period: backfill.Period) -> int:
     if not postback.enabled:
         raise ValidationError("This postback is disabled: enable it before sending it for past conversions.")
     count = backfill.backfill_count(postback, period)
-    if count > backfill.MAX_DELIVERIES:
-        raise ValidationError(
-            f"This period would send {count:,} postbacks; at most {backfill.MAX_DELIVERIES:,} go in one "
-            "backfill: choose a shorter period."
-        )
+    if problem := backfill.count_problem(count):
+        raise ValidationError(problem)
     if count:
         from postbacks.tasks import backfill_postback
 
@@ -223,15 +227,17 @@ def postback_backfill(*, postback: Postback, period: backfill.Period) -> int:
 
 
 def postback_backfill_run(*, postback_id: int, period: backfill.Period) -> int:
-    """Make the deliveries of a backfill, backfill.BATCH conversions per transaction; returns
-    how many. Each transaction holds the postback's row, so two backfills of one postback at
-    once take turns, and the second finds the first's deliveries and skips them. A postback
-    deleted or disabled meanwhile stops the backfill."""
+    """Make the deliveries of a backfill, backfill.BATCH conversions per transaction, resting
+    between them (backfill.REST_AFTER_BATCH); returns how many. Each transaction holds the
+    postback's row, so two backfills of one postback at once take turns, and the second finds
+    the first's deliveries and skips them. A postback deleted or disabled meanwhile stops the
+    backfill."""
     postback = Postback.objects.select_related("affiliate").filter(pk=postback_id).first()
     if postback is None:
         return 0
     rule, after, made = backfill.Rule(postback), 0, 0
     while True:
+        started = time.monotonic()
         with transaction.atomic():
             # No key update: the live writer's foreign-key checks on the postback do not wait for it.
             locked = Postback.objects.select_for_update(no_key=True).filter(pk=postback_id, enabled=True)
@@ -252,8 +258,9 @@ def postback_backfill_run(*, postback_id: int, period: backfill.Period) -> int:
             ]
             if deliveries:
                 Delivery.objects.bulk_create(deliveries)
-                _wake_senders_after_commit()
+                _wake_senders_after_commit(backfill=True)
         made += len(deliveries)
+        time.sleep((time.monotonic() - started) * backfill.REST_AFTER_BATCH)
 
 
 # --- Test postbacks ---------------------------------------------------------------------

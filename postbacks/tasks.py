@@ -1,4 +1,3 @@
-import sys
 from datetime import date
 
 from celery import shared_task
@@ -6,14 +5,14 @@ from celery.signals import worker_process_shutdown, worker_shutdown
 
 from postbacks import backfill, sender, services
 
-BACKFILL_SWITCH_INTERVAL = 0.0002
-
 
 @shared_task(ignore_result=True)
-def send_deliveries():
+def send_deliveries(backfill: bool = False):
     """Wake this worker process's sender: it takes every due delivery (see postbacks.sender).
-    Queued after each transaction that creates deliveries, and by beat every few seconds."""
-    sender.process_sender().wake()
+    Queued after each transaction that creates deliveries, and by beat every few seconds.
+    `backfill`: backfill deliveries may be due too (a backfill made some, deliveries were sent
+    again, or the sweep); only then does the sender look for them."""
+    sender.process_sender().wake(backfill=backfill)
 
 
 @worker_process_shutdown.connect
@@ -24,14 +23,8 @@ def _finish_in_flight_deliveries(**kwargs):
 
 @shared_task(ignore_result=True)
 def backfill_postback(postback_id: int, date_from: str, date_to: str):
-    """Make the deliveries of a backfill the affiliate asked for (postbacks.backfill)."""
+    """Make the deliveries of a backfill the affiliate asked for (postbacks.backfill). Routed to
+    the `backfill` queue (config.settings CELERY_TASK_ROUTES): making them is CPU work, which a
+    worker process of its own does without slowing the senders of live deliveries."""
     period = backfill.Period(date.fromisoformat(date_from), date.fromisoformat(date_to))
-    # Making deliveries is CPU work in this process's main thread, while the process's sender
-    # thread sends live deliveries: with the interpreter's default switch interval (5 ms) the
-    # sender would wait that long for the GIL at each step of each request.
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(BACKFILL_SWITCH_INTERVAL)
-    try:
-        services.postback_backfill_run(postback_id=postback_id, period=period)
-    finally:
-        sys.setswitchinterval(interval)
+    services.postback_backfill_run(postback_id=postback_id, period=period)

@@ -216,6 +216,10 @@ class PostbackBackfillView(PostbackScopeMixin, TemplateView):
             BackfillPeriodForm(request.GET if asked else None, initial=_initial_period())
         )
         count = backfill.backfill_count(self.postback, form.period) if asked and form.is_valid() else None
+        if count is not None and (problem := backfill.count_problem(count)):
+            # Refused as sending it would be: the count past the limit is no figure to show.
+            form.add_error(None, problem)
+            count = None
         return self.render_to_response(self.get_context_data(form=form, count=count))
 
     def post(self, request, *args, **kwargs):
@@ -244,7 +248,6 @@ class PostbackBackfillView(PostbackScopeMixin, TemplateView):
         return super().get_context_data(
             postback=self.postback,
             max_days=backfill.MAX_DAYS,
-            max_deliveries=backfill.MAX_DELIVERIES,
             **kwargs,
         )
 

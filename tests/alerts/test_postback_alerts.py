@@ -105,7 +105,48 @@ def test_a_disabled_postback_shows_a_notice_and_its_email_waits_for_the_day(affi
 
     assert run(timezone.now() + timedelta(days=1, minutes=1)) == 1
     assert mailbox[-1].subject == "Your postback was disabled: global postback"
-    assert "Disabled on" in mailbox[-1].body  # the reason, as recorded
+    assert "Disabled on" in mailbox[-1].body
+
+
+def test_the_disabled_email_says_since_when_why_and_how_to_enable_it_again(affiliate, mailbox):
+    offer = OfferFactory(title="Fitness App")
+    postback = PostbackFactory(
+        affiliate=affiliate, offer=offer, url="https://track.example.com/pb?c={click_id}"
+    )
+    deliver(postback, FAILED)
+    Postback.objects.filter(pk=postback.pk).update(
+        failing_since=timezone.now() - timedelta(days=settings.POSTBACK_DISABLE_AFTER_DAYS, minutes=1)
+    )
+    deliver(postback, FAILED)
+    postback.refresh_from_db()
+    disabled_at = postback.disabled_reason.split(" UTC")[0].removeprefix("Disabled on ")
+    days = settings.POSTBACK_DISABLE_AFTER_DAYS
+
+    assert run() == 1
+
+    [email] = mailbox
+    postback_url = f"{settings.PORTAL_BASE_URL}/offers/{offer.offer_id}/postbacks/{postback.pk}/"
+    assert email.body.split("\n\n")[1:5] == [
+        f"your postback for offer {offer.offer_id} (Fitness App) was disabled: no conversion reaches it "
+        "until you enable it again.\n"
+        f"Disabled on {disabled_at} UTC: every delivery failed for {days} days.",
+        "The last failure: Connection refused.\n"
+        "Is your server running and listening on port 443? Nothing accepted the connection at "
+        "203.0.113.7:443; a firewall may also refuse it.\n"
+        f"The error as recorded: {FAILED.error}",
+        "What to do: fix your server or the postback URL, then enable the postback again: open it in "
+        'the portal, tick "Enabled" and save.\n' + postback_url,
+        f"Postback URL: {postback.url}",
+    ]
+    assert "Last error:" not in email.body  # the stored reason is not pasted as it is
+
+
+def test_a_disabling_reason_of_another_form_is_emailed_as_written(affiliate, mailbox):
+    PostbackFactory(affiliate=affiliate, enabled=False, disabled_reason="Disabled by the network.")
+
+    assert run() == 1
+
+    assert "enable it again.\nDisabled by the network.\n\nWhat to do: " in mailbox[0].body
 
 
 def test_a_recovery_clears_the_trouble_and_is_emailed_once_the_day_is_over(affiliate, mailbox):
@@ -218,8 +259,9 @@ def test_test_conversions_do_not_count(affiliate, mailbox):
 
 
 def test_a_run_while_another_is_still_running_does_nothing(affiliate, mailbox):
-    """Beat starts a run a minute; one still sending (a slow mail server) is not overlapped, so no
-    email goes twice."""
+    """Beat starts a run a minute; one still sending (a slow mail server) is not overlapped where
+    the cache is shared: its work is not done twice (emails never go twice anyway:
+    tests/alerts/test_overlapping_runs.py)."""
     postback = PostbackFactory(affiliate=affiliate)
     deliver(postback, FAILED, times=5)
     cache.add("alerts:evaluating", 1, timeout=60)

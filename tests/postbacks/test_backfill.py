@@ -9,7 +9,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from conversions.models import ConversionEvent
+from conversions.models import Conversion, ConversionEvent
 from offers.choices import ConversionStatus
 from postbacks import backfill, queue
 from postbacks.backfill import Period, backfill_count
@@ -194,6 +194,47 @@ def test_a_backfill_bigger_than_a_batch_goes_in_several_and_misses_none(affiliat
     assert [d.conversion for d in run(postback, last_days(7))] == pending
 
 
+def test_batches_follow_the_creation_time_and_miss_and_repeat_none_across_one_instant(
+    affiliate, offer, monkeypatch
+):
+    monkeypatch.setattr(backfill, "BATCH", 2)
+    postback = PostbackFactory(affiliate=affiliate, offer=offer, url=URL)
+    start = timezone.now() - timedelta(days=3)
+    # Made in an order unlike their creation times, three at one instant: in (created_at, pk)
+    # order the second batch stops between two of those three.
+    instants = [start + timedelta(hours=3), start + timedelta(hours=1)]
+    instants += [start + timedelta(hours=2)] * 3 + [start]
+    conversions = [past_conversion(affiliate, offer) for _ in instants]
+    for conversion, instant in zip(conversions, instants, strict=True):
+        Conversion.objects.filter(pk=conversion.pk).update(created_at=instant)
+
+    assert backfill_count(postback, last_days(7)) == 6
+    deliveries = run(postback, last_days(7))
+    assert [d.conversion for d in deliveries] == conversions
+    # Made oldest first, in the order the batches read them.
+    oldest_first = [conversions[index] for index in (5, 1, 2, 3, 4, 0)]
+    assert [d.conversion for d in sorted(deliveries, key=lambda d: d.pk)] == oldest_first
+    assert run(postback, last_days(7)) == []
+
+
+def test_the_preview_stops_counting_once_past_the_most_deliveries_of_one_backfill(
+    affiliate, offer, monkeypatch
+):
+    monkeypatch.setattr(backfill, "BATCH", 2)
+    monkeypatch.setattr(backfill, "MAX_DELIVERIES", 3)
+    postback = PostbackFactory(affiliate=affiliate, offer=offer, url=URL)
+    for _ in range(9):
+        past_conversion(affiliate, offer)
+
+    # Two batches of two are past three: the other five conversions are not read.
+    count = backfill_count(postback, last_days(7))
+    assert count == 4
+    assert backfill.count_problem(count) == (
+        "This period would send more than 3 postbacks, the most one backfill sends: choose a shorter period."
+    )
+    assert backfill.count_problem(3) == ""
+
+
 @pytest.mark.parametrize(
     ("days", "future", "message"),
     [
@@ -231,7 +272,9 @@ def test_more_than_the_most_deliveries_of_one_backfill_is_refused(affiliate, off
     postback = PostbackFactory(affiliate=affiliate, offer=offer)
     for _ in range(3):
         past_conversion(affiliate, offer)
-    with pytest.raises(ValidationError, match="would send 3 postbacks; at most 2"):
+    with pytest.raises(
+        ValidationError, match="would send more than 2 postbacks, the most one backfill sends"
+    ):
         postback_backfill(postback=postback, period=last_days(7))
 
 

@@ -103,6 +103,7 @@ class HoldingServer(ThreadingHTTPServer):
 
 def test_while_backfill_requests_hang_a_live_delivery_goes_out_at_once(affiliate, monkeypatch):
     monkeypatch.setattr(sender, "BACKFILL_IN_FLIGHT", 3)
+    monkeypatch.setattr(sender, "BACKFILL_CLAIM_AT", 1)
     server = HoldingServer()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     backfilled = [

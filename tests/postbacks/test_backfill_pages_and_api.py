@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from config.celery import app as celery_app
+from postbacks import backfill
 from postbacks.models import Delivery
 from tests.factories import (
     AffiliateFactory,
@@ -118,6 +119,31 @@ def test_a_bad_period_is_refused_on_the_page_with_the_reason(portal, affiliate, 
     assert message in preview.content.decode()
     sent = portal.post(backfill_page(postback), data)
     assert sent.status_code == 400 and message in sent.content.decode()
+    assert not Delivery.objects.exists()
+
+
+TOO_MANY = (
+    "This period would send more than 2 postbacks, the most one backfill sends: choose a shorter period."
+)
+
+
+def test_a_period_past_the_most_postbacks_of_one_backfill_is_refused_at_the_preview(
+    portal, affiliate_api, affiliate, offer, monkeypatch
+):
+    monkeypatch.setattr(backfill, "MAX_DELIVERIES", 2)
+    postback = PostbackFactory(affiliate=affiliate, offer=offer)
+    past_conversions(affiliate, offer, 3)
+
+    # The count past the limit is no figure to show: the preview refuses as sending would.
+    preview = portal.get(backfill_page(postback), days(6))
+    assert preview.status_code == 200 and preview.context["count"] is None
+    assert TOO_MANY in preview.content.decode() and "Send 3" not in preview.content.decode()
+    sent = portal.post(backfill_page(postback), days(6))
+    assert sent.status_code == 400 and TOO_MANY in sent.content.decode()
+
+    url = f"/api/v1/postbacks/{postback.pk}/backfill/"
+    for answer in (affiliate_api.get(url, days(6)), affiliate_api.post(url, days(6), format="json")):
+        assert answer.status_code == 400 and answer.json() == {"non_field_errors": [TOO_MANY]}
     assert not Delivery.objects.exists()
 
 
@@ -246,6 +272,23 @@ def test_a_manager_previews_and_queues_a_backfill_in_the_admin(
     assert answer.status_code == 302 and len(queued) == 1
     assert client.get(url).status_code == 200
     assert client.get("/admin/postbacks/postback/999999/backfill/").status_code == 404
+
+
+def test_the_admin_refuses_a_period_past_the_most_postbacks_of_one_backfill_at_the_preview(
+    client, manager, affiliate, offer, monkeypatch
+):
+    monkeypatch.setattr(backfill, "MAX_DELIVERIES", 2)
+    client.force_login(manager)
+    postback = PostbackFactory(affiliate=affiliate, offer=offer)
+    past_conversions(affiliate, offer, 3)
+    url = f"/admin/postbacks/postback/{postback.pk}/backfill/"
+
+    preview = client.get(url, days(6))
+    assert preview.status_code == 400 and preview.context["count"] is None
+    assert TOO_MANY in preview.content.decode()
+    sent = client.post(url, days(6))
+    assert sent.status_code == 400 and TOO_MANY in sent.content.decode()
+    assert not Delivery.objects.exists()
 
 
 def test_the_admins_delivery_list_marks_backfill_deliveries_and_filters_them(client, manager, affiliate):

@@ -19,6 +19,8 @@ from postbacks.explanations import disabled_reason
 from postbacks.models import Delivery
 from postbacks.services import postback_send_test
 from tests.factories import AffiliateFactory, ManagerFactory, OfferFactory, PostbackFactory
+from tracking import buffer
+from tracking.models import Click
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("direct_writes")]
 
@@ -250,21 +252,66 @@ def test_refused_and_accepted_advertiser_postbacks_of_the_click_are_shown_with_t
     assert "sum=123.45" in admin_html and "s3cret-code" not in admin_html
 
 
-def test_refused_postbacks_are_looked_for_within_the_offers_click_lifetime(client, offer, affiliate):
-    click_id = click_on(client, offer, affiliate)
-    report(client, click_id, goal="install", secure="wrong")
-    too_late = report(client, click_id, goal="install", secure="wrong again")
-    assert too_late["status"] == 2
-    late_hit = ServerPostback.objects.order_by("pk").last()
-    ServerPostback.objects.filter(pk=late_hit.pk).update(
-        received_at=timezone.now() + timedelta(days=offer.click_lifetime_days + 2)
-    )
+def hits_of(click_id, affiliate=None) -> list[ServerPostback]:
+    return [entry.hit for entry in chain_of(click_id, affiliate).entries if entry.kind == "hit"]
 
-    hits = [entry.hit.pk for entry in chain_of(click_id, affiliate).entries if entry.kind == "hit"]
-    assert late_hit.pk not in hits and len(hits) == 1
+
+def test_a_refused_postback_is_found_by_the_click_id_it_named_not_by_one_elsewhere_in_its_query(
+    client, offer, affiliate
+):
+    click_id = click_on(client, offer, affiliate)
+    # Made in the same second, the two ids share their first eight characters.
+    other_click = click_on(client, offer, affiliate)
+    report(client, click_id.upper(), goal="install", secure="wrong")
+    # Another click's refused postback that carries this click's id in another parameter.
+    report(client, other_click, goal="install", secure="wrong", comment=f"retry of {click_id}")
+    # One character more is no click id at all.
+    report(client, f"{click_id}0", goal="install", secure="s3cret-code")
+
+    assert [hit.click_id for hit in hits_of(click_id, affiliate)] == [click_id]
+    assert [hit.click_id for hit in hits_of(other_click, affiliate)] == [other_click]
+    assert ServerPostback.objects.count() == 3
+
+
+def test_a_refused_pixel_is_found_by_the_click_id_of_its_cookie(client, offer, affiliate):
+    click_id = click_on(client, offer, affiliate)
+    client.cookies["afclick"] = click_id
+    client.get(f"/pixel?offer_id={offer.offer_id}&goal=install")  # without the secure code
+
+    [hit] = hits_of(click_id, affiliate)
+    assert (hit.source, hit.message) == (ServerPostback.Source.PIXEL, "Access denied")
+    assert click_id not in hit.query
+
+
+def test_a_refused_postback_is_found_however_late_it_came(client, offer, affiliate):
+    click_id = click_on(client, offer, affiliate)
+    assert report(client, click_id, goal="install", secure="wrong")["status"] == 2
+    ServerPostback.objects.update(received_at=timezone.now() + timedelta(days=offer.click_lifetime_days + 30))
+
+    assert [hit.message for hit in hits_of(click_id, affiliate)] == ["Access denied"]
 
 
 # --- Who sees what -----------------------------------------------------------------------------------
+
+
+def test_a_click_still_in_the_click_buffer_is_found_by_its_affiliate_only(
+    client, offer, affiliate, other_affiliate, buffered_writes
+):
+    asked_by_another, asked_by_its_own = (
+        click_on(client, offer, affiliate),
+        click_on(client, offer, affiliate),
+    )
+    buffer.drain()
+    assert not Click.objects.filter(click_id__in=[asked_by_another, asked_by_its_own]).exists()
+
+    client.force_login(other_affiliate.user)
+    response = client.get(PORTAL, {"click_id": asked_by_another})
+    assert response.status_code == 404 and "Nothing of yours has this" in response.content.decode()
+    client.force_login(affiliate.user)
+    for click_id in (asked_by_its_own, asked_by_another):
+        response = client.get(PORTAL, {"click_id": click_id})
+        assert response.status_code == 200
+        assert [click.click_id for click in response.context["chain"].clicks] == [click_id]
 
 
 def test_another_affiliates_ids_are_not_found_like_unknown_ones(client, offer, affiliate, other_affiliate):

@@ -1,0 +1,127 @@
+"""How senders take backfill deliveries beside live ones: a backfill delivery a live one waits for
+is taken as if live, the claims of live deliveries make no backfill query until a backfill may be
+due, and the bound on backfill requests in flight holds across a sender's claims."""
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from postbacks import outbound, queue, sender
+from postbacks.models import Delivery
+from tests.factories import ConversionFactory, DeliveryFactory, PostbackFactory
+from tests.postbacks.test_backfill_end_to_end import HoldingServer
+from tests.processes import wait_until
+
+OK = outbound.Outcome(200, "", "ok", 5)
+
+
+def test_a_due_backfill_delivery_a_live_one_waits_for_is_taken_as_if_live(db, affiliate):
+    long_ago = timezone.now() - timedelta(hours=1)
+    older_backfill = [
+        DeliveryFactory(affiliate=affiliate, is_backfill=True, next_attempt_at=long_ago) for _ in range(3)
+    ]
+    postback, conversion = PostbackFactory(affiliate=affiliate), ConversionFactory(affiliate=affiliate)
+    waited_for = DeliveryFactory(
+        affiliate=affiliate, postback=postback, conversion=conversion, is_backfill=True
+    )
+    live = DeliveryFactory(affiliate=affiliate, postback=postback, conversion=conversion)
+
+    rows = queue.claim(limit=10, backfill_limit=1)
+
+    # The live one keeps event order (it waits), but not the backfill's turn.
+    assert [row["pk"] for row in rows] == [waited_for.pk, older_backfill[0].pk]
+    queue.record([(row, time.time(), OK) for row in rows])
+    assert [row["pk"] for row in queue.claim(limit=1, backfill_limit=0)] == [live.pk]
+
+
+def test_a_backfill_delivery_waiting_for_its_retry_is_waited_for_like_a_live_one(db, affiliate):
+    postback, conversion = PostbackFactory(affiliate=affiliate), ConversionFactory(affiliate=affiliate)
+    DeliveryFactory(
+        affiliate=affiliate,
+        postback=postback,
+        conversion=conversion,
+        is_backfill=True,
+        state=Delivery.State.RETRYING,
+        next_attempt_at=timezone.now() + timedelta(minutes=5),
+    )
+    DeliveryFactory(affiliate=affiliate, postback=postback, conversion=conversion)
+
+    assert queue.claim(limit=10, backfill_limit=5) == []
+
+
+def test_a_claim_told_of_no_backfill_reads_only_the_live_deliveries(db, affiliate):
+    DeliveryFactory(affiliate=affiliate, is_backfill=True)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert queue.claim(limit=10, backfill_limit=0) == []
+    selects = [query["sql"] for query in queries if query["sql"].startswith('SELECT "')]
+    assert len(selects) == 1 and 'NOT "postbacks_delivery"."is_backfill"' in selects[0]
+
+    assert [row["is_backfill"] for row in queue.claim(limit=10, backfill_limit=5)] == [True]
+
+
+def test_the_sweep_tells_senders_that_backfill_deliveries_may_be_due():
+    assert settings.CELERY_BEAT_SCHEDULE["wake-postback-senders"]["kwargs"] == {"backfill": True}
+    assert settings.CELERY_TASK_ROUTES["postbacks.tasks.backfill_postback"] == {"queue": "backfill"}
+
+
+@pytest.fixture
+def holding_server():
+    server = HoldingServer()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.release.set()
+    server.shutdown()
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_a_sender_that_found_no_backfill_looks_again_when_told(affiliate, holding_server):
+    holding_server.release.set()
+    the_sender = sender.Sender()
+    try:
+        the_sender.wake()  # finds nothing: stops looking for backfill deliveries
+        assert wait_until(lambda: not the_sender._backfill_may_be_due, timeout=5)
+        backfilled = DeliveryFactory(
+            affiliate=affiliate, is_backfill=True, url=holding_server.url("/old"), host="127.0.0.1"
+        )
+        live = DeliveryFactory(affiliate=affiliate, url=holding_server.url("/live"), host="127.0.0.1")
+
+        the_sender.wake()
+        assert wait_until(lambda: Delivery.objects.get(pk=live.pk).state == "succeeded", timeout=5)
+        assert Delivery.objects.get(pk=backfilled.pk).state == "pending"
+
+        the_sender.wake(backfill=True)
+        assert wait_until(lambda: Delivery.objects.get(pk=backfilled.pk).state == "succeeded", timeout=5)
+    finally:
+        the_sender.stop()
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_the_bound_on_backfill_requests_in_flight_holds_across_claims(affiliate, holding_server, monkeypatch):
+    # Claims of two deliveries each: the sender claims again at once, before the requests of the
+    # first claim have started.
+    monkeypatch.setattr(queue, "CLAIM_BATCH", 2)
+    monkeypatch.setattr(sender, "BACKFILL_IN_FLIGHT", 3)
+    monkeypatch.setattr(sender, "BACKFILL_CLAIM_AT", 1)
+    for n in range(8):
+        DeliveryFactory(
+            affiliate=affiliate, is_backfill=True, url=holding_server.url(f"/old?n={n}"), host="127.0.0.1"
+        )
+    the_sender = sender.Sender()
+    try:
+        the_sender.wake()
+        assert wait_until(lambda: len(holding_server.paths) >= 3, timeout=5)
+        time.sleep(0.3)
+        assert len(holding_server.paths) == 3
+        holding_server.release.set()
+        assert wait_until(lambda: Delivery.objects.filter(state="succeeded").count() == 8, timeout=15)
+    finally:
+        the_sender.stop()
