@@ -364,6 +364,11 @@ POSTBACK_SWEEP_SECONDS = _read("POSTBACK_SWEEP_SECONDS", env.float, 5.0)
 # Backfill requests (postbacks sent for past conversions) each worker process starts per second,
 # at most: the CPU they take is what live deliveries would wait for.
 POSTBACK_BACKFILL_PER_SECOND = _read("POSTBACK_BACKFILL_PER_SECOND", env.float, 100.0)
+if not POSTBACK_BACKFILL_PER_SECOND > 0:  # NaN included
+    raise ImproperlyConfigured(
+        "Environment variable POSTBACK_BACKFILL_PER_SECOND must be a number above 0 "
+        "(backfills are paused by stopping the backfill worker)."
+    )
 # A postback whose every delivery has failed for this long is disabled.
 POSTBACK_DISABLE_AFTER_DAYS = _read("POSTBACK_DISABLE_AFTER_DAYS", env.int, 3)
 

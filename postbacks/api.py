@@ -107,7 +107,8 @@ class PartnerPostbackViewSet(AffiliateViewSetMixin, viewsets.ModelViewSet):
         (whole UTC days, at most 30). GET previews the number of postbacks; POST queues them
         (202) and answers the same number. Conversions that already have a delivery of this
         postback are skipped, so a second POST of the same period queues nothing. Backfill
-        deliveries are sent after live ones and marked `is_backfill` in the log."""
+        deliveries are sent after live ones and marked `is_backfill` in the log. A period that
+        would send more than 100,000 is refused with a 400, by GET as by POST."""
         postback = self.get_object()
         period = BackfillPeriodForm(_parameters(request))
         cleaned_data(period)

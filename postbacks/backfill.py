@@ -38,7 +38,7 @@ BATCH = 1000
 # After each batch, the task making a backfill's deliveries rests this many times as long as the
 # batch took: the database's share of the work runs at full priority whatever the worker's, and
 # live postbacks share that CPU. A 30,000-delivery backfill is made in a minute or so this way.
-REST_AFTER_BATCH = 1.0
+REST_AFTER_BATCH = 1.0  # (the largest backfill still ends well within the broker's hour)
 
 # What the firing rule reads of a conversion (postbacks.firing.event_of), by attribute.
 RULE_FIELDS = ("offer_id", "goal_id", "unknown_goal", "integration_method", "is_test")

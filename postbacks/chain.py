@@ -13,7 +13,8 @@ then, and says so (`Verdict.note`).
 
 Advertiser hits are found two ways: those that reached a conversion of the chain by their
 foreign key, and refused ones by the click id they named, which the log keeps in a column of its
-own (ServerPostback.click_id, indexed), the first MAX_REFUSED_HITS of them. A pixel's click id,
+own (ServerPostback.click_id, indexed), of the click's offer or of none told, the first
+MAX_REFUSED_HITS of them. A pixel's click id,
 from its cookie, counts too. Hits logged before that column existed are found only through their
 conversion.
 
@@ -210,9 +211,13 @@ def _hits(clicks: list[Click], conversions: list[Conversion]) -> list[ServerPost
     accepted = ServerPostback.objects.select_related("conversion").filter(conversion__in=conversions)
     hits = {hit.pk: hit for hit in accepted}
     for click in clicks:
-        refused = ServerPostback.objects.filter(click_id=click.click_id, conversion__isnull=True).order_by(
-            "received_at", "pk"
-        )[:MAX_REFUSED_HITS]
+        # Of the click's offer, or of none told: a hit that named another offer is another
+        # advertiser's, whose query the click's affiliate is not shown.
+        refused = (
+            ServerPostback.objects.filter(click_id=click.click_id, conversion__isnull=True)
+            .filter(Q(offer_id=click.offer_id) | Q(offer__isnull=True))
+            .order_by("received_at", "pk")[:MAX_REFUSED_HITS]
+        )
         hits |= {hit.pk: hit for hit in refused}
     return sorted(hits.values(), key=lambda hit: (hit.received_at, hit.pk))
 

@@ -81,13 +81,14 @@ def claim(
     *,
     limit: int = CLAIM_BATCH,
     limited_hosts: dict[str, int] | None = None,
+    backfill: bool = True,
     backfill_limit: int | None = None,
 ) -> list[dict]:
     """Take up to `limit` sendable deliveries (of `ids`, when given) for this sender; of a host
     in `limited_hosts`, only as many as the number it maps to. Due live deliveries are taken
-    first, then the backfill ones they wait for (marked `waited_for`); other backfill ones fill
-    the rest of the batch, at most `backfill_limit` of them (0: backfill deliveries are not
-    looked for at all)."""
+    first. Then, unless told that no backfill delivery can be due (`backfill` False: none is
+    looked for at all), the backfill ones due live ones wait for, as if live (marked
+    `waited_for`), and other backfill ones in the rest of the batch, at most `backfill_limit`."""
     sendable = _sendable()
     if ids is not None:
         sendable = sendable.filter(pk__in=ids)
@@ -100,10 +101,9 @@ def claim(
         # `is_backfill` spelled out in each query: it is what lets the planner use the partial
         # index of each kind (delivery_due, delivery_backfill_due).
         rows = _take(sendable.filter(is_backfill=False), limit, host_room)
-        if backfill_limit != 0 and len(rows) < limit:
-            waited_for = _take(_blocking_live(sendable, taken=rows), limit - len(rows), host_room)
-            rows += [row | {"waited_for": True} for row in waited_for]
-        backfill_room = limit - len(rows)
+        if backfill and len(rows) < limit:
+            rows += _waited_for(sendable, taken=rows, limit=limit - len(rows), host_room=host_room)
+        backfill_room = limit - len(rows) if backfill else 0
         if backfill_limit is not None:
             backfill_room = min(backfill_room, backfill_limit)
         if backfill_room > 0:
@@ -117,23 +117,39 @@ def claim(
     return rows
 
 
-def _blocking_live(sendable, *, taken: list[dict]):
-    """The due backfill deliveries that due live ones wait for (an earlier delivery of the same
-    postback and conversion, event order): taken as if live, so that a live delivery never waits
-    for the backfill's turn. One that is not due (its retry is later) is waited for, as an
-    earlier live one would be."""
+# Due live deliveries left after a claim whose backfill deliveries it looks for: nearly always
+# none (every due live one was taken), a few when some wait (event order, a slow host).
+WAITING_LOOKED_AT = 100
+
+
+def _waited_for(sendable, *, taken: list[dict], limit: int, host_room: dict[str, int]) -> list[dict]:
+    """Up to `limit` due backfill deliveries that due live ones wait for (an earlier delivery of
+    the same postback and conversion, event order), marked `waited_for`: taken as if live, so
+    that a live delivery never waits for the backfill's turn. One that is not due (its retry is
+    later) is waited for, as an earlier live one would be, and one of a slow host for its turn."""
     waiting = (
         Delivery.objects.filter(
             state__in=Delivery.UNFINISHED, is_backfill=False, next_attempt_at__lte=timezone.now()
         )
         .exclude(pk__in=[row["pk"] for row in taken])
         .order_by("next_attempt_at", "pk")
-        .values_list("postback_id", "conversion_id")[:CLAIM_BATCH]
+        .values_list("postback_id", "conversion_id")[:WAITING_LOOKED_AT]
     )
     pairs = Q()
     for postback_id, conversion_id in set(waiting):
         pairs |= Q(postback_id=postback_id, conversion_id=conversion_id)
-    return sendable.filter(pairs, is_backfill=True) if pairs else sendable.none()
+    if not pairs:
+        return []
+    # Found by their pairs (the (postback, conversion) index) and not in due order: an order
+    # would have the planner walk the backfill's whole due index (sorting is off) to find them.
+    rows = (
+        sendable.filter(pairs, is_backfill=True)
+        .exclude(host__in=host_room)
+        .select_for_update(skip_locked=True, of=("self",))
+        .order_by()
+        .values(*CLAIM_FIELDS)[:limit]
+    )
+    return [row | {"waited_for": True} for row in rows]
 
 
 def _take(deliveries, limit: int, host_room: dict[str, int]) -> list[dict]:

@@ -55,6 +55,14 @@ BACKFILL_IN_FLIGHT = CONNECTIONS_PER_HOST // 2
 # some milliseconds of this process, so a backfill is taken in a few claims a second, not in one
 # claim per request.
 BACKFILL_CLAIM_AT = BACKFILL_IN_FLIGHT // 2
+# After backfill results, a claim waits at most this long (a live delivery may wait for one).
+BACKFILL_RESULTS_WAKE_SECONDS = 0.1
+
+
+def _in_backfill_bound(row: dict) -> bool:
+    """Whether a claimed delivery counts in the bound and the rate of backfill requests: a
+    backfill delivery a live one waits for is sent as if live (postbacks.queue)."""
+    return row["is_backfill"] and not row.get("waited_for")
 
 
 # --- Requests -------------------------------------------------------------------------------
@@ -123,7 +131,7 @@ class Sender:
         self._ready.wait()
 
     def wake(self, *, backfill: bool = False) -> None:
-        """Take the due deliveries; `backfill`: backfill ones may be due too (see `_take_loop`)."""
+        """Take the due deliveries; `backfill`: backfill ones may be due too (see `_backfill_room`)."""
         self._loop.call_soon_threadsafe(self._woken, backfill)
 
     def stop(self, timeout: float = 15.0) -> None:
@@ -155,9 +163,11 @@ class Sender:
         self._running: dict[int, tuple[str, float]] = {}  # delivery id -> (host, start)
         self._backfill_running = 0  # backfill deliveries taken and not yet sent
         self._backfill_may_be_due = True  # until a claim finds none: the queue may hold some
+        self._backfill_wakes = 0  # wake-ups saying so, counted: one during a claim is kept
         self._backfill_allowance = 0.0  # backfill requests that may start now (the rate)
         self._backfill_counted_at = time.monotonic()
         self._backfill_timer: asyncio.TimerHandle | None = None
+        self._results_timer: asyncio.TimerHandle | None = None
         self._slow_answers: set[str] = set()  # hosts whose last request took SLOW_AFTER_SECONDS
         self._tasks: set = set()
         # aiohttp wants to be created inside its loop. Connections are kept open and reused, at
@@ -167,7 +177,9 @@ class Sender:
         self._loop.create_task(self._record_loop())
 
     def _woken(self, backfill: bool):
-        self._backfill_may_be_due |= backfill
+        if backfill:
+            self._backfill_may_be_due = True
+            self._backfill_wakes += 1
         self._wake.set()
 
     async def _take_loop(self):
@@ -177,19 +189,22 @@ class Sender:
             self._wake.clear()
             while (room := MAX_IN_FLIGHT - len(self._tasks)) >= (CLAIM_AT_ROOM if self._tasks else 1):
                 limit, limited = min(room, queue.CLAIM_BATCH), self._limited_hosts()
-                backfill_room = self._backfill_room()
+                backfill_room, wakes = self._backfill_room(), self._backfill_wakes
                 rows = await self._db(
                     self._claims,
                     queue.claim,
                     limit=limit,
                     limited_hosts=limited,
-                    backfill_limit=max(0, backfill_room),
+                    backfill=self._backfill_may_be_due,
+                    backfill_limit=backfill_room,
                 )
                 if rows is False:
                     break  # logged; the next wake-up or sweep tries again
-                backfill_taken = sum(row["is_backfill"] for row in rows)
-                if backfill_room > 0 and backfill_taken < backfill_room and len(rows) < limit:
-                    self._backfill_may_be_due = False  # it had room for more than were due
+                backfill_taken = sum(map(_in_backfill_bound, rows))
+                # It had room for more than were due, and no wake-up since says more came.
+                took_all_due = backfill_room > 0 and backfill_taken < backfill_room and len(rows) < limit
+                if took_all_due and wakes == self._backfill_wakes:
+                    self._backfill_may_be_due = False
                 self._backfill_running += backfill_taken  # counted now: the next claim's room
                 self._backfill_allowance -= backfill_taken
                 for row in rows:
@@ -239,7 +254,7 @@ class Sender:
             outcome = await outbound.send(self._session, request_for(row))
         finally:
             del self._running[row["pk"]]
-            self._backfill_running -= row["is_backfill"]
+            self._backfill_running -= _in_backfill_bound(row)
         if time.monotonic() - began >= SLOW_AFTER_SECONDS:
             self._slow_answers.add(host)
         else:
@@ -274,12 +289,21 @@ class Sender:
                 await asyncio.sleep(1.0)
             elif self._room_made_for_claims(results):
                 self._wake.set()
+            elif self._results_timer is None:
+                # A live delivery of the same postback and conversion may have been made while
+                # one of these was being sent, and wait for it: woken soon, if not by then.
+                self._results_timer = self._loop.call_later(BACKFILL_RESULTS_WAKE_SECONDS, self._results_wake)
+
+    def _results_wake(self):
+        self._results_timer = None
+        self._wake.set()
 
     def _room_made_for_claims(self, results) -> bool:
         """Whether recording `results` may let a claim take more: deliveries waiting for these
-        may be due (event order), or room was made. A backfill delivery no other waits for makes
-        room only for more of the backfill, which is claimed BACKFILL_CLAIM_AT at a time."""
-        if any(not row["is_backfill"] or row.get("waited_for") for row, _, _ in results):
+        may be due (event order), or room was made. A backfill delivery no other waited for when
+        it was taken makes room only for more of the backfill, which is claimed BACKFILL_CLAIM_AT
+        at a time."""
+        if not all(_in_backfill_bound(row) for row, _, _ in results):
             return True
         if len(self._tasks) + len(results) >= MAX_IN_FLIGHT - CLAIM_AT_ROOM:
             return True

@@ -50,6 +50,8 @@ def test_production_refuses_to_start_without(missing):
         ("API_THROTTLE_RATE", "lots"),
         ("API_THROTTLE_RATE", "1200/fortnight"),
         ("API_KEYS_PER_USER", "0"),
+        ("POSTBACK_BACKFILL_PER_SECOND", "0"),
+        ("POSTBACK_BACKFILL_PER_SECOND", "nan"),
     ],
 )
 def test_a_malformed_variable_is_named_at_start(name, value):

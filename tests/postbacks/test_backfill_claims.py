@@ -35,9 +35,23 @@ def test_a_due_backfill_delivery_a_live_one_waits_for_is_taken_as_if_live(db, af
     rows = queue.claim(limit=10, backfill_limit=1)
 
     # The live one keeps event order (it waits), but not the backfill's turn.
-    assert [row["pk"] for row in rows] == [waited_for.pk, older_backfill[0].pk]
+    assert [(row["pk"], row.get("waited_for")) for row in rows] == [
+        (waited_for.pk, True),
+        (older_backfill[0].pk, None),
+    ]
     queue.record([(row, time.time(), OK) for row in rows])
-    assert [row["pk"] for row in queue.claim(limit=1, backfill_limit=0)] == [live.pk]
+    assert [row["pk"] for row in queue.claim(limit=1, backfill=False)] == [live.pk]
+
+
+def test_a_backfill_delivery_a_live_one_waits_for_is_taken_when_the_backfills_room_is_spent(db, affiliate):
+    postback, conversion = PostbackFactory(affiliate=affiliate), ConversionFactory(affiliate=affiliate)
+    waited_for = DeliveryFactory(
+        affiliate=affiliate, postback=postback, conversion=conversion, is_backfill=True
+    )
+    DeliveryFactory(affiliate=affiliate, postback=postback, conversion=conversion)
+    DeliveryFactory(affiliate=affiliate, is_backfill=True)
+
+    assert [row["pk"] for row in queue.claim(limit=10, backfill_limit=0)] == [waited_for.pk]
 
 
 def test_a_backfill_delivery_waiting_for_its_retry_is_waited_for_like_a_live_one(db, affiliate):
@@ -55,11 +69,11 @@ def test_a_backfill_delivery_waiting_for_its_retry_is_waited_for_like_a_live_one
     assert queue.claim(limit=10, backfill_limit=5) == []
 
 
-def test_a_claim_told_of_no_backfill_reads_only_the_live_deliveries(db, affiliate):
+def test_a_claim_told_no_backfill_can_be_due_reads_only_the_live_deliveries(db, affiliate):
     DeliveryFactory(affiliate=affiliate, is_backfill=True)
 
     with CaptureQueriesContext(connection) as queries:
-        assert queue.claim(limit=10, backfill_limit=0) == []
+        assert queue.claim(limit=10, backfill=False) == []
     selects = [query["sql"] for query in queries if query["sql"].startswith('SELECT "')]
     assert len(selects) == 1 and 'NOT "postbacks_delivery"."is_backfill"' in selects[0]
 
@@ -123,5 +137,40 @@ def test_the_bound_on_backfill_requests_in_flight_holds_across_claims(affiliate,
         assert len(holding_server.paths) == 3
         holding_server.release.set()
         assert wait_until(lambda: Delivery.objects.filter(state="succeeded").count() == 8, timeout=15)
+    finally:
+        the_sender.stop()
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_a_live_delivery_made_while_its_backfill_one_is_sent_goes_out_once_that_one_is_done(
+    affiliate, holding_server
+):
+    postback, conversion = PostbackFactory(affiliate=affiliate), ConversionFactory(affiliate=affiliate)
+    backfilled = DeliveryFactory(
+        affiliate=affiliate,
+        postback=postback,
+        conversion=conversion,
+        is_backfill=True,
+        url=holding_server.url("/old"),
+        host="127.0.0.1",
+    )
+    the_sender = sender.Sender()
+    try:
+        the_sender.wake()
+        assert wait_until(lambda: holding_server.paths == ["/old"], timeout=5)
+        live = DeliveryFactory(
+            affiliate=affiliate,
+            postback=postback,
+            conversion=conversion,
+            url=holding_server.url("/live"),
+            host="127.0.0.1",
+        )
+        the_sender.wake()  # the live one waits for the backfill one (event order)
+
+        holding_server.release.set()
+        assert wait_until(lambda: Delivery.objects.get(pk=live.pk).state == "succeeded", timeout=3)
+        assert Delivery.objects.get(pk=backfilled.pk).state == "succeeded"
+        assert holding_server.paths == ["/old", "/live"]
     finally:
         the_sender.stop()

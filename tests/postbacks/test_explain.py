@@ -273,6 +273,16 @@ def test_a_refused_postback_is_found_by_the_click_id_it_named_not_by_one_elsewhe
     assert ServerPostback.objects.count() == 3
 
 
+def test_a_refused_hit_for_another_offer_is_not_shown_with_the_click(client, offer, affiliate):
+    click_id = click_on(client, offer, affiliate)
+    report(client, click_id, goal="install", secure="wrong")
+    other_advertisers = ServerPostback.objects.get()
+    other_advertisers.pk, other_advertisers.offer = None, OfferFactory()
+    other_advertisers.save()
+
+    assert [hit.offer_id for hit in hits_of(click_id, affiliate)] == [offer.pk]
+
+
 def test_a_refused_pixel_is_found_by_the_click_id_of_its_cookie(client, offer, affiliate):
     click_id = click_on(client, offer, affiliate)
     client.cookies["afclick"] = click_id
