@@ -25,6 +25,7 @@ run: install
 	@echo "Health:    http://127.0.0.1:8000/healthz"
 	@echo ""
 	@echo "Postbacks may reach this machine (127.0.0.1), for trying them against a local server."
+	rm -rf var/metrics  # the counters of /metrics start again with the processes
 	DEBUG=true POSTBACK_ALLOW_PRIVATE_NETWORKS=127.0.0.0/8,::1/128 PATH="$(BIN):$$PATH" \
 		$(BIN)/honcho start -f Procfile.dev
 

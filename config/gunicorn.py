@@ -1,6 +1,7 @@
 """gunicorn settings of the web process (Procfile); the command line adds the address and workers."""
 
 import os
+from pathlib import Path
 
 from gunicorn.glogging import Logger
 
@@ -38,3 +39,17 @@ class AccessLogger(Logger):
 accesslog = "-"
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)s'
 logger_class = AccessLogger
+
+# /metrics adds up the counters every process keeps in PROMETHEUS_MULTIPROC_DIR (config/metrics.py).
+# The arbiter never loads the app, so it sets the directory itself, as config.settings does.
+os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", str(Path(__file__).resolve().parent.parent / "var" / "metrics")
+)
+
+
+def child_exit(server, worker):
+    """A worker that exited (rotated, killed) leaves its counters, which keep counting in the sums,
+    and must leave no live gauge behind (postbacks in flight)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -7,6 +7,8 @@ and `REDIS_URL` (broker and cache), turns `DEBUG` off, and must then name `SECRE
 `ALLOWED_HOSTS`, or the process refuses to start.
 """
 
+import ipaddress
+import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -310,7 +312,7 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _bool("BEHIND_T
 SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", not DEBUG)
 # Advertiser servers and tracking links often use plain http and do not follow redirects:
 # answering them with a redirect to https would lose clicks and conversions.
-SECURE_REDIRECT_EXEMPT = [r"^click$", r"^postback$", r"^pixel$", r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^click$", r"^postback$", r"^pixel$", r"^healthz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = _read("SECURE_HSTS_SECONDS", env.int, 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = _bool("SECURE_HSTS_PRELOAD", True)
@@ -371,6 +373,27 @@ if not POSTBACK_BACKFILL_PER_SECOND > 0:  # NaN included
     )
 # A postback whose every delivery has failed for this long is disabled.
 POSTBACK_DISABLE_AFTER_DAYS = _read("POSTBACK_DISABLE_AFTER_DAYS", env.int, 3)
+
+# --- Metrics (config/metrics.py, GET /metrics) ----------------------------------------------
+
+# Where every process of this machine (gunicorn's workers, the postback writer, Celery's workers)
+# keeps its counters for /metrics to add up. prometheus_client reads it from the environment when
+# first imported, so it is put there before anything imports it. A relative path is taken from the
+# checkout. Emptied at each deploy's start (README "Metrics").
+PROMETHEUS_MULTIPROC_DIR = str(BASE_DIR / _read("PROMETHEUS_MULTIPROC_DIR", env.str, "var/metrics"))
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+# Who may read /metrics: addresses in these networks, or a request with
+# `Authorization: Bearer <METRICS_TOKEN>`. Anyone else gets a 404, as if there were no such page.
+METRICS_ALLOWED_IPS = _read("METRICS_ALLOWED_IPS", env.list, ["127.0.0.0/8", "::1/128"])
+for _cidr in METRICS_ALLOWED_IPS:
+    try:
+        ipaddress.ip_network(_cidr, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"Environment variable METRICS_ALLOWED_IPS must list networks such as 10.0.0.0/8, not {_cidr!r}."
+        ) from None
+METRICS_TOKEN = _read("METRICS_TOKEN", env.str, "")
 
 # What beat starts, and how often. Expiring runs do not pile up in the broker while no worker is
 # there to take them.

@@ -8,6 +8,7 @@ from django.views.generic import RedirectView
 from config.converters import PublicIdConverter, RowIdConverter
 from config.health import healthz
 from conversions.endpoints import iframe_pixel, pixel, postback, script_pixel
+from ops.endpoints import metrics
 from portal.views import PasswordResetConfirmView, PasswordResetView
 from postbacks.views import admin_integration_test
 from tracking.endpoints import click
@@ -42,6 +43,8 @@ accounts = [
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # Operators' Prometheus scrapes; anyone else gets a 404 (config.metrics.scrape_allowed).
+    path("metrics", metrics, name="metrics"),
     # Every page names its icon; browsers still ask here for answers that cannot (JSON, images).
     # The static address is looked up per request: it carries a hash of the file in production.
     path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("favicon.svg")), name="favicon"),

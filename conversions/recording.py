@@ -11,6 +11,8 @@ The ways in:
 - `hits_record_wired`: the writer's side, the hits it was sent in their wire form.
 """
 
+import logging
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -18,14 +20,18 @@ from django.db import IntegrityError, transaction
 
 from config.batching import GroupCommit
 from config.db import insert_many
+from config.metrics import ADVERTISER_POSTBACK_WAIT, advertiser_postbacks_counted
 from conversions.events import conversion_event, conversion_events_announce, conversion_events_store
 from conversions.intake import AdvertiserHit, HitRejected, clicks_of, conversion_for
 from conversions.lifecycle import advertiser_status_change_refused, conversion_set_status
 from conversions.models import Conversion, ConversionEvent, ServerPostback
 from conversions.repeats import foreign_action_id, uniqueness_lookup
 from conversions.writer import WriterUnreachable, writer_submit
+from offers.access import offer_with_goals
 from offers.choices import ConversionStatus
 from offers.payouts import PayoutRefused, payout_refusal
+
+logger = logging.getLogger(__name__)
 
 # Hits per transaction at most: a larger batch would hold its locks, and keep the advertiser
 # whose hit came first waiting, for longer.
@@ -62,12 +68,18 @@ class HitResult:
 def advertiser_postback_answer(hit: AdvertiserHit) -> HitAnswer:
     """Record an advertiser postback or pixel hit and answer it, for the endpoints: the node's
     postback writer records it when it is running, else this process does."""
+    started = time.monotonic()
     if settings.POSTBACK_WRITER_SOCKET and not transaction.get_connection().in_atomic_block:
         try:
-            return HitAnswer(*writer_submit(hit.wire()))
+            answer = HitAnswer(*writer_submit(hit.wire()))
         except WriterUnreachable:
             pass
-    return _group_commit.submit(hit).answer()
+        else:
+            _WRITER_WAIT.observe(time.monotonic() - started)
+            return answer
+    answer = _group_commit.submit(hit).answer()
+    _PROCESS_WAIT.observe(time.monotonic() - started)
+    return answer
 
 
 def advertiser_postback_record(
@@ -114,14 +126,32 @@ def hits_record(hits: list[AdvertiserHit]) -> list[HitResult | Exception]:
     """
     try:
         with transaction.atomic():
-            return _batch_write(hits)
+            results = _batch_write(hits)
     except Exception as exc:
         if len(hits) == 1:
             return [exc]
-    return [outcome for hit in hits for outcome in hits_record([hit])]
+        return [outcome for hit in hits for outcome in hits_record([hit])]
+    _count(hits, results)
+    return results
+
+
+def _count(hits: list[AdvertiserHit], results: list[HitResult]) -> None:
+    """Count the committed hits in /metrics, by advertiser: a batch that failed and was recorded
+    again hit by hit is counted once, by the calls that recorded it. The hits are committed: a
+    failure here (an offer deleted meanwhile, the database gone) costs a count, never an answer."""
+    try:
+        for hit, result in zip(hits, results, strict=True):
+            offer_id = result.conversion.offer_id if result.conversion else result.offer_id
+            # Cached for the click path and the intake: the batch has just read these offers.
+            advertiser = str(offer_with_goals(offer_id).advertiser_id) if offer_id else "none"
+            advertiser_postbacks_counted(hit.source, result.outcome, advertiser).inc()
+    except Exception:
+        logger.exception("Advertiser postbacks recorded but not counted in the metrics")
 
 
 _group_commit = GroupCommit(hits_record, max_batch=HIT_BATCH_MAX)
+_WRITER_WAIT = ADVERTISER_POSTBACK_WAIT.labels("writer")
+_PROCESS_WAIT = ADVERTISER_POSTBACK_WAIT.labels("process")
 
 
 def _batch_write(hits: list[AdvertiserHit]) -> list[HitResult]:

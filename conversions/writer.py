@@ -33,6 +33,8 @@ import time
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 
+from config.metrics import WRITER_BATCH_SECONDS, WRITER_BATCH_SIZE
+
 logger = logging.getLogger(__name__)
 
 # The framing is this module's own, not multiprocessing.connection's (Listener and Client, whose
@@ -173,7 +175,10 @@ def serve(path: str, record, *, max_batch: int, ready=None):
                 # As at the start of a web request: a connection that the database closed is
                 # replaced. Not before every batch: its check is a round trip.
                 close_old_connections()
-            reached_database = _answer(arrived[start : start + max_batch], record)
+            batch, started = arrived[start : start + max_batch], time.monotonic()
+            reached_database = _answer(batch, record)
+            WRITER_BATCH_SECONDS.observe(time.monotonic() - started)
+            WRITER_BATCH_SIZE.observe(len(batch))
             trusted_until = time.monotonic() + CONNECTION_TRUSTED_SECONDS if reached_database else 0.0
             batches += 1
         recorded += len(arrived)

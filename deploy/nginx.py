@@ -31,7 +31,8 @@ WORD = re.compile(r"[^\s;{}'\"$#\\]+")
 @dataclass
 class Site:
     server_names: list[str] = field(default_factory=lambda: ["_"])
-    upstream: str = "127.0.0.1:8000"  # gunicorn's --bind; a Unix socket is unix:/path/web.sock
+    # gunicorn's --bind on each web node; a Unix socket is unix:/path/web.sock.
+    upstreams: list[str] = field(default_factory=lambda: ["127.0.0.1:8000"])
     static_root: str = str(ROOT / "staticfiles")
     http_listen: list[str] = field(default_factory=lambda: ["80", "[::]:80"])
     https_listen: list[str] = field(default_factory=lambda: ["443", "[::]:443"])
@@ -46,7 +47,7 @@ class Site:
 def render(site: Site) -> str:
     values = {
         "server_names": site.server_names,
-        "upstream": site.upstream,
+        "upstreams": site.upstreams,
         "static_root": site.static_root.rstrip("/"),
         "http_listen": site.http_listen,
         "https_listen": site.https_listen,
@@ -59,8 +60,8 @@ def render(site: Site) -> str:
         for word in value if isinstance(value, list) else [value]:
             if word and not WORD.fullmatch(word):
                 raise ValueError(f"{name}: {word!r} is not a single nginx word")
-    if not site.server_names or not site.http_listen:
-        raise ValueError("at least one server name and one http address are needed")
+    if not site.server_names or not site.http_listen or not site.upstreams:
+        raise ValueError("at least one server name, one http address and one upstream are needed")
     if bool(site.certificate) != bool(site.certificate_key):
         raise ValueError("a certificate needs its key, and a key its certificate")
     values["server_names"] = " ".join(site.server_names)
@@ -115,7 +116,12 @@ def main():
     defaults = Site()
     parser = argparse.ArgumentParser(description="Print the nginx site of the web tier.")
     parser.add_argument("--server-name", action="append", dest="server_names", help="repeatable")
-    parser.add_argument("--upstream", default=defaults.upstream, help="gunicorn's address")
+    parser.add_argument(
+        "--upstream",
+        action="append",
+        dest="upstreams",
+        help="gunicorn's address; repeatable, one per web node",
+    )
     parser.add_argument("--static-root", default=defaults.static_root, help="STATIC_ROOT")
     parser.add_argument("--http-listen", action="append", help="default: 80 and [::]:80")
     parser.add_argument("--https-listen", action="append", help="default: 443 and [::]:443")
@@ -126,7 +132,7 @@ def main():
     args = parser.parse_args()
     site = Site(
         server_names=args.server_names or defaults.server_names,
-        upstream=args.upstream,
+        upstreams=args.upstreams or defaults.upstreams,
         static_root=args.static_root,
         http_listen=args.http_listen or defaults.http_listen,
         https_listen=args.https_listen or defaults.https_listen,

@@ -34,11 +34,11 @@ MAX_DAYS = 30
 # The most deliveries one backfill makes: a bigger one is refused, and a shorter period asked for.
 MAX_DELIVERIES = 100_000
 # Deliveries made per transaction: each one is short, and holds no lock a live event waits for.
-BATCH = 1000
+BATCH = 250
 # After each batch, the task making a backfill's deliveries rests this many times as long as the
 # batch took: the database's share of the work runs at full priority whatever the worker's, and
 # live postbacks share that CPU. A 30,000-delivery backfill is made in a minute or so this way.
-REST_AFTER_BATCH = 1.0  # (the largest backfill still ends well within the broker's hour)
+REST_AFTER_BATCH = 3.0  # (the largest backfill still ends well within the broker's hour)
 
 # What the firing rule reads of a conversion (postbacks.firing.event_of), by attribute.
 RULE_FIELDS = ("offer_id", "goal_id", "unknown_goal", "integration_method", "is_test")

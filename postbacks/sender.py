@@ -33,6 +33,7 @@ import uvloop
 from django.conf import settings
 from django.db import connection
 
+from config.metrics import POSTBACK_IN_FLIGHT, attempt_result, postback_attempts_counted
 from postbacks import outbound, queue
 
 logger = logging.getLogger(__name__)
@@ -189,30 +190,41 @@ class Sender:
             self._wake.clear()
             while (room := MAX_IN_FLIGHT - len(self._tasks)) >= (CLAIM_AT_ROOM if self._tasks else 1):
                 limit, limited = min(room, queue.CLAIM_BATCH), self._limited_hosts()
-                backfill_room, wakes = self._backfill_room(), self._backfill_wakes
+                # Live deliveries are claimed alone, so that they go out without waiting for the
+                # backfill's queries; those come in a claim of their own when no live one is due.
                 rows = await self._db(
-                    self._claims,
-                    queue.claim,
-                    limit=limit,
-                    limited_hosts=limited,
-                    backfill=self._backfill_may_be_due,
-                    backfill_limit=backfill_room,
+                    self._claims, queue.claim, limit=limit, limited_hosts=limited, backfill=False
                 )
-                if rows is False:
-                    break  # logged; the next wake-up or sweep tries again
-                backfill_taken = sum(map(_in_backfill_bound, rows))
-                # It had room for more than were due, and no wake-up since says more came.
-                took_all_due = backfill_room > 0 and backfill_taken < backfill_room and len(rows) < limit
-                if took_all_due and wakes == self._backfill_wakes:
-                    self._backfill_may_be_due = False
-                self._backfill_running += backfill_taken  # counted now: the next claim's room
-                self._backfill_allowance -= backfill_taken
+                live = bool(rows)
+                if not rows and rows is not False and self._backfill_may_be_due:
+                    rows = await self._claim_backfill(limit, limited)
+                if rows is False:  # a claim failed, and logged: the next wake-up or sweep tries again
+                    break
                 for row in rows:
                     task = self._loop.create_task(self._send(row))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
-                if not rows or len(rows) < limit:
+                if not rows or (len(rows) < limit and not (live and self._backfill_may_be_due)):
                     break  # nothing more is due now: sleep until woken
+
+    async def _claim_backfill(self, limit: int, limited: dict[str, int]) -> list[dict] | bool:
+        """Claim the backfill deliveries live ones wait for, and others within the backfill's
+        room (`_backfill_room`); when there was room for more than were due, stop looking for
+        them until told there may be some again."""
+        backfill_room, wakes = self._backfill_room(), self._backfill_wakes
+        rows = await self._db(
+            self._claims, queue.claim, limit=limit, limited_hosts=limited, backfill_limit=backfill_room
+        )
+        if rows is False:
+            return rows
+        backfill_taken = sum(map(_in_backfill_bound, rows))
+        # It had room for more than were due, and no wake-up since says more came.
+        took_all_due = backfill_room > 0 and backfill_taken < backfill_room and len(rows) < limit
+        if took_all_due and wakes == self._backfill_wakes:
+            self._backfill_may_be_due = False
+        self._backfill_running += backfill_taken  # counted now: the next claim's room
+        self._backfill_allowance -= backfill_taken
+        return rows
 
     def _backfill_room(self) -> int:
         """How many backfill deliveries the next claim may take: none unless some may be due
@@ -249,12 +261,17 @@ class Sender:
     async def _send(self, row):
         host, began = row["host"], time.monotonic()
         self._running[row["pk"]] = (host, began)
+        in_flight = POSTBACK_IN_FLIGHT.labels(host)
+        in_flight.inc()
         started = time.time()
         try:
             outcome = await outbound.send(self._session, request_for(row))
         finally:
             del self._running[row["pk"]]
             self._backfill_running -= _in_backfill_bound(row)
+            in_flight.dec()
+        kind = "backfill" if row["is_backfill"] else "live"
+        postback_attempts_counted(attempt_result(outcome.http_code), kind).inc()
         if time.monotonic() - began >= SLOW_AFTER_SECONDS:
             self._slow_answers.add(host)
         else:

@@ -9,7 +9,8 @@ settings' environment variables so that the suite takes minutes.
 
 Scenarios (reliability/scenarios.py): the worker killed mid-delivery; Redis stopped under
 traffic; PostgreSQL restarted under traffic; broken affiliate servers next to a healthy one; a
-burst of duplicate advertiser postbacks; hundreds of clients sending their headers slowly. It
+burst of duplicate advertiser postbacks; hundreds of clients sending their headers slowly; two
+web nodes and two workers, of which one of each is killed under traffic. It
 prints one row per scenario, counted from the database and from what the affiliates' servers
 received, and exits with 1, naming the scenario
 and what failed, unless nothing was lost, no conversion was duplicated, no postback was sent
@@ -127,7 +128,7 @@ def run(cleanup: contextlib.ExitStack, args) -> list:
     with open(LOGS / "affiliates.log", "a") as log:
         servers = AffiliateServers(harness.ROOT, log)
     cleanup.callback(servers.stop)
-    stack = Stack(env, LOGS, web_port, proxy_port, workdir)
+    stack = Stack(env, LOGS, workdir, proxy_port=proxy_port, web_addresses=[f"127.0.0.1:{web_port}"])
     cleanup.callback(stack.stop)
     stack.start()
 

@@ -2,10 +2,15 @@
 traffic through gunicorn, breaks something while it flows, and tallies the outcome (tally.py)."""
 
 import asyncio
+import dataclasses
+import math
 import random
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass
+
+from django.db.models import Count
 
 from conversions.models import Conversion
 from offers.models import Advertiser, Offer
@@ -14,10 +19,11 @@ from postbacks.models import Delivery, DeliveryAttempt, Postback
 from postbacks.services import postback_save
 from reliability import tally
 from reliability.affiliate import POISONED, AffiliateServers
-from reliability.services import PostgresCluster, RedisServer
+from reliability.services import PostgresCluster, RedisServer, free_port
 from reliability.slow_clients import SlowClients
 from reliability.stack import Stack
 from reliability.traffic import Traffic
+from tracking.models import Click
 
 SETTLE_SECONDS = 90  # the longest wait for clicks, conversions and postbacks to arrive
 DATABASE_DOWN_SECONDS = 3
@@ -338,6 +344,185 @@ def poisoned_endpoints(suite: Suite) -> tally.Tally:
     return result
 
 
+def two_nodes(suite: Suite) -> tally.Tally:
+    """Two web nodes (each a gunicorn and a postback writer of its own, on 127.0.0.2 and
+    127.0.0.3) behind one nginx, and two Celery workers with one beat, on the same PostgreSQL and
+    Redis, in place of the suite's stack. Visitors and advertisers come as fast as they are
+    answered; half-way, one web node (gunicorn and its writer) and one worker are SIGKILLed and
+    stay dead. nginx sends the requests the dead node failed, and all later ones, to the other:
+    no request fails, every answered click and accepted conversion is stored once, every postback
+    is delivered, and the surviving node answers at least half as many requests per second as
+    each node did before (THROUGHPUT_KEPT)."""
+    name, before, after = "two-nodes", 8, 10
+    suite.stack.stop()
+    try:
+        hosts = ["127.0.0.2", "127.0.0.3"]
+        nodes = Stack(
+            suite.stack.env,
+            suite.stack.logs / name,
+            suite.stack.workdir / name,
+            proxy_port=free_port(58790),
+            web_addresses=[f"{host}:{free_port(58765, host)}" for host in hosts],
+            workers=2,
+            web_workers=2,  # both nodes on one machine: fewer processes each
+        )
+        try:
+            nodes.start()
+            result = _two_nodes_under_traffic(suite, nodes, name, before, after)
+        finally:
+            nodes.stop()
+    finally:
+        suite.stack.start()
+    for process, times in sorted(nodes.restarts.items()):
+        result.notes.append(f"{process} exited by itself {times} time(s) and was started again")
+    return result
+
+
+# The surviving node's requests per second after the kill, at least, against each node's before.
+# On one machine the nodes share its cores, so the surviving node alone may answer up to what both
+# did; a node that nginx still sent requests to, waiting on it, would answer far less.
+THROUGHPUT_KEPT = 0.5
+THROUGHPUT_WINDOW = 5  # seconds
+# Answered clicks may be lost when answered this long before the kill, at most: a web process sends
+# its clicks to Redis every 20 ms (tracking.buffer.BATCH_WINDOW), later when its threads are busy.
+CLICKS_VANISH_SECONDS = 1.0
+
+
+def _two_nodes_under_traffic(suite: Suite, nodes: Stack, name: str, before: float, after: float):
+    # The affiliate's server answers in half a second: each worker always has postbacks in flight.
+    offer, postbacks, traffic = network(suite, 12, name, ["slow"])
+    traffic = dataclasses.replace(traffic, base_url=nodes.base_url)
+    killed_at = []
+
+    async def kill():
+        await asyncio.sleep(before)
+        killed_at.append(time.time())
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(
+            loop.run_in_executor(None, nodes.kill_web_node, 1),
+            loop.run_in_executor(None, nodes.kill_worker, 1),
+        )
+
+    async def run():
+        await asyncio.gather(
+            kill(), traffic.flow(before + after, connections=16, converting=0.5, approved=0.3)
+        )
+
+    asyncio.run(run())
+    # A web process answers a click before its sender thread hands it to Redis (tracking/buffer.py):
+    # the clicks the killed node answered in its last moments may be gone, and no others.
+    vanishing = {
+        answer.message
+        for answer in traffic.answers
+        if answer.kind == "click"
+        and answer.status == 302
+        and killed_at[0] - CLICKS_VANISH_SECONDS <= _done_at(answer) <= killed_at[0] + 0.5
+    }
+    result = tally.wait(
+        lambda: tally.count(name, traffic, offer, postbacks, suite.servers, clicks_may_vanish=vanishing),
+        SETTLE_SECONDS,
+    )
+    _no_failures(result, traffic)
+    _note_vanished(result, traffic, killed_at[0])
+    dead, surviving = nodes.web_addresses
+    _check_spread(result, traffic, nodes.logs / "nginx-access.log", dead, killed_at[0])
+    _check_throughput(result, traffic, killed_at[0])
+    arrivals_per_delivery = Counter(
+        delivery_id for _, _, _, delivery_id, _ in suite.servers.arrivals(f"/{name}/")
+    )
+    twice = (
+        Click.objects.filter(offer=offer)
+        .values("sub1")
+        .annotate(clicks=Count("pk"))
+        .filter(clicks__gt=1)
+        .count()
+    )
+    result.notes.append(
+        f"web node {dead} and worker-1 killed {before} s in; {surviving} and worker-2 went on; "
+        f"{twice} visitors have two clicks stored (one the dead node stored without answering); "
+        f"{sum(1 for times in arrivals_per_delivery.values() if times > 1)} postbacks sent again "
+        f"after their lease (in flight in the killed worker)"
+    )
+    return result
+
+
+def _note_vanished(result, traffic, killed_at):
+    if not result.clicks_vanished:
+        return
+    answered_at = [
+        _done_at(answer) - killed_at
+        for answer in traffic.answers
+        if answer.kind == "click" and answer.message in result.clicks_vanished
+    ]
+    refused = sum(
+        1
+        for answer in traffic.answers
+        if answer.kind == "postback"
+        and answer.click_id in result.clicks_vanished
+        and 400 <= answer.status < 500
+    )
+    result.notes.append(
+        f"{len(result.clicks_vanished)} clicks answered from {min(answered_at):+.3f} s to "
+        f"{max(answered_at):+.3f} s of the kill were never stored (the killed node had not sent them "
+        f"to Redis); {refused} postbacks for them refused 404"
+    )
+
+
+def _check_spread(result, traffic, access_log, dead, killed_at):
+    """Both nodes answered before the kill, in turn; afterwards nginx sent on what the dead one failed."""
+    answered_by, sent_on = Counter(), 0
+    for line in access_log.read_text().splitlines():
+        if not re.search(r'"\w+ /(?:click|postback) ', line):
+            continue
+        # ... status bytes request_time upstream_response_time upstream_addr, the last two a
+        # list ("a, b") when a node failed the request and the next one answered it.
+        upstreams = line.rsplit('" ', 1)[1].replace(", ", ",").split()[4].split(",")
+        answered_by[upstreams[-1]] += 1
+        sent_on += len(upstreams) > 1
+    answered_before = sum(
+        1 for answer in traffic.answers if _answered(answer) and _done_at(answer) < killed_at
+    )
+    share = answered_by[dead] / max(1, answered_before)
+    result.notes.append(
+        f"{answered_before} requests answered before the kill, {share:.0%} by the node killed; "
+        f"{sent_on} sent on by nginx to the other node after one failed them"
+    )
+    if not 0.3 <= share <= 0.7:
+        result.problems.append(f"the node killed answered {share:.0%} of the requests before the kill")
+
+
+def _check_throughput(result, traffic, killed_at):
+    done = sorted(_done_at(answer) for answer in traffic.answers if _answered(answer))
+    ended = done[-1]
+
+    def per_second(start, seconds=THROUGHPUT_WINDOW):
+        return sum(1 for at in done if start <= at < start + seconds) / seconds
+
+    two_nodes = per_second(killed_at - THROUGHPUT_WINDOW)
+    surviving = per_second(ended - THROUGHPUT_WINDOW)
+    seconds_after = range(math.ceil(killed_at), math.floor(ended))
+    slowest = min((per_second(start, 1) for start in seconds_after), default=0.0)
+    result.notes.append(
+        f"answered per second: {two_nodes:.0f} by two nodes in the {THROUGHPUT_WINDOW} s before the kill "
+        f"({two_nodes / 2:.0f} per node), {surviving:.0f} by the surviving node in the last "
+        f"{THROUGHPUT_WINDOW} s ({surviving / (two_nodes / 2):.0%} of a node's before); "
+        f"{slowest:.0f} in the slowest second after the kill"
+    )
+    if surviving < THROUGHPUT_KEPT * two_nodes / 2:
+        result.problems.append(
+            f"the surviving node answered {surviving:.0f} requests/s, less than {THROUGHPUT_KEPT:.0%} of "
+            f"{two_nodes / 2:.0f}, each node's before the kill"
+        )
+
+
+def _answered(answer) -> bool:
+    return 200 <= answer.status < 400
+
+
+def _done_at(answer) -> float:
+    return answer.sent_at + answer.seconds
+
+
 def _note_attempts(result, postbacks):
     """A note per affiliate server: its attempts, the successful ones, and the first failure."""
     for postback_id, behaviour in postbacks.items():
@@ -393,4 +578,5 @@ SCENARIOS = [
     poisoned_endpoints,
     duplicate_burst,
     slow_clients,
+    two_nodes,
 ]

@@ -14,14 +14,14 @@ POSTGRES_BIN = Path(os.environ.get("RELIABILITY_POSTGRES_BIN", "/usr/lib/postgre
 POSTGRES_USER = "postgres"  # the system account the cluster runs as; initdb refuses root
 
 
-def free_port(preferred: int) -> int:
-    """`preferred` when nothing listens there, else a port the kernel hands out."""
+def free_port(preferred: int, host: str = "127.0.0.1") -> int:
+    """`preferred` when nothing listens there on `host`, else a port the kernel hands out."""
     for port in (preferred, 0):
         with socket.socket() as probe:
             # As servers bind: a port left in TIME_WAIT by an earlier run is free.
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                probe.bind(("127.0.0.1", port))
+                probe.bind((host, port))
             except OSError:
                 continue
             return probe.getsockname()[1]

@@ -1,7 +1,8 @@
 """The product's processes as production runs them: gunicorn behind nginx (deploy/nginx-site.conf),
-the postback writer, a Celery worker and Celery beat, each in a process group of its own (so that
-it can be killed with its children), logging to a file of its own, under a supervisor that starts
-again a process that exits by itself, as systemd or a Procfile platform does in production."""
+the postback writer, a Celery worker and Celery beat (or several web nodes and workers), each in a
+process group of its own (so that it can be killed with its children), logging to a file of its
+own, under a supervisor that starts again a process that exits by itself, as systemd or a Procfile
+platform does in production."""
 
 import os
 import signal
@@ -74,13 +75,30 @@ class Process:
 
 
 class Stack:
-    def __init__(self, env: dict, logs: Path, port: int, proxy_port: int, workdir: Path):
+    """nginx in front of one gunicorn per address of `web_addresses`, each beside a postback writer
+    of its own (a web node), `workers` Celery workers and one beat, all on one database and Redis.
+    With one web node and one worker, the processes are named web, writer and worker; with more,
+    web-1, writer-1, worker-1 and so on."""
+
+    def __init__(
+        self,
+        env: dict,
+        logs: Path,
+        workdir: Path,
+        *,
+        proxy_port: int,
+        web_addresses: list[str],
+        workers: int = 1,
+        web_workers: int = WEB_WORKERS,
+    ):
         python = sys.executable
+        self.env, self.logs, self.workdir = env, logs, workdir
+        logs.mkdir(parents=True, exist_ok=True)
         # Every request goes through nginx, on the site production renders from the same template.
         self.base_url = f"http://127.0.0.1:{proxy_port}"
-        self.proxy_port, self.web_address = proxy_port, f"127.0.0.1:{port}"
+        self.proxy_port, self.web_addresses = proxy_port, web_addresses
         site = nginx.Site(
-            upstream=self.web_address,
+            upstreams=web_addresses,
             http_listen=[f"127.0.0.1:{proxy_port}"],
             # The visitors' addresses come as a load balancer in front would pass them on (traffic.py).
             trusted_proxies=["127.0.0.1"],
@@ -93,23 +111,26 @@ class Stack:
             env,
             logs / "nginx.log",
         )
-        self.web = Process(
-            "web",
-            [
+        self.webs, self.writers = [], []
+        for number, address in enumerate(web_addresses, 1):
+            # The writer's socket is local to its node: a node's web processes reach only their own.
+            node_env = {**env, "POSTBACK_WRITER_SOCKET": str(workdir / f"writer-{number}.sock")}
+            web, writer = _named("web", number, web_addresses), _named("writer", number, web_addresses)
+            command = [
                 *(python, "-m", "gunicorn", "config.wsgi", "--config", "config/gunicorn.py"),
-                *("--bind", self.web_address),
-                *("--workers", str(WEB_WORKERS), "--backlog", "2048", "--log-level", "warning"),
-            ],
-            env,
-            logs / "web.log",
-        )
-        self.writer = Process("writer", [python, "manage.py", "postback_writer"], env, logs / "writer.log")
-        self.worker = Process(
-            "worker",
-            [python, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--concurrency=2"],
-            env,
-            logs / "worker.log",
-        )
+                *("--bind", address),
+                *("--workers", str(web_workers), "--backlog", "2048", "--log-level", "warning"),
+            ]
+            self.webs.append(Process(web, command, node_env, logs / f"{web}.log"))
+            command = [python, "manage.py", "postback_writer"]
+            self.writers.append(Process(writer, command, node_env, logs / f"{writer}.log"))
+        self.workers = []
+        for number in range(1, workers + 1):
+            worker = _named("worker", number, range(workers))
+            command = [python, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--concurrency=2"]
+            # Each worker a node of its own: Celery tells them apart by their names.
+            command += [f"--hostname={worker}@%h"] if workers > 1 else []
+            self.workers.append(Process(worker, command, env, logs / f"{worker}.log"))
         self.beat = Process(
             "beat",
             [
@@ -125,23 +146,31 @@ class Stack:
             env,
             logs / "beat.log",
         )
+        self.web, self.writer, self.worker = self.webs[0], self.writers[0], self.workers[0]
 
         self.restarts = Counter()  # process name -> times it exited by itself and was started again
         self._lock = threading.Lock()  # the supervisor never sees a process the suite is killing
         self._stopped = threading.Event()
 
     def start(self):
+        """Start every process (again, after `stop`), and the supervisor."""
+        self._stopped = threading.Event()
         for process in self._processes:
             process.start()
         # gunicorn itself first: until it listens, nginx answers 502.
-        harness.wait_for_http(f"http://{self.web_address}/healthz", timeout=60)
+        for address in self.web_addresses:
+            harness.wait_for_http(f"http://{address}/healthz", timeout=60)
         harness.wait_for_http(f"{self.base_url}/healthz", timeout=60)
-        self.writer.wait_for_line("listening on")
-        self.worker.wait_for_line("ready.")
-        threading.Thread(target=self._supervise, name="supervisor", daemon=True).start()
+        for writer in self.writers:
+            writer.wait_for_line("listening on")
+        for worker in self.workers:
+            worker.wait_for_line("ready.")
+        threading.Thread(
+            target=self._supervise, args=(self._stopped,), name="supervisor", daemon=True
+        ).start()
 
-    def _supervise(self):
-        while not self._stopped.wait(SUPERVISOR_SECONDS):
+    def _supervise(self, stopped: threading.Event):
+        while not stopped.wait(SUPERVISOR_SECONDS):
             with self._lock:
                 for process in self._processes:
                     if process.exited:
@@ -150,11 +179,11 @@ class Stack:
 
     @property
     def _processes(self):
-        return (self.web, self.proxy, self.writer, self.worker, self.beat)
+        return (*self.webs, self.proxy, *self.writers, *self.workers, self.beat)
 
-    def kill_worker(self):
+    def kill_worker(self, number: int = 1):
         with self._lock:
-            self.worker.kill()
+            self.workers[number - 1].kill()
 
     def restart_worker(self):
         with self._lock:
@@ -170,8 +199,18 @@ class Stack:
             self.writer.start()
         self.writer.wait_for_line("listening on")
 
+    def kill_web_node(self, number: int):
+        """The whole web node: its gunicorn (master and workers) and its postback writer."""
+        with self._lock:
+            self.webs[number - 1].kill()
+            self.writers[number - 1].kill()
+
     def stop(self):
         self._stopped.set()
         with self._lock:
-            for process in (self.beat, self.worker, self.proxy, self.web, self.writer):
+            for process in (self.beat, *self.workers, self.proxy, *self.webs, *self.writers):
                 process.stop()
+
+
+def _named(name: str, number: int, nodes) -> str:
+    return name if len(nodes) == 1 else f"{name}-{number}"

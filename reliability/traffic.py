@@ -7,6 +7,7 @@ same parameters; a 4xx is final.
 """
 
 import asyncio
+import itertools
 import random
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ class Answer:
     seconds: float = 0.0  # from sending the request to its answer, or to the failure
     message: str = ""  # postbacks: "ok", "duplicate" or the error; clicks: the click id
     conversion_id: str = ""
+    click_id: str = ""  # postbacks: the click id sent
 
 
 @dataclass
@@ -77,7 +79,7 @@ class Traffic:
             params["action_id"] = action_id
         url = f"{self.base_url}/postback?{urlencode(params)}"
         for delay in [*ADVERTISER_RETRY_DELAYS, None]:
-            answer = Answer("postback", time.time(), 0)
+            answer = Answer("postback", time.time(), 0, click_id=click_id)
             self.answers.append(answer)
             try:
                 async with session.get(url) as response:
@@ -123,6 +125,28 @@ class Traffic:
             number += 1
             await asyncio.sleep(max(0.0, started + number / clicks_per_second - time.monotonic()))
         await asyncio.gather(*visitors)
+        await session.close()
+
+    async def flow(self, seconds: float, *, connections: int, converting: float, approved: float):
+        """Visitors one after another on each of `connections` connections, as fast as they are
+        answered, for `seconds`: what the platform answers per second is its throughput. A share
+        converts at once (half of the postbacks with an action_id), a share of those is approved."""
+        session = self.session(connections)
+        started = time.monotonic()
+        numbers = itertools.count()
+
+        async def visitors():
+            while time.monotonic() - started < seconds:
+                number = next(numbers)
+                click_id = await self.click(session, f"visitor-{number}")
+                if click_id is None or random.random() >= converting:
+                    continue
+                action_id = f"order-{click_id}" if number % 2 else ""
+                created = await self.postback(session, click_id=click_id, status=2, action_id=action_id)
+                if created.status == 200 and random.random() < approved:
+                    await self.postback(session, click_id=click_id, status=1, action_id=action_id)
+
+        await asyncio.gather(*(visitors() for _ in range(connections)))
         await session.close()
 
     async def clicks(self, count: int, *, connections: int = 32) -> list[str]:

@@ -155,7 +155,7 @@ def running_nginx(directory: Path, **site):
     )
     nginx.write_standalone(
         nginx.Site(
-            upstream=upstream.address,
+            upstreams=[upstream.address],
             http_listen=[f"127.0.0.1:{http_port}"],
             https_listen=[f"127.0.0.1:{https_port}"],
             certificate=str(directory / "certificate.pem"),

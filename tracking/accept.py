@@ -52,6 +52,8 @@ class ClickRefused:
     message: str
     wants_json: bool
     trafficback_url: str = ""
+    # The offer's targeting that refused the visitor (offers.targeting.TargetingRefusal's value).
+    targeting: str = ""
 
 
 class _Refused(Exception):
@@ -120,7 +122,8 @@ def click_accept(
                 visitor=visitor,
             )
             trafficback_url = destination.url_for(refused.offer.trafficback_url, trafficback)
-        return ClickRefused(refused.status, refused.message, wants_json, trafficback_url)
+        targeting = refused.targeting.value if refused.targeting is not None else ""
+        return ClickRefused(refused.status, refused.message, wants_json, trafficback_url, targeting)
 
     click_id = new_click_id() if visit else ""
     if click_id:

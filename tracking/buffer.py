@@ -264,6 +264,24 @@ def flush(write_rows, *, max_seconds: float = 5.0, claim_idle_ms: int = CLAIM_ID
     return written
 
 
+def backlog() -> tuple[int, float] | None:
+    """Clicks in Redis not yet written to the database, and the age in seconds of the oldest
+    (0 when there are none), by Redis's clock; None when the buffer is off. A written entry is
+    deleted from the stream, so the stream's length and its first entry are the backlog."""
+    client = _client()
+    if client is None:
+        return None
+    pipe = client.pipeline(transaction=False)
+    pipe.xlen(STREAM)
+    pipe.xrange(STREAM, count=1)
+    pipe.time()
+    length, first, (seconds, microseconds) = pipe.execute()
+    if not first:
+        return length, 0.0
+    first_ms = int(first[0][0].split(b"-")[0])
+    return length, max(0.0, seconds + microseconds / 1e6 - first_ms / 1000)
+
+
 def _ensure_group(client):
     try:
         client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)

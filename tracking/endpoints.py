@@ -10,12 +10,15 @@ import json
 from django.http import HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 
+from config.metrics import clicks_counted
 from tracking.accept import ClickRefused, click_accept
 from tracking.client_ip import client_ip
 from tracking.cookie import set_click_cookie
 from tracking.params import header_text
 
 ALLOWED_METHODS = ("GET", "HEAD")
+# A refusal's reason in /metrics, by its status; the targeting's refusals name their rule.
+REFUSAL_REASONS = {400: "malformed", 403: "forbidden", 404: "unknown", 405: "method"}
 
 
 def click(request):
@@ -38,6 +41,7 @@ def click(request):
     )
     if isinstance(result, ClickRefused):
         return _refusal(result)
+    clicks_counted("accepted" if result.click_id else "head", "").inc()
     if result.wants_json:
         body = {"click_id": result.click_id, "redirect_url": result.redirect_url}
         response = HttpResponse(json.dumps(body), content_type="application/json")
@@ -49,6 +53,8 @@ def click(request):
 
 
 def _refusal(refused: ClickRefused) -> HttpResponse:
+    reason = refused.targeting or REFUSAL_REASONS.get(refused.status, str(refused.status))
+    clicks_counted("trafficback" if refused.trafficback_url else "refused", reason).inc()
     if refused.trafficback_url:
         return HttpResponseRedirect(refused.trafficback_url)
     if refused.wants_json:
