@@ -201,6 +201,8 @@ class Sender:
                 if rows is False:  # a claim failed, and logged: the next wake-up or sweep tries again
                     break
                 for row in rows:
+                    # Counted as running now: the next claim's room for its host (`_limited_hosts`).
+                    self._running[row["pk"]] = (row["host"], time.monotonic())
                     task = self._loop.create_task(self._send(row))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)

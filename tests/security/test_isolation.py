@@ -95,6 +95,7 @@ PUBLIC_SITE = {
     "password_reset_confirm": "the link in the reset email, a signed token in place of a login",
     "password_reset_complete": "the page after a new password is set",
     "favicon": "a redirect to the site's icon",
+    "metrics": "operators' scrapers: allowed addresses or a token, a 404 to anyone else",
 }
 PUBLIC_API = {"api:schema": "the OpenAPI schema", "api:docs": "the API documentation"}
 # Partner addresses whose captured value names no affiliate's object: the same for every key.

@@ -41,6 +41,7 @@ NOT_PORTAL = (
     "success.",
     "track.js",
     "healthz",
+    "metrics",
     "favicon.ico",
 )
 
