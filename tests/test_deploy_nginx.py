@@ -166,6 +166,17 @@ def running_nginx(directory: Path, **site):
         directory / "nginx",
         error_log=error_log,
     )
+    try:
+        with nginx_serving(directory, error_log=error_log, http_port=http_port):
+            yield Proxy(upstream, http_port, https_port, access_log)
+    finally:
+        upstream.close()
+
+
+@contextlib.contextmanager
+def nginx_serving(directory: Path, *, error_log: Path, http_port: int):
+    """nginx started from the configuration written in `directory` / nginx, once it takes
+    connections on `http_port`; stopped at the end."""
     process = subprocess.Popen(
         nginx.command(directory / "nginx", error_log=error_log), start_new_session=True
     )
@@ -176,11 +187,10 @@ def running_nginx(directory: Path, **site):
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", http_port), timeout=1):
                 break
             threading.Event().wait(0.05)
-        yield Proxy(upstream, http_port, https_port, access_log)
+        yield
     finally:
         process.terminate()
         process.wait(timeout=20)
-        upstream.close()
 
 
 @pytest.fixture(scope="module")

@@ -4,14 +4,13 @@ which requests it sends on to the next node, run by Debian's nginx against live 
 import contextlib
 import http.client
 import socket
-import subprocess
 import threading
 from pathlib import Path
 
 import pytest
 
 from deploy import nginx
-from tests.test_deploy_nginx import Upstream, free_port, nginx_installed  # noqa: F401 (a fixture)
+from tests.test_deploy_nginx import Upstream, free_port, nginx_installed, nginx_serving  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.usefixtures("nginx_installed")
 
@@ -58,20 +57,8 @@ def nginx_before(directory: Path, upstreams: list[str]):
         directory / "nginx",
         error_log=error_log,
     )
-    process = subprocess.Popen(
-        nginx.command(directory / "nginx", error_log=error_log), start_new_session=True
-    )
-    try:
-        for _ in range(100):
-            if process.poll() is not None:
-                raise RuntimeError(f"nginx exited at start:\n{error_log.read_text()}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", http_port), timeout=1):
-                break
-            threading.Event().wait(0.05)
+    with nginx_serving(directory, error_log=error_log, http_port=http_port):
         yield http_port
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def send(port: int, method: str, target: str) -> int:
