@@ -18,6 +18,7 @@ is used, and a test in tests/test_db.py that fails if an upgrade changes them):
 """
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from functools import cache
@@ -317,9 +318,18 @@ def _json_value(value):
 # --- Reading rows -------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Between:
+    """For `select_models`: the values from `low` (included) to `high` (excluded)."""
+
+    low: object
+    high: object
+
+
 def select_models(model, *, where: dict, order_by: tuple[str, ...] = ()) -> list:
     """The instances of `model` whose fields hold the values `where` maps their names to: one of
-    the values for a list (None among them matching NULL), else the value itself; ordered by the
+    the values for a list (None among them matching NULL), within a `Between`'s bounds, else the
+    value itself; ordered by the
     fields `order_by` names, else in no particular order.
 
     What `model.objects.filter(...)` answers, without the ORM's cost of compiling the query and
@@ -331,7 +341,10 @@ def select_models(model, *, where: dict, order_by: tuple[str, ...] = ()) -> list
     """
     shape, params = [], []
     for name, value in where.items():
-        if isinstance(value, list | tuple | set):
+        if isinstance(value, Between):
+            params += [value.low, value.high]
+            shape.append((name, "between", 2, False))
+        elif isinstance(value, list | tuple | set):
             values = [item for item in value if item is not None]
             if connection.vendor == "postgresql":
                 params.append(values)
@@ -364,6 +377,9 @@ def _select_where_sql(model, shape: tuple, order_by: tuple) -> str:
             continue
         if kind == "equal":
             conditions.append(f"{column} = %s")
+            continue
+        if kind == "between":
+            conditions.append(f"{column} >= %s AND {column} < %s")
             continue
         if connection.vendor == "postgresql":
             condition = f"{column} = ANY(%s)"

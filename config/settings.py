@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "postbacks",
     "stats",
     "alerts",
+    "ops",
     "api",
     "portal",
     "manager",
@@ -374,6 +375,17 @@ if not POSTBACK_BACKFILL_PER_SECOND > 0:  # NaN included
 # A postback whose every delivery has failed for this long is disabled.
 POSTBACK_DISABLE_AFTER_DAYS = _read("POSTBACK_DISABLE_AFTER_DAYS", env.int, 3)
 
+# --- Retention (config/partitions.py) -------------------------------------------------------
+
+# Days clicks (and refused clicks) are kept: never fewer than the longest click lifetime of an active
+# offer, whose conversions still need their clicks (ops.retention refuses such a setting).
+CLICK_RETENTION_DAYS = _read("CLICK_RETENTION_DAYS", env.int, 180)
+# Days the logs are kept: advertisers' postbacks as received, deliveries and their attempts.
+LOG_RETENTION_DAYS = _read("LOG_RETENTION_DAYS", env.int, 90)
+for _name in ["CLICK_RETENTION_DAYS", "LOG_RETENTION_DAYS"]:
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"Environment variable {_name} must be a number of days, 1 or more.")
+
 # --- Metrics (config/metrics.py, GET /metrics) ----------------------------------------------
 
 # Where every process of this machine (gunicorn's workers, the postback writer, Celery's workers)
@@ -412,6 +424,11 @@ CELERY_BEAT_SCHEDULE = {
     "approve-expired-holds": {"task": "conversions.tasks.approve_expired_holds", "schedule": 600},
     "clear-expired-sessions": {"task": "portal.tasks.clear_expired_sessions", "schedule": 24 * 60 * 60},
     "evaluate-alerts": {"task": "alerts.tasks.evaluate_alerts", "schedule": 60, "options": {"expires": 60}},
+    "maintain-partitions": {
+        "task": "ops.tasks.maintain_partitions",
+        "schedule": 60 * 60,
+        "options": {"expires": 60 * 60},
+    },
 }
 
 # --- REST API ---------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
@@ -9,6 +10,7 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
 
 from config.admin_base import TrafficRecordAdmin, named_values_html
 from config.admin_confirmation import confirmed, selection_context
@@ -16,7 +18,7 @@ from conversions.forms import ConversionStatusForm
 from conversions.lifecycle import conversion_set_status
 from conversions.models import Conversion, ConversionEvent, ServerPostback
 from offers.choices import ConversionStatus
-from tracking.models import MORE_SUB_FIELDS, SUB_FIELDS
+from tracking.models import MORE_SUB_FIELDS, SUB_FIELDS, Click
 
 
 class MomentFilter(admin.SimpleListFilter):
@@ -134,7 +136,7 @@ class ConversionAdmin(TrafficRecordAdmin):
                     "offer",
                     "affiliate",
                     "goal",
-                    "click",
+                    "click_kept",
                     "integration_method",
                     "action_id",
                     "is_test",
@@ -162,13 +164,30 @@ class ConversionAdmin(TrafficRecordAdmin):
         ),
     ]
 
-    readonly_fields = ["more_sub_values"]
+    readonly_fields = ["more_sub_values", "click_kept"]
 
     @admin.display(description="status", ordering="status")
     def status_and_reason(self, conversion):
         """A conversion declined on arrival says why, as the affiliate sees it."""
         status = conversion.get_status_display()
         return f"{status}: {conversion.decline_reason}" if conversion.decline_reason else status
+
+    @admin.display(description="click")
+    def click_kept(self, conversion):
+        """A link to the click while it is kept; then the id the conversion kept of it."""
+        click_id = conversion.kept_click_id
+        if click_id is None:
+            return self.get_empty_value_display()
+        try:
+            click = conversion.click
+        except Click.DoesNotExist:
+            click = None
+        if click is None:
+            days = settings.CLICK_RETENTION_DAYS
+            return f"{click_id} (no longer kept: clicks are kept {days} days)"
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:tracking_click_change", args=[click.pk]), click_id
+        )
 
     @admin.display(description="sub9..sub30")
     def more_sub_values(self, conversion):

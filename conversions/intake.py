@@ -13,7 +13,9 @@ from urllib.parse import unquote_plus
 
 from django.utils import timezone
 
+from config.ids import PUBLIC_ID
 from config.text import has_control_characters, printable
+from conversions.click_values import click_values
 from conversions.lifecycle import hold_until
 from conversions.models import Conversion, DeclineReason, IntegrationMethod, ServerPostback
 from offers.access import affiliate_can_run_offer, offer_with_goals
@@ -26,7 +28,8 @@ from tracking.models import MAX_PARAMETER_LENGTH, Click, sub_fields
 from tracking.params import public_id
 from tracking.store import clicks_get
 
-CLICK_ID = re.compile(r"^[0-9a-f]{24}\Z")
+# What a click id looks like.
+CLICK_ID = PUBLIC_ID
 CURRENCY = re.compile(r"^[A-Za-z]{3}\Z")
 DECIMAL_NUMBER = re.compile(r"^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\Z")
 INVALID_SUM = "Invalid sum: send a number such as 12.50 (digits 0-9, a dot before decimals)"
@@ -175,6 +178,7 @@ def _conversion(hit, offer, click, affiliate, affiliate_id, method):
         amounts = _amounts(goal, visitor["country"], order_sum, order_currency)
     fields = {
         "click": click,
+        "click_values": click_values(click) if click is not None else {},
         "offer": offer,
         "affiliate_id": affiliate_id,
         "goal": goal,

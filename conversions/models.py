@@ -3,7 +3,9 @@
 from django.conf import settings
 from django.db import models
 
+from config import partitions
 from config.ids import new_public_id
+from conversions.click_values import kept_click_values
 from offers.choices import ConversionStatus
 from offers.models import Affiliate, Goal, Offer
 from tracking.models import MAX_PARAMETER_LENGTH, Click, SubValues
@@ -29,7 +31,15 @@ class DeclineReason(models.TextChoices):
 class Conversion(SubValues):
     # Unique through Meta.constraints: see tracking.models.Click.click_id.
     conversion_id = models.CharField(max_length=24, default=new_conversion_id, editable=False)
-    click = models.ForeignKey(Click, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # No database constraint: clicks are dropped with their week's partition once older than
+    # CLICK_RETENTION_DAYS (and a partitioned table cannot be referenced by one), while
+    # conversions are kept. What the conversion needs of its click is in `click_values`.
+    click = models.ForeignKey(
+        Click, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
+    # What the conversion keeps of its click when it is made (conversions.click_values), read
+    # instead of the click's row, which may be gone; empty without a click.
+    click_values = models.JSONField(default=dict, db_default={}, blank=True, editable=False)
     offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="conversions")
     # Indexed by conversion_affiliate_created (affiliate, created_at), which serves lookups by affiliate.
     affiliate = models.ForeignKey(
@@ -140,6 +150,11 @@ class Conversion(SubValues):
         a goal the offer lacks (standing on the offer's first goal), the value sent."""
         return self.unknown_goal or self.goal.value
 
+    @property
+    def kept_click_id(self) -> str | None:
+        """The public id of the conversion's click, whether or not the click is still kept."""
+        return kept_click_values(self).get("click_id") or None
+
 
 class ServerPostback(models.Model):
     """One inbound advertiser postback or pixel hit, accepted or not."""
@@ -162,17 +177,36 @@ class ServerPostback(models.Model):
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
     http_status = models.PositiveSmallIntegerField()
     message = models.CharField(max_length=255)
+    # No database constraints on the foreign keys, as on every partitioned table (config.partitions).
     conversion = models.ForeignKey(
-        Conversion, null=True, blank=True, on_delete=models.SET_NULL, related_name="server_postbacks"
+        Conversion,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="server_postbacks",
+        db_constraint=False,
     )
     # The offer the hit was for, when it could be told (from its click, or the offer it named),
     # refused or not: which advertiser's integration a burst of refusals comes from.
     offer = models.ForeignKey(
-        Offer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+        Offer,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     # The creation or status change this postback caused, if any: "changed by which postback".
-    event = models.OneToOneField(
-        "ConversionEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="server_postback"
+    # One postback at most (server_postback_event_unique, whose index serves lookups by event).
+    event = models.ForeignKey(
+        "ConversionEvent",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="server_postbacks",
+        db_index=False,
+        db_constraint=False,
     )
     # The click id the hit named, when it is one (conversions.intake.CLICK_ID), else blank: how the
     # explain of a click finds the hits refused for it, which reached no conversion.
@@ -189,6 +223,10 @@ class ServerPostback(models.Model):
             models.Index(
                 fields=["click_id"], condition=~models.Q(click_id=""), name="server_postback_click_id"
             ),
+        ]
+        constraints = [
+            # With its time, as a partitioned table's every unique rule (config.partitions).
+            models.UniqueConstraint(fields=["event", "received_at"], name="server_postback_event_unique"),
         ]
 
     def __str__(self):
@@ -225,3 +263,7 @@ class ConversionEvent(models.Model):
 
     def __str__(self):
         return f"{self.conversion}: {self.get_kind_display()} -> {self.get_new_status_display()}"
+
+
+# The inbound log, kept LOG_RETENTION_DAYS in weekly partitions.
+partitions.register(ServerPostback, "received_at", retention_setting="LOG_RETENTION_DAYS")

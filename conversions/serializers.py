@@ -11,7 +11,7 @@ class ConversionSerializer(AllSubValuesMixin, serializers.ModelSerializer):
     """A conversion as its affiliate sees it: what the network pays, never what it earns."""
 
     id = serializers.CharField(source="conversion_id", read_only=True)
-    click_id = serializers.CharField(source="click.click_id", read_only=True, allow_null=True, default=None)
+    click_id = serializers.CharField(source="kept_click_id", read_only=True, allow_null=True, default=None)
     offer = serializers.IntegerField(source="offer.offer_id", read_only=True)
     pid = serializers.IntegerField(source="affiliate.pid", read_only=True)
     goal = serializers.CharField(source="goal_value", read_only=True)

@@ -108,6 +108,15 @@ class Advertiser(models.Model):
         return f"{settings.TRACKING_BASE_URL}/postback?clickid={{clickid}}{secure}&{POSTBACK_URL_PARAMETERS}"
 
 
+def validate_click_lifetime(days: int) -> None:
+    """Clicks are kept CLICK_RETENTION_DAYS (config.partitions): a conversion can come no later."""
+    if days is not None and days > settings.CLICK_RETENTION_DAYS:
+        raise ValidationError(
+            f"Clicks are kept {settings.CLICK_RETENTION_DAYS} days (CLICK_RETENTION_DAYS): "
+            "a click lifetime cannot be longer."
+        )
+
+
 # The choices of the models below, outside them so that their constraints can name the values.
 class OfferStatus(models.TextChoices):
     ACTIVE = "active", "Active"
@@ -161,7 +170,7 @@ class Offer(models.Model):
     )
     click_lifetime_days = models.PositiveSmallIntegerField(
         default=30,
-        validators=[MinValueValidator(1)],
+        validators=[MinValueValidator(1), validate_click_lifetime],
         help_text="How long after a click a conversion is accepted.",
     )
     hold_period_days = models.PositiveSmallIntegerField(

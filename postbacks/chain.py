@@ -20,6 +20,8 @@ conversion.
 
 A click looked up by its id is found wherever it is on its way to the database: a click made a
 moment ago may still be in the click buffer (tracking.store.clicks_get, which writes it then).
+A click older than CLICK_RETENTION_DAYS is no longer kept: a conversion's chain says so where it
+would show it, with the id the conversion kept (conversions.click_values).
 
 An affiliate's explain shows only their own conversions (another's is not found, as if it did
 not exist), never the advertiser's revenue, the order sum the advertiser reported or the
@@ -33,10 +35,13 @@ from datetime import datetime
 from typing import NamedTuple
 from urllib.parse import unquote_plus
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, Q
 
+from config.ids import PUBLIC_ID
 from config.text import has_control_characters
+from conversions.click_values import kept_click_values
 from conversions.models import Conversion, ConversionEvent, ServerPostback
 from offers.models import Affiliate
 from postbacks.explanations import explain_disabled
@@ -46,7 +51,6 @@ from tracking.models import MAX_PARAMETER_LENGTH, Click
 from tracking.store import clicks_get
 
 LOOKUPS = ("click_id", "conversion_id", "action_id")
-PUBLIC_ID = re.compile(r"^[0-9a-f]{24}\Z")
 # An action id names at most this many conversions (one per offer and goal): the newest are shown.
 MAX_CONVERSIONS = 20
 MAX_REFUSED_HITS = 100
@@ -132,13 +136,16 @@ class EventStep:
 
 @dataclass
 class Entry:
-    """One line of the chain, in time order: `kind` is "click", "hit" or "event"."""
+    """One line of the chain, in time order: `kind` is "click", "gone_click" (a click no longer
+    kept, `click_id` the id its conversion kept, `note` why), "hit" or "event"."""
 
     at: datetime
     kind: str
     click: Click | None = None
     hit: ServerPostback | None = None
     step: EventStep | None = None
+    click_id: str = ""
+    note: str = ""
 
 
 @dataclass
@@ -167,12 +174,13 @@ def conversion_chain(lookup: Lookup, *, affiliate: Affiliate | None = None) -> C
         return None
     hits = _hits(clicks, conversions)
     entries = [Entry(click.created_at, "click", click=click) for click in clicks]
+    entries += _gone_clicks(conversions)
     steps = _event_steps(conversions)
     # A hit that caused an event goes right before it, whichever row got the earlier time.
     event_times = {step.event.pk: step.event.created_at for step in steps}
     entries += [Entry(event_times.get(hit.event_id, hit.received_at), "hit", hit=hit) for hit in hits]
     entries += [Entry(step.event.created_at, "event", step=step) for step in steps]
-    order = {"click": 0, "hit": 1, "event": 2}
+    order = {"click": 0, "gone_click": 0, "hit": 1, "event": 2}
     entries.sort(key=lambda entry: (entry.at, order[entry.kind]))
     return Chain(lookup, clicks, conversions, entries, for_manager=affiliate is None)
 
@@ -183,9 +191,7 @@ def _clicks_and_conversions(lookup: Lookup, affiliate) -> tuple[list[Click], lis
         **scope
     )
     if lookup.name == "click_id":
-        named = Click.objects.select_related("offer", "affiliate__user").filter(
-            click_id=lookup.value, **scope
-        )
+        named = Click.objects.select_related("offer", "affiliate__user").named([lookup.value]).filter(**scope)
         click = named.first()
         # Not in the database yet: it may be in the click buffer, which the store's lookup then
         # writes it from. Asked only then, since an unknown id costs that lookup a look in Redis.
@@ -202,9 +208,31 @@ def _clicks_and_conversions(lookup: Lookup, affiliate) -> tuple[list[Click], lis
         )
         found.reverse()
     clicks = list(
-        {conversion.click_id: conversion.click for conversion in found if conversion.click}.values()
+        {conversion.click_id: click for conversion in found if (click := _click(conversion))}.values()
     )
     return clicks, found
+
+
+def _click(conversion: Conversion) -> Click | None:
+    """The conversion's click, None when it has none or it is no longer kept."""
+    try:
+        return conversion.click  # None when the select_related found no row
+    except Click.DoesNotExist:
+        return None
+
+
+def _gone_clicks(conversions: list[Conversion]) -> list[Entry]:
+    """An entry for each click of `conversions` that is no longer kept, at its time if the
+    conversion kept it, else at the conversion's (the click came before it)."""
+    note = f"No longer kept: clicks are kept {settings.CLICK_RETENTION_DAYS} days."
+    entries = {}
+    for conversion in conversions:
+        if conversion.click_id is None or conversion.click_id in entries or _click(conversion):
+            continue
+        kept = kept_click_values(conversion)
+        at = datetime.fromisoformat(kept["created_at"]) if kept.get("created_at") else conversion.created_at
+        entries[conversion.click_id] = Entry(at, "gone_click", click_id=kept.get("click_id", ""), note=note)
+    return list(entries.values())
 
 
 def _hits(clicks: list[Click], conversions: list[Conversion]) -> list[ServerPostback]:

@@ -12,12 +12,16 @@ The visitor context macros (`{geo}`, `{region}`, `{city}`, `{os}`, `{os_version}
 `{device_type}` is the device type the advertiser sent, as it always was, and the click's when the
 advertiser sent none, so that it means in a postback what it means in an offer URL; the click's
 alone is `{click_device_type}`.
+
+The click's values are those the conversion kept of it when it was made (conversions.click_values),
+not its row's: a click is dropped after CLICK_RETENTION_DAYS, its conversions are not.
 """
 
 import uuid
-from datetime import UTC
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
+from conversions.click_values import kept_click_values
 from postbacks.outbound import wire_url
 from tracking.macros import substitute, unknown_macros
 from tracking.visitor import MACRO_FIELDS
@@ -107,13 +111,13 @@ def form_body(values: dict[str, str]) -> str:
 def values_for(conversion, status: int) -> dict[str, str]:
     """Every macro's value for a conversion event whose resulting status is `status`.
 
-    `conversion` needs its offer, goal, affiliate and click loaded (or loadable). `{rand}` is
-    added by `render`, per delivery.
+    `conversion` needs its offer, goal, affiliate loaded (or loadable), and its click too if it
+    kept no click values (conversions.click_values). `{rand}` is added by `render`, per delivery.
     """
-    click = conversion.click
+    click = kept_click_values(conversion)
     created = conversion.created_at.astimezone(UTC)
     values = {
-        "clickid": click.click_id if click else "",
+        "clickid": click.get("click_id", ""),
         "pid": conversion.affiliate.pid,
         "offerid": conversion.offer.offer_id,
         "offer_name": conversion.offer.title,
@@ -127,28 +131,28 @@ def values_for(conversion, status: int) -> dict[str, str]:
         # The advertiser's currency, or the goal's when they sent none (Affise fills it so too).
         "order_currency": conversion.order_currency or conversion.goal.currency,
         **conversion.all_sub_values(),
-        "ref_id": click.ref_id if click else "",
-        "ext1": click.ext1 if click else "",
-        "ext2": click.ext2 if click else "",
-        "ext3": click.ext3 if click else "",
-        "os_id": click.os_id if click else "",
+        "ref_id": click.get("ref_id", ""),
+        "ext1": click.get("ext1", ""),
+        "ext2": click.get("ext2", ""),
+        "ext3": click.get("ext3", ""),
+        "os_id": click.get("os_id", ""),
         # The click's, as Affise means them; a conversion without a click has only the advertiser's.
-        "ip": (click.ip if click else conversion.ip) or "",
+        "ip": (click.get("ip", "") if click else conversion.ip) or "",
         "conversion_ip": conversion.ip or "",
-        "uagent": click.user_agent if click else "",
-        "referrer": click.referrer if click else conversion.referrer,
+        "uagent": click.get("user_agent", ""),
+        "referrer": click.get("referrer", "") if click else conversion.referrer,
         "conversion_referrer": conversion.referrer,
-        "device_type": conversion.device_type or (click.device_type if click else ""),
+        "device_type": conversion.device_type or click.get("device_type", ""),
         **_visitor_context(conversion, click),
         "comment": conversion.comment,
-        "fbclid": conversion.fbclid or (click.fbclid if click else ""),
+        "fbclid": conversion.fbclid or click.get("fbclid", ""),
         "promo_code": conversion.promo_code,
         "user_id": conversion.user_id,
         **{f"custom_field{n}": conversion.extra.get(f"custom_field{n}", "") for n in range(1, 8)},
         "date": f"{created:%Y-%m-%d %H:%M:%S}",
         "date_only": f"{created:%Y-%m-%d}",
         "time": f"{created:%H:%M:%S}",
-        "click_date": f"{click.created_at.astimezone(UTC):%Y-%m-%d %H:%M:%S}" if click else "",
+        "click_date": _click_date(click),
         "timestamp": int(created.timestamp()),
         "integration_method": conversion.integration_method,
     }
@@ -157,12 +161,18 @@ def values_for(conversion, status: int) -> dict[str, str]:
     return values
 
 
-def _visitor_context(conversion, click) -> dict[str, str]:
+def _visitor_context(conversion, click: dict[str, str]) -> dict[str, str]:
     """The click's visitor context; a conversion without a click has only its own country (the
     one its advertiser sent, conversions.intake)."""
-    if click is None:
+    if not click:
         return {**dict.fromkeys(VISITOR_CONTEXT, ""), "geo": conversion.country}
-    return {name: getattr(click, field) for name, field in VISITOR_CONTEXT.items()}
+    return {name: click.get(field, "") for name, field in VISITOR_CONTEXT.items()}
+
+
+def _click_date(click: dict[str, str]) -> str:
+    if not click.get("created_at"):
+        return ""
+    return f"{datetime.fromisoformat(click['created_at']).astimezone(UTC):%Y-%m-%d %H:%M:%S}"
 
 
 def _amount(value) -> str:

@@ -5,6 +5,7 @@ import uuid
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from config import partitions
 from conversions.models import Conversion, ConversionEvent, IntegrationMethod
 from offers.models import Affiliate, Goal, Offer
 
@@ -126,15 +127,31 @@ class Delivery(models.Model):
 
     # Every index costs each claim and result of a delivery: the foreign keys below are indexed
     # only through Meta.indexes, where an index serves a query.
-    delivery_id = models.UUIDField("postback id", default=uuid.uuid4, unique=True, editable=False)
-    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # Unique with its time (delivery_id_unique). No database constraints on the foreign keys, as
+    # on every partitioned table (config.partitions).
+    delivery_id = models.UUIDField("postback id", default=uuid.uuid4, editable=False)
+    affiliate = models.ForeignKey(
+        Affiliate, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     # Kept when the postback is deleted, so the log stays; a delivery without postback is not sent.
     postback = models.ForeignKey(
-        Postback, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries", db_index=False
+        Postback,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="deliveries",
+        db_index=False,
+        db_constraint=False,
     )
-    conversion = models.ForeignKey(Conversion, on_delete=models.CASCADE, related_name="deliveries")
+    conversion = models.ForeignKey(
+        Conversion, on_delete=models.CASCADE, related_name="deliveries", db_constraint=False
+    )
     event = models.ForeignKey(
-        ConversionEvent, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+        ConversionEvent,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        db_index=False,
+        db_constraint=False,
     )
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     method = models.CharField(max_length=4, default=Postback.Method.GET)
@@ -182,6 +199,8 @@ class Delivery(models.Model):
                 condition=models.Q(state__in=["pending", "retrying", "succeeded", "failed"]),
                 name="delivery_state_valid",
             ),
+            # With its time, as a partitioned table's every unique rule (config.partitions).
+            models.UniqueConstraint(fields=["delivery_id", "created_at"], name="delivery_id_unique"),
         ]
 
     def __str__(self):
@@ -189,7 +208,10 @@ class Delivery(models.Model):
 
 
 class DeliveryAttempt(models.Model):
-    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
+    # No database constraint: deliveries are partitioned (config.partitions).
+    delivery = models.ForeignKey(
+        Delivery, on_delete=models.CASCADE, related_name="attempt_log", db_constraint=False
+    )
     started_at = models.DateTimeField()
     url = models.TextField("URL")
     http_code = models.PositiveSmallIntegerField("HTTP code", help_text="0 when there was no answer.")
@@ -204,3 +226,8 @@ class DeliveryAttempt(models.Model):
         # The raw error is no name: pages that show it explain it first (postbacks.explanations).
         answer = f"HTTP {self.http_code}" if self.http_code else "no answer"
         return f"{self.started_at:%Y-%m-%d %H:%M:%S} {answer}"
+
+
+# The postback log, kept LOG_RETENTION_DAYS in weekly partitions.
+partitions.register(Delivery, "created_at", retention_setting="LOG_RETENTION_DAYS")
+partitions.register(DeliveryAttempt, "started_at", retention_setting="LOG_RETENTION_DAYS")

@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 CLAIM_BATCH = 500
 CLAIM_FIELDS = [
     "pk",
+    # The partition key (config.partitions): updates that name it read only their partitions.
+    "created_at",
     "delivery_id",
     "method",
     "url",
@@ -109,9 +111,7 @@ def claim(
         if backfill_room > 0:
             rows += _take(sendable.filter(is_backfill=True), backfill_room, host_room)
         lease = timezone.now() + timedelta(seconds=settings.POSTBACK_LEASE_SECONDS)
-        Delivery.objects.filter(pk__in=[row["pk"] for row in rows]).update(
-            locked_until=lease, next_attempt_at=lease
-        )
+        _by_pk(rows).update(locked_until=lease, next_attempt_at=lease)
     for row in rows:
         row["lease"] = lease
     return rows
@@ -263,12 +263,10 @@ def _record(results: list[tuple[dict, float, outbound.Outcome]]) -> None:
         else:
             retries.append((row, outcome))
             continue
-        same_result[(state, row["lease"], outcome.http_code, outcome.error, outcome.excerpt)].append(
-            row["pk"]
-        )
+        same_result[(state, row["lease"], outcome.http_code, outcome.error, outcome.excerpt)].append(row)
     with transaction.atomic():
-        for (state, lease, http_code, error, excerpt), ids in same_result.items():
-            Delivery.objects.filter(pk__in=ids, locked_until=lease).update(
+        for (state, lease, http_code, error, excerpt), rows in same_result.items():
+            _by_pk(rows).filter(locked_until=lease).update(
                 **_result_fields(http_code, error, excerpt),
                 state=state,
                 delivered_at=now if state == Delivery.State.SUCCEEDED else None,
@@ -276,7 +274,7 @@ def _record(results: list[tuple[dict, float, outbound.Outcome]]) -> None:
             )
         for row, outcome in retries:
             delay = retry_delay(row["attempts"] + 1, outcome.retry_after)
-            Delivery.objects.filter(pk=row["pk"], locked_until=row["lease"]).update(
+            _by_pk([row]).filter(locked_until=row["lease"]).update(
                 **_result_fields(outcome.http_code, outcome.error, outcome.excerpt),
                 state=Delivery.State.RETRYING,
                 next_attempt_at=now + timedelta(seconds=delay),
@@ -285,6 +283,15 @@ def _record(results: list[tuple[dict, float, outbound.Outcome]]) -> None:
         _update_postback_health(
             [(row, outcome) for row, _, outcome in results if not row["conversion__is_test"]]
         )
+
+
+def _by_pk(rows: list[dict]):
+    """The deliveries of these claimed rows, looked for only in the partitions of their times."""
+    if not rows:
+        return Delivery.objects.none()
+    return Delivery.objects.filter(
+        pk__in=[row["pk"] for row in rows], created_at__gte=min(row["created_at"] for row in rows)
+    )
 
 
 def _log_attempts(results) -> None:

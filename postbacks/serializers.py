@@ -225,6 +225,8 @@ def chain_data(chain) -> dict:
 def _entry_data(entry, for_manager: bool) -> dict:
     if entry.kind == "click":
         return {"type": "click", "at": entry.at, "click": _click_data(entry.click)}
+    if entry.kind == "gone_click":
+        return {"type": "gone_click", "at": entry.at, "click_id": entry.click_id or None, "note": entry.note}
     if entry.kind == "hit":
         return {"type": "advertiser_postback", "at": entry.at, **_hit_data(entry.hit, for_manager)}
     step = entry.step
@@ -291,7 +293,7 @@ def _conversion_data(conversion, for_manager: bool) -> dict:
     data = {
         "conversion_id": conversion.conversion_id,
         "pid": conversion.affiliate.pid,
-        "click_id": conversion.click.click_id if conversion.click_id else None,
+        "click_id": conversion.kept_click_id,
         "action_id": conversion.action_id,
         "offer": conversion.offer.offer_id,
         "goal": conversion.goal_value,

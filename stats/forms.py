@@ -1,6 +1,10 @@
 """The statistics filters, validated once for the portal page, its CSV export and the API."""
 
+from datetime import timedelta
+
 from django import forms
+from django.conf import settings
+from django.utils import timezone
 
 from config.filters import DateRangeForm, complete_period, use_date_pickers
 from offers.forms import public_id_field
@@ -85,10 +89,19 @@ class StatsFilterForm(ReportPeriodForm):
             return cleaned
         days = (cleaned["date_to"] - cleaned["date_from"]).days + 1
         group_by = cleaned.get("group_by", "day")
+        # Sub values are counted from the clicks themselves, which leave after their retention
+        # (config.partitions); every other grouping reads the rollup, kept for good.
+        first_kept = timezone.now().date() - timedelta(days=settings.CLICK_RETENTION_DAYS - 1)
         if group_by in SUB_FIELDS and days > MAX_SUB_DAYS:
             self.add_error(
                 "group_by",
                 f"Grouping by {group_by} covers at most {MAX_SUB_DAYS} days: choose a shorter period.",
+            )
+        elif group_by in SUB_FIELDS and cleaned["date_from"] < first_kept:
+            self.add_error(
+                "group_by",
+                f"Grouping by {group_by} reads the clicks themselves, which are kept "
+                f"{settings.CLICK_RETENTION_DAYS} days: choose a period from {first_kept:%Y-%m-%d}.",
             )
         return cleaned
 

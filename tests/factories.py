@@ -4,6 +4,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from conversions.click_values import click_values
 from conversions.models import Conversion, ConversionEvent, ServerPostback
 from offers.choices import ConversionStatus
 from offers.models import Advertiser, Affiliate, Goal, Offer, OfferAccess
@@ -84,7 +85,8 @@ class ClickFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Click
 
-    click_id = factory.LazyFunction(new_click_id)
+    # Of the click's time, as tracking.accept makes it: lookups by click id read that time's rows.
+    click_id = factory.LazyAttribute(lambda click: new_click_id(at=click.created_at.timestamp()))
     offer = factory.SubFactory(OfferFactory)
     affiliate = factory.SubFactory(AffiliateFactory)
     created_at = factory.LazyFunction(timezone.now)
@@ -101,6 +103,11 @@ class ConversionFactory(factory.django.DjangoModelFactory):
 
     offer = factory.SubFactory(OfferFactory)
     affiliate = factory.SubFactory(AffiliateFactory)
+    click = None
+    # What the conversion keeps of its click, as conversions.intake fills it.
+    click_values = factory.LazyAttribute(
+        lambda conversion: click_values(conversion.click) if conversion.click is not None else {}
+    )
     goal = factory.LazyAttribute(lambda conversion: conversion.offer.goals.order_by("pk").first())
     status = ConversionStatus.PENDING
     payout = factory.LazyAttribute(lambda conversion: conversion.goal.payout)

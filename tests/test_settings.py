@@ -96,4 +96,5 @@ def test_beat_runs_every_periodic_job():
         "conversions.tasks.approve_expired_holds",
         "portal.tasks.clear_expired_sessions",
         "alerts.tasks.evaluate_alerts",
+        "ops.tasks.maintain_partitions",
     }

@@ -125,7 +125,7 @@ def click_accept(
         targeting = refused.targeting.value if refused.targeting is not None else ""
         return ClickRefused(refused.status, refused.message, wants_json, trafficback_url, targeting)
 
-    click_id = new_click_id() if visit else ""
+    click_id = new_click_id(at=now) if visit else ""
     if click_id:
         row = click_parameter_fields(params)
         row.update(
@@ -160,7 +160,7 @@ def _record_refused(refused: _Refused, *, ip, user_agent, at):
     click_record(
         {
             "refused": refused.targeting.value,
-            "click_id": new_click_id(),
+            "click_id": new_click_id(at=at),
             "offer_id": refused.offer.pk,
             "affiliate_id": refused.affiliate.pk,
             "ip": ip,

@@ -1,8 +1,11 @@
 from collections.abc import Mapping
+from datetime import timedelta
 
 from django.db import models
 
-from config.ids import new_public_id
+from config import partitions
+from config.db import Between
+from config.ids import new_public_id, public_id_time
 from offers.models import Affiliate, Offer
 from offers.targeting import DeviceType
 from tracking.visitor import LENGTHS
@@ -35,9 +38,22 @@ def click_parameter_fields(params: Mapping[str, str]) -> dict:
     return {**sub_fields(params), **others}
 
 
-def new_click_id() -> str:
-    """A click's public id: the `click_id` of links and postbacks."""
-    return new_public_id()
+def new_click_id(*, at: float | None = None) -> str:
+    """A click's public id: the `click_id` of links and postbacks. It holds the click's time
+    (`at`, a Unix time; now by default), which tells the partition its row is in."""
+    return new_public_id(at=at)
+
+
+# How far a click's stored time may be from the time its id holds: the same second when the
+# click is made (tracking.accept); a minute of room for anything else.
+CLICK_TIME_SLACK = timedelta(minutes=1)
+
+
+def click_times(click_ids: list[str]) -> Between:
+    """The stored times the clicks of these ids have (ids of 24 hex characters): a lookup that
+    names them reads only the partitions of those times."""
+    times = [public_id_time(click_id) for click_id in click_ids]
+    return Between(min(times) - CLICK_TIME_SLACK, max(times) + CLICK_TIME_SLACK)
 
 
 class SubValues(models.Model):
@@ -75,13 +91,25 @@ class SubValues(models.Model):
         return getattr(self, name)
 
 
+class ClickQuerySet(models.QuerySet):
+    def named(self, click_ids: list[str]):
+        """The clicks of these ids (of 24 hex characters), read from their partitions only."""
+        times = click_times(click_ids)
+        return self.filter(click_id__in=click_ids, created_at__gte=times.low, created_at__lt=times.high)
+
+
 class Click(SubValues):
     # Unique through Meta.constraints rather than unique=True, which on PostgreSQL would add a
     # second, LIKE-pattern index on a table of millions of rows that no query uses.
     click_id = models.CharField(max_length=24)
     # The foreign keys get no index of their own: the composite indexes below start with them.
-    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="+", db_index=False)
-    affiliate = models.ForeignKey(Affiliate, on_delete=models.PROTECT, related_name="+", db_index=False)
+    # No database constraint either, as on every partitioned table (config.partitions).
+    offer = models.ForeignKey(
+        Offer, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    affiliate = models.ForeignKey(
+        Affiliate, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     ref_id = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
     ext1 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
     ext2 = models.CharField(max_length=MAX_PARAMETER_LENGTH, blank=True)
@@ -113,6 +141,8 @@ class Click(SubValues):
     # conversions are test conversions.
     is_test = models.BooleanField(default=False)
 
+    objects = ClickQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [
@@ -124,7 +154,9 @@ class Click(SubValues):
             models.Index(fields=["offer", "created_at"], name="click_offer_created"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["click_id"], name="click_id_unique"),
+            # With its time, as a partitioned table's every unique rule (config.partitions): the
+            # same rule, since a click id is made once, with the time of its click.
+            models.UniqueConstraint(fields=["click_id", "created_at"], name="click_id_unique"),
             models.CheckConstraint(
                 condition=models.Q(click_id__regex=r"^[0-9a-f]{24}$"), name="click_id_24_hex"
             ),
@@ -140,8 +172,12 @@ class RefusedClick(models.Model):
     offer turned away, and why. No sub values: the visitor went elsewhere."""
 
     click_id = models.CharField(max_length=24)
-    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="+", db_index=False)
-    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="+", db_index=False)
+    offer = models.ForeignKey(
+        Offer, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    affiliate = models.ForeignKey(
+        Affiliate, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     reason = models.CharField(max_length=16)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
@@ -156,7 +192,14 @@ class RefusedClick(models.Model):
             models.Index(fields=["created_at"], name="refused_click_created"),
             models.Index(fields=["offer", "created_at"], name="refused_click_offer_created"),
         ]
-        constraints = [models.UniqueConstraint(fields=["click_id"], name="refused_click_id_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["click_id", "created_at"], name="refused_click_id_unique")
+        ]
 
     def __str__(self):
         return f"{self.click_id} ({self.reason})"
+
+
+# Kept CLICK_RETENTION_DAYS in weekly partitions; conversions keep what they need of their click.
+partitions.register(Click, "created_at", retention_setting="CLICK_RETENTION_DAYS")
+partitions.register(RefusedClick, "created_at", retention_setting="CLICK_RETENTION_DAYS")

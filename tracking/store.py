@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 from django.db import transaction
 
 from config.db import insert_many, select_models
+from config.ids import PUBLIC_ID
 from tracking import buffer
-from tracking.models import Click, RefusedClick
+from tracking.models import Click, RefusedClick, click_times
 
 _listeners: list[Callable[[list[dict]], None]] = []
 
@@ -82,10 +83,12 @@ def clicks_get(click_ids: list[str]) -> dict[str, Click | None]:
     removed only after its row is committed, so a click that left the buffer between the first
     two looks is found by the third. Clicks found only in the buffer are written now.
     """
+    # Only ids of a click id's shape can be one, and only they name a time to look in.
+    unknown = {click_id: None for click_id in click_ids if not PUBLIC_ID.match(click_id)}
+    click_ids = [click_id for click_id in dict.fromkeys(click_ids) if click_id not in unknown]
     if not click_ids:
-        return {}
-    click_ids = list(dict.fromkeys(click_ids))
-    found: dict[str, Click | None] = _stored(click_ids)
+        return unknown
+    found: dict[str, Click | None] = unknown | _stored(click_ids)
     missing = [click_id for click_id in click_ids if click_id not in found]
     if missing:
         found |= _buffered_or_stored(missing)
@@ -99,7 +102,8 @@ def _stored(click_ids: list[str]) -> dict[str, Click]:
     # Not through the ORM: this runs for every batch of postbacks, and compiling the ORM's query
     # cost more than running it (config.db.select_models). Without ORDER BY, too: ordering by the
     # default, -created_at, can lead the planner to walk another index instead of the click id's.
-    return {click.click_id: click for click in select_models(Click, where={"click_id": click_ids})}
+    stored = select_models(Click, where={"click_id": click_ids, "created_at": click_times(click_ids)})
+    return {click.click_id: click for click in stored}
 
 
 def _buffered_or_stored(click_ids: list[str]) -> dict[str, Click | None]:

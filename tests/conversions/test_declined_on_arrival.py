@@ -17,7 +17,7 @@ from postbacks import macros
 from postbacks.models import Delivery
 from tests.factories import OfferFactory, PostbackFactory
 from tests.stats.rollup import expected, stored
-from tracking.models import Click
+from tracking.models import Click, new_click_id
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("direct_writes")]
 
@@ -47,7 +47,11 @@ def conversion_rows(rollup):
 
 
 def expire(click_id, days=8):
-    Click.objects.filter(click_id=click_id).update(created_at=timezone.now() - timedelta(days=days))
+    """The click made `days` ago instead: its id, which names its time, with it."""
+    made = timezone.now() - timedelta(days=days)
+    aged = new_click_id(at=made.timestamp())
+    Click.objects.filter(click_id=click_id).update(click_id=aged, created_at=made)
+    return aged
 
 
 def test_a_postback_for_a_goal_the_offer_lacks_is_a_declined_conversion_without_money(
@@ -64,7 +68,7 @@ def test_a_postback_for_a_goal_the_offer_lacks_is_a_declined_conversion_without_
 
 
 def test_a_postback_for_an_expired_click_is_a_declined_conversion_with_its_goals_money(client, click_id):
-    expire(click_id)
+    click_id = expire(click_id)
     response = postback(client, clickid=click_id, goal="sale", status="1")
     assert response.status_code == 200 and response.json()["message"] == "declined: Click session expired"
     conversion = Conversion.objects.get()
@@ -77,7 +81,7 @@ def test_a_postback_for_an_expired_click_is_a_declined_conversion_with_its_goals
 
 
 def test_both_reasons_are_kept(client, click_id):
-    expire(click_id)
+    click_id = expire(click_id)
     postback(client, clickid=click_id, goal="nope")
     assert Conversion.objects.get().decline_reason == "Goal not found; Click session expired"
 
@@ -108,7 +112,7 @@ def test_what_is_refused_stays_refused_whatever_the_goal_or_the_clicks_age(
 ):
     offer.secure_code = "right"
     offer.save()
-    expire(click_id)
+    click_id = expire(click_id)
     params = {"secure": "right", **params}
     response = postback(client, clickid=click_id, goal="nope", **params)
     assert response.status_code in (400, 403) and response.json()["status"] == 2
@@ -150,7 +154,7 @@ def test_the_affiliates_postbacks_fire_for_it_per_their_status_filter(client, cl
 def test_a_manager_approves_an_expired_clicks_conversion_and_it_counts_as_approved(
     client, click_id, manager_api
 ):
-    expire(click_id)
+    click_id = expire(click_id)
     postback(client, clickid=click_id, goal="sale")
     conversion = Conversion.objects.get()
     answer = manager_api.patch(
@@ -212,7 +216,7 @@ def test_after_the_clicks_lifetime_a_stored_conversion_still_takes_its_status_ch
         postback(client, clickid=click_id, goal="sale", action_id="A1", status="2").json()["message"] == "ok"
     )
     postback(client, clickid=click_id, goal="install")  # without an action id, per click and goal
-    expire(click_id)
+    click_id = expire(click_id)
     assert (
         postback(client, clickid=click_id, goal="sale", action_id="A1", status="1").json()["message"] == "ok"
     )

@@ -220,7 +220,7 @@ def test_a_repeat_with_another_allowed_status_changes_it(client, click_id):
         ("created", None, 2, "postback"),
         ("status_changed", 2, 1, "postback"),
     ]
-    assert conversion.events.last().server_postback.outcome == "status_changed"
+    assert conversion.events.last().server_postbacks.get().outcome == "status_changed"
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from conversions.models import Conversion, ServerPostback
 from tests.factories import OfferFactory
-from tracking.models import Click
+from tracking.models import Click, new_click_id
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("direct_writes")]
 
@@ -109,16 +109,20 @@ def test_a_click_id_that_is_not_24_hex_characters_is_refused_as_malformed(client
 
 
 def age(click_id, **delta):
-    Click.objects.filter(click_id=click_id).update(created_at=timezone.now() - timedelta(**delta))
+    """The click made that long ago instead: its id, which names its time, with it."""
+    made = timezone.now() - timedelta(**delta)
+    aged = new_click_id(at=made.timestamp())
+    Click.objects.filter(click_id=click_id).update(click_id=aged, created_at=made)
+    return aged
 
 
 def test_a_click_is_converted_until_the_end_of_the_offers_click_lifetime(client, click_id):
-    age(click_id, days=7, minutes=-1)
+    click_id = age(click_id, days=7, minutes=-1)
     assert created(postback(client, clickid=click_id)).click.click_id == click_id
 
 
 def test_a_click_older_than_the_offers_click_lifetime_is_expired(client, click_id):
-    age(click_id, days=7, minutes=1)
+    click_id = age(click_id, days=7, minutes=1)
     response = postback(client, clickid=click_id)
     assert response.json()["message"] == "declined: Click session expired"
     conversion = Conversion.objects.get(conversion_id=response.json()["conversion_id"])

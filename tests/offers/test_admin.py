@@ -126,6 +126,32 @@ def test_an_offer_without_goals_is_refused(admin_client):
     assert not Offer.objects.filter(offer_id=78).exists()
 
 
+def test_a_click_lifetime_longer_than_clicks_are_kept_is_refused(admin_client, settings):
+    settings.CLICK_RETENTION_DAYS = 90
+    response = admin_client.post(
+        reverse("admin:offers_offer_add"),
+        {
+            "offer_id": "79",
+            "advertiser": AdvertiserFactory().pk,
+            "title": "Long lifetime",
+            "status": "active",
+            "visibility": "public",
+            "destination_url": "https://a.example/",
+            "click_lifetime_days": "91",
+            "hold_period_days": "0",
+            "goals-TOTAL_FORMS": "0",
+            "goals-INITIAL_FORMS": "0",
+            "goals-MIN_NUM_FORMS": "1",
+            "goals-MAX_NUM_FORMS": "1000",
+        },
+    )
+    assert response.status_code == 200
+    assert "Clicks are kept 90 days (CLICK_RETENTION_DAYS): a click lifetime cannot be longer." in (
+        response.content.decode()
+    )
+    assert not Offer.objects.filter(offer_id=79).exists()
+
+
 def test_the_add_form_proposes_the_next_free_offer_id(admin_client):
     OfferFactory(offer_id=41)
     response = admin_client.get(reverse("admin:offers_offer_add"))

@@ -1,12 +1,18 @@
 """`GET /api/v1/stats/` for affiliates and `GET /api/v1/manage/stats/` for managers: the same report
 and filters as the portal page, revenue for managers only, clear 400s for bad input."""
 
-import pytest
+from datetime import timedelta
 
+import pytest
+from django.utils import timezone
+
+from conversions.models import ServerPostback
 from offers.choices import ConversionStatus
+from postbacks.models import Delivery, DeliveryAttempt
 from tests.conftest import api_client_for
 from tests.factories import AffiliateFactory, OfferAccessFactory, OfferFactory
 from tests.stats.rollup import at, click_row, convert, write_clicks
+from tracking.models import Click, RefusedClick
 
 pytestmark = pytest.mark.django_db
 
@@ -191,3 +197,35 @@ def test_the_schema_documents_both_endpoints(client):
     schema = client.get("/api/v1/schema/").content.decode()
     assert "/api/v1/stats/" in schema and "/api/v1/manage/stats/" in schema
     assert "group_by" in schema
+
+
+def test_sub_values_are_reported_only_over_the_days_clicks_are_kept(affiliate_api, settings):
+    """Sub values are counted from the clicks themselves (every other grouping from the rollup),
+    and clicks leave after CLICK_RETENTION_DAYS."""
+    settings.CLICK_RETENTION_DAYS = 30
+    today = timezone.now().date()
+    first_kept = today - timedelta(days=29)
+    older = {"date_from": str(first_kept - timedelta(days=1)), "date_to": str(today), "group_by": "sub1"}
+    assert affiliate_api.get(URL, older).json() == {
+        "group_by": [
+            "Grouping by sub1 reads the clicks themselves, which are kept 30 days: "
+            f"choose a period from {first_kept:%Y-%m-%d}."
+        ]
+    }
+    assert affiliate_api.get(URL, {**older, "date_from": str(first_kept)}).status_code == 200
+    assert affiliate_api.get(URL, {**older, "group_by": "day"}).status_code == 200
+
+
+@pytest.mark.parametrize("group_by", ["day", "offer", "goal", "country", "os", "device"])
+def test_every_report_from_the_rollup_stays_the_same_once_the_raw_rows_are_gone(
+    manager_api, traffic, group_by
+):
+    """What retention removes (clicks, refused clicks, the logs) is not what the reports read:
+    the rollup, and conversions, which are kept."""
+    params = {**PERIOD, "group_by": group_by}
+    before = manager_api.get(MANAGER_URL, params).json()
+    for model in (Click, RefusedClick, ServerPostback, Delivery, DeliveryAttempt):
+        model.objects.all()._raw_delete(model.objects.db)
+
+    assert manager_api.get(MANAGER_URL, params).json() == before
+    assert before["totals"]["clicks"] == 57

@@ -297,7 +297,16 @@ def test_a_buffered_refused_click_is_written_once_however_often_its_batch_is(
     # A writer reads the batch and dies; another claims and writes it, then the batch comes again.
     buffered_writes.xreadgroup(buffer.GROUP, "dead-writer", {buffer.STREAM: ">"}, count=10)
     assert buffer.flush(click_write_rows, claim_idle_ms=0) == 1
-    click_write_rows([{**refused_row(de_only, affiliate), "click_id": RefusedClick.objects.get().click_id}])
+    stored = RefusedClick.objects.get()
+    click_write_rows(
+        [
+            {
+                **refused_row(de_only, affiliate),
+                "click_id": stored.click_id,
+                "created_at": stored.created_at.timestamp(),
+            }
+        ]
+    )
     assert RefusedClick.objects.count() == 1
     assert not Click.objects.exists()
 

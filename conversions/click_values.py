@@ -1,0 +1,53 @@
+"""What a conversion keeps of its click, so that nothing needs the click's row once it is made.
+
+Clicks are kept CLICK_RETENTION_DAYS and then dropped with their week's partition, while
+conversions are kept for good: a status change a year later must still send the click id,
+ref_id, ext values and the visitor the first postback sent. So when a conversion is made it
+copies, into `Conversion.click_values`, what its affiliate postbacks' macros (postbacks.macros)
+and its pages read of its click, keyed by the click's field names, every value a string. Its
+sub values are its own columns already.
+
+Conversions made before that column were filled from their clicks by the migration that added
+it; one made meanwhile by a process still running the previous code reads its click's row while
+the row is kept (`kept_click_values`), and has no click values once it is gone.
+"""
+
+from datetime import UTC
+
+from tracking.models import Click
+from tracking.visitor import MACRO_FIELDS
+
+# The click's fields that are kept, besides `created_at` (an ISO 8601 time in UTC).
+FIELDS = (
+    "click_id",
+    "ref_id",
+    "ext1",
+    "ext2",
+    "ext3",
+    "os_id",
+    "fbclid",
+    "ip",
+    "user_agent",
+    "referrer",
+    *MACRO_FIELDS.values(),
+)
+
+
+def click_values(click: Click) -> dict[str, str]:
+    """What a conversion of `click` keeps of it: the only place these values are chosen."""
+    values = {field: str(getattr(click, field) or "") for field in FIELDS}
+    values["created_at"] = click.created_at.astimezone(UTC).isoformat(timespec="microseconds")
+    return values
+
+
+def kept_click_values(conversion) -> dict[str, str]:
+    """The click values `conversion` kept (`click_values`), or for one that kept none, its
+    click's while the row is there; empty without either. Never raises for a click that is gone:
+    its foreign key has no database constraint, and may name a row no longer kept."""
+    if conversion.click_values or conversion.click_id is None:
+        return conversion.click_values
+    try:
+        click = conversion.click  # None when a select_related found no row
+    except Click.DoesNotExist:
+        return {}
+    return click_values(click) if click is not None else {}
