@@ -200,12 +200,14 @@ def _left_detached(spec: Partitioned) -> list[str]:
 def _delete_older(table: str, column: str, cutoff: datetime) -> int:
     """Delete `table`'s rows older than `cutoff`, DELETE_BATCH at a time, each batch its own
     transaction, for at most DELETE_BATCHES_PER_RUN batches: the next run goes on."""
+    # Rows by their physical address, which every table has, whatever its primary key.
+    row = "ctid" if connection.vendor == "postgresql" else "rowid"
     deleted = 0
     for _ in range(DELETE_BATCHES_PER_RUN):
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
-                f'DELETE FROM "{table}" WHERE id IN '
-                f'(SELECT id FROM "{table}" WHERE "{column}" < %s LIMIT {DELETE_BATCH})',
+                f'DELETE FROM "{table}" WHERE {row} IN '
+                f'(SELECT {row} FROM "{table}" WHERE "{column}" < %s LIMIT {DELETE_BATCH})',
                 [cutoff],
             )
             count = cursor.rowcount
@@ -230,7 +232,9 @@ def _partitions(spec: Partitioned) -> list[tuple[str, datetime | None]]:
     for name, bound in bounds:
         # FOR VALUES FROM (...) TO ('2026-12-07 00:00:00+00')
         upper = bound.rsplit("TO (", 1)[-1].rstrip(")").strip("'")
-        found.append((name, None if upper == "MAXVALUE" else datetime.fromisoformat(upper)))
+        # A date column's bound is a day: its midnight, UTC.
+        end = None if upper == "MAXVALUE" else datetime.fromisoformat(upper)
+        found.append((name, end if end is None or end.tzinfo else end.replace(tzinfo=UTC)))
     return sorted(found, key=lambda item: (item[1] is None, item[1] or datetime.max.replace(tzinfo=UTC)))
 
 
@@ -386,8 +390,9 @@ def partition_existing(
             f'PARTITION BY RANGE ("{column}")'
         )
         _execute(f'ALTER TABLE "{table}" DROP CONSTRAINT "{bound}"')
-        _execute(f'ALTER TABLE "{table}" ALTER COLUMN id SET DEFAULT nextval(\'"{sequence}"\')')
-        _execute(f'ALTER SEQUENCE "{sequence}" OWNED BY "{table}".id')
+        if sequence:
+            _execute(f'ALTER TABLE "{table}" ALTER COLUMN id SET DEFAULT nextval(\'"{sequence}"\')')
+            _execute(f'ALTER SEQUENCE "{sequence}" OWNED BY "{table}".id')
         _execute(
             f'ALTER TABLE "{table}" ATTACH PARTITION "{before}" '
             f"FOR VALUES FROM (MINVALUE) TO ({_moment(cutover)})"
@@ -460,13 +465,21 @@ def _indexes(table: str) -> list[_Index]:
     ]
 
 
-def _own_sequence(table: str, before: str) -> str:
+def _own_sequence(table: str, before: str) -> str | None:
     """The sequence that numbers the table's ids, made the partitioned table's: an identity
     column (what Django makes) cannot be a partition's, so its sequence is replaced by an equal
-    one, at the same value, under the lock that keeps anyone from drawing from it meanwhile."""
+    one, at the same value, under the lock that keeps anyone from drawing from it meanwhile. None
+    for a table whose key is not numbered (a composite primary key)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [f'"{before}"'])
-        (sequence,) = cursor.fetchone()
+        cursor.execute(
+            "SELECT pg_get_serial_sequence(%s, 'id') FROM pg_attribute "
+            "WHERE attrelid = %s::regclass AND attname = 'id'",
+            [f'"{before}"', f'"{before}"'],
+        )
+        found = cursor.fetchone()
+        if found is None or found[0] is None:
+            return None
+        (sequence,) = found
         cursor.execute(f"SELECT last_value, is_called FROM {sequence}")
         last_value, is_called = cursor.fetchone()
         cursor.execute(
