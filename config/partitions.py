@@ -6,7 +6,9 @@ time column: one partition a week, Monday 00:00 UTC to the next, named `<table>_
 partitions, the old table itself, attached as it is: no row is copied; empty on a new one).
 `maintain`, run by beat every hour, makes the weeks ahead and removes a week once all of it is
 older than the table's retention: detached concurrently, then dropped, so neither step blocks a
-writer, and its cost does not depend on how many rows the week holds. Rows of `_before` older than
+writer; the detach takes milliseconds whatever the week holds, the drop the time to free its files
+(bench/retention.py: 0.25 s for a month of 1 million clicks, 1.7 s for 10 million, against 1.6 s to
+DELETE 1 million rows). Rows of `_before` older than
 the retention leave in batches until the whole partition is past it and is dropped too.
 
 There is no default partition: PostgreSQL cannot detach concurrently while one exists. A row
@@ -25,6 +27,7 @@ SQLite (the embedded default) has no partitions: old rows leave in batches.
 """
 
 import logging
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -46,6 +49,8 @@ DELETE_BATCHES_PER_RUN = 200
 # queues the product's writers behind it.
 LOCK_TIMEOUT = "2s"
 LOCK_NOT_AVAILABLE = "55P03"
+# How often partitioning a table tries its short locks before it gives up (it can run again).
+LOCK_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -184,7 +189,9 @@ def _finish_detaching(spec: Partitioned) -> None:
         )
         pending = [name for (name,) in cursor.fetchall()]
     for name in pending:
-        _execute(f'ALTER TABLE "{spec.table}" DETACH PARTITION "{name}" FINALIZE')
+        # It waits for the queries that still see the partition: not longer than any lock here.
+        with _short_locks(transactional=False):
+            _execute(f'ALTER TABLE "{spec.table}" DETACH PARTITION "{name}" FINALIZE')
 
 
 def _left_detached(spec: Partitioned) -> list[str]:
@@ -200,16 +207,17 @@ def _left_detached(spec: Partitioned) -> list[str]:
 def _delete_older(table: str, column: str, cutoff: datetime) -> int:
     """Delete `table`'s rows older than `cutoff`, DELETE_BATCH at a time, each batch its own
     transaction, for at most DELETE_BATCHES_PER_RUN batches: the next run goes on."""
-    # Rows by their physical address, which every table has, whatever its primary key.
-    row = "ctid" if connection.vendor == "postgresql" else "rowid"
+    # Rows by their physical address, which every table has, whatever its primary key. On
+    # PostgreSQL as an array, which it reads by address (IN (SELECT ...) would be a semi-join
+    # that reads the whole table once a batch: 27 s against 4 s for 690,000 of 1,000,000 rows).
+    if connection.vendor == "postgresql":
+        rows = f'ctid = ANY(ARRAY(SELECT ctid FROM "{table}" WHERE "{column}" < %s LIMIT {DELETE_BATCH}))'
+    else:
+        rows = f'rowid IN (SELECT rowid FROM "{table}" WHERE "{column}" < %s LIMIT {DELETE_BATCH})'
     deleted = 0
     for _ in range(DELETE_BATCHES_PER_RUN):
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                f'DELETE FROM "{table}" WHERE {row} IN '
-                f'(SELECT {row} FROM "{table}" WHERE "{column}" < %s LIMIT {DELETE_BATCH})',
-                [cutoff],
-            )
+            cursor.execute(f'DELETE FROM "{table}" WHERE {rows}', [cutoff])
             count = cursor.rowcount
         deleted += count
         if count < DELETE_BATCH:
@@ -281,6 +289,21 @@ def _short_locks(*, transactional: bool = True):
         raise
 
 
+def _retrying_short_locks(step) -> None:
+    """Run `step` in a transaction whose locks wait at most LOCK_TIMEOUT, again a few times,
+    further apart each time, while a lock is not granted: a long query on the table (a report)
+    must not keep its readers and writers queued behind the lock meanwhile."""
+    for attempt in range(LOCK_ATTEMPTS):
+        try:
+            with _short_locks():
+                step()
+            return
+        except _LockNotGranted:
+            if attempt == LOCK_ATTEMPTS - 1:
+                raise
+            time.sleep(min(2**attempt, 30))
+
+
 def _execute(sql: str, params=None) -> None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -340,8 +363,8 @@ def partition_existing(
     product reads and writes it. Can run again after an interruption; does nothing to a table
     already partitioned.
 
-    The table itself becomes the partition `<table>_before`, for every time before next Monday:
-    no row is copied, so none can be lost or doubled. What takes time happens first, without
+    The table itself becomes the partition `<table>_before`, for every time before the Monday after
+    next: no row is copied, so none can be lost or doubled. What takes time happens first, without
     blocking anyone: the unique indexes that take `column` in are built concurrently, and the
     partition's bound is checked by a constraint validated under a lock writers pass. Then one
     short transaction renames the table, puts a partitioned table with its name, indexes and
@@ -351,7 +374,6 @@ def partition_existing(
     if _is_partitioned(table):
         return
     _refuse_references(table)
-    cutover = week_start(now or datetime.now(UTC)) + WEEK
     indexes = _indexes(table)
     for index in indexes:
         if index.unique and column not in index.columns:
@@ -360,50 +382,63 @@ def partition_existing(
                 f'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "{index.widened_name}" '
                 f'ON "{table}" ({_column_list([*index.columns, column])}){index.where}'
             )
+    # The bound is set once the indexes are built, and a week away at least, so that no row
+    # written while it is validated, or while the lock below is waited for, is past it. A bound
+    # left by an interrupted run is set again.
+    cutover = week_start(now or datetime.now(UTC)) + 2 * WEEK
     bound = f"{table}_before_bound"
-    if not _has_constraint(table, bound):
+
+    def set_bound():
+        if _has_constraint(table, bound):
+            _execute(f'ALTER TABLE "{table}" DROP CONSTRAINT "{bound}"')
         _execute(
             f'ALTER TABLE "{table}" ADD CONSTRAINT "{bound}" '
             f'CHECK ("{column}" < {_moment(cutover)}) NOT VALID'
         )
+
+    _retrying_short_locks(set_bound)
     _execute(f'ALTER TABLE "{table}" VALIDATE CONSTRAINT "{bound}"')
-    before = f"{table}_before"
-    with transaction.atomic():
-        _execute(f'LOCK TABLE "{table}" IN ACCESS EXCLUSIVE MODE')
-        _execute(f'ALTER TABLE "{table}" RENAME TO "{before}"')
-        for number, index in enumerate(indexes):
-            if index.unique and column not in index.columns:
-                if index.constraint:
-                    _execute(f'ALTER TABLE "{before}" DROP CONSTRAINT "{index.constraint}"')
-                    kind = "PRIMARY KEY" if index.primary else "UNIQUE"
-                    _execute(
-                        f'ALTER TABLE "{before}" ADD CONSTRAINT "{index.widened_name}" '
-                        f'{kind} USING INDEX "{index.widened_name}"'
-                    )
-                else:
-                    _execute(f'DROP INDEX "{index.name}"')
+    _retrying_short_locks(lambda: _cut_over(table, column, indexes, cutover, renamed or {}))
+
+
+def _cut_over(table: str, column: str, indexes: list, cutover: datetime, renamed: dict[str, str]):
+    before, bound = f"{table}_before", f"{table}_before_bound"
+    _execute(f'LOCK TABLE "{table}" IN ACCESS EXCLUSIVE MODE')
+    _execute(f'ALTER TABLE "{table}" RENAME TO "{before}"')
+    for number, index in enumerate(indexes):
+        if index.unique and column not in index.columns:
+            if index.constraint:
+                _execute(f'ALTER TABLE "{before}" DROP CONSTRAINT "{index.constraint}"')
+                kind = "PRIMARY KEY" if index.primary else "UNIQUE"
+                _execute(
+                    f'ALTER TABLE "{before}" ADD CONSTRAINT "{index.widened_name}" '
+                    f'{kind} USING INDEX "{index.widened_name}"'
+                )
             else:
-                _execute(f'ALTER INDEX "{index.name}" RENAME TO "{before[:50]}_{number}"')
-        sequence = _own_sequence(table, before)
+                _execute(f'DROP INDEX "{index.name}"')
+        else:
+            _execute(f'ALTER INDEX "{index.name}" RENAME TO "{before[:50]}_{number}"')
+    sequence = _own_sequence(table, before)
+    _execute(
+        f'CREATE TABLE "{table}" (LIKE "{before}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS) '
+        f'PARTITION BY RANGE ("{column}")'
+    )
+    _execute(f'ALTER TABLE "{table}" DROP CONSTRAINT "{bound}"')
+    if sequence:
+        _execute(f'ALTER TABLE "{table}" ALTER COLUMN id SET DEFAULT nextval(\'"{sequence}"\')')
+        _execute(f'ALTER SEQUENCE "{sequence}" OWNED BY "{table}".id')
+    _execute(
+        f'ALTER TABLE "{table}" ATTACH PARTITION "{before}" '
+        f"FOR VALUES FROM (MINVALUE) TO ({_moment(cutover)})"
+    )
+    # The partition's bound holds it now: its check would outlive a bound moved by a re-run.
+    _execute(f'ALTER TABLE "{before}" DROP CONSTRAINT "{bound}"')
+    for index in indexes:
+        _execute(index.parent_sql(table, column, renamed))
+    for start in (cutover + n * WEEK for n in range(AHEAD_WEEKS + 1)):
         _execute(
-            f'CREATE TABLE "{table}" (LIKE "{before}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS) '
-            f'PARTITION BY RANGE ("{column}")'
+            f'CREATE TABLE "{table}_p{start:%Y%m%d}" PARTITION OF "{table}" FOR VALUES {_week_bounds(start)}'
         )
-        _execute(f'ALTER TABLE "{table}" DROP CONSTRAINT "{bound}"')
-        if sequence:
-            _execute(f'ALTER TABLE "{table}" ALTER COLUMN id SET DEFAULT nextval(\'"{sequence}"\')')
-            _execute(f'ALTER SEQUENCE "{sequence}" OWNED BY "{table}".id')
-        _execute(
-            f'ALTER TABLE "{table}" ATTACH PARTITION "{before}" '
-            f"FOR VALUES FROM (MINVALUE) TO ({_moment(cutover)})"
-        )
-        for index in indexes:
-            _execute(index.parent_sql(table, column, renamed or {}))
-        for start in (cutover + n * WEEK for n in range(AHEAD_WEEKS + 1)):
-            _execute(
-                f'CREATE TABLE "{table}_p{start:%Y%m%d}" PARTITION OF "{table}" '
-                f"FOR VALUES {_week_bounds(start)}"
-            )
 
 
 @dataclass

@@ -8,6 +8,7 @@ and `REDIS_URL` (broker and cache), turns `DEBUG` off, and must then name `SECRE
 """
 
 import ipaddress
+import math
 import os
 import re
 from datetime import timedelta
@@ -382,9 +383,18 @@ POSTBACK_DISABLE_AFTER_DAYS = _read("POSTBACK_DISABLE_AFTER_DAYS", env.int, 3)
 CLICK_RETENTION_DAYS = _read("CLICK_RETENTION_DAYS", env.int, 180)
 # Days the logs are kept: advertisers' postbacks as received, deliveries and their attempts.
 LOG_RETENTION_DAYS = _read("LOG_RETENTION_DAYS", env.int, 90)
-for _name in ["CLICK_RETENTION_DAYS", "LOG_RETENTION_DAYS"]:
-    if globals()[_name] < 1:
-        raise ImproperlyConfigured(f"Environment variable {_name} must be a number of days, 1 or more.")
+if CLICK_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("Environment variable CLICK_RETENTION_DAYS must be 1 or more days.")
+# A delivery is retried for up to its schedule (jittered by up to 20%) and a lease, and a postback
+# is disabled after failing for POSTBACK_DISABLE_AFTER_DAYS: the log must outlive both.
+_RETRIED_DAYS = math.ceil((sum(POSTBACK_RETRY_SCHEDULE) * 1.2 + POSTBACK_LEASE_SECONDS) / 86400)
+_LOG_DAYS_NEEDED = max(_RETRIED_DAYS, POSTBACK_DISABLE_AFTER_DAYS)
+if LOG_RETENTION_DAYS < _LOG_DAYS_NEEDED:
+    raise ImproperlyConfigured(
+        f"Environment variable LOG_RETENTION_DAYS must be at least {_LOG_DAYS_NEEDED} days: deliveries "
+        "are retried and postbacks disabled over that long (POSTBACK_RETRY_SCHEDULE, "
+        "POSTBACK_DISABLE_AFTER_DAYS)."
+    )
 
 # --- Metrics (config/metrics.py, GET /metrics) ----------------------------------------------
 

@@ -108,9 +108,13 @@ class Advertiser(models.Model):
         return f"{settings.TRACKING_BASE_URL}/postback?clickid={{clickid}}{secure}&{POSTBACK_URL_PARAMETERS}"
 
 
-def validate_click_lifetime(days: int) -> None:
+def click_lifetime_outlives_clicks(days: int) -> bool:
     """Clicks are kept CLICK_RETENTION_DAYS (config.partitions): a conversion can come no later."""
-    if days is not None and days > settings.CLICK_RETENTION_DAYS:
+    return days > settings.CLICK_RETENTION_DAYS
+
+
+def validate_click_lifetime(days: int) -> None:
+    if days is not None and click_lifetime_outlives_clicks(days):
         raise ValidationError(
             f"Clicks are kept {settings.CLICK_RETENTION_DAYS} days (CLICK_RETENTION_DAYS): "
             "a click lifetime cannot be longer."

@@ -14,14 +14,14 @@ from django.db import connection
 from django.db.models import Max
 
 from config import partitions
-from offers.models import Offer, OfferStatus
+from offers.models import Offer, OfferStatus, click_lifetime_outlives_clicks
 
 
 def click_retention_problem() -> str | None:
     """Why CLICK_RETENTION_DAYS may not be used as it is, or None."""
     active = Offer.objects.filter(status=OfferStatus.ACTIVE)
     longest = active.aggregate(days=Max("click_lifetime_days"))["days"]
-    if longest is None or longest <= settings.CLICK_RETENTION_DAYS:
+    if longest is None or not click_lifetime_outlives_clicks(longest):
         return None
     offer = active.filter(click_lifetime_days=longest).order_by("pk").first()
     return (

@@ -22,6 +22,7 @@ refused.
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -67,6 +68,14 @@ def period_problem(period: Period) -> str:
         )
     if period.date_from > timezone.now().date():
         return "The period starts in the future: there are no conversions to send yet."
+    # A conversion is skipped when the postback has a delivery for it, and deliveries leave after
+    # LOG_RETENTION_DAYS: before that, a conversion already sent would be sent again.
+    first = timezone.now().date() - timedelta(days=settings.LOG_RETENTION_DAYS - 1)
+    if period.date_from < first:
+        return (
+            f"Postbacks sent are remembered {settings.LOG_RETENTION_DAYS} days: choose a period from "
+            f"{first:%Y-%m-%d}, so that no conversion is sent twice."
+        )
     return ""
 
 

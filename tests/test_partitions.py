@@ -148,7 +148,7 @@ def _connection_options():
 @pytest.mark.usefixtures("scratch")
 def test_maintenance_makes_the_weeks_ahead_and_drops_whole_weeks_past_their_retention():
     partitions.partition_existing(SCRATCH, "at", now=NOW)
-    first_week = partitions.week_start(NOW) + partitions.WEEK
+    first_week = partitions.week_start(NOW) + 2 * partitions.WEEK
     _insert([NOW - timedelta(days=1), first_week + timedelta(days=2), first_week + timedelta(days=50)])
     later = first_week + timedelta(days=30 + 8)  # the first week ended 31 days before
     # A run stopped between detaching the first week and dropping it.
@@ -166,6 +166,21 @@ def test_maintenance_makes_the_weeks_ahead_and_drops_whole_weeks_past_their_rete
     # A second run finds nothing to do.
     again = partitions.maintain(now=later, hold=HOLD)
     assert [name for name in again.made + again.dropped if name.startswith(SCRATCH)] == []
+
+
+@pytest.mark.usefixtures("scratch")
+def test_a_run_interrupted_weeks_ago_is_taken_up_again_with_a_bound_of_its_own():
+    _insert([NOW - timedelta(days=20)])
+    # What a run stopped after setting its bound, some weeks ago, left behind.
+    _sql(
+        f"ALTER TABLE {SCRATCH} ADD CONSTRAINT {SCRATCH}_before_bound CHECK (at < %s) NOT VALID",
+        [NOW - timedelta(days=14)],
+    )
+
+    partitions.partition_existing(SCRATCH, "at", now=NOW)
+
+    _insert([NOW, NOW + timedelta(days=1)])
+    assert _count() == 3
 
 
 @pytest.mark.usefixtures("scratch")

@@ -52,12 +52,21 @@ def test_production_refuses_to_start_without(missing):
         ("API_KEYS_PER_USER", "0"),
         ("POSTBACK_BACKFILL_PER_SECOND", "0"),
         ("POSTBACK_BACKFILL_PER_SECOND", "nan"),
+        ("CLICK_RETENTION_DAYS", "0"),
+        ("LOG_RETENTION_DAYS", "half a year"),
     ],
 )
 def test_a_malformed_variable_is_named_at_start(name, value):
     result = manage("check", **{**PRODUCTION, name: value})
     assert result.returncode != 0
     assert f"Environment variable {name}" in result.stderr
+
+
+def test_the_log_is_kept_at_least_as_long_as_a_delivery_is_retried_and_a_postback_fails():
+    result = manage("check", **{**PRODUCTION, "LOG_RETENTION_DAYS": "2"})
+    assert result.returncode != 0
+    assert "Environment variable LOG_RETENTION_DAYS must be at least 3 days" in result.stderr
+    assert manage("check", **{**PRODUCTION, "LOG_RETENTION_DAYS": "3"}).returncode == 0
 
 
 def test_the_deploy_check_is_clean_with_production_settings():

@@ -252,6 +252,21 @@ def test_a_period_beyond_the_cap_or_in_the_future_is_refused(affiliate, days, fu
         postback_backfill(postback=postback, period=period)
 
 
+def test_a_period_older_than_the_postback_log_is_refused_so_that_nothing_is_sent_twice(affiliate, settings):
+    """Conversions a postback was sent for are skipped by their delivery, and deliveries leave
+    after LOG_RETENTION_DAYS."""
+    settings.LOG_RETENTION_DAYS = 20
+    postback = PostbackFactory(affiliate=affiliate)
+    first = timezone.now().date() - timedelta(days=19)
+    with pytest.raises(
+        ValidationError, match=f"choose a period from {first:%Y-%m-%d}, so that no conversion"
+    ):
+        postback_backfill(
+            postback=postback, period=Period(first - timedelta(days=1), first + timedelta(days=5))
+        )
+    assert backfill.period_problem(Period(first, first + timedelta(days=5))) == ""
+
+
 def test_thirty_days_are_accepted(affiliate, offer, django_capture_on_commit_callbacks):
     postback = PostbackFactory(affiliate=affiliate, offer=offer)
     past_conversion(affiliate, offer, days_ago=29)
