@@ -318,7 +318,6 @@ def push(rows: list[dict]) -> None:
 
     for row in rows:
         buffer.push(row, store.click_write_rows)
-    buffer.drain()
 
 
 def buffer_redis():

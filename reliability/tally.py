@@ -26,9 +26,6 @@ class Tally:
     failed: int = 0  # answered 5xx, or not answered: the client knows it failed
     clicks_answered: int = 0
     clicks_stored: int = 0
-    # Answered, never stored, and allowed to be: answered by a web process in its last moments
-    # before a SIGKILL (`count`'s `clicks_may_vanish`).
-    clicks_vanished: set[str] = field(default_factory=set)
     conversions_accepted: int = 0
     conversions_stored: int = 0
     duplicated_conversions: int = 0
@@ -56,14 +53,12 @@ def count(
     servers,
     *,
     failing=(),
-    clicks_may_vanish=frozenset(),
 ) -> Tally:
     """Tally a scenario. `behaviours` maps the scenario's postbacks (pk) to the server behaviour
-    they point at; postbacks to a behaviour in `failing` are expected to be retrying, not delivered.
-    Answered clicks in `clicks_may_vanish` may be missing, and postbacks for them refused."""
+    they point at; postbacks to a behaviour in `failing` are expected to be retrying, not delivered."""
     close_old_connections()  # the database may have restarted since the last query
     tally = Tally(scenario)
-    _count_clicks(tally, traffic, clicks_may_vanish)
+    _count_clicks(tally, traffic)
     _count_requests(tally, traffic)
     events = _count_conversions(tally, traffic, offer)
     _count_postbacks(tally, events, offer, behaviours, servers.arrivals(f"/{scenario}/"), set(failing))
@@ -85,19 +80,18 @@ def _count_requests(tally, traffic):
     tally.refused = sum(1 for answer in traffic.answers if 400 <= answer.status < 500)
     tally.failed = sum(1 for answer in traffic.answers if answer.status == 0 or answer.status >= 500)
     for answer in traffic.answers:
-        if 400 <= answer.status < 500 and answer.click_id not in tally.clicks_vanished:
+        if 400 <= answer.status < 500:
             tally.problems.append(f"{answer.kind} refused with {answer.status} {answer.message!r}")
             break
 
 
-def _count_clicks(tally, traffic, may_vanish):
+def _count_clicks(tally, traffic):
     answered = {
         answer.message for answer in traffic.answers if answer.kind == "click" and answer.status == 302
     }
     stored = set(Click.objects.filter(click_id__in=answered).values_list("click_id", flat=True))
     tally.clicks_answered, tally.clicks_stored = len(answered), len(stored)
-    tally.clicks_vanished = (answered - stored) & may_vanish
-    if missing := answered - stored - may_vanish:
+    if missing := answered - stored:
         tally.lost += len(missing)
         tally.problems.append(f"{len(missing)} answered clicks not stored, e.g. {min(missing)}")
 

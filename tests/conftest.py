@@ -166,7 +166,6 @@ def buffered_writes():
     _clear_buffer(client)
     with override_settings(CLICK_BUFFER_REDIS_URL=TEST_REDIS_URL):
         yield client
-        buffer.drain()
     _clear_buffer(client)
 
 

@@ -57,7 +57,9 @@ def click_write_rows(rows: list[dict]) -> None:
 
 
 def click_record(row: dict) -> None:
-    """Store a click: through the write buffer when it is on, else directly.
+    """Store a click, through the write buffer when it is on, else directly; the click is in
+    Redis or committed when this returns, and when neither took it this raises (an
+    OperationalError: the traffic endpoints answer 503) rather than let it be answered.
 
     `row` holds the Click columns (`offer_id` and `affiliate_id` as primary keys) with
     `created_at` as a Unix timestamp.
@@ -81,7 +83,9 @@ def clicks_get(click_ids: list[str]) -> dict[str, Click | None]:
     so, as nearly all are by the time their conversions come. The ids it lacks are then looked
     up in the buffer and, those the buffer lacks too, in the database again: a buffer entry is
     removed only after its row is committed, so a click that left the buffer between the first
-    two looks is found by the third. Clicks found only in the buffer are written now.
+    two looks is found by the third. A click is in the buffer or the database before its id is
+    answered to anyone, so no lookup needs to wait for one on its way. Clicks found only in the
+    buffer are written now.
     """
     # Only ids of a click id's shape can be one, and only they name a time to look in.
     unknown = {click_id: None for click_id in click_ids if not PUBLIC_ID.match(click_id)}
@@ -91,9 +95,6 @@ def clicks_get(click_ids: list[str]) -> dict[str, Click | None]:
     found: dict[str, Click | None] = unknown | _stored(click_ids)
     missing = [click_id for click_id in click_ids if click_id not in found]
     if missing:
-        found |= _buffered_or_stored(missing)
-        missing = [click_id for click_id in missing if click_id in found and found[click_id] is None]
-    if missing and buffer.wait_for_recent(missing):
         found |= _buffered_or_stored(missing)
     return found
 

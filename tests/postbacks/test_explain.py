@@ -19,7 +19,6 @@ from postbacks.explanations import disabled_reason
 from postbacks.models import Delivery
 from postbacks.services import postback_send_test
 from tests.factories import AffiliateFactory, ManagerFactory, OfferFactory, PostbackFactory
-from tracking import buffer
 from tracking.models import Click
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("direct_writes")]
@@ -311,7 +310,6 @@ def test_a_click_still_in_the_click_buffer_is_found_by_its_affiliate_only(
         click_on(client, offer, affiliate),
         click_on(client, offer, affiliate),
     )
-    buffer.drain()
     assert not Click.objects.filter(click_id__in=[asked_by_another, asked_by_its_own]).exists()
 
     client.force_login(other_affiliate.user)

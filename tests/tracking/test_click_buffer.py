@@ -1,11 +1,18 @@
 """The click write buffer: acknowledged clicks reach the database exactly once, whatever happens."""
 
+import os
+import signal
+import subprocess
+import sys
+import threading
 import time
 
 import pytest
 from django.conf import settings
-from django.test import override_settings
+from django.db import connections
+from django.test import Client, override_settings
 
+from tests import processes
 from tests.factories import AffiliateFactory, OfferFactory
 from tests.processes import celery, wait_until
 from tracking import buffer
@@ -23,7 +30,6 @@ def link():
 
 def test_a_buffered_click_is_answered_before_it_is_written(client, link, buffered_writes):
     click_id = client.get(link).json()["click_id"]
-    buffer.drain()
     assert not Click.objects.filter(click_id=click_id).exists()
     assert buffered_writes.xlen(buffer.STREAM) == 1
     assert click_flush_buffer() == 1
@@ -48,7 +54,6 @@ def test_an_unknown_click_id_is_not_found(buffered_writes):
 
 def test_clicks_of_a_writer_that_died_mid_batch_are_written_by_another(client, link, buffered_writes):
     ids = [client.get(link).json()["click_id"] for _ in range(3)]
-    buffer.drain()
     buffer._ensure_group(buffered_writes)
     # A writer reads the batch, then dies before writing it: the entries stay pending.
     buffered_writes.xreadgroup(buffer.GROUP, "dead-writer", {buffer.STREAM: ">"}, count=10)
@@ -61,7 +66,6 @@ def test_a_batch_written_twice_stores_each_click_once(client, link, buffered_wri
     rows = []
     for _ in range(2):
         click_id = client.get(link).json()["click_id"]
-        buffer.drain()
         rows.append(buffer.pending_rows([click_id])[click_id])
     click_write_rows(rows)
     click_write_rows(rows)
@@ -84,13 +88,124 @@ def test_rows_queued_by_an_older_release_are_still_written(count):
     assert Click.objects.filter(sub1="", ip=None).count() == count
 
 
+# A web process that answers one click and is SIGKILLed the moment it has answered: nothing it
+# did after the answer, in a thread or at exit, can have stored the click.
+ANSWER_THEN_DIE = """
+import os, signal, sys
+from django.test import Client
+sys.stdout.write(Client().get(os.environ["CLICK_LINK"]).json()["click_id"])
+sys.stdout.flush()
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def answered_by_a_process_killed_at_once(link, redis_url):
+    """The click id a web process answered for `link` just before it was SIGKILLed."""
+    process = subprocess.run(
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", ANSWER_THEN_DIE],
+        cwd=processes.ROOT,
+        env={
+            **os.environ,
+            "DATABASE_URL": processes.test_database_url(),
+            "DEBUG": "true",
+            "CLICK_BUFFER_REDIS_URL": redis_url,
+            "CLICK_LINK": link,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert process.returncode == -signal.SIGKILL, process.stderr
+    return process.stdout.splitlines()[-1]
+
+
 @pytest.mark.django_db(transaction=True)
-def test_without_a_reachable_redis_clicks_are_written_directly(client, link):
-    with override_settings(CLICK_BUFFER_REDIS_URL="redis://127.0.0.1:1/0"):
-        response = client.get(link)
-        buffer.drain()
-    assert response.status_code == 200
-    assert Click.objects.filter(click_id=response.json()["click_id"]).exists()
+def test_a_click_answered_by_a_web_process_killed_at_once_is_in_redis(link, buffered_writes):
+    click_id = answered_by_a_process_killed_at_once(link, settings.CLICK_BUFFER_REDIS_URL)
+    assert buffered_writes.xlen(buffer.STREAM) == 1
+    assert buffer.pending_rows([click_id])[click_id]["click_id"] == click_id
+    assert click_flush_buffer() == 1
+    assert Click.objects.filter(click_id=click_id).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_a_reachable_redis_a_click_is_written_directly_before_it_is_answered(link):
+    click_id = answered_by_a_process_killed_at_once(link, "redis://127.0.0.1:1/0")
+    assert Click.objects.filter(click_id=click_id).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_clicks_answered_at_once_by_the_threads_of_a_process_are_each_in_redis_when_answered(
+    link, buffered_writes
+):
+    answered, not_in_redis = [], []
+
+    def visitor():
+        client = Client()
+        try:
+            for _ in range(20):
+                click_id = client.get(link).json()["click_id"]
+                answered.append(click_id)
+                if not buffered_writes.exists(buffer.PENDING_KEY + click_id):
+                    not_in_redis.append(click_id)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=visitor) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(answered)) == 160 and not_in_redis == []
+    assert buffered_writes.xlen(buffer.STREAM) == 160
+
+
+def test_a_click_goes_to_redis_after_redis_forgot_the_script_as_on_a_restart(client, link, buffered_writes):
+    client.get(link)
+    buffered_writes.script_flush()
+    click_id = client.get(link).json()["click_id"]
+    assert buffer.pending_rows([click_id])[click_id]["click_id"] == click_id
+    assert buffered_writes.xlen(buffer.STREAM) == 2
+    assert not Click.objects.exists()
+
+
+def test_a_click_goes_to_redis_after_redis_closed_the_last_ones_connection(client, link, buffered_writes):
+    client.get(link)
+    own = buffered_writes.client_id()
+    database = str(buffered_writes.connection_pool.connection_kwargs["db"])
+    for other in buffered_writes.client_list():
+        if other["db"] == database and int(other["id"]) != own:
+            buffered_writes.client_kill_filter(_id=other["id"])
+    click_id = client.get(link).json()["click_id"]
+    assert buffer.pending_rows([click_id])[click_id]["click_id"] == click_id
+    assert not Click.objects.exists()
+
+
+def test_a_refused_click_is_in_the_stream_without_a_pending_key_once_pushed(buffered_writes):
+    offer, affiliate = OfferFactory(), AffiliateFactory()
+    row = {
+        "refused": "refused_country",
+        "click_id": new_click_id(),
+        "offer_id": offer.pk,
+        "affiliate_id": affiliate.pk,
+        "created_at": time.time(),
+    }
+    buffer.push(row, click_write_rows)
+    assert buffered_writes.xlen(buffer.STREAM) == 1
+    assert not buffered_writes.exists(buffer.PENDING_KEY + row["click_id"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_click_neither_redis_nor_the_database_takes_is_refused_and_not_stored():
+    offer, affiliate = OfferFactory(), AffiliateFactory()
+    # The database refuses the row at commit: its offer does not exist.
+    row = {"click_id": new_click_id(), "offer_id": offer.pk + 1000, "affiliate_id": affiliate.pk}
+    with (
+        override_settings(CLICK_BUFFER_REDIS_URL="redis://127.0.0.1:1/0"),
+        pytest.raises(buffer.NotStored),
+    ):
+        buffer.push({**row, "created_at": time.time()}, click_write_rows)
+    assert not Click.objects.exists()
 
 
 @pytest.mark.e2e
