@@ -175,7 +175,12 @@ def wrk(
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if script:
         command[1:1] = ["-s", script]
-    output = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
+    return wrk_figures(subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout)
+
+
+def wrk_figures(output: str) -> dict:
+    """Requests/s, answered requests, errors and latency percentiles (and the largest) of wrk's
+    `--latency` output."""
     total = int(re.search(r"(\d+) requests in", output).group(1))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
@@ -186,6 +191,8 @@ def wrk(
         "socket_errors": sum(map(int, errors.groups())) if errors else 0,
         "p50_ms": _ms(re.search(r"50%\s+([\d.]+\w+)", output).group(1)),
         "p99_ms": _ms(re.search(r"99%\s+([\d.]+\w+)", output).group(1)),
+        # Thread Stats: Latency <avg> <stdev> <max> <+/- stdev>
+        "max_ms": _ms(re.search(r"Latency\s+\S+\s+\S+\s+([\d.]+\w+)", output).group(1)),
     }
 
 
@@ -195,7 +202,8 @@ def _ms(value: str) -> float:
 
 
 def combine(results: list[dict]) -> dict:
-    """Several wrk rounds as one: rates averaged, counts added, latencies as their median."""
+    """Several wrk rounds as one: rates averaged, counts added, latencies as their median, the
+    largest the largest."""
 
     def median(values):
         return sorted(values)[len(values) // 2]
@@ -207,4 +215,5 @@ def combine(results: list[dict]) -> dict:
         "socket_errors": sum(r["socket_errors"] for r in results),
         "p50_ms": median([r["p50_ms"] for r in results]),
         "p99_ms": median([r["p99_ms"] for r in results]),
+        "max_ms": max(r["max_ms"] for r in results),
     }

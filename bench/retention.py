@@ -39,7 +39,6 @@ during the load (0: no insert failed while a partition was being detached), and
 
 import argparse
 import os
-import re
 import subprocess
 import tempfile
 import time
@@ -189,13 +188,13 @@ def main():
         stored = wait_for_stored(lambda: Click.objects.filter(created_at__gte=since).count(), answered)
     rollbacks = rolled_back() - rollbacks
 
-    quiet, drops = (combine(rounds[kind]) for kind in ("quiet", "drops"))
+    quiet, drops = (harness.combine(rounds[kind]) for kind in ("quiet", "drops"))
     print()
     print(f"{'/click':26}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}{'errors':>8}")
     for name, result in (("quiet", quiet), ("dropping weeks", drops)):
         print(
             f"{name:26}{result['rps']:>12.0f}{result['p50_ms']:>10.2f}{result['p99_ms']:>10.2f}"
-            f"{result['max_ms']:>10.2f}{result['errors']:>8}"
+            f"{result['max_ms']:>10.2f}{result['refused'] + result['socket_errors']:>8}"
         )
     ratios = {"requests/s": "rps", "p50": "p50_ms", "p99": "p99_ms", "max": "max_ms"}
     print(
@@ -291,43 +290,10 @@ def rolled_back() -> int:
 
 
 def wrk_result(process: subprocess.Popen) -> dict:
-    """What bench.harness.wrk reads from wrk's output, and the largest latency."""
     output = process.communicate()[0]
     if process.returncode:
         raise RuntimeError(f"wrk failed: {output}")
-    total = int(re.search(r"(\d+) requests in", output).group(1))
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    refused = int(bad.group(1)) if bad else 0
-    return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-        "answered": total - refused,
-        "errors": refused + (sum(map(int, socket_errors.groups())) if socket_errors else 0),
-        "p50_ms": milliseconds(re.search(r"50%\s+([\d.]+\w+)", output).group(1)),
-        "p99_ms": milliseconds(re.search(r"99%\s+([\d.]+\w+)", output).group(1)),
-        # Thread Stats: Latency <avg> <stdev> <max> <+/- stdev>
-        "max_ms": milliseconds(re.search(r"Latency\s+\S+\s+\S+\s+([\d.]+\w+)", output).group(1)),
-    }
-
-
-def milliseconds(value: str) -> float:
-    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()
-    return float(number) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
-
-
-def combine(results: list[dict]) -> dict:
-    """Rounds as one: rates averaged, errors added, p50 and p99 their median, max the largest."""
-
-    def median(values):
-        return sorted(values)[len(values) // 2]
-
-    return {
-        "rps": sum(result["rps"] for result in results) / len(results),
-        "errors": sum(result["errors"] for result in results),
-        "p50_ms": median([result["p50_ms"] for result in results]),
-        "p99_ms": median([result["p99_ms"] for result in results]),
-        "max_ms": max(result["max_ms"] for result in results),
-    }
+    return harness.wrk_figures(output)
 
 
 def wait_for_stored(count, expected: int, timeout: float = 120) -> int:
