@@ -49,6 +49,7 @@ from tests.factories import (
 )
 from tests.portal.screens import SIZES, Screen
 from tests.stats.rollup import click_row, convert, write_clicks
+from tracking.models import Click
 
 # The tests open the database (to the web server too) without emptying it, each in a transaction
 # of its own on this thread that the pages, served by other threads, never see.
@@ -110,6 +111,12 @@ PORTAL_PAGES = [
         "postbacks:explain",
         lambda net: [],
         "?conversion_id={net.explained.conversion_id}",
+    ),
+    (
+        "explain-click-gone",
+        "postbacks:explain",
+        lambda net: [],
+        "?conversion_id={net.click_gone.conversion_id}",
     ),
     *(
         (f"statistics-by-{grouping}", "stats:report", lambda net: [], f"?group_by={grouping}")
@@ -269,6 +276,8 @@ def build_network() -> SimpleNamespace:
         for status in ConversionStatus
     ]
     ServerPostbackFactory(conversion=conversions[0])
+    # A conversion whose click is older than the clicks kept: its row gone, its values kept.
+    Click.objects.filter(pk=conversions[1].click_id)._raw_delete(Click.objects.db)
     deliveries = Delivery.objects.filter(postback=local).order_by("pk")
     deliveries.filter(pk=deliveries[0].pk).update(
         state=Delivery.State.SUCCEEDED, http_code=200, attempts=1, next_attempt_at=None, delivered_at=now
@@ -318,6 +327,7 @@ def build_network() -> SimpleNamespace:
         local=local,
         api_key=api_key,
         explained=conversions[0],
+        click_gone=conversions[1],
         today=now.date().isoformat(),
         week_ago=(now.date() - timedelta(days=6)).isoformat(),
     )
