@@ -63,15 +63,31 @@ class Process:
     def stop(self):
         if self._popen is None:
             return
+        group = self._popen.pid
         try:
-            os.killpg(self._popen.pid, signal.SIGTERM)
+            os.killpg(group, signal.SIGTERM)
             self._popen.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            os.killpg(self._popen.pid, signal.SIGKILL)
+            os.killpg(group, signal.SIGKILL)
             self._popen.wait()
         except ProcessLookupError:
             pass
+        _wait_until_gone(group)
         self._popen = None
+
+
+def _wait_until_gone(group: int, timeout: float = 10):
+    """Wait for every process of the group, not only its leader: an nginx worker still closing
+    its connections holds the listening port, and the next start could not bind it."""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            os.killpg(group, 0)
+            time.sleep(0.05)
+        os.killpg(group, signal.SIGKILL)
+        time.sleep(0.2)
+    except ProcessLookupError:
+        pass
 
 
 class Stack:
