@@ -14,11 +14,12 @@ from django.utils.html import format_html
 
 from config.admin_base import TrafficRecordAdmin, named_values_html
 from config.admin_confirmation import confirmed, selection_context
+from conversions.click_values import kept_click
 from conversions.forms import ConversionStatusForm
 from conversions.lifecycle import conversion_set_status
 from conversions.models import Conversion, ConversionEvent, ServerPostback
 from offers.choices import ConversionStatus
-from tracking.models import MORE_SUB_FIELDS, SUB_FIELDS, Click
+from tracking.models import MORE_SUB_FIELDS, SUB_FIELDS
 
 
 class MomentFilter(admin.SimpleListFilter):
@@ -178,10 +179,7 @@ class ConversionAdmin(TrafficRecordAdmin):
         click_id = conversion.kept_click_id
         if click_id is None:
             return self.get_empty_value_display()
-        try:
-            click = conversion.click
-        except Click.DoesNotExist:
-            click = None
+        click = kept_click(conversion)
         if click is None:
             days = settings.CLICK_RETENTION_DAYS
             return f"{click_id} (no longer kept: clicks are kept {days} days)"

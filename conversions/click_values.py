@@ -46,8 +46,14 @@ def kept_click_values(conversion) -> dict[str, str]:
     its foreign key has no database constraint, and may name a row no longer kept."""
     if conversion.click_values or conversion.click_id is None:
         return conversion.click_values
-    try:
-        click = conversion.click  # None when a select_related found no row
-    except Click.DoesNotExist:
-        return {}
+    click = kept_click(conversion)
     return click_values(click) if click is not None else {}
+
+
+def kept_click(conversion) -> Click | None:
+    """The conversion's click row; None without a click, or once it is no longer kept (its
+    foreign key has no database constraint, and may name a row that is gone)."""
+    try:
+        return conversion.click  # None when a select_related found no row
+    except Click.DoesNotExist:
+        return None

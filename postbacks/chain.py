@@ -41,7 +41,7 @@ from django.db.models import Prefetch, Q
 
 from config.ids import PUBLIC_ID
 from config.text import has_control_characters
-from conversions.click_values import kept_click_values
+from conversions.click_values import kept_click, kept_click_values
 from conversions.models import Conversion, ConversionEvent, ServerPostback
 from offers.models import Affiliate
 from postbacks.explanations import explain_disabled
@@ -208,17 +208,9 @@ def _clicks_and_conversions(lookup: Lookup, affiliate) -> tuple[list[Click], lis
         )
         found.reverse()
     clicks = list(
-        {conversion.click_id: click for conversion in found if (click := _click(conversion))}.values()
+        {conversion.click_id: click for conversion in found if (click := kept_click(conversion))}.values()
     )
     return clicks, found
-
-
-def _click(conversion: Conversion) -> Click | None:
-    """The conversion's click, None when it has none or it is no longer kept."""
-    try:
-        return conversion.click  # None when the select_related found no row
-    except Click.DoesNotExist:
-        return None
 
 
 def _gone_clicks(conversions: list[Conversion]) -> list[Entry]:
@@ -227,7 +219,7 @@ def _gone_clicks(conversions: list[Conversion]) -> list[Entry]:
     note = f"No longer kept: clicks are kept {settings.CLICK_RETENTION_DAYS} days."
     entries = {}
     for conversion in conversions:
-        if conversion.click_id is None or conversion.click_id in entries or _click(conversion):
+        if conversion.click_id is None or conversion.click_id in entries or kept_click(conversion):
             continue
         kept = kept_click_values(conversion)
         at = datetime.fromisoformat(kept["created_at"]) if kept.get("created_at") else conversion.created_at
