@@ -31,9 +31,9 @@ CLICKS = Counter(
 )
 ADVERTISER_POSTBACKS = Counter(
     "tracker_advertiser_postbacks",
-    "Advertiser postbacks and pixel hits recorded, by source, outcome and advertiser id "
-    "(none: the hit named no known offer).",
-    ["source", "outcome", "advertiser"],
+    "Advertiser postbacks and pixel hits recorded, by source, outcome, refusal reason (empty when "
+    "accepted) and advertiser id (none: the hit named no known offer).",
+    ["source", "outcome", "reason", "advertiser"],
 )
 ADVERTISER_POSTBACK_WAIT = Histogram(
     "tracker_advertiser_postback_wait_seconds",
@@ -72,8 +72,8 @@ def clicks_counted(outcome: str, reason: str):
 
 
 @cache
-def advertiser_postbacks_counted(source: str, outcome: str, advertiser: str):
-    return ADVERTISER_POSTBACKS.labels(source, outcome, advertiser)
+def advertiser_postbacks_counted(source: str, outcome: str, reason: str, advertiser: str):
+    return ADVERTISER_POSTBACKS.labels(source, outcome, reason, advertiser)
 
 
 @cache

@@ -14,7 +14,7 @@ from django.core.exceptions import BadRequest, RequestDataTooBig, TooManyFieldsS
 from django.http import HttpResponse
 from django.http.multipartparser import MultiPartParserError
 
-from conversions.intake import AdvertiserHit, HitRejected
+from conversions.intake import AdvertiserHit, HitRejected, Refusal
 from conversions.models import ServerPostback
 from conversions.recording import advertiser_postback_answer
 from tracking.client_ip import client_ip
@@ -62,7 +62,7 @@ def postback(request):
         raw_query = _raw_query(request)  # before the form is parsed: the body can be read only once
         params = _params(request)
     except UNREADABLE:
-        refused = HitRejected(400, UNREADABLE_MESSAGE)
+        refused = HitRejected(400, Refusal.UNREADABLE, UNREADABLE_MESSAGE)
     answer = advertiser_postback_answer(
         AdvertiserHit(
             params=params,
@@ -100,7 +100,7 @@ def _pixel_hit(request, answer):
     try:
         params, refused = request.GET.dict(), None
     except UNREADABLE:
-        params, refused = {}, HitRejected(400, UNREADABLE_MESSAGE)
+        params, refused = {}, HitRejected(400, Refusal.UNREADABLE, UNREADABLE_MESSAGE)
     params["clickid"] = request.COOKIES.get(COOKIE_NAME, "")
     for name in ("click_id", "afclick"):
         params.pop(name, None)

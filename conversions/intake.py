@@ -4,6 +4,7 @@ advertisers' integrations expect (README, "Conversions"), to the conversion it w
 The first check that fails is the answer, as a `HitRejected` with its HTTP status and message.
 """
 
+import enum
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -46,15 +47,50 @@ LONG_PARAMETERS = {"referrer": 2048}
 LOGGED_QUERY_LENGTH = 8192
 
 
+class Refusal(enum.StrEnum):
+    """Why a hit was refused, as a code from a fixed list: the `reason` of its count in /metrics,
+    where the message (which may name a parameter or an amount) would make a label of its own
+    for every variant."""
+
+    UNREADABLE = "unreadable"
+    MISSING_PARAMETERS = "missing_parameters"
+    PARAMETER_INVALID = "parameter_invalid"
+    CLICK_ID_INVALID = "click_id_invalid"
+    CLICK_LOOKUP_UNAVAILABLE = "click_lookup_unavailable"
+    CLICK_NOT_FOUND = "click_not_found"
+    OFFER_MISMATCH = "offer_mismatch"
+    OFFER_NOT_FOUND = "offer_not_found"
+    AFFILIATE_NOT_FOUND = "affiliate_not_found"
+    NO_ACCESS = "no_access"
+    OFFER_DISABLED = "offer_disabled"
+    SECURE_CODE = "secure_code"
+    IP_DENIED = "ip_denied"
+    GOAL_NOT_FOUND = "goal_not_found"
+    UNKNOWN_STATUS = "unknown_status"
+    INVALID_SUM = "invalid_sum"
+    INVALID_CURRENCY = "invalid_currency"
+    PAYOUT_REFUSED = "payout_refused"
+    ACTION_ID_CONFLICT = "action_id_conflict"
+    STATUS_CHANGE_REFUSED = "status_change_refused"
+
+
 class HitRejected(Exception):
     """A refused hit: `http_status` says why to HTTP clients, unless its advertiser asks for
-    every answer to be a 200 (`answer_200`, Advertiser.refusals_answer_200). `offer_id` is
-    the offer it was for, once known, for the log."""
+    every answer to be a 200 (`answer_200`, Advertiser.refusals_answer_200); `reason` says it
+    to the metrics, `message` to the advertiser and the log. `offer_id` is the offer it was
+    for, once known, for the log."""
 
-    def __init__(self, http_status: int, message: str, answer_200: bool = False, offer_id: int | None = None):
+    def __init__(
+        self,
+        http_status: int,
+        reason: Refusal,
+        message: str,
+        answer_200: bool = False,
+        offer_id: int | None = None,
+    ):
         super().__init__(message)
-        self.http_status, self.message, self.answer_200 = http_status, message, answer_200
-        self.offer_id = offer_id
+        self.http_status, self.reason, self.message = http_status, Refusal(reason), message
+        self.answer_200, self.offer_id = answer_200, offer_id
 
 
 @dataclass
@@ -71,12 +107,17 @@ class AdvertiserHit:
 
     def wire(self) -> dict:
         """The hit as JSON, for the postback writer (conversions.writer)."""
-        refused = [self.refused.http_status, self.refused.message] if self.refused else None
+        refused = self.refused
+        refused = [refused.http_status, str(refused.reason), refused.message] if refused else None
         return {**vars(self), "refused": refused}
 
     @classmethod
     def from_wire(cls, value: dict) -> "AdvertiserHit":
         refused = value.pop("refused", None)
+        if refused and len(refused) == 2:
+            # From a web process of the release before refusal reasons, while a deploy rolls
+            # out: it sent only the hits whose parameters it could not read.
+            refused = [refused[0], Refusal.UNREADABLE, refused[1]]
         return cls(**value, refused=HitRejected(*refused) if refused else None)
 
     def logged_query(self) -> str:
@@ -135,9 +176,9 @@ def conversion_for(hit: AdvertiserHit, *, clicks: dict) -> tuple[Conversion, Con
         click, affiliate_id, method = None, affiliate.pk, IntegrationMethod.PROBABILISTIC
     elif hit.source == ServerPostback.Source.POSTBACK and (params.get("offer_id") or params.get("pid")):
         # A pixel names its offer whatever happened to the cookie: only a postback means this.
-        raise HitRejected(400, "Missing mandatory parameters offer_id and pid")
+        raise HitRejected(400, Refusal.MISSING_PARAMETERS, "Missing mandatory parameters offer_id and pid")
     else:
-        raise HitRejected(400, "Missing mandatory parameter clickid")
+        raise HitRejected(400, Refusal.MISSING_PARAMETERS, "Missing mandatory parameter clickid")
     try:
         return _conversion(hit, offer, click, affiliate, affiliate_id, method)
     except HitRejected as rejected:
@@ -153,14 +194,14 @@ def _conversion(hit, offer, click, affiliate, affiliate_id, method):
     # A paused offer is reported as "Offer disabled" by the next check, like for clicks.
     unchecked = affiliate is None or not offer.is_active
     if not (unchecked or affiliate_can_run_offer(affiliate=affiliate, offer=offer)):
-        raise HitRejected(403, "Affiliate has no access to this offer")
+        raise HitRejected(403, Refusal.NO_ACCESS, "Affiliate has no access to this offer")
     if not offer.is_active:
-        raise HitRejected(403, "Offer disabled")
+        raise HitRejected(403, Refusal.OFFER_DISABLED, "Offer disabled")
     expected_code = offer.secure_code or offer.advertiser.secure_code
     if expected_code and params.get("secure", "") != expected_code:
-        raise HitRejected(403, "Access denied")
+        raise HitRejected(403, Refusal.SECURE_CODE, "Access denied")
     if offer.advertiser.ip_allowlist and not _ip_allowed(hit.caller_ip, offer.advertiser.ip_allowlist):
-        raise HitRejected(403, "Current IP-address is denied")
+        raise HitRejected(403, Refusal.IP_DENIED, "Current IP-address is denied")
     requested_status = _status(params.get("status", ""))
     order_sum = _sum(params.get("sum", ""))
     goal, decline_reasons = _goal_and_decline_reasons(offer, click, params.get("goal", ""))
@@ -214,7 +255,7 @@ def _goal_and_decline_reasons(offer, click, goal_value: str):
         reasons.append(DeclineReason.GOAL_NOT_FOUND)
         goal = offer.goal_for()
     if goal is None:  # an offer without goals, which only a broken import leaves
-        raise HitRejected(404, "Goal not found")
+        raise HitRejected(404, Refusal.GOAL_NOT_FOUND, "Goal not found")
     if click is not None and click.created_at < timezone.now() - timedelta(days=offer.click_lifetime_days):
         reasons.append(DeclineReason.CLICK_EXPIRED)
     return goal, reasons
@@ -224,25 +265,39 @@ def _check_lengths(params):
     for name, value in params.items():
         limit = LONG_PARAMETERS.get(name, MAX_PARAMETER_LENGTH)
         if len(value) > limit:
-            raise HitRejected(400, f"Parameter {printable(name[:32])} is longer than {limit} characters")
+            raise HitRejected(
+                400,
+                Refusal.PARAMETER_INVALID,
+                f"Parameter {printable(name[:32])} is longer than {limit} characters",
+            )
         if has_control_characters(value):
-            raise HitRejected(400, f"Parameter {printable(name[:32])} contains control characters")
+            raise HitRejected(
+                400,
+                Refusal.PARAMETER_INVALID,
+                f"Parameter {printable(name[:32])} contains control characters",
+            )
 
 
 def _click_attribution(click_id, params, clicks):
     if not CLICK_ID.match(click_id):
-        raise HitRejected(400, "Click_id: invalid format")
+        raise HitRejected(400, Refusal.CLICK_ID_INVALID, "Click_id: invalid format")
     if click_id not in clicks:
         # The click may be in the click buffer, which is unreachable: a 404 would make the
         # advertiser drop a conversion that a retry will record.
-        raise HitRejected(503, "Click lookup temporarily unavailable, retry later")
+        raise HitRejected(
+            503, Refusal.CLICK_LOOKUP_UNAVAILABLE, "Click lookup temporarily unavailable, retry later"
+        )
     click = clicks[click_id]
     if click is None:
-        raise HitRejected(404, "Click not found")
+        raise HitRejected(404, Refusal.CLICK_NOT_FOUND, "Click not found")
     offer = offer_with_goals(click.offer_id)
     if params.get("offer_id") and params["offer_id"] != str(offer.offer_id):
         raise HitRejected(
-            400, "Offer does not match the click", offer.advertiser.refusals_answer_200, offer_id=offer.pk
+            400,
+            Refusal.OFFER_MISMATCH,
+            "Offer does not match the click",
+            offer.advertiser.refusals_answer_200,
+            offer_id=offer.pk,
         )
     return click, offer, click.affiliate_id, IntegrationMethod.DEFAULT
 
@@ -253,10 +308,16 @@ def _probabilistic_offer_and_affiliate(params):
     offers = Offer.objects.select_related("advertiser").prefetch_related("goals__country_payouts")
     offer = offers.filter(offer_id=offer_id).first() if offer_id else None
     if offer is None:
-        raise HitRejected(404, "Offer not found")
+        raise HitRejected(404, Refusal.OFFER_NOT_FOUND, "Offer not found")
     affiliate = Affiliate.objects.filter(pid=pid).first() if pid else None
     if affiliate is None:
-        raise HitRejected(404, "Affiliate not found", offer.advertiser.refusals_answer_200, offer_id=offer.pk)
+        raise HitRejected(
+            404,
+            Refusal.AFFILIATE_NOT_FOUND,
+            "Affiliate not found",
+            offer.advertiser.refusals_answer_200,
+            offer_id=offer.pk,
+        )
     return offer, affiliate
 
 
@@ -271,7 +332,7 @@ def _status(value):
     if not value:
         return None
     if value not in STATUS_CODES:
-        raise HitRejected(400, "Unknown status")
+        raise HitRejected(400, Refusal.UNKNOWN_STATUS, "Unknown status")
     return STATUS_CODES[value]
 
 
@@ -281,14 +342,14 @@ def _sum(value):
     # Decimal() alone would also take other scripts' digits (١٢, １２), `1_000`, exponents,
     # signs and surrounding spaces: an amount is a plain ASCII decimal number.
     if not DECIMAL_NUMBER.match(value):
-        raise HitRejected(400, INVALID_SUM)
+        raise HitRejected(400, Refusal.INVALID_SUM, INVALID_SUM)
     try:
         # Rounded before the range check: 99999999999999.99999 rounds up to 1e14, too large to store.
         amount = Decimal(value).quantize(Decimal("0.0001"))
     except InvalidOperation:  # too many digits to round
-        raise HitRejected(400, INVALID_SUM) from None
+        raise HitRejected(400, Refusal.INVALID_SUM, INVALID_SUM) from None
     if amount >= Decimal("1e14"):
-        raise HitRejected(400, INVALID_SUM)
+        raise HitRejected(400, Refusal.INVALID_SUM, INVALID_SUM)
     return amount
 
 
@@ -310,7 +371,9 @@ def _currency(value):
     if not value:
         return ""
     if not CURRENCY.match(value):
-        raise HitRejected(400, "Invalid currency: send a three-letter code such as USD")
+        raise HitRejected(
+            400, Refusal.INVALID_CURRENCY, "Invalid currency: send a three-letter code such as USD"
+        )
     return value.upper()
 
 

@@ -22,7 +22,7 @@ from config.batching import GroupCommit
 from config.db import insert_many
 from config.metrics import ADVERTISER_POSTBACK_WAIT, advertiser_postbacks_counted
 from conversions.events import conversion_event, conversion_events_announce, conversion_events_store
-from conversions.intake import AdvertiserHit, HitRejected, clicks_of, conversion_for
+from conversions.intake import AdvertiserHit, HitRejected, Refusal, clicks_of, conversion_for
 from conversions.lifecycle import advertiser_status_change_refused, conversion_set_status
 from conversions.models import Conversion, ConversionEvent, ServerPostback
 from conversions.repeats import foreign_action_id, uniqueness_lookup
@@ -57,6 +57,7 @@ class HitResult:
     conversion: Conversion | None = None
     event: ConversionEvent | None = None
     offer_id: int | None = None  # a refused hit's offer, when it was known
+    reason: str = ""  # a refused hit's Refusal
 
     def answer(self) -> HitAnswer:
         if self.outcome == ServerPostback.Outcome.REJECTED:
@@ -144,7 +145,7 @@ def _count(hits: list[AdvertiserHit], results: list[HitResult]) -> None:
             offer_id = result.conversion.offer_id if result.conversion else result.offer_id
             # Cached for the click path and the intake: the batch has just read these offers.
             advertiser = str(offer_with_goals(offer_id).advertiser_id) if offer_id else "none"
-            advertiser_postbacks_counted(hit.source, result.outcome, advertiser).inc()
+            advertiser_postbacks_counted(hit.source, result.outcome, result.reason, advertiser).inc()
     except Exception:
         logger.exception("Advertiser postbacks recorded but not counted in the metrics")
 
@@ -173,7 +174,11 @@ def _batch_write(hits: list[AdvertiserHit]) -> list[HitResult]:
 def _rejection(rejected: HitRejected) -> HitResult:
     http_status = 200 if rejected.answer_200 else rejected.http_status
     return HitResult(
-        http_status, rejected.message, ServerPostback.Outcome.REJECTED, offer_id=rejected.offer_id
+        http_status,
+        rejected.message,
+        ServerPostback.Outcome.REJECTED,
+        offer_id=rejected.offer_id,
+        reason=rejected.reason,
     )
 
 
@@ -272,7 +277,9 @@ def _repeated(conversion: Conversion, lookup: dict | None, creators: dict, posit
             order_sum=conversion.order_sum,
             order_currency=conversion.order_currency,
         )
-        raise HitRejected(400, refusal, conversion.offer.advertiser.refusals_answer_200)
+        raise HitRejected(
+            400, Refusal.PAYOUT_REFUSED, refusal, conversion.offer.advertiser.refusals_answer_200
+        )
     return stored
 
 
@@ -282,12 +289,12 @@ def _repeat(conversion, repeat: Conversion, requested_status, source) -> HitResu
     answer_200 = repeat.offer.advertiser.refusals_answer_200
     refusal = foreign_action_id(stored=conversion, repeat=repeat)
     if refusal:
-        raise HitRejected(409, refusal, answer_200)
+        raise HitRejected(409, Refusal.ACTION_ID_CONFLICT, refusal, answer_200)
     if requested_status is None or requested_status == conversion.status:
         return HitResult(200, "duplicate", ServerPostback.Outcome.DUPLICATE, conversion)
     refusal = advertiser_status_change_refused(current=conversion.status, requested=requested_status)
     if refusal:
-        raise HitRejected(409, refusal, answer_200)
+        raise HitRejected(409, Refusal.STATUS_CHANGE_REFUSED, refusal, answer_200)
     try:
         # A status change carrying a sum computes the amounts again from it.
         event = conversion_set_status(
@@ -298,7 +305,7 @@ def _repeat(conversion, repeat: Conversion, requested_status, source) -> HitResu
             order_currency=repeat.order_currency,
         )
     except PayoutRefused as refused:
-        raise HitRejected(400, refused.message, answer_200) from None
+        raise HitRejected(400, Refusal.PAYOUT_REFUSED, refused.message, answer_200) from None
     if event is None:
         return HitResult(200, "duplicate", ServerPostback.Outcome.DUPLICATE, conversion)
     conversion.refresh_from_db()

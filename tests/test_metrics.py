@@ -143,29 +143,33 @@ def test_a_click_refused_by_the_offers_targeting_is_counted_with_its_rule(client
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("direct_writes")
-def test_advertiser_postbacks_are_counted_by_outcome_and_advertiser(client, affiliate):
-    offer = OfferFactory()
+def test_advertiser_postbacks_are_counted_by_outcome_refusal_reason_and_advertiser(client, affiliate):
+    offer = OfferFactory(advertiser__secure_code="s3cret-code")
     click = client.get(f"/click?pid={affiliate.pid}&offer_id={offer.offer_id}&format=json").json()
     before = scrape()
-    query = urlencode({"clickid": click["click_id"], "action_id": "order-1"})
+    query = urlencode({"clickid": click["click_id"], "action_id": "order-1", "secure": "s3cret-code"})
     assert client.get(f"/postback?{query}").status_code == 200
     assert client.get(f"/postback?{query}").status_code == 200
+    assert client.get(f"/postback?clickid={click['click_id']}&secure=guessed").status_code == 403
     assert client.get("/postback?clickid=not-a-click-id").status_code == 400
+    assert client.get(f"/postback?clickid={'0' * 24}").status_code == 404
     after = scrape()
 
-    def moved(outcome, advertiser):
-        labels = {"source": "postback", "outcome": outcome, "advertiser": advertiser}
+    def moved(outcome, reason, advertiser):
+        labels = {"source": "postback", "outcome": outcome, "reason": reason, "advertiser": advertiser}
         name = "tracker_advertiser_postbacks_total"
         return value(after, name, **labels) - value(before, name, **labels)
 
     advertiser = str(offer.advertiser_id)
-    assert (moved("created", advertiser), moved("duplicate", advertiser), moved("rejected", "none")) == (
-        1,
-        1,
-        1,
-    )
+    assert [
+        moved("created", "", advertiser),
+        moved("duplicate", "", advertiser),
+        moved("rejected", "secure_code", advertiser),
+        moved("rejected", "click_id_invalid", "none"),
+        moved("rejected", "click_not_found", "none"),
+    ] == [1, 1, 1, 1, 1]
     waited = "tracker_advertiser_postback_wait_seconds_count"
-    assert value(after, waited, path="process") - value(before, waited, path="process") == 3
+    assert value(after, waited, path="process") - value(before, waited, path="process") == 5
 
 
 # --- State read at scrape time ------------------------------------------------------------------

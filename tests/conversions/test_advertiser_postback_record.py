@@ -4,7 +4,7 @@ included."""
 
 import pytest
 
-from conversions.intake import HitRejected
+from conversions.intake import HitRejected, Refusal
 from conversions.models import Conversion, ServerPostback
 from conversions.recording import advertiser_postback_record, hits_record_wired
 from tests.factories import OfferFactory
@@ -46,7 +46,9 @@ def test_the_hit_is_judged_by_the_caller_address_given_and_logged_with_it(click_
 
 
 def test_a_hit_refused_before_its_parameters_could_be_read_is_answered_and_logged_so(click_id):
-    result = receive({"clickid": click_id}, "192.0.2.8", refused=HitRejected(400, "Invalid request"))
+    result = receive(
+        {"clickid": click_id}, "192.0.2.8", refused=HitRejected(400, Refusal.UNREADABLE, "Invalid request")
+    )
     assert (result.http_status, result.message, result.outcome) == (400, "Invalid request", "rejected")
     assert result.answer().body == {"status": 2, "message": "Invalid request"}
     assert not Conversion.objects.exists()

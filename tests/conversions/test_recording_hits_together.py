@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from conversions.events import conversion_listen
-from conversions.intake import AdvertiserHit, HitRejected
+from conversions.intake import AdvertiserHit, HitRejected, Refusal
 from conversions.models import Conversion, ConversionEvent, ServerPostback
 from conversions.recording import hits_record, hits_record_wired
 from tests.factories import OfferFactory
@@ -130,7 +130,9 @@ def test_listeners_hear_each_event_once_and_a_creation_before_its_change(click_i
 
 
 def test_hits_sent_to_the_writer_read_back_whole_and_an_unreadable_one_fails_alone(click_ids):
-    refused = AdvertiserHit({}, "postback", "POST", "a=1", None, HitRejected(400, "Invalid request"))
+    refused = AdvertiserHit(
+        {}, "postback", "POST", "a=1", None, HitRejected(400, Refusal.UNREADABLE, "Invalid request")
+    )
     sent = [hit(clickid=click_ids[0]), refused, hit(clickid="0" * 24)]
     wired = [json.loads(json.dumps(item.wire())) for item in sent]
     read = [AdvertiserHit.from_wire(dict(item)) for item in wired]
@@ -146,6 +148,13 @@ def test_hits_sent_to_the_writer_read_back_whole_and_an_unreadable_one_fails_alo
     ]
     assert isinstance(answers[3], ValueError)
     assert ServerPostback.objects.count() == 3
+
+
+def test_a_refused_hit_sent_by_a_web_process_of_the_release_before_refusal_reasons_is_read():
+    # While a deploy rolls out, a web process of the release before sends [status, message].
+    wired = {**AdvertiserHit({}, "postback", "POST", "a=1", None).wire(), "refused": [400, "Invalid request"]}
+    refused = AdvertiserHit.from_wire(wired).refused
+    assert (refused.http_status, refused.reason, refused.message) == (400, "unreadable", "Invalid request")
 
 
 # A batch costs little more than one postback (README, "Postbacks arriving together are written
