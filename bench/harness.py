@@ -115,6 +115,33 @@ def gunicorn(workers: int) -> list[str]:
     ]
 
 
+# Clicks of the benchmark's offer (offer_id 1) and affiliate (pid 1), made now, for advertiser
+# postbacks to name (bench/postbacks.lua reads their ids from `path`, one a line).
+PRELOADED_CLICKS = """
+import time
+from django.db import connection
+from offers.models import Affiliate, Offer
+from tracking.models import new_click_id
+from tracking.store import click_write_rows
+offer, affiliate = Offer.objects.get(offer_id=1), Affiliate.objects.get(pid=1)
+ids = [new_click_id() for _ in range(%(clicks)d)]
+for start in range(0, len(ids), 1000):
+    click_write_rows([{"click_id": click_id, "offer_id": offer.pk, "affiliate_id": affiliate.pk,
+                       "created_at": time.time()} for click_id in ids[start:start + 1000]])
+# The statistics autovacuum gathers within a minute of a table's first rows, which production
+# lookups plan with (README "Planned for their own values"); the benchmark starts at once.
+connection.cursor().execute("ANALYZE tracking_click")
+with open(%(path)r, "w") as out:
+    out.write("\\n".join(ids))
+"""
+POSTBACKS = str(ROOT / "bench" / "postbacks.lua")
+
+
+def preload_clicks(env: dict, count: int, path: str) -> None:
+    """`count` clicks, each for one advertiser postback that creates a conversion (PRELOADED_CLICKS)."""
+    manage_shell(env, PRELOADED_CLICKS % {"clicks": count, "path": path})
+
+
 def postback_writer() -> list[str]:
     return [PYTHON, "manage.py", "postback_writer"]
 
@@ -170,12 +197,26 @@ def wrk(
     url: str, *, seconds: int, connections: int, script: str | None = None, env: dict | None = None
 ) -> dict:
     """Run wrk against `url` and return requests/s, answered requests, errors and latency percentiles."""
+    return wrk_result(wrk_started(url, seconds=seconds, connections=connections, script=script, env=env))
+
+
+def wrk_started(
+    url: str, *, seconds: int, connections: int, script: str | None = None, env: dict | None = None
+) -> subprocess.Popen:
+    """wrk started against `url`, for loads that run side by side: `wrk_result` waits for its figures."""
     if shutil.which("wrk") is None:
         raise SystemExit("The benchmarks use wrk as load generator: apt-get install wrk")
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if script:
         command[1:1] = ["-s", script]
-    return wrk_figures(subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def wrk_result(process: subprocess.Popen) -> dict:
+    output, errors = process.communicate()
+    if process.returncode:
+        raise RuntimeError(f"wrk failed: {output}{errors}")
+    return wrk_figures(output)
 
 
 def wrk_figures(output: str) -> dict:

@@ -16,24 +16,15 @@ from bench import harness
 DATABASE = "bench_ingest"
 
 SETUP = """
-import time
 from offers.models import Advertiser, Offer
 from offers.services import affiliate_create, offer_save_with_goals
-from tracking.models import new_click_id
-from tracking.store import click_write_rows
 advertiser = Advertiser.objects.create(name="Bench advertiser")
-offer = offer_save_with_goals(
+offer_save_with_goals(
     offer=Offer(offer_id=1, advertiser=advertiser, title="Bench offer",
                 destination_url="https://advertiser.example/landing?cid={clickid}"),
     goals=[{"value": "1", "title": "Sale", "payout": 1, "revenue": 2}],
 )
-affiliate = affiliate_create(username="bench", pid=1)
-ids = [new_click_id() for _ in range(%(clicks)d)]
-for start in range(0, len(ids), 1000):
-    click_write_rows([{"click_id": click_id, "offer_id": offer.pk, "affiliate_id": affiliate.pk,
-                       "created_at": time.time()} for click_id in ids[start:start + 1000]])
-with open(%(path)r, "w") as out:
-    out.write("\\n".join(ids))
+affiliate_create(username="bench", pid=1)
 """
 
 
@@ -51,9 +42,9 @@ def main():
     harness.flush_redis(env)
     with tempfile.TemporaryDirectory() as tmp:
         ids_path = os.path.join(tmp, "click-ids")
-        setup = SETUP % {"clicks": args.clicks, "path": ids_path}
-        harness.manage_shell(env, setup)
-        script = str(harness.ROOT / "bench" / "postbacks.lua")
+        harness.manage_shell(env, SETUP)
+        harness.preload_clicks(env, args.clicks, ids_path)
+        script = harness.POSTBACKS
         postback_url, bare_url = f"{harness.BASE_URL}/postback", f"{harness.BASE_URL}/bench/bare-json"
         used = 0
 

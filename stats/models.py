@@ -3,7 +3,8 @@ currency and status, kept exact as clicks and conversion events are written (sta
 
 What the numbers mean:
 - A click counts on the UTC day it was made. A *unique click* is the first click of an IP address
-  on an offer by an affiliate in a UTC day; a click without an IP address is always unique.
+  on an offer by an affiliate in a UTC day; a click without an IP address is always unique, and so
+  is, until a rebuild, a click written after the visitors of its day have left (DailyVisitor).
 - A conversion counts on the UTC day it was created, in the column of its current status: a later
   status change moves it from one status to another on that same day, as affiliate networks show it.
   Test conversions are never counted.
@@ -19,6 +20,7 @@ that the reports that do not need the visitor context read as few rows as before
 
 from django.db import models
 
+from config import partitions
 from offers.choices import ConversionStatus
 from offers.models import Affiliate, Goal, Offer
 
@@ -143,9 +145,19 @@ class DailyAudienceStat(DailyCounters):
         return f"{super().__str__()} {visitor}"
 
 
+# How many days the unique visitors are kept. A day's visitors matter only while clicks of that
+# day may still be written, seconds to hours after they were made (the click buffer), and the
+# rebuild counts unique clicks from the clicks themselves: two weeks leave a wide margin, and with
+# whole weeks dropped the table holds 14 to 21 days. A click of an older day is counted without a
+# visitor row (stats.services). The product's rule rather than a setting: no choice of an operator
+# changes what the visitors are needed for.
+VISITOR_RETENTION_DAYS = 14
+
+
 class DailyVisitor(models.Model):
     """An IP address seen on an offer of an affiliate on a UTC day: the click that inserts the row
-    is that day's unique click, and the primary key decides between concurrent twins.
+    is that day's unique click, and the primary key decides between concurrent twins. Kept
+    VISITOR_RETENTION_DAYS, in weekly partitions by day (config.partitions).
 
     No foreign key constraints: every row is written beside a click that already checks them, on
     the hot path of click writes.
@@ -163,3 +175,6 @@ class DailyVisitor(models.Model):
 
     def __str__(self):
         return f"{self.day} pid {self.affiliate_id} offer {self.offer_id} {self.ip}"
+
+
+partitions.register(DailyVisitor, "day", retention_days=VISITOR_RETENTION_DAYS)

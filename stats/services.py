@@ -12,6 +12,9 @@ from collections import defaultdict
 from datetime import UTC, date
 from decimal import Decimal
 
+from django.conf import settings
+
+from config import partitions
 from config.db import insert_many, rollup_rebuild
 from conversions.models import Conversion, ConversionEvent
 from offers.choices import ConversionStatus
@@ -47,9 +50,16 @@ def stats_add_clicks(rows: list[dict]) -> None:
     `refused` key is a visit the offer's targeting refused (tracking.models.RefusedClick): it
     adds one to the counter of that reason (offers.targeting.TargetingRefusal) and is neither a
     click nor a visitor.
+
+    A click of a day whose visitors are no longer kept (stats.models.VISITOR_RETENTION_DAYS: a
+    click written days late, a replay of old rows) is counted as unique, as a click without an IP
+    is: it claims no visitor, as that day may have no partition left to hold one, and a write
+    must never fail for it. `rebuild_stats` counts such a day exactly again while its clicks are
+    kept.
     """
     counts: dict[tuple, dict[str, int]] = defaultdict(lambda: dict.fromkeys(CLICK_COLUMNS, 0))
     first_clicks: dict[tuple, tuple] = {}  # visitor: (created_at, bucket) of its earliest click
+    visitors_kept_from = partitions.first_kept_day(DailyVisitor)
     for row in rows:
         if row.get("is_test"):
             continue
@@ -61,8 +71,9 @@ def stats_add_clicks(rows: list[dict]) -> None:
             counts[bucket][TargetingRefusal(row["refused"]).value] += 1
             continue
         counts[bucket]["clicks"] += 1
-        if not row.get("ip"):
-            counts[bucket]["unique_clicks"] += 1  # without an address a repeat cannot be recognised
+        # Without an address, or without the day's visitors, a repeat cannot be recognised.
+        if not row.get("ip") or key[0] < visitors_kept_from:
+            counts[bucket]["unique_clicks"] += 1
             continue
         visitor = (*key, row["ip"])
         earlier = first_clicks.get(visitor)
@@ -167,13 +178,41 @@ def _summed_over_visitors(deltas: dict[tuple, dict]) -> dict[tuple, dict]:
 # --- Rebuild --------------------------------------------------------------------------------
 
 
-def stats_rebuild(*, since: date | None = None) -> None:
+class RebuildTooEarly(ValueError):
+    """A rebuild asked for days whose clicks are no longer all kept."""
+
+    def __init__(self, since: date, first_day: date):
+        super().__init__(
+            f"The statistics cannot be recomputed from {since}: clicks are kept "
+            f"{settings.CLICK_RETENTION_DAYS} days (CLICK_RETENTION_DAYS), so the clicks of the days "
+            f"before {first_day} are no longer all there. The first day allowed is {first_day}."
+        )
+
+
+def stats_first_rebuild_day() -> date:
+    """The first UTC day the rollup can be recomputed from: the first whose clicks (and refused
+    clicks) are all still kept. Before it, a rebuild would replace the counts of clicks that are
+    gone with those of what is left, or with nothing."""
+    return partitions.first_kept_day(Click)
+
+
+def stats_rebuild(*, since: date | None = None) -> date:
     """Recompute the rollup from the clicks, refused clicks and conversions, for every day from
-    `since` (UTC; all days when None), counting exactly what the live path counts.
+    `since` (UTC; by default, and at the earliest, `stats_first_rebuild_day`, else RebuildTooEarly),
+    counting exactly what the live path counts. Returns the first day recomputed.
+
+    The unique clicks are counted from the clicks themselves, for every day; the visitors that
+    decide the unique clicks still to come are refilled only for the days they are kept
+    (stats.models.VISITOR_RETENTION_DAYS).
 
     Live writes wait while it runs (on PostgreSQL the rollup tables are locked against writers,
     not readers), so nothing is counted twice or missed; a recent `since` keeps that short.
     """
+    first_day = stats_first_rebuild_day()
+    if since is None:
+        since = first_day
+    elif since < first_day:
+        raise RebuildTooEarly(since, first_day)
     rollup_rebuild(
         stat=DailyStat,
         audience_stat=DailyAudienceStat,
@@ -185,4 +224,6 @@ def stats_rebuild(*, since: date | None = None) -> None:
         # A refused click's reason is its counter's name (offers.targeting.TargetingRefusal).
         refusals={name: name for name in REFUSAL_COLUMNS},
         since=since,
+        visitors_since=max(since, partitions.first_kept_day(DailyVisitor)),
     )
+    return since

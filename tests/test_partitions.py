@@ -1,12 +1,14 @@
 """Time partitions and retention (config.partitions, ops.retention): an existing table becomes
 partitioned with every row while rows keep coming, weeks are made ahead and dropped whole past
-their retention, and a click retention shorter than what active offers need is refused.
+their retention (by a time column, or by a day column as the unique visitors are), and a click
+retention shorter than what active offers need is refused.
 
 The maintenance tests work on a scratch table of their own, so that the product's tables keep
 the partitions the rest of the suite writes into."""
 
 import re
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -17,6 +19,7 @@ from django.test.utils import CaptureQueriesContext
 
 from config import partitions
 from ops.retention import check_click_retention, retention_maintain
+from stats.models import DailyVisitor
 from tests.factories import ClickFactory, OfferFactory
 from tracking.models import Click, click_times
 from tracking.store import clicks_get
@@ -28,7 +31,7 @@ pytestmark = [
 
 SCRATCH = "scratch_visits"
 # The product's own tables keep their rows while a test runs maintenance on the scratch table.
-HOLD = {"CLICK_RETENTION_DAYS": "a test", "LOG_RETENTION_DAYS": "a test"}
+HOLD = {"CLICK_RETENTION_DAYS": "a test", "LOG_RETENTION_DAYS": "a test", "stats_dailyvisitor": "a test"}
 NOW = datetime.now(UTC)
 RANDOM_ID = "substr(md5(random()::text), 1, 24)"
 
@@ -81,11 +84,11 @@ def _count(where="TRUE", params=None):
     return _sql(f"SELECT count(*) FROM {SCRATCH} WHERE {where}", params)[0][0]
 
 
-def _partition_names():
+def _partition_names(table=SCRATCH):
     return {
         name
         for (name,) in _sql(
-            "SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = %s::regclass", [SCRATCH]
+            "SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = %s::regclass", [table]
         )
     }
 
@@ -197,7 +200,7 @@ def test_rows_of_the_partition_from_before_leave_once_past_their_retention():
 def test_the_product_tables_are_partitioned_and_a_click_is_looked_up_in_its_own_week():
     for table in ("tracking_click", "tracking_refusedclick", "conversions_serverpostback"):
         assert _sql("SELECT 1 FROM pg_partitioned_table WHERE partrelid = %s::regclass", [table])
-    for table in ("postbacks_delivery", "postbacks_deliveryattempt"):
+    for table in ("postbacks_delivery", "postbacks_deliveryattempt", "stats_dailyvisitor"):
         assert _sql("SELECT 1 FROM pg_partitioned_table WHERE partrelid = %s::regclass", [table])
     click = ClickFactory()
     with CaptureQueriesContext(connection) as queries:
@@ -210,6 +213,123 @@ def test_the_product_tables_are_partitioned_and_a_click_is_looked_up_in_its_own_
     assert read == {f"tracking_click_p{partitions.week_start(click.created_at):%Y%m%d}"} or read == {
         "tracking_click_before"
     }, plan
+
+
+SCRATCH_VISITORS = f"{SCRATCH}_by_day"
+TODAY = NOW.date()
+
+
+@pytest.fixture
+def scratch_visitors(monkeypatch):
+    """A table shaped as stats_dailyvisitor before its partitions (a primary key of day,
+    affiliate, offer and IP, the day a `date`), registered for maintenance as the visitors are."""
+    _drop_scratch()
+    _sql(f"CREATE TABLE {SCRATCH_VISITORS} (LIKE stats_dailyvisitor INCLUDING ALL)")
+    visitors = partitions._registry[DailyVisitor._meta.db_table]
+    monkeypatch.setitem(partitions._registry, SCRATCH_VISITORS, replace(visitors, table=SCRATCH_VISITORS))
+    yield
+    _drop_scratch()
+
+
+def _insert_visitors(days, offer=1):
+    """A visitor (an IP of its own) on `offer` on each of `days`."""
+    _sql(
+        f"INSERT INTO {SCRATCH_VISITORS} (day, affiliate_id, offer_id, ip) "
+        "SELECT day, 1, %s, '10.0.0.0'::inet + n FROM unnest(%s::date[]) WITH ORDINALITY AS v(day, n)",
+        [offer, list(days)],
+    )
+
+
+def _visitor_days():
+    return sorted(day for (day,) in _sql(f"SELECT day FROM {SCRATCH_VISITORS}"))
+
+
+@pytest.mark.usefixtures("scratch_visitors")
+def test_an_existing_visitor_table_becomes_partitioned_by_day_with_every_row_while_visitors_keep_coming():
+    _insert_visitors(TODAY - timedelta(days=n) for n in range(60) for _ in range(50))
+    existing = len(_visitor_days())
+    written, errors, stop = [], [], threading.Event()
+
+    def keep_writing():
+        with psycopg.connect(
+            dbname=connection.settings_dict["NAME"], **_connection_options(), autocommit=True
+        ) as own:
+            while not stop.is_set():
+                try:
+                    own.execute(
+                        f"INSERT INTO {SCRATCH_VISITORS} (day, affiliate_id, offer_id, ip) "
+                        "VALUES (%s, 1, 2, '10.1.0.0'::inet + %s)",
+                        [TODAY, len(written)],
+                    )
+                    written.append(1)
+                except psycopg.Error as exc:
+                    errors.append(exc)
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        while len(written) < 20:
+            stop.wait(0.01)
+        partitions.partition_existing(SCRATCH_VISITORS, "day")
+        during = len(written)
+        while len(written) < during + 20:
+            stop.wait(0.01)
+    finally:
+        stop.set()
+        writer.join()
+
+    assert errors == []
+    assert len(_visitor_days()) == existing + len(written) == 3000 + len(written)
+    cutover = partitions.week_start(NOW) + 2 * partitions.WEEK
+    bounds = dict(
+        _sql(
+            "SELECT inhrelid::regclass::text, pg_get_expr(relpartbound, inhrelid) FROM pg_inherits "
+            "JOIN pg_class ON pg_class.oid = inhrelid WHERE inhparent = %s::regclass",
+            [SCRATCH_VISITORS],
+        )
+    )
+    assert bounds[f"{SCRATCH_VISITORS}_before"] == f"FOR VALUES FROM (MINVALUE) TO ('{cutover.date()}')"
+    assert bounds[f"{SCRATCH_VISITORS}_p{cutover:%Y%m%d}"] == (
+        f"FOR VALUES FROM ('{cutover.date()}') TO ('{(cutover + partitions.WEEK).date()}')"
+    )
+    [(definition,)] = _sql(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'",
+        [SCRATCH_VISITORS],
+    )
+    assert definition == "PRIMARY KEY (day, affiliate_id, offer_id, ip)"
+    with pytest.raises(IntegrityError):
+        _insert_visitors([TODAY])
+
+
+@pytest.mark.usefixtures("scratch_visitors")
+def test_maintenance_drops_the_visitors_weeks_once_all_of_them_is_two_weeks_old():
+    past = NOW - timedelta(weeks=8)
+    partitions.partition_existing(SCRATCH_VISITORS, "day", now=past)
+    days = [TODAY - timedelta(days=n) for n in range(60)]
+    _insert_visitors(days)
+    first_week = partitions.week_start(past) + 2 * partitions.WEEK
+    # The visitors' retention is the product's: two weeks, whatever the settings.
+    cutoff = NOW - timedelta(days=14)
+
+    report = partitions.maintain(now=NOW, hold=HOLD)
+
+    assert {f"{SCRATCH_VISITORS}_before", f"{SCRATCH_VISITORS}_p{first_week:%Y%m%d}"} <= set(report.dropped)
+    kept_from = partitions.week_start(cutoff).date()
+    assert _visitor_days() == [day for day in sorted(days) if day >= kept_from]
+    assert kept_from <= partitions.first_kept_day(DailyVisitor, now=NOW) == cutoff.date()
+    assert min(_partition_names(SCRATCH_VISITORS)) == f"{SCRATCH_VISITORS}_p{kept_from:%Y%m%d}"
+
+
+@pytest.mark.usefixtures("scratch_visitors")
+def test_visitors_of_the_partition_from_before_leave_by_whole_days():
+    _insert_visitors(TODAY - timedelta(days=days) for days in (1, 10, 13, 14, 15, 20, 40))
+    partitions.partition_existing(SCRATCH_VISITORS, "day", now=NOW)
+
+    report = partitions.maintain(now=NOW, hold=HOLD)
+
+    # The day fourteen days ago is not all older than two weeks yet: it stays.
+    assert report.deleted[f"{SCRATCH_VISITORS}_before"] == 3
+    assert _visitor_days() == [TODAY - timedelta(days=days) for days in (14, 13, 10, 1)]
 
 
 def test_a_click_retention_shorter_than_an_active_offers_click_lifetime_is_refused(settings):

@@ -12,11 +12,17 @@ from postbacks.models import Delivery
 from tests.conftest import log_in
 from tests.factories import AffiliateFactory, DeliveryFactory, OfferFactory
 from tests.portal.screens import SCREENS
-from tests.stats.rollup import at, click_row, convert, write_clicks
+from tests.stats.rollup import at, click_row, convert, keep_visitors, write_clicks
 
 pytestmark = pytest.mark.django_db
 
 PERIOD = {"date_from": "2025-05-01", "date_to": "2025-05-03"}
+
+
+@pytest.fixture(autouse=True)
+def visitors_kept_since_the_traffic_of_these_tests(monkeypatch):
+    """The traffic is of fixed days of 2025: its unique visitors kept, so that repeats are known."""
+    keep_visitors(monkeypatch, 3650)
 
 
 @pytest.fixture

@@ -2,13 +2,15 @@
 raw rows."""
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from config import partitions
 from conversions.events import conversion_created_emit
 from conversions.models import Conversion, ConversionEvent
 from offers.choices import ConversionStatus
-from stats.models import STATUS_COLUMNS, DailyAudienceStat, DailyStat
+from stats.models import STATUS_COLUMNS, DailyAudienceStat, DailyStat, DailyVisitor
 from tests.factories import ConversionFactory
 from tracking.models import Click, RefusedClick, new_click_id
 from tracking.store import click_write_rows
@@ -147,3 +149,12 @@ def convert(*, offer, affiliate, status=ConversionStatus.PENDING, created_at=Non
 
 def at(day: str, hour: int = 12) -> datetime:
     return datetime.fromisoformat(f"{day}T{hour:02d}:00:00+00:00")
+
+
+def keep_visitors(monkeypatch, days: int) -> None:
+    """Keep the unique visitors `days` days for the test, so that a repeat click of the fixed days
+    of its traffic is recognised: their retention is the product's own
+    (stats.models.VISITOR_RETENTION_DAYS), not a setting."""
+    table = DailyVisitor._meta.db_table
+    kept = replace(partitions._registry[table], retention_days=days)
+    monkeypatch.setitem(partitions._registry, table, kept)

@@ -3,17 +3,22 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
-from stats.services import stats_rebuild
+from stats.services import RebuildTooEarly, stats_rebuild
 
 
 class Command(BaseCommand):
     help = (
-        "Recompute the statistics rollup from the clicks and conversions, for every day or from "
-        "--since (UTC). Live writes wait while it runs."
+        "Recompute the statistics rollup from the clicks and conversions, from --since (UTC) or "
+        "from the first day whose clicks are all still kept (CLICK_RETENTION_DAYS), which is also "
+        "the earliest --since allowed. Live writes wait while it runs."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--since", metavar="YYYY-MM-DD", help="first UTC day to recompute (default: all)")
+        parser.add_argument(
+            "--since",
+            metavar="YYYY-MM-DD",
+            help="first UTC day to recompute (default: the first day whose clicks are all kept)",
+        )
 
     def handle(self, *args, since=None, **options):
         try:
@@ -21,6 +26,8 @@ class Command(BaseCommand):
         except ValueError:
             raise CommandError(f"--since {since!r}: give a date as YYYY-MM-DD.") from None
         started = time.monotonic()
-        stats_rebuild(since=first_day)
-        scope = f"from {first_day}" if first_day else "for every day"
-        self.stdout.write(f"Statistics rebuilt {scope} in {time.monotonic() - started:.1f}s.")
+        try:
+            first_day = stats_rebuild(since=first_day)
+        except RebuildTooEarly as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"Statistics rebuilt from {first_day} in {time.monotonic() - started:.1f}s.")
