@@ -93,11 +93,9 @@ def _partition_names(table=SCRATCH):
     }
 
 
-@pytest.mark.usefixtures("scratch")
-def test_an_existing_table_becomes_partitioned_with_every_row_while_rows_keep_coming():
-    _insert(NOW - timedelta(minutes=minutes) for minutes in range(0, 60 * 24 * 60, 17))
-    existing = _count()
-    last_id = _sql(f"SELECT max(id) FROM {SCRATCH}")[0][0]
+def _partitioned_while_inserting(table, column, insert) -> tuple[int, list]:
+    """Partition `table` by `column` while another connection keeps inserting rows, each by
+    `insert(connection, number of rows written so far)`: the rows it wrote, and its errors."""
     written, errors, stop = [], [], threading.Event()
 
     def keep_writing():
@@ -106,7 +104,7 @@ def test_an_existing_table_becomes_partitioned_with_every_row_while_rows_keep_co
         ) as own:
             while not stop.is_set():
                 try:
-                    own.execute(f"INSERT INTO {SCRATCH} (visit_id, at) VALUES ({RANDOM_ID}, now())")
+                    insert(own, len(written))
                     written.append(1)
                 except psycopg.Error as exc:
                     errors.append(exc)
@@ -116,16 +114,29 @@ def test_an_existing_table_becomes_partitioned_with_every_row_while_rows_keep_co
     try:
         while len(written) < 20:
             stop.wait(0.01)
-        partitions.partition_existing(SCRATCH, "at")
+        partitions.partition_existing(table, column)
         during = len(written)
         while len(written) < during + 20:
             stop.wait(0.01)
     finally:
         stop.set()
         writer.join()
+    return len(written), errors
+
+
+@pytest.mark.usefixtures("scratch")
+def test_an_existing_table_becomes_partitioned_with_every_row_while_rows_keep_coming():
+    _insert(NOW - timedelta(minutes=minutes) for minutes in range(0, 60 * 24 * 60, 17))
+    existing = _count()
+    last_id = _sql(f"SELECT max(id) FROM {SCRATCH}")[0][0]
+    written, errors = _partitioned_while_inserting(
+        SCRATCH,
+        "at",
+        lambda own, n: own.execute(f"INSERT INTO {SCRATCH} (visit_id, at) VALUES ({RANDOM_ID}, now())"),
+    )
 
     assert errors == []
-    assert _count() == existing + len(written)
+    assert _count() == existing + written
     assert _sql(f"SELECT count(DISTINCT id) FROM {SCRATCH}")[0][0] == _count()
     assert _sql(f"SELECT min(id) FROM {SCRATCH} WHERE id > %s", [last_id])[0][0] == last_id + 1
     assert f"{SCRATCH}_before" in _partition_names()
@@ -140,7 +151,7 @@ def test_an_existing_table_becomes_partitioned_with_every_row_while_rows_keep_co
         _sql(f"INSERT INTO {SCRATCH} (visit_id, at) VALUES ('xyz', now())")
     # Again: nothing to do.
     partitions.partition_existing(SCRATCH, "at")
-    assert _count() == existing + len(written)
+    assert _count() == existing + written
 
 
 def _connection_options():
@@ -248,38 +259,18 @@ def _visitor_days():
 def test_an_existing_visitor_table_becomes_partitioned_by_day_with_every_row_while_visitors_keep_coming():
     _insert_visitors(TODAY - timedelta(days=n) for n in range(60) for _ in range(50))
     existing = len(_visitor_days())
-    written, errors, stop = [], [], threading.Event()
-
-    def keep_writing():
-        with psycopg.connect(
-            dbname=connection.settings_dict["NAME"], **_connection_options(), autocommit=True
-        ) as own:
-            while not stop.is_set():
-                try:
-                    own.execute(
-                        f"INSERT INTO {SCRATCH_VISITORS} (day, affiliate_id, offer_id, ip) "
-                        "VALUES (%s, 1, 2, '10.1.0.0'::inet + %s)",
-                        [TODAY, len(written)],
-                    )
-                    written.append(1)
-                except psycopg.Error as exc:
-                    errors.append(exc)
-
-    writer = threading.Thread(target=keep_writing)
-    writer.start()
-    try:
-        while len(written) < 20:
-            stop.wait(0.01)
-        partitions.partition_existing(SCRATCH_VISITORS, "day")
-        during = len(written)
-        while len(written) < during + 20:
-            stop.wait(0.01)
-    finally:
-        stop.set()
-        writer.join()
+    written, errors = _partitioned_while_inserting(
+        SCRATCH_VISITORS,
+        "day",
+        lambda own, n: own.execute(
+            f"INSERT INTO {SCRATCH_VISITORS} (day, affiliate_id, offer_id, ip) "
+            "VALUES (%s, 1, 2, '10.1.0.0'::inet + %s)",
+            [TODAY, n],
+        ),
+    )
 
     assert errors == []
-    assert len(_visitor_days()) == existing + len(written) == 3000 + len(written)
+    assert len(_visitor_days()) == existing + written == 3000 + written
     cutover = partitions.week_start(NOW) + 2 * partitions.WEEK
     bounds = dict(
         _sql(
