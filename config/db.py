@@ -326,18 +326,20 @@ class Between:
     high: object
 
 
-def select_models(model, *, where: dict, order_by: tuple[str, ...] = ()) -> list:
+def select_models(
+    model, *, where: dict, order_by: tuple[str, ...] = (), planned_each_time: bool = False
+) -> list:
     """The instances of `model` whose fields hold the values `where` maps their names to: one of
     the values for a list (None among them matching NULL), within a `Between`'s bounds, else the
-    value itself; ordered by the
-    fields `order_by` names, else in no particular order.
+    value itself; ordered by the fields `order_by` names, else in no particular order.
 
     What `model.objects.filter(...)` answers, without the ORM's cost of compiling the query and
     looking up its columns' conversions on every call: 15 clicks by click id took 0.40 ms
     against 0.74 ms, the postbacks of a batch of conversions (postbacks.firing) 0.40 ms against
     1.16 ms (medians of 7 rounds of 300, development machine). On PostgreSQL a list is one array
     parameter, so that the statement's text is the same whatever the list's length (and is
-    prepared, see `_cursor`).
+    prepared, see `_cursor`), unless it must be `planned_each_time` for its values: a lookup
+    whose best plan depends on them, such as one bounded in time on a partitioned table.
     """
     shape, params = [], []
     for name, value in where.items():
@@ -359,12 +361,6 @@ def select_models(model, *, where: dict, order_by: tuple[str, ...] = ()) -> list
             params.append(value)
             shape.append((name, "equal", 1, False))
     fields, converters = _reading(model)
-    # A statement bounded in time reads a partitioned table (config.partitions): it is planned
-    # for its values each time. A plan made once for any values, which PostgreSQL adopts after
-    # five runs of a prepared statement, reads every partition's indexes, and for clicks by id
-    # walked the time index past every click of the period instead of the click id's: 0.13
-    # against 0.38 in bench.ingest.
-    planned_each_time = any(kind == "between" for _, kind, _, _ in shape)
     with _cursor(planned_each_time=planned_each_time) as cursor:
         cursor.execute(_select_where_sql(model, tuple(shape), tuple(order_by)), params)
         rows = cursor.fetchall()
@@ -589,6 +585,8 @@ def set_for_transaction(**settings: str) -> None:
 
 
 class _UnpreparedCursor(psycopg.Cursor):
+    """Never prepares a statement, whatever the connection's prepare_threshold."""
+
     def execute(self, query, params=None, *, prepare=None, binary=None):
         return super().execute(query, params, prepare=False, binary=binary)
 

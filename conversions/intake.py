@@ -106,19 +106,17 @@ class AdvertiserHit:
     refused: HitRejected | None = None
 
     def wire(self) -> dict:
-        """The hit as JSON, for the postback writer (conversions.writer)."""
-        refused = self.refused
-        refused = [refused.http_status, str(refused.reason), refused.message] if refused else None
+        """The hit as JSON, for the postback writer (conversions.writer). A refusal travels as its
+        status and message only: it is always one of parameters that could not be read, and web
+        processes and writers of different releases read each other while a deploy rolls out."""
+        refused = [self.refused.http_status, self.refused.message] if self.refused else None
         return {**vars(self), "refused": refused}
 
     @classmethod
     def from_wire(cls, value: dict) -> "AdvertiserHit":
         refused = value.pop("refused", None)
-        if refused and len(refused) == 2:
-            # From a web process of the release before refusal reasons, while a deploy rolls
-            # out: it sent only the hits whose parameters it could not read.
-            refused = [refused[0], Refusal.UNREADABLE, refused[1]]
-        return cls(**value, refused=HitRejected(*refused) if refused else None)
+        refused = HitRejected(refused[0], Refusal.UNREADABLE, refused[1]) if refused else None
+        return cls(**value, refused=refused)
 
     def logged_query(self) -> str:
         """The query as the log shows it: printable, cut to LOGGED_QUERY_LENGTH, and with the

@@ -103,7 +103,14 @@ def _stored(click_ids: list[str]) -> dict[str, Click]:
     # Not through the ORM: this runs for every batch of postbacks, and compiling the ORM's query
     # cost more than running it (config.db.select_models). Without ORDER BY, too: ordering by the
     # default, -created_at, can lead the planner to walk another index instead of the click id's.
-    stored = select_models(Click, where={"click_id": click_ids, "created_at": click_times(click_ids)})
+    # Planned for its ids and times each time: a plan made once for any values, which PostgreSQL
+    # adopts after five runs of a prepared statement, walked the time index past every click of
+    # the period instead of the click id's index (bench.ingest 0.13 to 0.16 against 0.44).
+    stored = select_models(
+        Click,
+        where={"click_id": click_ids, "created_at": click_times(click_ids)},
+        planned_each_time=True,
+    )
     return {click.click_id: click for click in stored}
 
 

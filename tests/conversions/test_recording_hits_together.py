@@ -150,11 +150,13 @@ def test_hits_sent_to_the_writer_read_back_whole_and_an_unreadable_one_fails_alo
     assert ServerPostback.objects.count() == 3
 
 
-def test_a_refused_hit_sent_by_a_web_process_of_the_release_before_refusal_reasons_is_read():
-    # While a deploy rolls out, a web process of the release before sends [status, message].
-    wired = {**AdvertiserHit({}, "postback", "POST", "a=1", None).wire(), "refused": [400, "Invalid request"]}
-    refused = AdvertiserHit.from_wire(wired).refused
-    assert (refused.http_status, refused.reason, refused.message) == (400, "unreadable", "Invalid request")
+def test_a_refused_hit_travels_to_the_writer_as_its_status_and_message_as_every_release_reads_it():
+    refused = AdvertiserHit(
+        {}, "postback", "POST", "a=1", None, HitRejected(400, Refusal.UNREADABLE, "Invalid")
+    )
+    assert refused.wire()["refused"] == [400, "Invalid"]
+    read = AdvertiserHit.from_wire(refused.wire()).refused
+    assert (read.http_status, read.reason, read.message) == (400, "unreadable", "Invalid")
 
 
 # A batch costs little more than one postback (README, "Postbacks arriving together are written
