@@ -63,19 +63,33 @@ CLAIM_FIELDS = [
 # --- Taking deliveries --------------------------------------------------------------------
 
 
+# Deliveries are made with the time of the process that makes them: one whose clock is ahead
+# of the claiming one's by less than this is still found.
+CLOCK_SLACK = timedelta(hours=1)
+
+
+def _made():
+    """Every delivery made so far. Said in so many words, so that a query leaves out, when it is
+    planned, the empty weeks made ahead (config.partitions): planning a claim over all of them
+    took 1.7 to 1.8 ms against 1.0 to 1.1 ms, and the claim runs for every batch sent."""
+    return Delivery.objects.filter(created_at__lt=timezone.now() + CLOCK_SLACK)
+
+
 def _sendable():
     """Deliveries that may be taken now: unfinished, due (a leased one is due when its lease
     ends), their postback still there, and no earlier delivery of the same postback and
     conversion still unfinished."""
-    earlier_unfinished = Delivery.objects.filter(
+    earlier_unfinished = _made().filter(
         postback_id=OuterRef("postback_id"),
         conversion_id=OuterRef("conversion_id"),
         pk__lt=OuterRef("pk"),
         state__in=Delivery.UNFINISHED,
     )
-    return Delivery.objects.filter(
-        state__in=Delivery.UNFINISHED, postback__isnull=False, next_attempt_at__lte=timezone.now()
-    ).exclude(Exists(earlier_unfinished))
+    return (
+        _made()
+        .filter(state__in=Delivery.UNFINISHED, postback__isnull=False, next_attempt_at__lte=timezone.now())
+        .exclude(Exists(earlier_unfinished))
+    )
 
 
 def claim(
@@ -128,9 +142,8 @@ def _waited_for(sendable, *, taken: list[dict], limit: int, host_room: dict[str,
     that a live delivery never waits for the backfill's turn. One that is not due (its retry is
     later) is waited for, as an earlier live one would be, and one of a slow host for its turn."""
     waiting = (
-        Delivery.objects.filter(
-            state__in=Delivery.UNFINISHED, is_backfill=False, next_attempt_at__lte=timezone.now()
-        )
+        _made()
+        .filter(state__in=Delivery.UNFINISHED, is_backfill=False, next_attempt_at__lte=timezone.now())
         .exclude(pk__in=[row["pk"] for row in taken])
         .order_by("next_attempt_at", "pk")
         .values_list("postback_id", "conversion_id")[:WAITING_LOOKED_AT]
@@ -289,8 +302,9 @@ def _by_pk(rows: list[dict]):
     """The deliveries of these claimed rows, looked for only in the partitions of their times."""
     if not rows:
         return Delivery.objects.none()
+    times = [row["created_at"] for row in rows]
     return Delivery.objects.filter(
-        pk__in=[row["pk"] for row in rows], created_at__gte=min(row["created_at"] for row in rows)
+        pk__in=[row["pk"] for row in rows], created_at__gte=min(times), created_at__lte=max(times)
     )
 
 
