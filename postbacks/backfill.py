@@ -19,7 +19,6 @@ period changes in between; the count stops once past MAX_DELIVERIES, as such a b
 refused.
 """
 
-import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -42,17 +41,7 @@ BATCH = 250
 # live postbacks share that CPU. A 30,000-delivery backfill is made in 1.5 to 3 minutes this way
 # (97 and 165 s on 2 cores, bench/deliver.py part (d); 17 s without rests). Smaller batches (50)
 # or longer rests (6, 8) made it in 3.5 to 5.5 minutes and did not measurably lower live latency.
-REST_AFTER_BATCH = 3.0
-# Then it waits until the senders have taken all but UNSENT_AT_MOST of the backfill's deliveries:
-# the database's work of making them is spread at the pace they are sent, rather than done in
-# bursts ahead of it while live postbacks share the same CPU. It waits WAIT_FOR_SENDERS_SECONDS at
-# most per batch, so that a slow affiliate server cannot hold the task for hours: its deliveries
-# then wait in the queue, as they did before.
-UNSENT_AT_MOST = BATCH
-# The largest backfill (MAX_DELIVERIES) then ends within about 40 minutes, waits included, inside
-# the broker's hour (CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]).
-WAIT_FOR_SENDERS_SECONDS = 5.0
-WAIT_POLL_SECONDS = 0.25
+REST_AFTER_BATCH = 3.0  # (the largest backfill still ends well within the broker's hour)
 
 # What the firing rule reads of a conversion (postbacks.firing.event_of), by attribute.
 RULE_FIELDS = ("offer_id", "goal_id", "unknown_goal", "integration_method", "is_test")
@@ -118,31 +107,6 @@ def count_problem(count: int) -> str:
             "sends: choose a shorter period."
         )
     return ""
-
-
-def unsent_count(postback_id: int, *, since) -> int:
-    """How many of the postback's backfill deliveries made from `since` on (the run making them)
-    no sender has taken yet, counted up to UNSENT_AT_MOST + 1."""
-    unsent = Delivery.objects.filter(
-        postback_id=postback_id,
-        is_backfill=True,
-        state=Delivery.State.PENDING,
-        attempts=0,
-        locked_until=None,
-        created_at__gte=since,
-    )
-    return unsent[: UNSENT_AT_MOST + 1].count()
-
-
-def wait_for_senders(postback_id: int, *, since) -> bool:
-    """Wait, at most WAIT_FOR_SENDERS_SECONDS, until no more than UNSENT_AT_MOST of the backfill's
-    deliveries wait for a sender; whether they are down to that."""
-    deadline = time.monotonic() + WAIT_FOR_SENDERS_SECONDS
-    while unsent_count(postback_id, since=since) > UNSENT_AT_MOST:
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(WAIT_POLL_SECONDS)
-    return True
 
 
 def backfill_batch(

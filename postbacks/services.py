@@ -228,15 +228,14 @@ def postback_backfill(*, postback: Postback, period: backfill.Period) -> int:
 
 def postback_backfill_run(*, postback_id: int, period: backfill.Period) -> int:
     """Make the deliveries of a backfill, backfill.BATCH conversions per transaction, resting
-    between them (backfill.REST_AFTER_BATCH) and keeping pace with the senders
-    (backfill.wait_for_senders); returns how many. Each transaction holds the
+    between them (backfill.REST_AFTER_BATCH); returns how many. Each transaction holds the
     postback's row, so two backfills of one postback at once take turns, and the second finds
     the first's deliveries and skips them. A postback deleted or disabled meanwhile stops the
     backfill."""
     postback = Postback.objects.select_related("affiliate").filter(pk=postback_id).first()
     if postback is None:
         return 0
-    rule, after, made, started_making = backfill.Rule(postback), 0, 0, timezone.now()
+    rule, after, made = backfill.Rule(postback), 0, 0
     while True:
         started = time.monotonic()
         with transaction.atomic():
@@ -262,7 +261,6 @@ def postback_backfill_run(*, postback_id: int, period: backfill.Period) -> int:
                 _wake_senders_after_commit(backfill=True)
         made += len(deliveries)
         time.sleep((time.monotonic() - started) * backfill.REST_AFTER_BATCH)
-        backfill.wait_for_senders(postback_id, since=started_making)
 
 
 # --- Test postbacks ---------------------------------------------------------------------

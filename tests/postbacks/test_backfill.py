@@ -2,7 +2,6 @@
 is what it makes), idempotence, the 30-day cap, each affiliate's own data only, the log's mark,
 and live deliveries claimed before backfill ones."""
 
-import time
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -335,47 +334,3 @@ def test_a_slow_hosts_room_is_shared_by_its_live_and_backfill_deliveries(affilia
     rows = queue.claim(limit=10, limited_hosts={"slow:80": 3})
 
     assert [row["is_backfill"] for row in rows] == [False, False, True]
-
-
-def test_the_making_of_a_backfill_waits_for_the_senders_to_take_its_deliveries(affiliate, monkeypatch):
-    monkeypatch.setattr(backfill, "UNSENT_AT_MOST", 2)
-    monkeypatch.setattr(backfill, "WAIT_FOR_SENDERS_SECONDS", 0.5)
-    monkeypatch.setattr(backfill, "WAIT_POLL_SECONDS", 0.05)
-    postback, since = PostbackFactory(affiliate=affiliate), timezone.now()
-    unsent = DeliveryFactory.create_batch(3, affiliate=affiliate, postback=postback, is_backfill=True)
-    # Not waiting for a sender: taken by one, tried once, live, made by an earlier run, another
-    # postback's.
-    DeliveryFactory(affiliate=affiliate, postback=postback, is_backfill=True, locked_until=timezone.now())
-    DeliveryFactory(affiliate=affiliate, postback=postback, is_backfill=True, attempts=1, state="retrying")
-    DeliveryFactory(affiliate=affiliate, postback=postback)
-    DeliveryFactory(
-        affiliate=affiliate, postback=postback, is_backfill=True, created_at=since - timedelta(minutes=1)
-    )
-    DeliveryFactory(affiliate=affiliate, is_backfill=True)
-    assert backfill.unsent_count(postback.pk, since=since) == 3
-
-    started = time.monotonic()
-    assert backfill.wait_for_senders(postback.pk, since=since) is False
-    assert time.monotonic() - started >= 0.5
-
-    Delivery.objects.filter(pk=unsent[0].pk).update(locked_until=timezone.now())  # a sender took one
-    started = time.monotonic()
-    assert backfill.wait_for_senders(postback.pk, since=since) is True
-    assert time.monotonic() - started < 0.5
-
-
-def test_a_backfill_run_makes_its_next_batch_once_the_senders_took_the_last_or_after_a_while(
-    affiliate, offer, monkeypatch
-):
-    monkeypatch.setattr(backfill, "BATCH", 2)
-    monkeypatch.setattr(backfill, "REST_AFTER_BATCH", 0)
-    monkeypatch.setattr(backfill, "UNSENT_AT_MOST", 1)
-    monkeypatch.setattr(backfill, "WAIT_FOR_SENDERS_SECONDS", 0.4)
-    postback = PostbackFactory(affiliate=affiliate, offer=offer, url=URL)
-    for _ in range(5):
-        past_conversion(affiliate, offer)
-
-    started = time.monotonic()
-    assert len(run(postback, last_days(7))) == 5
-    # No sender runs here: after each of the batches of two, it waited as long as it may.
-    assert time.monotonic() - started >= 3 * 0.4
