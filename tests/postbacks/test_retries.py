@@ -139,6 +139,22 @@ def test_a_claim_walks_the_due_index_instead_of_sorting_every_due_delivery(faili
     assert scanned and scanned <= due_index and not re.search(r"Sort\s+\(cost", plan), plan
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the plan checked is PostgreSQL's")
+def test_a_claim_leaves_the_weeks_made_ahead_out_of_its_plan(failing_postback):
+    delivery_for(failing_postback)
+    with CaptureQueriesContext(connection) as queries:
+        assert len(queue.claim(limit=10, backfill=False)) == 1
+    [select] = [query["sql"] for query in queries if "FOR UPDATE" in query["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {select}")
+        plan = "\n".join(line for (line,) in cursor.fetchall())
+    # A week that starts after every delivery made so far could have been made (clocks included)
+    # holds none: planning the claim over the eight weeks made ahead cost it 0.7 ms.
+    latest_made = timezone.now() + queue.CLOCK_SLACK
+    weeks = set(re.findall(r" on postbacks_delivery_p(\d{8}) ", plan))
+    assert not [week for week in weeks if week > f"{latest_made:%Y%m%d}"], plan
+
+
 def test_a_slow_host_is_given_only_its_room_and_the_others_all_they_have(failing_postback):
     slow = [delivery_for(failing_postback, host="slow.example:80") for _ in range(5)]
     healthy = [delivery_for(failing_postback, host="fast.example:80") for _ in range(3)]
