@@ -117,7 +117,7 @@ def _count_conversions(tally, traffic, offer) -> dict:
         )
     if missing := accepted_ids - stored_ids:
         tally.lost += len(missing)
-        tally.problems.append(f"{len(missing)} accepted conversions not stored, e.g. {min(missing)}")
+        tally.problems.append(f"{len(missing)} accepted conversions not stored, e.g. {min(missing)!r}")
 
     events = defaultdict(list)
     for conversion_id, status in (

@@ -83,11 +83,13 @@ class Traffic:
             self.answers.append(answer)
             try:
                 async with session.get(url) as response:
-                    answer.status = response.status
                     if response.content_type == "application/json":
                         body = await response.json()
                     else:  # an error page
                         body = {"message": f"{response.content_type} answer"}
+                    # Only a whole answer counts: a node killed between the status line and the
+                    # body leaves a 200 that says nothing, which an advertiser sends again.
+                    answer.status = response.status
                     answer.message = body.get("message", "")
                     answer.conversion_id = body.get("conversion_id", "")
             except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
