@@ -18,7 +18,8 @@ process sends them to a local affiliate server (bench/sink.py) that records ever
     its answer: such a latency is negative.
 
 (d) Live first: (c)'s latency measured in one run of the same processes, deployed as the Procfile
-    does (the senders' worker, and a niced worker of the backfill queue): on a quiet queue before
+    does (the live senders' worker, and a niced worker of the backfill queue, which makes and
+    sends the backfill's deliveries): on a quiet queue before
     and after a backfill of --backfill deliveries (another affiliate's postback sent for its past
     conversions, queued through postbacks.services.postback_backfill, to the same server), and
     while it is being made and sent; the backfill's requests that arrived during that measurement
@@ -381,8 +382,8 @@ def live_with_backfill(
         env,
         harness.gunicorn(4),
         harness.postback_writer(),
-        # As the Procfile deploys them: the backfill's deliveries are made by a worker of their
-        # own queue, at a lower priority than the senders.
+        # As the Procfile deploys them: the backfill's deliveries are made and sent by a worker
+        # of their own queue, at a lower priority than the live senders.
         harness.celery_worker(queues="celery"),
         harness.celery_worker(queues="backfill", concurrency=1, nice=10),
         harness.celery_beat(schedule),

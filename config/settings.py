@@ -211,11 +211,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # One message at a time per worker process: a busy process does not hold messages others could run.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Making a backfill's deliveries is minutes of CPU work: it has a queue of its own, so that a
-# deployment runs it in worker processes apart from the senders of live deliveries, at a lower
-# priority (Procfile). A worker started without -Q takes both queues, so one worker does it all.
+# Making and sending a backfill's deliveries is minutes of CPU work: it has a queue of its own, so
+# that a deployment runs it in a worker process apart from the senders of live deliveries, at a
+# lower priority (Procfile). A worker started without -Q takes both queues, so one worker does it all.
 CELERY_TASK_QUEUES = [Queue("celery"), Queue("backfill")]
-CELERY_TASK_ROUTES = {"postbacks.tasks.backfill_postback": {"queue": "backfill"}}
+CELERY_TASK_ROUTES = {
+    "postbacks.tasks.backfill_postback": {"queue": "backfill"},
+    "postbacks.tasks.send_backfill_deliveries": {"queue": "backfill"},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 
@@ -428,7 +431,11 @@ CELERY_BEAT_SCHEDULE = {
     "wake-postback-senders": {
         "task": "postbacks.tasks.send_deliveries",
         "schedule": POSTBACK_SWEEP_SECONDS,
-        "kwargs": {"backfill": True},
+        "options": {"expires": POSTBACK_SWEEP_SECONDS},
+    },
+    "wake-backfill-sender": {
+        "task": "postbacks.tasks.send_backfill_deliveries",
+        "schedule": POSTBACK_SWEEP_SECONDS,
         "options": {"expires": POSTBACK_SWEEP_SECONDS},
     },
     "approve-expired-holds": {"task": "conversions.tasks.approve_expired_holds", "schedule": 600},

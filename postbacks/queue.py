@@ -11,8 +11,8 @@ the retry schedule, and the health of their postbacks.
   backfill ones (`Delivery.is_backfill`, postbacks.backfill) have an index of their own and only
   fill the room the due live ones leave, so a backfill of any size never delays a live delivery
   behind it in the queue; a due backfill delivery that a live one waits for (event order) is
-  taken as if it were live. A sender looks for backfill deliveries only when it may find some
-  (`backfill_limit`, postbacks.sender): the claims of live deliveries alone make one query.
+  taken ahead of the backfill's bound. Live and backfill deliveries have senders of their own
+  (postbacks.sender): a live sender's claims make one query, and never look for backfill ones.
 - `record` stores results in batches: the attempt log, the new state and the next attempt time
   from the retry schedule (`retry_delay`, or the endpoint's Retry-After), and the postback's
   health (a postback whose every delivery fails for POSTBACK_DISABLE_AFTER_DAYS is disabled). A
@@ -97,14 +97,16 @@ def claim(
     *,
     limit: int = CLAIM_BATCH,
     limited_hosts: dict[str, int] | None = None,
+    live: bool = True,
     backfill: bool = True,
     backfill_limit: int | None = None,
 ) -> list[dict]:
     """Take up to `limit` sendable deliveries (of `ids`, when given) for this sender; of a host
     in `limited_hosts`, only as many as the number it maps to. Due live deliveries are taken
-    first. Then, unless told that no backfill delivery can be due (`backfill` False: none is
-    looked for at all), the backfill ones due live ones wait for, as if live (marked
-    `waited_for`), and other backfill ones in the rest of the batch, at most `backfill_limit`."""
+    first (unless `live` is False: a backfill's sender). Then, unless `backfill` is False (a
+    live sender: none is looked for at all), the backfill ones due live ones wait for, as if
+    live (marked `waited_for`), and other backfill ones in the rest of the batch, at most
+    `backfill_limit`."""
     sendable = _sendable()
     if ids is not None:
         sendable = sendable.filter(pk__in=ids)
@@ -116,14 +118,17 @@ def claim(
         set_for_transaction(enable_sort="off")
         # `is_backfill` spelled out in each query: it is what lets the planner use the partial
         # index of each kind (delivery_due, delivery_backfill_due).
-        rows = _take(sendable.filter(is_backfill=False), limit, host_room)
+        rows = _take(sendable.filter(is_backfill=False), limit, host_room) if live else []
         if backfill and len(rows) < limit:
             rows += _waited_for(sendable, taken=rows, limit=limit - len(rows), host_room=host_room)
         backfill_room = limit - len(rows) if backfill else 0
         if backfill_limit is not None:
             backfill_room = min(backfill_room, backfill_limit)
         if backfill_room > 0:
-            rows += _take(sendable.filter(is_backfill=True), backfill_room, host_room)
+            backfill_due = sendable.filter(is_backfill=True)
+            if rows:  # this transaction's own locks do not make SKIP LOCKED skip what it took
+                backfill_due = backfill_due.exclude(pk__in=[row["pk"] for row in rows])
+            rows += _take(backfill_due, backfill_room, host_room)
         lease = timezone.now() + timedelta(seconds=settings.POSTBACK_LEASE_SECONDS)
         _by_pk(rows).update(locked_until=lease, next_attempt_at=lease)
     for row in rows:
@@ -163,6 +168,17 @@ def _waited_for(sendable, *, taken: list[dict], limit: int, host_room: dict[str,
         .values(*CLAIM_FIELDS)[:limit]
     )
     return [row | {"waited_for": True} for row in rows]
+
+
+def live_waiting_for(rows: list[dict]) -> bool:
+    """Whether an unfinished live delivery has the postback and conversion of one of these
+    claimed backfill ones: event order held it back until they were done."""
+    if not rows:
+        return False
+    pairs = Q()
+    for row in rows:
+        pairs |= Q(postback_id=row["postback_id"], conversion_id=row["conversion_id"])
+    return _made().filter(pairs, is_backfill=False, state__in=Delivery.UNFINISHED).exists()
 
 
 def _take(deliveries, limit: int, host_room: dict[str, int]) -> list[dict]:

@@ -4,6 +4,8 @@ The delivery table is the queue (postbacks.queue); broker messages only wake sen
 1. After a transaction that created deliveries commits, one Celery task `send_deliveries` is
    queued; the worker process that runs it wakes its sender (one asyncio loop in a background
    thread, `Sender`) and returns at once. Beat queues the same task every POSTBACK_SWEEP_SECONDS.
+   Backfill deliveries have a sender of their own, in the backfill worker's process: the task
+   making a backfill wakes it after each batch, and `send_backfill_deliveries` otherwise.
 2. A woken sender takes (`queue.claim`) up to CLAIM_BATCH due deliveries at a time, for as long
    as it finds some and has room, under a lease, then sends them concurrently on one HTTP client
    (postbacks.outbound), keeping connections to each host open.
@@ -44,6 +46,9 @@ logger = logging.getLogger(__name__)
 CLAIM_AT_ROOM = 250
 MAX_IN_FLIGHT = 2000
 RECORD_EVERY_SECONDS = 0.02
+# A backfill's results are recorded in fewer, larger batches: each is a transaction of the
+# database the live deliveries share, and nothing waits for them but the backfill's next claims.
+BACKFILL_RECORD_EVERY_SECONDS = 0.25
 SLOW_AFTER_SECONDS = 2.0
 SLOW_HOST_REQUESTS = 16
 CONNECTIONS_PER_HOST = 64
@@ -56,8 +61,9 @@ BACKFILL_IN_FLIGHT = CONNECTIONS_PER_HOST // 2
 # some milliseconds of this process, so a backfill is taken in a few claims a second, not in one
 # claim per request.
 BACKFILL_CLAIM_AT = BACKFILL_IN_FLIGHT // 2
-# After backfill results, a claim waits at most this long (a live delivery may wait for one).
-BACKFILL_RESULTS_WAKE_SECONDS = 0.1
+# While backfill requests are in flight, the backfill's sender claims at least this often: a live
+# delivery may wait for a backfill one (event order), which is taken ahead of the bound.
+BACKFILL_LOOK_EVERY_SECONDS = 0.5
 
 
 def _in_backfill_bound(row: dict) -> bool:
@@ -119,9 +125,19 @@ async def _send_all(rows):
 
 class Sender:
     """An asyncio loop in a background thread that takes due deliveries from the database and
-    sends them, whenever it is woken (`wake`) and as long as it finds some."""
+    sends them, whenever it is woken (`wake`) and as long as it finds some.
 
-    def __init__(self):
+    A sender takes either live deliveries or, with `backfill`, backfill ones: those are sent by a
+    sender of their own, in the backfill worker's process, which runs at a lower priority. A
+    live sender's process thus spends nothing on a backfill (its claims, requests and results
+    shared the process's threads and interpreter lock, and raised live latency by half); only
+    the database and the machine are shared. The backfill's sender also takes the backfill
+    deliveries live ones wait for (event order), ahead of its bound and rate, and then calls
+    `wake_live` so that a live sender takes the live ones."""
+
+    def __init__(self, *, backfill: bool = False, wake_live=lambda: None):
+        self.backfill = backfill
+        self._wake_live = wake_live
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="postback-sender", daemon=True)
         # Claims and results go through two database threads (two connections), so that taking
@@ -131,12 +147,14 @@ class Sender:
         self._thread.start()
         self._ready.wait()
 
-    def wake(self, *, backfill: bool = False) -> None:
-        """Take the due deliveries; `backfill`: backfill ones may be due too (see `_backfill_room`)."""
-        self._loop.call_soon_threadsafe(self._woken, backfill)
+    def wake(self) -> None:
+        """Take the due deliveries (of a backfill's sender: say that some may be due, see
+        `_backfill_room`)."""
+        self._loop.call_soon_threadsafe(self._woken)
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Finish and record what is in flight (worker shutdown); the lease covers the rest."""
+        """Take nothing more, finish and record what is in flight (worker shutdown); the lease
+        covers the rest."""
         future = asyncio.run_coroutine_threadsafe(self._drain(), self._loop)
         try:
             future.result(timeout)
@@ -168,45 +186,50 @@ class Sender:
         self._backfill_allowance = 0.0  # backfill requests that may start now (the rate)
         self._backfill_counted_at = time.monotonic()
         self._backfill_timer: asyncio.TimerHandle | None = None
-        self._results_timer: asyncio.TimerHandle | None = None
+        self._look_timer: asyncio.TimerHandle | None = None
         self._slow_answers: set[str] = set()  # hosts whose last request took SLOW_AFTER_SECONDS
         self._tasks: set = set()
+        self._stopping = False
         # aiohttp wants to be created inside its loop. Connections are kept open and reused, at
         # most CONNECTIONS_PER_HOST to one affiliate server at a time.
         self._session = outbound.new_session(limit_per_host=CONNECTIONS_PER_HOST)
         self._loop.create_task(self._take_loop())
         self._loop.create_task(self._record_loop())
 
-    def _woken(self, backfill: bool):
-        if backfill:
+    def _woken(self):
+        if self.backfill:
             self._backfill_may_be_due = True
             self._backfill_wakes += 1
         self._wake.set()
 
     async def _take_loop(self):
         while True:
-            self._wake_when_backfill_allowed()
+            if self.backfill:
+                self._wake_when_backfill_allowed()
+                self._look_again_while_sending()
             await self._wake.wait()
             self._wake.clear()
+            if self._stopping:
+                return
             while (room := MAX_IN_FLIGHT - len(self._tasks)) >= (CLAIM_AT_ROOM if self._tasks else 1):
                 limit, limited = min(room, queue.CLAIM_BATCH), self._limited_hosts()
-                # Live deliveries are claimed alone, so that they go out without waiting for the
-                # backfill's queries; those come in a claim of their own when no live one is due.
-                rows = await self._db(
-                    self._claims, queue.claim, limit=limit, limited_hosts=limited, backfill=False
-                )
-                live = bool(rows)
-                if not rows and rows is not False and self._backfill_may_be_due:
+                if self.backfill:
                     rows = await self._claim_backfill(limit, limited)
+                else:
+                    rows = await self._db(
+                        self._claims, queue.claim, limit=limit, limited_hosts=limited, backfill=False
+                    )
                 if rows is False:  # a claim failed, and logged: the next wake-up or sweep tries again
                     break
+                if self._stopping:
+                    return  # what this claim took is sent again when its lease ends
                 for row in rows:
                     # Counted as running now: the next claim's room for its host (`_limited_hosts`).
                     self._running[row["pk"]] = (row["host"], time.monotonic())
                     task = self._loop.create_task(self._send(row))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
-                if not rows or (len(rows) < limit and not (live and self._backfill_may_be_due)):
+                if len(rows) < limit:
                     break  # nothing more is due now: sleep until woken
 
     async def _claim_backfill(self, limit: int, limited: dict[str, int]) -> list[dict] | bool:
@@ -215,7 +238,12 @@ class Sender:
         them until told there may be some again."""
         backfill_room, wakes = self._backfill_room(), self._backfill_wakes
         rows = await self._db(
-            self._claims, queue.claim, limit=limit, limited_hosts=limited, backfill_limit=backfill_room
+            self._claims,
+            queue.claim,
+            limit=limit,
+            limited_hosts=limited,
+            live=False,
+            backfill_limit=backfill_room,
         )
         if rows is False:
             return rows
@@ -260,6 +288,17 @@ class Sender:
         self._backfill_timer = None
         self._wake.set()
 
+    def _look_again_while_sending(self):
+        """While backfill requests are in flight, neither the rate nor their results may wake the
+        sender for a while (a slow host holds them): it claims again after
+        BACKFILL_LOOK_EVERY_SECONDS, for the backfill deliveries live ones wait for."""
+        if self._look_timer is None and self._backfill_running:
+            self._look_timer = self._loop.call_later(BACKFILL_LOOK_EVERY_SECONDS, self._look_again)
+
+    def _look_again(self):
+        self._look_timer = None
+        self._wake.set()
+
     async def _send(self, row):
         host, began = row["host"], time.monotonic()
         self._running[row["pk"]] = (host, began)
@@ -294,7 +333,8 @@ class Sender:
     async def _record_loop(self):
         while True:
             await self._results_ready.wait()
-            await asyncio.sleep(RECORD_EVERY_SECONDS)  # let a batch gather
+            # Let a batch gather.
+            await asyncio.sleep(BACKFILL_RECORD_EVERY_SECONDS if self.backfill else RECORD_EVERY_SECONDS)
             self._results_ready.clear()
             results, self._results = self._results, []
             unrecorded = await self._db(self._records, queue.record_or_keep, results)
@@ -306,29 +346,27 @@ class Sender:
                 self._results = unrecorded + self._results
                 self._results_ready.set()
                 await asyncio.sleep(1.0)
-            elif self._room_made_for_claims(results):
-                self._wake.set()
-            elif self._results_timer is None:
-                # A live delivery of the same postback and conversion may have been made while
-                # one of these was being sent, and wait for it: woken soon, if not by then.
-                self._results_timer = self._loop.call_later(BACKFILL_RESULTS_WAKE_SECONDS, self._results_wake)
-
-    def _results_wake(self):
-        self._results_timer = None
-        self._wake.set()
+            else:
+                if self.backfill and await self._db(
+                    self._records, queue.live_waiting_for, [row for row, _, _ in results]
+                ):
+                    self._wake_live()  # live deliveries waited for these (event order): now due
+                if self._room_made_for_claims(results):
+                    self._wake.set()
 
     def _room_made_for_claims(self, results) -> bool:
         """Whether recording `results` may let a claim take more: deliveries waiting for these
         may be due (event order), or room was made. A backfill delivery no other waited for when
         it was taken makes room only for more of the backfill, which is claimed BACKFILL_CLAIM_AT
         at a time."""
-        if not all(_in_backfill_bound(row) for row, _, _ in results):
+        if not self.backfill or not all(_in_backfill_bound(row) for row, _, _ in results):
             return True
         if len(self._tasks) + len(results) >= MAX_IN_FLIGHT - CLAIM_AT_ROOM:
             return True
         return self._backfill_may_be_due and BACKFILL_IN_FLIGHT - self._backfill_running >= BACKFILL_CLAIM_AT
 
     async def _drain(self):
+        self._stopping = True
         while self._tasks:
             await asyncio.wait(list(self._tasks))
         if self._results:
@@ -351,19 +389,19 @@ class Sender:
         return await self._loop.run_in_executor(thread, call)
 
 
-_sender: Sender | None = None
-_sender_lock = threading.Lock()
+_senders: dict[bool, Sender] = {}
+_senders_lock = threading.Lock()
 
 
-def process_sender() -> Sender:
-    """This process's sender, started on first use (after the worker has forked)."""
-    global _sender
-    with _sender_lock:
-        if _sender is None:
-            _sender = Sender()
-        return _sender
+def process_sender(*, backfill: bool = False, wake_live=lambda: None) -> Sender:
+    """This process's live sender, or its backfill one, started on first use (after the worker
+    has forked); `wake_live` is for the backfill one (see `Sender`)."""
+    with _senders_lock:
+        if backfill not in _senders:
+            _senders[backfill] = Sender(backfill=backfill, wake_live=wake_live)
+        return _senders[backfill]
 
 
-def stop_process_sender() -> None:
-    if _sender is not None:
-        _sender.stop()
+def stop_process_senders() -> None:
+    for running in list(_senders.values()):
+        running.stop()

@@ -97,14 +97,13 @@ def _host_of(url: str) -> str:
     return (f"{parts.hostname}:{port}" if port else parts.hostname or "")[:255]
 
 
-def _wake_senders_after_commit(*, backfill: bool = False) -> None:
-    """One wake-up per transaction, however many deliveries it creates. `backfill`: some of them
-    are backfill deliveries, or deliveries made due again that may be: a sender looks for those
-    only when told (postbacks.sender)."""
-    wake = _wake_senders_for_backfill if backfill else _wake_senders
+def _wake_senders_after_commit(*, live: bool = True, backfill: bool = False) -> None:
+    """One wake-up per transaction and kind of sender, however many deliveries it creates: the
+    live senders for live deliveries, the backfill's sender (postbacks.sender) for backfill ones."""
     connection = transaction.get_connection()
-    if not any(callback is wake for _, callback, _ in connection.run_on_commit):
-        transaction.on_commit(wake)
+    for wanted, wake in ((live, wake_senders), (backfill, wake_backfill_sender)):
+        if wanted and not any(callback is wake for _, callback, _ in connection.run_on_commit):
+            transaction.on_commit(wake)
 
 
 # After a failed wake-up the broker is left alone for this long: publishing to a broker that is
@@ -113,18 +112,31 @@ BROKER_DOWN_SECONDS = 10.0
 _broker_down_until: dict[str, float] = {}
 
 
-def _wake_senders_for_backfill() -> None:
-    _wake_senders(backfill=True)
-
-
-def _wake_senders(*, backfill: bool = False) -> None:
+def wake_senders() -> None:
+    """Have a live sender take the due deliveries."""
     from postbacks.tasks import send_deliveries
 
-    broker = send_deliveries.app.conf.broker_url
+    _publish(send_deliveries)
+
+
+def wake_backfill_sender() -> None:
+    """Have the backfill's sender take the due backfill deliveries. The wake-up expires: while
+    the backfill worker makes a backfill it takes no message, and the task making it wakes its
+    sender itself."""
+    from postbacks.tasks import send_backfill_deliveries
+
+    _publish(send_backfill_deliveries, expires=BACKFILL_WAKE_EXPIRES)
+
+
+BACKFILL_WAKE_EXPIRES = 60
+
+
+def _publish(task, **options) -> None:
+    broker = task.app.conf.broker_url
     if time.monotonic() < _broker_down_until.get(broker, 0.0):
         return  # the sweep sends the deliveries once the broker is back
     try:
-        send_deliveries.apply_async(kwargs={"backfill": True} if backfill else {}, retry=False)
+        task.apply_async(retry=False, **options)
     except Exception:  # the broker is down: beat wakes a sender once it is back
         _broker_down_until[broker] = time.monotonic() + BROKER_DOWN_SECONDS
         logger.warning("Could not wake a postback sender; deliveries go out at the next sweep", exc_info=True)
@@ -150,7 +162,7 @@ def delivery_retry(delivery: Delivery) -> Delivery:
             raise ValidationError(
                 "This delivery is being sent right now; its result will show in a moment.", code="conflict"
             )
-        _wake_senders_after_commit(backfill=delivery.is_backfill)
+        _wake_senders_after_commit(live=not delivery.is_backfill, backfill=delivery.is_backfill)
     delivery.refresh_from_db()
     return delivery
 
@@ -200,7 +212,7 @@ def deliveries_replay_failed(deliveries) -> int:
             sent += _send_again(
                 Delivery.objects.filter(pk__in=ids[start : start + REPLAY_BATCH], state=Delivery.State.FAILED)
             )
-            _wake_senders_after_commit(backfill=True)
+            _wake_senders_after_commit(live=True, backfill=True)
     return sent
 
 
@@ -226,12 +238,15 @@ def postback_backfill(*, postback: Postback, period: backfill.Period) -> int:
     return count
 
 
-def postback_backfill_run(*, postback_id: int, period: backfill.Period) -> int:
+def postback_backfill_run(
+    *, postback_id: int, period: backfill.Period, made_some=wake_backfill_sender
+) -> int:
     """Make the deliveries of a backfill, backfill.BATCH conversions per transaction, resting
     between them (backfill.REST_AFTER_BATCH); returns how many. Each transaction holds the
     postback's row, so two backfills of one postback at once take turns, and the second finds
     the first's deliveries and skips them. A postback deleted or disabled meanwhile stops the
-    backfill."""
+    backfill. `made_some` is called after each transaction that made deliveries: the backfill's
+    sender is woken through its queue, unless told otherwise (postbacks.tasks)."""
     postback = Postback.objects.select_related("affiliate").filter(pk=postback_id).first()
     if postback is None:
         return 0
@@ -258,7 +273,8 @@ def postback_backfill_run(*, postback_id: int, period: backfill.Period) -> int:
             ]
             if deliveries:
                 Delivery.objects.bulk_create(deliveries)
-                _wake_senders_after_commit(backfill=True)
+        if deliveries:
+            made_some()
         made += len(deliveries)
         time.sleep((time.monotonic() - started) * backfill.REST_AFTER_BATCH)
 

@@ -102,6 +102,7 @@ def test_beat_runs_every_periodic_job():
     assert {entry["task"] for entry in app.conf.beat_schedule.values()} == {
         "tracking.tasks.flush_click_buffer",
         "postbacks.tasks.send_deliveries",
+        "postbacks.tasks.send_backfill_deliveries",
         "conversions.tasks.approve_expired_holds",
         "portal.tasks.clear_expired_sessions",
         "alerts.tasks.evaluate_alerts",

@@ -1,6 +1,7 @@
-"""How senders take backfill deliveries beside live ones: a backfill delivery a live one waits for
-is taken as if live, the claims of live deliveries make no backfill query until a backfill may be
-due, and the bound on backfill requests in flight holds across a sender's claims."""
+"""How backfill deliveries are taken beside live ones: by a sender of their own, which takes a
+backfill delivery a live one waits for ahead of its bound and then wakes the live senders; the
+claims of live senders make no backfill query; and the bound on backfill requests in flight
+holds across the backfill sender's claims."""
 
 import threading
 import time
@@ -54,6 +55,18 @@ def test_a_backfill_delivery_a_live_one_waits_for_is_taken_when_the_backfills_ro
     assert [row["pk"] for row in queue.claim(limit=10, backfill_limit=0)] == [waited_for.pk]
 
 
+def test_a_backfill_delivery_a_live_one_waits_for_is_taken_once(db, affiliate):
+    postback, conversion = PostbackFactory(affiliate=affiliate), ConversionFactory(affiliate=affiliate)
+    waited_for = DeliveryFactory(
+        affiliate=affiliate, postback=postback, conversion=conversion, is_backfill=True
+    )
+    DeliveryFactory(affiliate=affiliate, postback=postback, conversion=conversion)
+
+    rows = queue.claim(limit=10, live=False, backfill_limit=5)
+
+    assert [(row["pk"], row.get("waited_for")) for row in rows] == [(waited_for.pk, True)]
+
+
 def test_a_backfill_delivery_waiting_for_its_retry_is_waited_for_like_a_live_one(db, affiliate):
     postback, conversion = PostbackFactory(affiliate=affiliate), ConversionFactory(affiliate=affiliate)
     DeliveryFactory(
@@ -80,8 +93,21 @@ def test_a_claim_told_no_backfill_can_be_due_reads_only_the_live_deliveries(db, 
     assert [row["is_backfill"] for row in queue.claim(limit=10, backfill_limit=5)] == [True]
 
 
-def test_the_sweep_tells_senders_that_backfill_deliveries_may_be_due():
-    assert settings.CELERY_BEAT_SCHEDULE["wake-postback-senders"]["kwargs"] == {"backfill": True}
+def test_a_backfill_senders_claim_takes_no_live_delivery(db, affiliate):
+    DeliveryFactory(affiliate=affiliate)
+    backfilled = DeliveryFactory(affiliate=affiliate, is_backfill=True)
+
+    assert [row["pk"] for row in queue.claim(limit=10, live=False, backfill_limit=5)] == [backfilled.pk]
+
+
+def test_the_sweep_wakes_the_backfill_sender_in_its_own_queue():
+    [entry] = [
+        entry
+        for entry in settings.CELERY_BEAT_SCHEDULE.values()
+        if entry["task"] == "postbacks.tasks.send_backfill_deliveries"
+    ]
+    assert entry["options"]["expires"] == settings.POSTBACK_SWEEP_SECONDS
+    assert settings.CELERY_TASK_ROUTES["postbacks.tasks.send_backfill_deliveries"] == {"queue": "backfill"}
     assert settings.CELERY_TASK_ROUTES["postbacks.tasks.backfill_postback"] == {"queue": "backfill"}
 
 
@@ -96,25 +122,28 @@ def holding_server():
 
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
-def test_a_sender_that_found_no_backfill_looks_again_when_told(affiliate, holding_server):
+def test_a_live_sender_leaves_backfill_deliveries_to_the_backfill_sender(affiliate, holding_server):
     holding_server.release.set()
-    the_sender = sender.Sender()
+    live_sender, backfill_sender = sender.Sender(), sender.Sender(backfill=True)
     try:
-        the_sender.wake()  # finds nothing: stops looking for backfill deliveries
-        assert wait_until(lambda: not the_sender._backfill_may_be_due, timeout=5)
+        backfill_sender.wake()  # finds nothing: stops looking until woken
+        assert wait_until(lambda: not backfill_sender._backfill_may_be_due, timeout=5)
         backfilled = DeliveryFactory(
             affiliate=affiliate, is_backfill=True, url=holding_server.url("/old"), host="127.0.0.1"
         )
         live = DeliveryFactory(affiliate=affiliate, url=holding_server.url("/live"), host="127.0.0.1")
 
-        the_sender.wake()
+        live_sender.wake()
         assert wait_until(lambda: Delivery.objects.get(pk=live.pk).state == "succeeded", timeout=5)
+        time.sleep(0.2)
         assert Delivery.objects.get(pk=backfilled.pk).state == "pending"
 
-        the_sender.wake(backfill=True)
+        backfill_sender.wake()
         assert wait_until(lambda: Delivery.objects.get(pk=backfilled.pk).state == "succeeded", timeout=5)
+        assert holding_server.paths == ["/live", "/old"]
     finally:
-        the_sender.stop()
+        live_sender.stop()
+        backfill_sender.stop()
 
 
 @pytest.mark.e2e
@@ -129,7 +158,7 @@ def test_the_bound_on_backfill_requests_in_flight_holds_across_claims(affiliate,
         DeliveryFactory(
             affiliate=affiliate, is_backfill=True, url=holding_server.url(f"/old?n={n}"), host="127.0.0.1"
         )
-    the_sender = sender.Sender()
+    the_sender = sender.Sender(backfill=True)
     try:
         the_sender.wake()
         assert wait_until(lambda: len(holding_server.paths) >= 3, timeout=5)
@@ -155,9 +184,10 @@ def test_a_live_delivery_made_while_its_backfill_one_is_sent_goes_out_once_that_
         url=holding_server.url("/old"),
         host="127.0.0.1",
     )
-    the_sender = sender.Sender()
+    live_sender = sender.Sender()
+    backfill_sender = sender.Sender(backfill=True, wake_live=live_sender.wake)
     try:
-        the_sender.wake()
+        backfill_sender.wake()
         assert wait_until(lambda: holding_server.paths == ["/old"], timeout=5)
         live = DeliveryFactory(
             affiliate=affiliate,
@@ -166,11 +196,58 @@ def test_a_live_delivery_made_while_its_backfill_one_is_sent_goes_out_once_that_
             url=holding_server.url("/live"),
             host="127.0.0.1",
         )
-        the_sender.wake()  # the live one waits for the backfill one (event order)
+        live_sender.wake()  # the live one waits for the backfill one (event order)
+        time.sleep(0.2)
+        assert holding_server.paths == ["/old"]
 
+        # Once the backfill one is recorded, its sender wakes the live senders: no sweep needed.
         holding_server.release.set()
         assert wait_until(lambda: Delivery.objects.get(pk=live.pk).state == "succeeded", timeout=3)
         assert Delivery.objects.get(pk=backfilled.pk).state == "succeeded"
         assert holding_server.paths == ["/old", "/live"]
     finally:
-        the_sender.stop()
+        live_sender.stop()
+        backfill_sender.stop()
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_a_backfill_delivery_a_live_one_waits_for_goes_out_ahead_of_the_backfill_and_wakes_the_live_senders(
+    affiliate, holding_server, monkeypatch
+):
+    monkeypatch.setattr(sender, "BACKFILL_IN_FLIGHT", 2)
+    monkeypatch.setattr(sender, "BACKFILL_CLAIM_AT", 1)
+    for n in range(2):
+        DeliveryFactory(
+            affiliate=affiliate, is_backfill=True, url=holding_server.url(f"/old?n={n}"), host="127.0.0.1"
+        )
+    live_sender = sender.Sender()
+    backfill_sender = sender.Sender(backfill=True, wake_live=live_sender.wake)
+    try:
+        backfill_sender.wake()
+        # The backfill's bound is spent on requests the server holds.
+        assert wait_until(lambda: len(holding_server.paths) == 2, timeout=5)
+        postback, conversion = PostbackFactory(affiliate=affiliate), ConversionFactory(affiliate=affiliate)
+        DeliveryFactory(
+            affiliate=affiliate,
+            postback=postback,
+            conversion=conversion,
+            is_backfill=True,
+            url=holding_server.url("/live-waits-for-this"),
+            host="127.0.0.1",
+        )
+        live = DeliveryFactory(
+            affiliate=affiliate,
+            postback=postback,
+            conversion=conversion,
+            url=holding_server.url("/live"),
+            host="127.0.0.1",
+        )
+        live_sender.wake()  # finds nothing it may take yet (event order)
+
+        assert wait_until(lambda: Delivery.objects.get(pk=live.pk).state == "succeeded", timeout=5)
+        assert holding_server.paths[2:] == ["/live-waits-for-this", "/live"]
+    finally:
+        holding_server.release.set()
+        live_sender.stop()
+        backfill_sender.stop()

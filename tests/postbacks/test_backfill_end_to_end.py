@@ -112,16 +112,17 @@ def test_while_backfill_requests_hang_a_live_delivery_goes_out_at_once(affiliate
         )
         for n in range(8)
     ]
-    the_sender = sender.Sender()
+    live_sender = sender.Sender()
+    backfill_sender = sender.Sender(backfill=True, wake_live=live_sender.wake)
     try:
-        the_sender.wake()
+        backfill_sender.wake()
         assert wait_until(lambda: len(server.paths) == 3, timeout=5)
         time.sleep(0.3)
         assert len(server.paths) == 3  # the bound: no more backfill requests in flight
 
         live = DeliveryFactory(affiliate=affiliate, url=server.url("/live"), host="127.0.0.1")
         woken = time.monotonic()
-        the_sender.wake()
+        live_sender.wake()
         assert wait_until(lambda: "/live" in server.paths, timeout=5)
         assert time.monotonic() - woken < 1.0
         assert wait_until(lambda: Delivery.objects.get(pk=live.pk).state == "succeeded", timeout=5)
@@ -135,6 +136,7 @@ def test_while_backfill_requests_hang_a_live_delivery_goes_out_at_once(affiliate
         )
     finally:
         server.release.set()
-        the_sender.stop()
+        live_sender.stop()
+        backfill_sender.stop()
         server.shutdown()
     assert len(server.paths) == 9
