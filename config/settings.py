@@ -431,6 +431,7 @@ CELERY_BEAT_SCHEDULE = {
     "wake-postback-senders": {
         "task": "postbacks.tasks.send_deliveries",
         "schedule": POSTBACK_SWEEP_SECONDS,
+        "kwargs": {"backfill": True},
         "options": {"expires": POSTBACK_SWEEP_SECONDS},
     },
     "wake-backfill-sender": {

@@ -36,12 +36,22 @@ MAX_DAYS = 30
 MAX_DELIVERIES = 100_000
 # Deliveries made per transaction: each one is short, and holds no lock a live event waits for.
 BATCH = 250
-# After each batch, the task making a backfill's deliveries rests this many times as long as the
-# batch took: the database's share of the work runs at full priority whatever the worker's, and
-# live postbacks share that CPU. A 30,000-delivery backfill is made in 1.5 to 3 minutes this way
-# (97 and 165 s on 2 cores, bench/deliver.py part (d); 17 s without rests). Smaller batches (50)
-# or longer rests (6, 8) made it in 3.5 to 5.5 minutes and did not measurably lower live latency.
-REST_AFTER_BATCH = 3.0  # (the largest backfill still ends well within the broker's hour)
+# After each batch, the task making a backfill's deliveries rests at least this many times as long
+# as the batch took (see rest_after_batch): the database's share of the work runs at full priority
+# whatever the worker's, and live postbacks share that CPU.
+REST_AFTER_BATCH = 3.0
+
+
+def rest_after_batch(seconds: float, made: int) -> float:
+    """How long the task making a backfill rests after a batch that took `seconds` and made
+    `made` deliveries: REST_AFTER_BATCH times as long, and at least as long as the backfill's
+    sender takes to send them (POSTBACK_BACKFILL_PER_SECOND). A backfill is thus made at the
+    pace it is sent, its database work spread over the sending rather than in bursts ahead of it,
+    and done as soon (the largest, 100,000 deliveries at 100 a second, in 17 minutes: well within
+    the hour the broker leaves a task before giving it to another worker, its visibility_timeout
+    in config.settings)."""
+    return max(seconds * REST_AFTER_BATCH, made / settings.POSTBACK_BACKFILL_PER_SECOND)
+
 
 # What the firing rule reads of a conversion (postbacks.firing.event_of), by attribute.
 RULE_FIELDS = ("offer_id", "goal_id", "unknown_goal", "integration_method", "is_test")

@@ -136,8 +136,8 @@ def claim(
     return rows
 
 
-# Due live deliveries left after a claim whose backfill deliveries it looks for: nearly always
-# none (every due live one was taken), a few when some wait (event order, a slow host).
+# Due live deliveries waiting for a backfill one looked at per claim: live senders take due live
+# deliveries within milliseconds, so those left are the few that wait (event order, a slow host).
 WAITING_LOOKED_AT = 100
 
 
@@ -146,9 +146,19 @@ def _waited_for(sendable, *, taken: list[dict], limit: int, host_room: dict[str,
     the same postback and conversion, event order), marked `waited_for`: taken as if live, so
     that a live delivery never waits for the backfill's turn. One that is not due (its retry is
     later) is waited for, as an earlier live one would be, and one of a slow host for its turn."""
+    earlier_backfill = _made().filter(
+        postback_id=OuterRef("postback_id"),
+        conversion_id=OuterRef("conversion_id"),
+        pk__lt=OuterRef("pk"),
+        is_backfill=True,
+        state__in=Delivery.UNFINISHED,
+    )
+    # Only those waiting for a backfill delivery: live ones waiting for a live one (a retry)
+    # would fill the window and hide them.
     waiting = (
         _made()
         .filter(state__in=Delivery.UNFINISHED, is_backfill=False, next_attempt_at__lte=timezone.now())
+        .filter(Exists(earlier_backfill))
         .exclude(pk__in=[row["pk"] for row in taken])
         .order_by("next_attempt_at", "pk")
         .values_list("postback_id", "conversion_id")[:WAITING_LOOKED_AT]

@@ -47,18 +47,17 @@ CLAIM_AT_ROOM = 250
 MAX_IN_FLIGHT = 2000
 RECORD_EVERY_SECONDS = 0.02
 # A backfill's results are recorded in fewer, larger batches: each is a transaction of the
-# database the live deliveries share, and nothing waits for them but the backfill's next claims.
+# database the live deliveries share, and nothing waits for them but the backfill's next claims
+# (and, rarely, a live delivery of the same postback and conversion: event order).
 BACKFILL_RECORD_EVERY_SECONDS = 0.25
 SLOW_AFTER_SECONDS = 2.0
 SLOW_HOST_REQUESTS = 16
 CONNECTIONS_PER_HOST = 64
-# Backfill deliveries in flight at most. The rest of MAX_IN_FLIGHT is always free for live ones,
-# which a sender then claims as soon as it is woken; and a live request to a host a backfill is
-# being sent to waits for one of its CONNECTIONS_PER_HOST connections behind at most this many
-# backfill requests, not behind the whole backfill.
+# Backfill requests in flight at most, from a backfill's sender: what an affiliate's server gets
+# of a backfill at once, beside its live postbacks (half of the connections a live sender opens).
 BACKFILL_IN_FLIGHT = CONNECTIONS_PER_HOST // 2
-# Backfill deliveries are claimed this many at a time at least: each claim costs the live ones
-# some milliseconds of this process, so a backfill is taken in a few claims a second, not in one
+# Backfill deliveries are claimed this many at a time at least: each claim is a transaction of the
+# database the live deliveries share, so a backfill is taken in a few claims a second, not in one
 # claim per request.
 BACKFILL_CLAIM_AT = BACKFILL_IN_FLIGHT // 2
 # While backfill requests are in flight, the backfill's sender claims at least this often: a live
@@ -133,7 +132,9 @@ class Sender:
     shared the process's threads and interpreter lock, and raised live latency by half); only
     the database and the machine are shared. The backfill's sender also takes the backfill
     deliveries live ones wait for (event order), ahead of its bound and rate, and then calls
-    `wake_live` so that a live sender takes the live ones."""
+    `wake_live` so that a live sender takes the live ones. A live sender takes such backfill
+    deliveries too when the sweep wakes it (`wake(waited_for=True)`), so that a live delivery
+    never depends on the backfill's worker running."""
 
     def __init__(self, *, backfill: bool = False, wake_live=lambda: None):
         self.backfill = backfill
@@ -147,10 +148,11 @@ class Sender:
         self._thread.start()
         self._ready.wait()
 
-    def wake(self) -> None:
+    def wake(self, *, waited_for: bool = False) -> None:
         """Take the due deliveries (of a backfill's sender: say that some may be due, see
-        `_backfill_room`)."""
-        self._loop.call_soon_threadsafe(self._woken)
+        `_backfill_room`). `waited_for`, for a live sender (the sweep): also the due backfill
+        deliveries live ones wait for, so that those never depend on the backfill's worker."""
+        self._loop.call_soon_threadsafe(self._woken, waited_for)
 
     def stop(self, timeout: float = 15.0) -> None:
         """Take nothing more, finish and record what is in flight (worker shutdown); the lease
@@ -190,13 +192,16 @@ class Sender:
         self._slow_answers: set[str] = set()  # hosts whose last request took SLOW_AFTER_SECONDS
         self._tasks: set = set()
         self._stopping = False
+        self._claiming = False
+        self._waited_for_wanted = False  # a live sender's next claim takes them too (`wake`)
         # aiohttp wants to be created inside its loop. Connections are kept open and reused, at
         # most CONNECTIONS_PER_HOST to one affiliate server at a time.
         self._session = outbound.new_session(limit_per_host=CONNECTIONS_PER_HOST)
         self._loop.create_task(self._take_loop())
         self._loop.create_task(self._record_loop())
 
-    def _woken(self):
+    def _woken(self, waited_for: bool = False):
+        self._waited_for_wanted |= waited_for
         if self.backfill:
             self._backfill_may_be_due = True
             self._backfill_wakes += 1
@@ -213,23 +218,29 @@ class Sender:
                 return
             while (room := MAX_IN_FLIGHT - len(self._tasks)) >= (CLAIM_AT_ROOM if self._tasks else 1):
                 limit, limited = min(room, queue.CLAIM_BATCH), self._limited_hosts()
+                self._claiming = True
                 if self.backfill:
                     rows = await self._claim_backfill(limit, limited)
                 else:
+                    waited_for, self._waited_for_wanted = self._waited_for_wanted, False
                     rows = await self._db(
-                        self._claims, queue.claim, limit=limit, limited_hosts=limited, backfill=False
+                        self._claims,
+                        queue.claim,
+                        limit=limit,
+                        limited_hosts=limited,
+                        backfill=waited_for,
+                        backfill_limit=0,
                     )
+                self._claiming = False
                 if rows is False:  # a claim failed, and logged: the next wake-up or sweep tries again
                     break
-                if self._stopping:
-                    return  # what this claim took is sent again when its lease ends
                 for row in rows:
                     # Counted as running now: the next claim's room for its host (`_limited_hosts`).
                     self._running[row["pk"]] = (row["host"], time.monotonic())
                     task = self._loop.create_task(self._send(row))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
-                if len(rows) < limit:
+                if len(rows) < limit or self._stopping:
                     break  # nothing more is due now: sleep until woken
 
     async def _claim_backfill(self, limit: int, limited: dict[str, int]) -> list[dict] | bool:
@@ -347,12 +358,16 @@ class Sender:
                 self._results_ready.set()
                 await asyncio.sleep(1.0)
             else:
-                if self.backfill and await self._db(
-                    self._records, queue.live_waiting_for, [row for row, _, _ in results]
-                ):
-                    self._wake_live()  # live deliveries waited for these (event order): now due
+                if self.backfill:
+                    await self._db(self._records, self._wake_live_if_waiting, [row for row, _, _ in results])
                 if self._room_made_for_claims(results):
                     self._wake.set()
+
+    def _wake_live_if_waiting(self, rows: list[dict]) -> None:
+        """Wake the live senders when live deliveries waited for these backfill ones (event
+        order): they are due now. On a database thread: a broker's slow answer holds no request."""
+        if queue.live_waiting_for(rows):
+            self._wake_live()
 
     def _room_made_for_claims(self, results) -> bool:
         """Whether recording `results` may let a claim take more: deliveries waiting for these
@@ -367,8 +382,11 @@ class Sender:
 
     async def _drain(self):
         self._stopping = True
-        while self._tasks:
-            await asyncio.wait(list(self._tasks))
+        while self._tasks or self._claiming:  # a claim under way: what it takes is sent too
+            if self._tasks:
+                await asyncio.wait(list(self._tasks))
+            else:
+                await asyncio.sleep(0.01)
         if self._results:
             results, self._results = self._results, []
             await self._db(self._records, queue.record_or_keep, results)

@@ -119,16 +119,17 @@ def wake_senders() -> None:
     _publish(send_deliveries)
 
 
+# A backfill's wake-up is dropped unread after this long: while the backfill worker makes a
+# backfill it takes no message (the task wakes its sender itself), and a minute of them is enough
+# to find what a Retry or a replay made due once it is free.
+BACKFILL_WAKE_EXPIRES = 60
+
+
 def wake_backfill_sender() -> None:
-    """Have the backfill's sender take the due backfill deliveries. The wake-up expires: while
-    the backfill worker makes a backfill it takes no message, and the task making it wakes its
-    sender itself."""
+    """Have the backfill's sender take the due backfill deliveries."""
     from postbacks.tasks import send_backfill_deliveries
 
     _publish(send_backfill_deliveries, expires=BACKFILL_WAKE_EXPIRES)
-
-
-BACKFILL_WAKE_EXPIRES = 60
 
 
 def _publish(task, **options) -> None:
@@ -238,15 +239,14 @@ def postback_backfill(*, postback: Postback, period: backfill.Period) -> int:
     return count
 
 
-def postback_backfill_run(
-    *, postback_id: int, period: backfill.Period, made_some=wake_backfill_sender
-) -> int:
+def postback_backfill_run(*, postback_id: int, period: backfill.Period, made_some=lambda: None) -> int:
     """Make the deliveries of a backfill, backfill.BATCH conversions per transaction, resting
-    between them (backfill.REST_AFTER_BATCH); returns how many. Each transaction holds the
+    between them (backfill.rest_after_batch); returns how many. Each transaction holds the
     postback's row, so two backfills of one postback at once take turns, and the second finds
     the first's deliveries and skips them. A postback deleted or disabled meanwhile stops the
-    backfill. `made_some` is called after each transaction that made deliveries: the backfill's
-    sender is woken through its queue, unless told otherwise (postbacks.tasks)."""
+    backfill. `made_some` is called once each transaction that made deliveries commits: the task
+    wakes its process's backfill sender with it (postbacks.tasks); otherwise beat's sweep finds
+    them."""
     postback = Postback.objects.select_related("affiliate").filter(pk=postback_id).first()
     if postback is None:
         return 0
@@ -273,10 +273,9 @@ def postback_backfill_run(
             ]
             if deliveries:
                 Delivery.objects.bulk_create(deliveries)
-        if deliveries:
-            made_some()
+                transaction.on_commit(made_some)
         made += len(deliveries)
-        time.sleep((time.monotonic() - started) * backfill.REST_AFTER_BATCH)
+        time.sleep(backfill.rest_after_batch(time.monotonic() - started, len(deliveries)))
 
 
 # --- Test postbacks ---------------------------------------------------------------------

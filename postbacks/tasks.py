@@ -10,8 +10,9 @@ from postbacks import backfill, sender, services
 def send_deliveries(backfill: bool = False):
     """Wake this worker process's live sender: it takes every due live delivery (see
     postbacks.sender). Queued after each transaction that creates deliveries, and by beat every
-    few seconds. `backfill` comes from messages of earlier releases and changes nothing."""
-    sender.process_sender().wake()
+    few seconds with `backfill`: the sweep also takes the due backfill deliveries live ones wait
+    for (event order), whether or not the backfill's worker runs."""
+    sender.process_sender().wake(waited_for=backfill)
 
 
 @shared_task(ignore_result=True)

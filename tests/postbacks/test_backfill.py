@@ -194,6 +194,14 @@ def test_a_backfill_bigger_than_a_batch_goes_in_several_and_misses_none(affiliat
     assert [d.conversion for d in run(postback, last_days(7))] == pending
 
 
+def test_a_backfill_is_made_no_faster_than_it_is_sent(settings):
+    settings.POSTBACK_BACKFILL_PER_SECOND = 100
+    # A quick batch waits for its deliveries to be sent; a slow one rests for its database work.
+    assert backfill.rest_after_batch(0.1, made=250) == 2.5
+    assert backfill.rest_after_batch(1.0, made=250) == 1.0 * backfill.REST_AFTER_BATCH
+    assert backfill.rest_after_batch(0.1, made=0) == pytest.approx(0.1 * backfill.REST_AFTER_BATCH)
+
+
 def test_batches_follow_the_creation_time_and_miss_and_repeat_none_across_one_instant(
     affiliate, offer, monkeypatch
 ):

@@ -33,7 +33,7 @@ def test_a_due_backfill_delivery_a_live_one_waits_for_is_taken_as_if_live(db, af
     )
     live = DeliveryFactory(affiliate=affiliate, postback=postback, conversion=conversion)
 
-    rows = queue.claim(limit=10, backfill_limit=1)
+    rows = queue.claim(limit=10, live=False, backfill_limit=1)  # the backfill's sender
 
     # The live one keeps event order (it waits), but not the backfill's turn.
     assert [(row["pk"], row.get("waited_for")) for row in rows] == [
@@ -52,7 +52,37 @@ def test_a_backfill_delivery_a_live_one_waits_for_is_taken_when_the_backfills_ro
     DeliveryFactory(affiliate=affiliate, postback=postback, conversion=conversion)
     DeliveryFactory(affiliate=affiliate, is_backfill=True)
 
+    # The claim of a live sender woken by the sweep, and of the backfill's sender at its bound.
     assert [row["pk"] for row in queue.claim(limit=10, backfill_limit=0)] == [waited_for.pk]
+    assert queue.claim(limit=10, backfill=False) == []
+
+
+def test_live_deliveries_waiting_for_live_ones_do_not_hide_one_waiting_for_a_backfill(
+    db, affiliate, monkeypatch
+):
+    monkeypatch.setattr(queue, "WAITING_LOOKED_AT", 2)
+    long_ago = timezone.now() - timedelta(hours=1)
+    for _ in range(3):  # each behind a live delivery waiting for its retry, due for an hour
+        postback, conversion = PostbackFactory(affiliate=affiliate), ConversionFactory(affiliate=affiliate)
+        DeliveryFactory(
+            affiliate=affiliate,
+            postback=postback,
+            conversion=conversion,
+            state=Delivery.State.RETRYING,
+            next_attempt_at=timezone.now() + timedelta(minutes=5),
+        )
+        DeliveryFactory(
+            affiliate=affiliate, postback=postback, conversion=conversion, next_attempt_at=long_ago
+        )
+    postback, conversion = PostbackFactory(affiliate=affiliate), ConversionFactory(affiliate=affiliate)
+    waited_for = DeliveryFactory(
+        affiliate=affiliate, postback=postback, conversion=conversion, is_backfill=True
+    )
+    DeliveryFactory(affiliate=affiliate, postback=postback, conversion=conversion)
+
+    rows = queue.claim(limit=10, live=False, backfill_limit=0)
+
+    assert [(row["pk"], row.get("waited_for")) for row in rows] == [(waited_for.pk, True)]
 
 
 def test_a_backfill_delivery_a_live_one_waits_for_is_taken_once(db, affiliate):
@@ -172,6 +202,37 @@ def test_the_bound_on_backfill_requests_in_flight_holds_across_claims(affiliate,
 
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
+def test_without_the_backfills_worker_the_sweep_sends_a_backfill_delivery_a_live_one_waits_for(
+    affiliate, holding_server
+):
+    holding_server.release.set()
+    postback, conversion = PostbackFactory(affiliate=affiliate), ConversionFactory(affiliate=affiliate)
+    DeliveryFactory(
+        affiliate=affiliate,
+        postback=postback,
+        conversion=conversion,
+        is_backfill=True,
+        url=holding_server.url("/old"),
+        host="127.0.0.1",
+    )
+    live = DeliveryFactory(
+        affiliate=affiliate, postback=postback, conversion=conversion, url=holding_server.url("/live")
+    )
+    live_sender = sender.Sender()
+    try:
+        live_sender.wake()  # after a commit: live deliveries only, and this one waits
+        time.sleep(0.3)
+        assert holding_server.paths == []
+
+        live_sender.wake(waited_for=True)  # the sweep
+        assert wait_until(lambda: Delivery.objects.get(pk=live.pk).state == "succeeded", timeout=5)
+        assert holding_server.paths == ["/old", "/live"]
+    finally:
+        live_sender.stop()
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
 def test_a_live_delivery_made_while_its_backfill_one_is_sent_goes_out_once_that_one_is_done(
     affiliate, holding_server
 ):
@@ -233,7 +294,7 @@ def test_a_backfill_delivery_a_live_one_waits_for_goes_out_ahead_of_the_backfill
             postback=postback,
             conversion=conversion,
             is_backfill=True,
-            url=holding_server.url("/live-waits-for-this"),
+            url=holding_server.url("/live-waits-for-this"),  # "/live...": answered at once
             host="127.0.0.1",
         )
         live = DeliveryFactory(

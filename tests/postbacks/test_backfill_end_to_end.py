@@ -101,7 +101,9 @@ class HoldingServer(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}{path}"
 
 
-def test_while_backfill_requests_hang_a_live_delivery_goes_out_at_once(affiliate, monkeypatch):
+def test_while_the_backfills_requests_hang_its_bound_holds_and_a_live_delivery_goes_out_at_once(
+    affiliate, monkeypatch
+):
     monkeypatch.setattr(sender, "BACKFILL_IN_FLIGHT", 3)
     monkeypatch.setattr(sender, "BACKFILL_CLAIM_AT", 1)
     server = HoldingServer()
