@@ -219,18 +219,7 @@ class Sender:
             while (room := MAX_IN_FLIGHT - len(self._tasks)) >= (CLAIM_AT_ROOM if self._tasks else 1):
                 limit, limited = min(room, queue.CLAIM_BATCH), self._limited_hosts()
                 self._claiming = True
-                if self.backfill:
-                    rows = await self._claim_backfill(limit, limited)
-                else:
-                    waited_for, self._waited_for_wanted = self._waited_for_wanted, False
-                    rows = await self._db(
-                        self._claims,
-                        queue.claim,
-                        limit=limit,
-                        limited_hosts=limited,
-                        backfill=waited_for,
-                        backfill_limit=0,
-                    )
+                rows = await (self._claim_backfill if self.backfill else self._claim_live)(limit, limited)
                 self._claiming = False
                 if rows is False:  # a claim failed, and logged: the next wake-up or sweep tries again
                     break
@@ -242,6 +231,19 @@ class Sender:
                     task.add_done_callback(self._tasks.discard)
                 if len(rows) < limit or self._stopping:
                     break  # nothing more is due now: sleep until woken
+
+    async def _claim_live(self, limit: int, limited: dict[str, int]) -> list[dict] | bool:
+        """Claim live deliveries and, when the sweep asked for them (`wake`), the backfill ones
+        live ones wait for."""
+        waited_for, self._waited_for_wanted = self._waited_for_wanted, False
+        return await self._db(
+            self._claims,
+            queue.claim,
+            limit=limit,
+            limited_hosts=limited,
+            backfill=waited_for,
+            backfill_limit=0,
+        )
 
     async def _claim_backfill(self, limit: int, limited: dict[str, int]) -> list[dict] | bool:
         """Claim the backfill deliveries live ones wait for, and others within the backfill's

@@ -22,16 +22,21 @@ from tests.processes import wait_until
 OK = outbound.Outcome(200, "", "ok", 5)
 
 
+def backfill_one_a_live_one_waits_for(affiliate) -> tuple:
+    """A due backfill delivery, and a live one of the same postback and conversion after it."""
+    postback, conversion = PostbackFactory(affiliate=affiliate), ConversionFactory(affiliate=affiliate)
+    waited_for = DeliveryFactory(
+        affiliate=affiliate, postback=postback, conversion=conversion, is_backfill=True
+    )
+    return waited_for, DeliveryFactory(affiliate=affiliate, postback=postback, conversion=conversion)
+
+
 def test_a_due_backfill_delivery_a_live_one_waits_for_is_taken_as_if_live(db, affiliate):
     long_ago = timezone.now() - timedelta(hours=1)
     older_backfill = [
         DeliveryFactory(affiliate=affiliate, is_backfill=True, next_attempt_at=long_ago) for _ in range(3)
     ]
-    postback, conversion = PostbackFactory(affiliate=affiliate), ConversionFactory(affiliate=affiliate)
-    waited_for = DeliveryFactory(
-        affiliate=affiliate, postback=postback, conversion=conversion, is_backfill=True
-    )
-    live = DeliveryFactory(affiliate=affiliate, postback=postback, conversion=conversion)
+    waited_for, live = backfill_one_a_live_one_waits_for(affiliate)
 
     rows = queue.claim(limit=10, live=False, backfill_limit=1)  # the backfill's sender
 
@@ -45,11 +50,7 @@ def test_a_due_backfill_delivery_a_live_one_waits_for_is_taken_as_if_live(db, af
 
 
 def test_a_backfill_delivery_a_live_one_waits_for_is_taken_when_the_backfills_room_is_spent(db, affiliate):
-    postback, conversion = PostbackFactory(affiliate=affiliate), ConversionFactory(affiliate=affiliate)
-    waited_for = DeliveryFactory(
-        affiliate=affiliate, postback=postback, conversion=conversion, is_backfill=True
-    )
-    DeliveryFactory(affiliate=affiliate, postback=postback, conversion=conversion)
+    waited_for, _ = backfill_one_a_live_one_waits_for(affiliate)
     DeliveryFactory(affiliate=affiliate, is_backfill=True)
 
     # The claim of a live sender woken by the sweep, and of the backfill's sender at its bound.
@@ -74,11 +75,7 @@ def test_live_deliveries_waiting_for_live_ones_do_not_hide_one_waiting_for_a_bac
         DeliveryFactory(
             affiliate=affiliate, postback=postback, conversion=conversion, next_attempt_at=long_ago
         )
-    postback, conversion = PostbackFactory(affiliate=affiliate), ConversionFactory(affiliate=affiliate)
-    waited_for = DeliveryFactory(
-        affiliate=affiliate, postback=postback, conversion=conversion, is_backfill=True
-    )
-    DeliveryFactory(affiliate=affiliate, postback=postback, conversion=conversion)
+    waited_for, _ = backfill_one_a_live_one_waits_for(affiliate)
 
     rows = queue.claim(limit=10, live=False, backfill_limit=0)
 
@@ -86,11 +83,7 @@ def test_live_deliveries_waiting_for_live_ones_do_not_hide_one_waiting_for_a_bac
 
 
 def test_a_backfill_delivery_a_live_one_waits_for_is_taken_once(db, affiliate):
-    postback, conversion = PostbackFactory(affiliate=affiliate), ConversionFactory(affiliate=affiliate)
-    waited_for = DeliveryFactory(
-        affiliate=affiliate, postback=postback, conversion=conversion, is_backfill=True
-    )
-    DeliveryFactory(affiliate=affiliate, postback=postback, conversion=conversion)
+    waited_for, _ = backfill_one_a_live_one_waits_for(affiliate)
 
     rows = queue.claim(limit=10, live=False, backfill_limit=5)
 
