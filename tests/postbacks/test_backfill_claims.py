@@ -22,13 +22,16 @@ from tests.processes import wait_until
 OK = outbound.Outcome(200, "", "ok", 5)
 
 
-def backfill_one_a_live_one_waits_for(affiliate) -> tuple:
-    """A due backfill delivery, and a live one of the same postback and conversion after it."""
+def backfill_one_a_live_one_waits_for(affiliate, *, backfill: dict | None = None, live: dict | None = None):
+    """A backfill delivery (due, unless `backfill` says otherwise), and a live one of the same
+    postback and conversion after it; `backfill` and `live` are further fields of each."""
     postback, conversion = PostbackFactory(affiliate=affiliate), ConversionFactory(affiliate=affiliate)
     waited_for = DeliveryFactory(
-        affiliate=affiliate, postback=postback, conversion=conversion, is_backfill=True
+        affiliate=affiliate, postback=postback, conversion=conversion, is_backfill=True, **(backfill or {})
     )
-    return waited_for, DeliveryFactory(affiliate=affiliate, postback=postback, conversion=conversion)
+    return waited_for, DeliveryFactory(
+        affiliate=affiliate, postback=postback, conversion=conversion, **(live or {})
+    )
 
 
 def test_a_due_backfill_delivery_a_live_one_waits_for_is_taken_as_if_live(db, affiliate):
@@ -91,16 +94,10 @@ def test_a_backfill_delivery_a_live_one_waits_for_is_taken_once(db, affiliate):
 
 
 def test_a_backfill_delivery_waiting_for_its_retry_is_waited_for_like_a_live_one(db, affiliate):
-    postback, conversion = PostbackFactory(affiliate=affiliate), ConversionFactory(affiliate=affiliate)
-    DeliveryFactory(
-        affiliate=affiliate,
-        postback=postback,
-        conversion=conversion,
-        is_backfill=True,
-        state=Delivery.State.RETRYING,
-        next_attempt_at=timezone.now() + timedelta(minutes=5),
+    backfill_one_a_live_one_waits_for(
+        affiliate,
+        backfill={"state": Delivery.State.RETRYING, "next_attempt_at": timezone.now() + timedelta(minutes=5)},
     )
-    DeliveryFactory(affiliate=affiliate, postback=postback, conversion=conversion)
 
     assert queue.claim(limit=10, backfill_limit=5) == []
 
@@ -199,17 +196,10 @@ def test_without_the_backfills_worker_the_sweep_sends_a_backfill_delivery_a_live
     affiliate, holding_server
 ):
     holding_server.release.set()
-    postback, conversion = PostbackFactory(affiliate=affiliate), ConversionFactory(affiliate=affiliate)
-    DeliveryFactory(
-        affiliate=affiliate,
-        postback=postback,
-        conversion=conversion,
-        is_backfill=True,
-        url=holding_server.url("/old"),
-        host="127.0.0.1",
-    )
-    live = DeliveryFactory(
-        affiliate=affiliate, postback=postback, conversion=conversion, url=holding_server.url("/live")
+    _, live = backfill_one_a_live_one_waits_for(
+        affiliate,
+        backfill={"url": holding_server.url("/old"), "host": "127.0.0.1"},
+        live={"url": holding_server.url("/live")},
     )
     live_sender = sender.Sender()
     try:
@@ -281,21 +271,11 @@ def test_a_backfill_delivery_a_live_one_waits_for_goes_out_ahead_of_the_backfill
         backfill_sender.wake()
         # The backfill's bound is spent on requests the server holds.
         assert wait_until(lambda: len(holding_server.paths) == 2, timeout=5)
-        postback, conversion = PostbackFactory(affiliate=affiliate), ConversionFactory(affiliate=affiliate)
-        DeliveryFactory(
-            affiliate=affiliate,
-            postback=postback,
-            conversion=conversion,
-            is_backfill=True,
-            url=holding_server.url("/live-waits-for-this"),  # "/live...": answered at once
-            host="127.0.0.1",
-        )
-        live = DeliveryFactory(
-            affiliate=affiliate,
-            postback=postback,
-            conversion=conversion,
-            url=holding_server.url("/live"),
-            host="127.0.0.1",
+        _, live = backfill_one_a_live_one_waits_for(
+            affiliate,
+            # "/live...": answered at once
+            backfill={"url": holding_server.url("/live-waits-for-this"), "host": "127.0.0.1"},
+            live={"url": holding_server.url("/live"), "host": "127.0.0.1"},
         )
         live_sender.wake()  # finds nothing it may take yet (event order)
 
