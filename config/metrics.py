@@ -14,9 +14,12 @@ prometheus_client reads PROMETHEUS_MULTIPROC_DIR when it is first imported: conf
 it (default `var/metrics`) before anything imports this module.
 """
 
+import contextlib
 import hmac
 import ipaddress
+import os
 from functools import cache
+from pathlib import Path
 
 from django.conf import settings
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
@@ -96,6 +99,7 @@ def attempt_result(http_code: int) -> str:
 def metrics_text(*state_collectors) -> bytes:
     """Every process's counters on this machine, added up, and the readings of `state_collectors`
     (prometheus_client collectors that read the state when asked)."""
+    _forget_dead_processes(settings.PROMETHEUS_MULTIPROC_DIR)
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
     for collector in state_collectors:
@@ -103,17 +107,48 @@ def metrics_text(*state_collectors) -> bytes:
     return generate_latest(registry)
 
 
-def scrape_allowed(*, remote_addr: str | None, authorization: str) -> bool:
-    """Whether a scrape may read the metrics: from an address in METRICS_ALLOWED_IPS, or with
-    `Authorization: Bearer <METRICS_TOKEN>` (compared in constant time; no token set, no way in
-    by token)."""
-    token, scheme, offered = settings.METRICS_TOKEN, "Bearer ", authorization.strip()
-    if (
-        token
-        and offered.startswith(scheme)
-        and hmac.compare_digest(offered[len(scheme) :].encode(), token.encode())
-    ):
+# Headers a proxy adds to what it passes on. A scrape is let in by its address only when it
+# carries none of them: a request through a proxy, or one that pretends to be, has no address of
+# its own to judge (the header could name any, whatever a proxy in front of gunicorn appends).
+PROXY_HEADERS = ("HTTP_X_REAL_IP", "HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED")
+
+
+def _forget_dead_processes(directory: str) -> None:
+    """Drops the gauges of processes that are gone. gunicorn's and Celery's exit hooks do so for a
+    process that exits; one killed (SIGKILL, the kernel's OOM killer) runs no hook, and its last
+    in-flight requests would otherwise be counted until the directory is emptied at the next deploy.
+    The directory is the machine's own, so its pids are this machine's processes."""
+    for path in Path(directory).glob("gauge_live*_*.db"):
+        pid = path.stem.rpartition("_")[2]
+        if pid.isdigit() and not _running(int(pid)):
+            with contextlib.suppress(FileNotFoundError):  # another scrape removed it first
+                multiprocess.mark_process_dead(int(pid), directory)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another account's process
         return True
+    return True
+
+
+def scrape_allowed(request_meta) -> bool:
+    """Whether a scrape may read the metrics: a direct request from an address in
+    METRICS_ALLOWED_IPS, or one with `Authorization: Bearer <METRICS_TOKEN>` (compared in
+    constant time; no token set, no way in by token)."""
+    token = settings.METRICS_TOKEN
+    scheme, _, offered = request_meta.get("HTTP_AUTHORIZATION", "").strip().partition(" ")
+    if token and scheme.lower() == "bearer" and hmac.compare_digest(offered.strip().encode(), token.encode()):
+        return True
+    proxy_headers = PROXY_HEADERS
+    if settings.CLIENT_IP_HEADER:
+        proxy_headers += ("HTTP_" + settings.CLIENT_IP_HEADER.upper().replace("-", "_"),)
+    if any(request_meta.get(header) for header in proxy_headers):
+        return False
+    remote_addr = request_meta.get("REMOTE_ADDR")
     try:
         address = ipaddress.ip_address(remote_addr or "")
     except ValueError:

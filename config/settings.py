@@ -410,7 +410,12 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
 Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 # Who may read /metrics: addresses in these networks, or a request with
 # `Authorization: Bearer <METRICS_TOKEN>`. Anyone else gets a 404, as if there were no such page.
-METRICS_ALLOWED_IPS = _read("METRICS_ALLOWED_IPS", env.list, ["127.0.0.0/8", "::1/128"])
+# Spaces after the commas are allowed.
+METRICS_ALLOWED_IPS = [
+    _cidr.strip()
+    for _cidr in _read("METRICS_ALLOWED_IPS", env.list, ["127.0.0.0/8", "::1/128"])
+    if _cidr.strip()
+]
 for _cidr in METRICS_ALLOWED_IPS:
     try:
         ipaddress.ip_network(_cidr, strict=False)
@@ -419,6 +424,8 @@ for _cidr in METRICS_ALLOWED_IPS:
             f"Environment variable METRICS_ALLOWED_IPS must list networks such as 10.0.0.0/8, not {_cidr!r}."
         ) from None
 METRICS_TOKEN = _read("METRICS_TOKEN", env.str, "")
+# HOST:PORT of `manage.py metrics_server`, /metrics of a machine that runs no web process.
+METRICS_SERVER_BIND = _read("METRICS_SERVER_BIND", env.str, "127.0.0.1:9108")
 
 # What beat starts, and how often. Expiring runs do not pile up in the broker while no worker is
 # there to take them.

@@ -11,10 +11,12 @@ alert rules treat as a problem of its own) and is logged; the other metrics are 
 import logging
 
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
+from config import partitions
 from postbacks.models import Delivery, Postback
 from tracking import buffer
 from tracking.tasks import FLUSH_FINISHED_KEY
@@ -28,7 +30,7 @@ DUE_COUNT_LIMIT = 10_000
 
 class StateCollector:
     def collect(self):
-        for read in (_deliveries_due, _postbacks_disabled, _click_buffer, _click_flush):
+        for read in (_deliveries_due, _postbacks_disabled, _click_buffer, _click_flush, _partition_coverage):
             try:
                 yield from read()
             except Exception:
@@ -99,3 +101,23 @@ def _click_flush():
         "When the click buffer's flush, which beat starts every second, last finished (Unix time).",
         value=finished,
     )
+
+
+def _partition_coverage():
+    if connection.vendor != "postgresql":  # no partitions: old rows leave by batched deletes
+        return
+    ahead = GaugeMetricFamily(
+        "tracker_partition_weeks_ahead",
+        "How many weeks ahead of now a partitioned table's partitions reach (a row past them is refused).",
+        labels=["table"],
+    )
+    past = GaugeMetricFamily(
+        "tracker_partitions_past_retention",
+        "Partitions of a table all of whose rows are past their retention and still kept.",
+        labels=["table"],
+    )
+    for table in partitions.coverage():
+        ahead.add_metric([table.table], table.weeks_ahead)
+        past.add_metric([table.table], table.past_retention)
+    yield ahead
+    yield past

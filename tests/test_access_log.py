@@ -6,15 +6,9 @@ import sys
 
 import pytest
 
-from tests.processes import running, wait_until
+from tests.processes import free_port, running, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def send(port: int, target: bytes) -> bytes:

@@ -9,14 +9,13 @@ import subprocess
 import sys
 import time
 import urllib.request
-from contextlib import closing
 
 import aiohttp
 import pytest
 
 from postbacks import outbound
 from reliability.affiliate import POISONED, SLOW_SECONDS, AffiliateServers
-from tests.processes import ROOT, wait_until
+from tests.processes import ROOT, free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -102,13 +101,8 @@ def test_the_not_utf8_server_writes_header_bytes_that_are_not_utf8(affiliates):
     assert received.endswith(b"\r\n\r\nok \xff\xfe \xed\xa0\x80")
 
 
-def _free_port(host: str) -> int:
-    with closing(socket.create_server((host, 0))) as listener:
-        return listener.getsockname()[1]
-
-
 def test_the_benchmark_sink_records_every_request_and_the_connections_open_at_once():
-    sink, never, control = (f"{host}:{_free_port(host)}" for host in ("127.0.0.1", "127.0.0.2", "127.0.0.1"))
+    sink, never, control = (f"{host}:{free_port(host)}" for host in ("127.0.0.1", "127.0.0.2", "127.0.0.1"))
     process = subprocess.Popen([sys.executable, "-m", "bench.sink", sink, never, control], cwd=ROOT)
 
     def ask(path):

@@ -17,6 +17,7 @@ import pytest
 from django.test import RequestFactory
 
 from deploy import nginx
+from tests.processes import free_port
 from tracking.client_ip import client_ip
 
 TRACKING_PATHS = ["/click", "/postback", "/pixel", "/healthz"]
@@ -133,12 +134,6 @@ class Proxy:
 
     def connect(self) -> socket.socket:
         return socket.create_connection(("127.0.0.1", self.http_port), timeout=10)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextlib.contextmanager

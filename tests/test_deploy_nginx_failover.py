@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from deploy import nginx
-from tests.test_deploy_nginx import Upstream, free_port, nginx_installed, nginx_serving  # noqa: F401 (a fixture)
+from tests.processes import free_port
+from tests.test_deploy_nginx import Upstream, nginx_installed, nginx_serving  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.usefixtures("nginx_installed")
 

@@ -99,10 +99,48 @@ def test_the_token_lets_a_scrape_in_from_any_address(client, settings):
 
 
 @pytest.mark.django_db
-def test_behind_the_proxy_the_client_is_the_address_the_proxy_names_not_the_proxy(client, settings):
+@pytest.mark.parametrize("client_ip_header", ["", "X-Real-IP", "X-Forwarded-For"])
+@pytest.mark.parametrize(
+    "proxy_header",
+    [
+        {"HTTP_X_REAL_IP": PUBLIC_ADDRESS},
+        {"HTTP_X_FORWARDED_FOR": PUBLIC_ADDRESS},
+        {"HTTP_FORWARDED": f"for={PUBLIC_ADDRESS}"},
+    ],
+)
+def test_a_request_passed_on_by_a_proxy_is_never_let_in_by_an_address(
+    client, settings, client_ip_header, proxy_header
+):
+    # Through nginx, the loopback address is nginx's own, not the client's.
+    settings.CLIENT_IP_HEADER = client_ip_header
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1", **proxy_header).status_code == 404
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("header", ["HTTP_X_REAL_IP", "HTTP_X_FORWARDED_FOR"])
+def test_a_client_naming_an_allowed_address_in_a_proxy_header_is_refused(client, settings, header):
     settings.CLIENT_IP_HEADER = "X-Real-IP"
-    response = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_REAL_IP=PUBLIC_ADDRESS)
+    response = client.get("/metrics", REMOTE_ADDR=PUBLIC_ADDRESS, **{header: "127.0.0.1"})
     assert response.status_code == 404
+    assert b"tracker_" not in response.content
+
+
+@pytest.mark.django_db
+def test_the_token_lets_a_scrape_through_a_proxy_in(client, settings):
+    settings.CLIENT_IP_HEADER, settings.METRICS_TOKEN = "X-Real-IP", "scrape-token-1"
+    scrape(
+        client,
+        REMOTE_ADDR="127.0.0.1",
+        HTTP_X_REAL_IP=PUBLIC_ADDRESS,
+        HTTP_AUTHORIZATION="Bearer scrape-token-1",
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("authorization", ["bearer scrape-token-1", "BEARER  scrape-token-1 "])
+def test_the_authorization_scheme_is_read_in_any_case(client, settings, authorization):
+    settings.METRICS_TOKEN = "scrape-token-1"
+    scrape(client, REMOTE_ADDR=PUBLIC_ADDRESS, HTTP_AUTHORIZATION=authorization)
 
 
 # --- What is counted ----------------------------------------------------------------------------
@@ -244,6 +282,23 @@ def test_counts_of_other_processes_of_the_machine_are_added_up(db):
     assert value(scrape(), "tracker_clicks_total", **labels) - before == 6
 
 
+def test_a_killed_processs_requests_in_flight_are_no_longer_counted(db):
+    holding = (
+        "import sys, time; from config.metrics import POSTBACK_IN_FLIGHT; "
+        "POSTBACK_IN_FLIGHT.labels('killed.example').inc(2); print('counted', flush=True); time.sleep(60)"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", holding], cwd=ROOT, env=os.environ, stdout=subprocess.PIPE
+    )
+    try:
+        assert process.stdout.readline() == b"counted\n"
+        assert value(scrape(), "tracker_postback_in_flight", host="killed.example") == 2
+    finally:
+        process.kill()  # no exit hook runs
+        process.wait(timeout=10)
+    assert ("tracker_postback_in_flight", (("host", "killed.example"),)) not in scrape()
+
+
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("direct_writes")
@@ -254,14 +309,15 @@ def test_the_postback_writers_batches_are_seen_by_the_web_process(affiliate, set
     offer = OfferFactory()
     click = Client().get(f"/click?pid={affiliate.pid}&offer_id={offer.offer_id}&format=json").json()
     before = scrape()
+    batches = "tracker_postback_writer_batch_size_count"
     try:
         with postback_writer(socket_path):
             assert Client().get(f"/postback?clickid={click['click_id']}").status_code == 200
+            # The writer counts a batch once it has answered it.
+            assert wait_until(lambda: value(scrape(), batches) - value(before, batches) == 1, timeout=5)
             after = scrape()
     finally:
         shutil.rmtree(directory)
-    batches = "tracker_postback_writer_batch_size_count"
-    assert value(after, batches) - value(before, batches) == 1
     assert (
         value(after, "tracker_postback_writer_batch_size_sum")
         - value(before, "tracker_postback_writer_batch_size_sum")
@@ -320,6 +376,23 @@ def test_a_senders_requests_are_in_flight_per_host_then_counted_by_result(affili
 # --- Settings and the shipped alert rules ---------------------------------------------------------
 
 
+def test_allowed_networks_may_be_listed_with_spaces_after_the_commas():
+    result = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings; print(settings.METRICS_ALLOWED_IPS)"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DEBUG": "true",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "METRICS_ALLOWED_IPS": "10.0.0.0/8, 192.168.0.0/16,",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == "['10.0.0.0/8', '192.168.0.0/16']", result.stderr
+
+
 def test_a_malformed_allowed_network_stops_the_process_at_start_naming_the_variable():
     result = subprocess.run(
         [sys.executable, "manage.py", "check"],
@@ -348,6 +421,8 @@ def test_the_alert_rules_name_only_metrics_the_tracker_exports():
         "tracker_click_buffer_backlog",
         "tracker_click_buffer_oldest_age_seconds",
         "tracker_click_flush_last_success_timestamp_seconds",
+        "tracker_partition_weeks_ahead",
+        "tracker_partitions_past_retention",
     }
     rules = [rule for group in yaml.safe_load(ALERT_RULES.read_text())["groups"] for rule in group["rules"]]
     # Recorded series (advertiser:tracker_...:ratio_rate10m) are the rules' own.

@@ -21,6 +21,7 @@ from config import partitions
 from ops.retention import check_click_retention, retention_maintain
 from stats.models import DailyVisitor
 from tests.factories import ClickFactory, OfferFactory
+from tests.test_metrics import scrape
 from tracking.models import Click, click_times
 from tracking.store import clicks_get
 
@@ -206,6 +207,56 @@ def test_rows_of_the_partition_from_before_leave_once_past_their_retention():
 
     assert report.deleted[f"{SCRATCH}_before"] == 3
     assert _count() == 3 and _count("at < %s", [NOW - timedelta(days=30)]) == 0
+
+
+def _coverage(table=SCRATCH, **when):
+    [found] = [coverage for coverage in partitions.coverage(**when) if coverage.table == table]
+    return found
+
+
+@pytest.mark.usefixtures("scratch")
+def test_coverage_says_how_far_ahead_the_weeks_reach_and_how_many_should_have_left():
+    partitions.partition_existing(SCRATCH, "at", now=NOW)
+    first_week = partitions.week_start(NOW) + 2 * partitions.WEEK
+    assert _coverage(now=NOW).weeks_ahead > partitions.AHEAD_WEEKS
+    assert _coverage(now=NOW).past_retention == 0
+    # Maintenance stopped for 38 days: the weeks ahead run out, `_before` and the first week wait.
+    later = first_week + timedelta(days=30 + 8)
+    stopped = _coverage(now=later)
+    assert stopped.weeks_ahead == pytest.approx(
+        _coverage(now=NOW).weeks_ahead - (later - NOW) / partitions.WEEK
+    )
+    assert stopped.past_retention == 2
+
+    partitions.maintain(now=later, hold=HOLD)
+
+    assert _coverage(now=later).past_retention == 0
+    assert partitions.AHEAD_WEEKS < _coverage(now=later).weeks_ahead <= partitions.AHEAD_WEEKS + 1
+
+
+@pytest.mark.usefixtures("scratch")
+def test_a_table_whose_maintenance_fails_leaves_the_others_maintained(monkeypatch):
+    partitions.partition_existing(SCRATCH, "at", now=NOW)
+    missing = partitions.Partitioned("scratch_missing", "at", "SCRATCH_RETENTION_DAYS")
+    # The failing table first, so that the others come after its failure.
+    monkeypatch.setattr(partitions, "_registry", {missing.table: missing, **partitions._registry})
+    later = NOW + 3 * partitions.WEEK
+
+    report = partitions.maintain(now=later, hold=HOLD)
+
+    assert report.skipped["scratch_missing"].startswith("failed: ")
+    assert f"{SCRATCH}_p{partitions.week_start(later) + partitions.AHEAD_WEEKS * partitions.WEEK:%Y%m%d}" in (
+        report.made
+    )
+
+
+def test_metrics_show_each_tables_weeks_ahead_and_partitions_past_their_retention(client):
+    samples = scrape(client)
+    for spec in partitions.registered():
+        labels = (("table", spec.table),)
+        # Made at migration time, or further ahead by a test's run at a later time.
+        assert samples[("tracker_partition_weeks_ahead", labels)] > partitions.AHEAD_WEEKS - 1
+        assert samples[("tracker_partitions_past_retention", labels)] == 0
 
 
 def test_the_product_tables_are_partitioned_and_a_click_is_looked_up_in_its_own_week():

@@ -25,7 +25,7 @@ from postbacks.models import Delivery
 from tests.factories import OfferFactory, PostbackFactory
 from tests.postbacks.rawhttp import TcpServer
 from tests.postbacks.test_delivery_end_to_end import FAST_RETRIES, beat, click_and_convert, worker
-from tests.processes import kill_now, together, wait_until
+from tests.processes import free_port, kill_now, together, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -139,17 +139,11 @@ def raw_endpoints():
 # --- A broker to take away ------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class RedisServer:
     """A redis-server of this test's own, without persistence, to stop and start on one port."""
 
     def __init__(self):
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.client = redis.Redis(port=self.port, socket_connect_timeout=1)
         self._process = None
