@@ -7,14 +7,18 @@ copies, into `Conversion.click_values`, what its affiliate postbacks' macros (po
 and its pages read of its click, keyed by the click's field names, every value a string. Its
 sub values are its own columns already.
 
+An advertiser postback for a click that is gone (an approval months after the conversion) is
+judged by the click rebuilt from one of its conversions (`click_stand_in`): the kept values, and
+the conversion's own columns that copy the click's.
+
 Conversions made before that column were filled from their clicks by the migration that added
 it; one made meanwhile by a process still running the previous code reads its click's row while
 the row is kept (`kept_click_values`), and has no click values once it is gone.
 """
 
-from datetime import UTC
+from datetime import UTC, datetime
 
-from tracking.models import Click
+from tracking.models import Click, sub_fields
 from tracking.visitor import MACRO_FIELDS
 
 # The click's fields that are kept, besides `created_at` (an ISO 8601 time in UTC).
@@ -57,3 +61,21 @@ def kept_click(conversion) -> Click | None:
         return conversion.click  # None when a select_related found no row
     except Click.DoesNotExist:
         return None
+
+
+def click_stand_in(conversion) -> Click:
+    """The click of `conversion`, which kept its values, rebuilt for a postback naming it once its
+    row is gone: what the conversion kept of it, and the conversion's columns that copied it when
+    it was made (offer, affiliate, test flag, sub values). The intake then judges it as it judged
+    the row, and a conversion made from it keeps the same values. Never saved."""
+    values = conversion.click_values
+    kept = {field: values.get(field, "") for field in FIELDS}
+    return Click(
+        **{**kept, "ip": kept["ip"] or None},  # kept as "" for a click without an address
+        pk=conversion.click_id,
+        created_at=datetime.fromisoformat(values["created_at"]),
+        offer_id=conversion.offer_id,
+        affiliate_id=conversion.affiliate_id,
+        is_test=conversion.is_test,
+        **sub_fields(conversion.all_sub_values()),
+    )

@@ -8,24 +8,25 @@ import enum
 import ipaddress
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from urllib.parse import unquote_plus
 
 from django.utils import timezone
 
-from config.ids import PUBLIC_ID
+from config import partitions
+from config.ids import PUBLIC_ID, public_id_time
 from config.text import has_control_characters, printable
-from conversions.click_values import click_values
+from conversions.click_values import click_stand_in, click_values
 from conversions.lifecycle import hold_until
-from conversions.models import Conversion, DeclineReason, IntegrationMethod, ServerPostback
+from conversions.models import Conversion, DeclineReason, IntegrationMethod, KeptClickId, ServerPostback
 from offers.access import affiliate_can_run_offer, offer_with_goals
 from offers.choices import ConversionStatus
 from offers.models import Affiliate, Offer
 from offers.payouts import PayoutRefused, conversion_amounts
 from offers.targeting import country_code
 from tracking.client_ip import ip_text
-from tracking.models import MAX_PARAMETER_LENGTH, Click, sub_fields
+from tracking.models import CLICK_TIME_SLACK, MAX_PARAMETER_LENGTH, Click, sub_fields
 from tracking.params import public_id
 from tracking.store import clicks_get
 
@@ -146,9 +147,43 @@ def _pair_masked(pair: str) -> str:
 
 def clicks_of(hits: list[AdvertiserHit]) -> dict:
     """The clicks `hits` name, looked up together (tracking.store.clicks_get), for
-    `conversion_for`."""
+    `conversion_for`.
+
+    A click older than CLICK_RETENTION_DAYS may have been dropped while its conversions are kept,
+    and an advertiser may still change their status: such a click stands in rebuilt from one of
+    its conversions (conversions.click_values.click_stand_in), so that the hit is judged as while
+    the click was kept. Only ids whose time is that old are looked for among the conversions: an
+    unknown recent id costs nothing more. Nor can such an old click be in the click buffer, which
+    holds clicks for seconds: it is looked for among the conversions even when the buffer could
+    not be asked (clicks_get then leaves its id out)."""
     click_ids = [_click_id(hit.params) for hit in hits if hit.refused is None]
-    return clicks_get([click_id for click_id in click_ids if CLICK_ID.match(click_id)])
+    click_ids = list(dict.fromkeys(click_id for click_id in click_ids if CLICK_ID.match(click_id)))
+    clicks = clicks_get(click_ids)
+    dropped_before = _clicks_dropped_before()
+    missing = [
+        click_id
+        for click_id in click_ids
+        if clicks.get(click_id) is None and public_id_time(click_id) < dropped_before
+    ]
+    return clicks | _clicks_kept_by_conversions(missing) if missing else clicks
+
+
+def _clicks_dropped_before() -> datetime:
+    """The time before which a click id may name a row no longer kept: every click of the first
+    day still kept whole and after is there (config.partitions), and a click's stored time is
+    within CLICK_TIME_SLACK of its id's."""
+    first_kept = partitions.first_kept_day(Click)
+    return datetime(first_kept.year, first_kept.month, first_kept.day, tzinfo=UTC) + CLICK_TIME_SLACK
+
+
+def _clicks_kept_by_conversions(click_ids: list[str]) -> dict[str, Click]:
+    """The clicks of these ids that conversions kept, rebuilt from them, in one query: any
+    conversion of a click will do, as each kept the same values of it."""
+    conversions = Conversion.objects.alias(kept_click_id=KeptClickId()).filter(kept_click_id__in=click_ids)
+    return {
+        conversion.click_values["click_id"]: click_stand_in(conversion)
+        for conversion in conversions.order_by()
+    }
 
 
 def _click_id(params) -> str:

@@ -28,6 +28,23 @@ class DeclineReason(models.TextChoices):
     CLICK_EXPIRED = "Click session expired"
 
 
+class KeptClickId(models.Func):
+    """The click id a conversion kept (`click_values`), as text: the expression of the index on
+    it, and of the lookups it serves, in one SQL form with the key written in. Django's key
+    transforms bind the key as a parameter on SQLite, where no index on an expression then serves
+    the lookup."""
+
+    template = "(%(expressions)s ->> 'click_id')"
+    output_field = models.CharField(max_length=24)
+
+    def __init__(self):
+        super().__init__(models.F("click_values"))
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        template = "JSON_EXTRACT(%(expressions)s, '$.click_id')"
+        return self.as_sql(compiler, connection, template=template, **extra_context)
+
+
 class Conversion(SubValues):
     # Unique through Meta.constraints: see tracking.models.Click.click_id.
     conversion_id = models.CharField(max_length=24, default=new_conversion_id, editable=False)
@@ -139,6 +156,9 @@ class Conversion(SubValues):
                 condition=models.Q(status=ConversionStatus.HOLD),
                 name="conversion_on_hold",
             ),
+            # An advertiser postback naming a click no longer kept: the conversions of that click,
+            # by the click id they kept (conversions.intake.clicks_of).
+            models.Index(KeptClickId(), name="conversion_kept_click_id"),
         ]
 
     def __str__(self):

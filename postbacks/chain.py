@@ -47,7 +47,7 @@ from offers.models import Affiliate
 from postbacks.explanations import explain_disabled
 from postbacks.firing import Reason, decide, event_of
 from postbacks.models import Delivery, DeliveryAttempt, Postback
-from tracking.models import MAX_PARAMETER_LENGTH, Click
+from tracking.models import MAX_PARAMETER_LENGTH, Click, click_times
 from tracking.store import clicks_get
 
 LOOKUPS = ("click_id", "conversion_id", "action_id")
@@ -232,9 +232,15 @@ def _hits(clicks: list[Click], conversions: list[Conversion]) -> list[ServerPost
     hits = {hit.pk: hit for hit in accepted}
     for click in clicks:
         # Of the click's offer, or of none told: a hit that named another offer is another
-        # advertiser's, whose query the click's affiliate is not shown.
+        # advertiser's, whose query the click's affiliate is not shown. None came before the
+        # click: the log is read from the earliest time its id names on (a minute's room for the
+        # clocks), so that the weeks before are left out.
         refused = (
-            ServerPostback.objects.filter(click_id=click.click_id, conversion__isnull=True)
+            ServerPostback.objects.filter(
+                click_id=click.click_id,
+                conversion__isnull=True,
+                received_at__gte=click_times([click.click_id]).low,
+            )
             .filter(Q(offer_id=click.offer_id) | Q(offer__isnull=True))
             .order_by("received_at", "pk")[:MAX_REFUSED_HITS]
         )

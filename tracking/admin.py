@@ -3,15 +3,32 @@ from django.contrib import admin
 from config.admin_base import TrafficRecordAdmin, named_values_html
 from offers.targeting import REFUSAL_LABELS, country_label
 from tracking.models import MORE_SUB_FIELDS, Click, RefusedClick
+from tracking.params import typed_click_id
+
+
+class ClickIdSearch:
+    """A list searched by click id alone, in whatever case it is pasted: exactly, in the
+    partitions of the id's time only (tracking.params.typed_click_id). A term of another shape
+    names no click, so finds none without reading any."""
+
+    # What shows the search box; the search itself is get_search_results'.
+    search_fields = ["=click_id"]
+    search_help_text = "Exact click id (24 hex characters)."
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        click_id = typed_click_id(search_term)
+        if click_id is None:
+            return queryset.none(), False
+        return queryset.named([click_id]), False
 
 
 @admin.register(Click)
-class ClickAdmin(TrafficRecordAdmin):
+class ClickAdmin(ClickIdSearch, TrafficRecordAdmin):
     list_display = ["click_id", "created_at", "offer", "affiliate", "sub1", "ip"]
     list_filter = ["created_at", "is_test", "offer", "affiliate"]
     list_select_related = ["offer", "affiliate__user"]
-    search_fields = ["=click_id"]
-    search_help_text = "Exact click id (24 hex characters)."
     exclude = ["more_subs"]
     readonly_fields = ["more_sub_values"]
 
@@ -25,10 +42,6 @@ class ClickAdmin(TrafficRecordAdmin):
     def more_sub_values(self, click):
         subs = click.all_sub_values()
         return named_values_html({name: subs[name] for name in MORE_SUB_FIELDS})
-
-    def get_search_results(self, request, queryset, search_term):
-        # Click ids are stored in lowercase; visitors paste them as they come.
-        return super().get_search_results(request, queryset, search_term.strip().lower())
 
 
 class ReasonFilter(admin.SimpleListFilter):
@@ -48,7 +61,7 @@ class ReasonFilter(admin.SimpleListFilter):
 
 
 @admin.register(RefusedClick)
-class RefusedClickAdmin(TrafficRecordAdmin):
+class RefusedClickAdmin(ClickIdSearch, TrafficRecordAdmin):
     """Visits the offers' targeting turned away, newest first (the model's ordering)."""
 
     list_display = [
@@ -64,8 +77,6 @@ class RefusedClickAdmin(TrafficRecordAdmin):
     ]
     list_filter = [ReasonFilter, "offer", "created_at"]
     list_select_related = ["offer", "affiliate__user"]
-    search_fields = ["=click_id"]
-    search_help_text = "Exact click id (24 hex characters)."
 
     @admin.display(description="reason", ordering="reason")
     def reason_text(self, refused):
@@ -74,6 +85,3 @@ class RefusedClickAdmin(TrafficRecordAdmin):
     @admin.display(description="country", ordering="country")
     def country_text(self, refused):
         return country_label(refused.country) if refused.country else "unknown"
-
-    def get_search_results(self, request, queryset, search_term):
-        return super().get_search_results(request, queryset, search_term.strip().lower())

@@ -92,6 +92,8 @@ class SubValues(models.Model):
 
 
 class ClickQuerySet(models.QuerySet):
+    """Of clicks and refused clicks, which share the shape of their ids and partitions."""
+
     def named(self, click_ids: list[str]):
         """The clicks of these ids (of 24 hex characters), read from their partitions only."""
         times = click_times(click_ids)
@@ -185,6 +187,8 @@ class RefusedClick(models.Model):
     os_family = models.CharField("OS", max_length=LENGTHS["os_family"], blank=True)
     device_type = models.CharField(max_length=LENGTHS["device_type"], choices=DeviceType.CHOICES, blank=True)
     created_at = models.DateTimeField()
+
+    objects = ClickQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

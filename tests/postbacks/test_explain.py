@@ -9,8 +9,11 @@ from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from config.ids import public_id_time
 from conversions.lifecycle import conversion_set_status
 from conversions.models import Conversion, ConversionEvent, ServerPostback
 from offers.choices import ConversionStatus
@@ -298,6 +301,39 @@ def test_a_refused_postback_is_found_however_late_it_came(client, offer, affilia
     ServerPostback.objects.update(received_at=timezone.now() + timedelta(days=offer.click_lifetime_days + 30))
 
     assert [hit.message for hit in hits_of(click_id, affiliate)] == ["Access denied"]
+
+
+def _refused_hits_read(queries) -> str:
+    [read] = [
+        query["sql"]
+        for query in queries
+        if 'FROM "conversions_serverpostback"' in query["sql"] and '"click_id" = ' in query["sql"]
+    ]
+    return read
+
+
+def test_refused_postbacks_are_read_from_the_clicks_time_on_with_a_minute_for_the_clocks(
+    client, offer, affiliate
+):
+    click_id = click_on(client, offer, affiliate)
+    report(client, click_id, goal="install", secure="wrong")
+    made = public_id_time(click_id)
+    # Logged by a server whose clock is half a minute behind the click server's: still found.
+    ServerPostback.objects.update(received_at=made - timedelta(seconds=30))
+
+    with CaptureQueriesContext(connection) as queries:
+        assert [hit.message for hit in hits_of(click_id, affiliate)] == ["Access denied"]
+    # Only the weeks from the click's on: none before can hold a postback that named it.
+    read = _refused_hits_read(queries)
+    assert f""""received_at" >= '{made - timedelta(minutes=1):%Y-%m-%d %H:%M:%S}""" in read, read
+
+
+def test_a_hit_logged_before_the_click_was_made_is_not_shown_with_it(client, offer, affiliate):
+    click_id = click_on(client, offer, affiliate)
+    report(client, click_id, goal="install", secure="wrong")
+    ServerPostback.objects.update(received_at=public_id_time(click_id) - timedelta(days=8))
+
+    assert hits_of(click_id, affiliate) == []
 
 
 # --- Who sees what -----------------------------------------------------------------------------------
