@@ -3,6 +3,7 @@
 Counters live in the memory-mapped files of PROMETHEUS_MULTIPROC_DIR, shared by every process of
 the machine and by earlier test runs, so the tests compare a counter before and after an event."""
 
+import contextlib
 import os
 import re
 import shutil
@@ -36,9 +37,14 @@ def scrape(client=None, **request) -> dict:
     response = (client or Client()).get("/metrics", **request)
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain; version=")
+    return samples_of(response.content.decode())
+
+
+def samples_of(text: str) -> dict:
+    """A page in the Prometheus text format, as {(name, sorted labels): value}."""
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(response.content.decode())
+        for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
 
@@ -282,20 +288,28 @@ def test_counts_of_other_processes_of_the_machine_are_added_up(db):
     assert value(scrape(), "tracker_clicks_total", **labels) - before == 6
 
 
-def test_a_killed_processs_requests_in_flight_are_no_longer_counted(db):
+@contextlib.contextmanager
+def in_flight_in_another_process(host: str, requests: int):
+    """Another process of the machine with `requests` affiliate postback requests to `host` in
+    flight until the block ends, then killed as by SIGKILL or the OOM killer: no exit hook runs."""
     holding = (
-        "import sys, time; from config.metrics import POSTBACK_IN_FLIGHT; "
-        "POSTBACK_IN_FLIGHT.labels('killed.example').inc(2); print('counted', flush=True); time.sleep(60)"
+        "import time; from config.metrics import POSTBACK_IN_FLIGHT; "
+        f"POSTBACK_IN_FLIGHT.labels({host!r}).inc({requests}); print('counted', flush=True); time.sleep(60)"
     )
     process = subprocess.Popen(
         [sys.executable, "-c", holding], cwd=ROOT, env=os.environ, stdout=subprocess.PIPE
     )
     try:
         assert process.stdout.readline() == b"counted\n"
-        assert value(scrape(), "tracker_postback_in_flight", host="killed.example") == 2
+        yield
     finally:
-        process.kill()  # no exit hook runs
+        process.kill()
         process.wait(timeout=10)
+
+
+def test_a_killed_processs_requests_in_flight_are_no_longer_counted(db):
+    with in_flight_in_another_process("killed.example", 2):
+        assert value(scrape(), "tracker_postback_in_flight", host="killed.example") == 2
     assert ("tracker_postback_in_flight", (("host", "killed.example"),)) not in scrape()
 
 

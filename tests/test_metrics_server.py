@@ -15,9 +15,9 @@ import sys
 import time
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.processes import ROOT, free_port, running
+from tests.test_metrics import in_flight_in_another_process, samples_of, value
 
 pytestmark = pytest.mark.e2e
 
@@ -60,15 +60,7 @@ def scrape(port, headers=None) -> dict:
     status, response_headers, body = request(port, headers=headers)
     assert status == 200
     assert response_headers["Content-Type"].startswith("text/plain; version=")
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(body.decode())
-        for sample in family.samples
-    }
-
-
-def value(samples: dict, name: str, **labels) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+    return samples_of(body.decode())
 
 
 def raw_answer(port, data: bytes) -> bytes:
@@ -93,20 +85,8 @@ def test_the_counts_of_the_machines_worker_processes_are_served(server_port):
 
 
 def test_a_senders_requests_in_flight_are_served_while_it_runs(server_port):
-    holding = (
-        "import time; from config.metrics import POSTBACK_IN_FLIGHT; "
-        "POSTBACK_IN_FLIGHT.labels('worker-node.example').inc(2); "
-        "print('counted', flush=True); time.sleep(60)"
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-c", holding], cwd=ROOT, env=os.environ, stdout=subprocess.PIPE
-    )
-    try:
-        assert process.stdout.readline() == b"counted\n"
+    with in_flight_in_another_process("worker-node.example", 2):
         assert value(scrape(server_port), "tracker_postback_in_flight", host="worker-node.example") == 2
-    finally:
-        process.kill()
-        process.wait(timeout=10)
 
 
 def test_the_shared_state_is_left_to_the_web_nodes(server_port):
