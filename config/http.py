@@ -1,4 +1,5 @@
-"""Django's request classes, with one fix: a request Django would fail to build is built."""
+"""Django's request classes, with one fix: a request Django would fail to build is built; and how
+a header is named in a request's META."""
 
 import contextlib
 
@@ -24,3 +25,8 @@ class Request(_EncodingSetLazily, WSGIRequest):
 
 class AsgiRequest(_EncodingSetLazily, ASGIRequest):
     pass
+
+
+def meta_key(header: str) -> str:
+    """The key of request.META holding `header` ("X-Real-IP": "HTTP_X_REAL_IP"), as WSGI names it."""
+    return "HTTP_" + header.upper().replace("-", "_")

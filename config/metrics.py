@@ -17,7 +17,9 @@ it (default `var/metrics`) before anything imports this module.
 import contextlib
 import hmac
 import ipaddress
+import logging
 import os
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
@@ -25,7 +27,11 @@ from django.conf import settings
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from config.http import meta_key
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+logger = logging.getLogger(__name__)
 
 CLICKS = Counter(
     "tracker_clicks",
@@ -99,7 +105,10 @@ def attempt_result(http_code: int) -> str:
 def metrics_text(*state_collectors) -> bytes:
     """Every process's counters on this machine, added up, and the readings of `state_collectors`
     (prometheus_client collectors that read the state when asked)."""
-    _forget_dead_processes(settings.PROMETHEUS_MULTIPROC_DIR)
+    try:
+        _forget_dead_processes(settings.PROMETHEUS_MULTIPROC_DIR)
+    except (OSError, OverflowError):  # never a reason to fail the scrape
+        logger.exception("Metrics: gauges of exited processes could not be dropped")
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
     for collector in state_collectors:
@@ -117,7 +126,8 @@ def _forget_dead_processes(directory: str) -> None:
     """Drops the gauges of processes that are gone. gunicorn's and Celery's exit hooks do so for a
     process that exits; one killed (SIGKILL, the kernel's OOM killer) runs no hook, and its last
     in-flight requests would otherwise be counted until the directory is emptied at the next deploy.
-    The directory is the machine's own, so its pids are this machine's processes."""
+    The directory is the machine's own, and its processes share one pid namespace (README
+    "Metrics"), so its pids are those of processes this one can see."""
     for path in Path(directory).glob("gauge_live*_*.db"):
         pid = path.stem.rpartition("_")[2]
         if pid.isdigit() and not _running(int(pid)):
@@ -135,7 +145,7 @@ def _running(pid: int) -> bool:
     return True
 
 
-def scrape_allowed(request_meta) -> bool:
+def scrape_allowed(request_meta: Mapping[str, str]) -> bool:
     """Whether a scrape may read the metrics: a direct request from an address in
     METRICS_ALLOWED_IPS, or one with `Authorization: Bearer <METRICS_TOKEN>` (compared in
     constant time; no token set, no way in by token)."""
@@ -145,7 +155,7 @@ def scrape_allowed(request_meta) -> bool:
         return True
     proxy_headers = PROXY_HEADERS
     if settings.CLIENT_IP_HEADER:
-        proxy_headers += ("HTTP_" + settings.CLIENT_IP_HEADER.upper().replace("-", "_"),)
+        proxy_headers += (meta_key(settings.CLIENT_IP_HEADER),)
     if any(request_meta.get(header) for header in proxy_headers):
         return False
     remote_addr = request_meta.get("REMOTE_ADDR")

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 from django.db.migrations.operations.base import Operation
 
 logger = logging.getLogger(__name__)
@@ -186,11 +186,18 @@ class Coverage:
 
 
 def coverage(*, now: datetime | None = None) -> list[Coverage]:
-    """What maintenance has left of each registered table, for operators' metrics. PostgreSQL only."""
+    """What maintenance has left of each registered table, for operators' metrics: a table that
+    cannot be read (not partitioned yet while a deploy migrates) is left out, not the others.
+    PostgreSQL only."""
     now = now or datetime.now(UTC)
     found = []
     for spec in registered():
-        partitions = _partitions(spec)
+        try:
+            with transaction.atomic():  # a savepoint, should the scrape run in a transaction
+                partitions = _partitions(spec)
+        except DatabaseError:
+            logger.exception("Partitions of %s could not be read", spec.table)
+            continue
         ends = [upper for _, upper in partitions if upper is not None]
         cutoff = now - spec.retention
         found.append(

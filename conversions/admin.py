@@ -17,7 +17,7 @@ from config.admin_confirmation import confirmed, selection_context
 from conversions.click_values import kept_click
 from conversions.forms import ConversionStatusForm
 from conversions.lifecycle import conversion_set_status
-from conversions.models import Conversion, ConversionEvent, KeptClickId, ServerPostback
+from conversions.models import Conversion, ConversionEvent, ServerPostback
 from offers.choices import ConversionStatus
 from tracking.models import MORE_SUB_FIELDS, SUB_FIELDS, Click
 from tracking.params import typed_click_id
@@ -202,17 +202,17 @@ class ConversionAdmin(TrafficRecordAdmin):
         matches = Q(conversion_id=term.lower()) | Q(action_id=term)
         click_id = typed_click_id(term)
         if click_id is not None:
-            queryset = queryset.alias(kept_click_id=KeptClickId())
+            # One condition with the others, so that PostgreSQL reads each through its index.
+            queryset = queryset.with_kept_click_id()
             matches |= self._of_click(click_id)
         return queryset.filter(matches), False
 
     @staticmethod
     def _of_click(click_id: str) -> Q:
-        """The conversions of a click (with `kept_click_id` aliased): by the id each kept of it
-        (conversions.click_values, through the index on KeptClickId), which finds them once the
-        click is no longer kept too; and while it is kept, by its row, found in the partitions of
-        its id's time only, for a conversion that kept nothing of it (made by a process still
-        running the release from before click_values)."""
+        """The conversions of a click (of a queryset `with_kept_click_id`): by the id each kept of
+        it, which finds them once the click is no longer kept too; and while it is kept, by its
+        row, found in the partitions of its id's time only, for a conversion that kept nothing of
+        it (made by a process still running the release from before click_values)."""
         kept = Q(kept_click_id=click_id)
         clicks = list(Click.objects.named([click_id]).values_list("pk", flat=True))
         return kept | Q(click__in=clicks) if clicks else kept

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from urllib.parse import unquote_plus
 
+from django.db.models import Min
 from django.utils import timezone
 
 from config import partitions
@@ -165,7 +166,10 @@ def clicks_of(hits: list[AdvertiserHit]) -> dict:
         for click_id in click_ids
         if clicks.get(click_id) is None and public_id_time(click_id) < dropped_before
     ]
-    return clicks | _clicks_kept_by_conversions(missing) if missing else clicks
+    if not missing:
+        return clicks
+    # An old id no conversion kept names no click, whether or not the buffer could be asked.
+    return clicks | dict.fromkeys(missing) | _clicks_kept_by_conversions(missing)
 
 
 def _clicks_dropped_before() -> datetime:
@@ -177,12 +181,17 @@ def _clicks_dropped_before() -> datetime:
 
 
 def _clicks_kept_by_conversions(click_ids: list[str]) -> dict[str, Click]:
-    """The clicks of these ids that conversions kept, rebuilt from them, in one query: any
-    conversion of a click will do, as each kept the same values of it."""
-    conversions = Conversion.objects.alias(kept_click_id=KeptClickId()).filter(kept_click_id__in=click_ids)
+    """The clicks of these ids that conversions kept, rebuilt from them, in one query: the first
+    conversion of each click, as each kept the same values of it (a click may have many)."""
+    firsts = (
+        Conversion.objects.of_kept_clicks(click_ids)
+        .values(kept=KeptClickId())
+        .annotate(first=Min("pk"))
+        .values("first")
+    )
     return {
         conversion.click_values["click_id"]: click_stand_in(conversion)
-        for conversion in conversions.order_by()
+        for conversion in Conversion.objects.filter(pk__in=firsts).order_by()
     }
 
 

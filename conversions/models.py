@@ -45,6 +45,17 @@ class KeptClickId(models.Func):
         return self.as_sql(compiler, connection, template=template, **extra_context)
 
 
+class ConversionQuerySet(models.QuerySet):
+    def with_kept_click_id(self):
+        """`kept_click_id` to filter on: the click id each conversion kept (`click_values`), read
+        through the index on it, the same once the click is no longer kept."""
+        return self.alias(kept_click_id=KeptClickId())
+
+    def of_kept_clicks(self, click_ids: list[str]):
+        """The conversions of these clicks, by the click id each kept."""
+        return self.with_kept_click_id().filter(kept_click_id__in=click_ids)
+
+
 class Conversion(SubValues):
     # Unique through Meta.constraints: see tracking.models.Click.click_id.
     conversion_id = models.CharField(max_length=24, default=new_conversion_id, editable=False)
@@ -105,6 +116,8 @@ class Conversion(SubValues):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = ConversionQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         constraints = [
@@ -156,8 +169,8 @@ class Conversion(SubValues):
                 condition=models.Q(status=ConversionStatus.HOLD),
                 name="conversion_on_hold",
             ),
-            # An advertiser postback naming a click no longer kept: the conversions of that click,
-            # by the click id they kept (conversions.intake.clicks_of).
+            # The conversions of a click by the id they kept, also once it is no longer kept
+            # (ConversionQuerySet.of_kept_clicks: advertiser postbacks, the explain, the admin).
             models.Index(KeptClickId(), name="conversion_kept_click_id"),
         ]
 

@@ -13,7 +13,7 @@ def maintain_partitions():
     next hour's run takes up whatever this one left."""
     report = retention_maintain()
     for table, reason in report.skipped.items():
-        logger.error("Rows of %s past their retention are kept: %s", table, reason)
+        logger.error("Maintenance of %s is left for the next run: %s", table, reason)
     if report.made or report.dropped or any(report.deleted.values()):
         logger.info(
             "Partitions made: %s; dropped: %s; rows deleted: %s", report.made, report.dropped, report.deleted

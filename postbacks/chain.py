@@ -198,7 +198,9 @@ def _clicks_and_conversions(lookup: Lookup, affiliate) -> tuple[list[Click], lis
         if click is None and clicks_get([lookup.value]).get(lookup.value) is not None:
             click = named.first()
         if click is None:
-            return [], []
+            # No longer kept, or never made: its conversions, if any, by the id they kept of it.
+            kept = conversions.of_kept_clicks([lookup.value]).order_by("created_at", "pk")
+            return [], list(kept[:MAX_CONVERSIONS])
         return [click], list(conversions.filter(click=click).order_by("created_at", "pk")[:MAX_CONVERSIONS])
     if lookup.name == "conversion_id":
         found = list(conversions.filter(conversion_id=lookup.value))

@@ -248,6 +248,8 @@ def test_a_table_whose_maintenance_fails_leaves_the_others_maintained(monkeypatc
     assert f"{SCRATCH}_p{partitions.week_start(later) + partitions.AHEAD_WEEKS * partitions.WEEK:%Y%m%d}" in (
         report.made
     )
+    # Nor does the table hide the others' coverage from the metrics.
+    assert [coverage.table for coverage in partitions.coverage()][-1] == SCRATCH
 
 
 def test_metrics_show_each_tables_weeks_ahead_and_partitions_past_their_retention(client):

@@ -4,6 +4,8 @@ import ipaddress
 
 from django.conf import settings
 
+from config.http import meta_key
+
 
 def ip_text(value: str) -> str | None:
     """`value` as an IP address in its standard spelling (`::1`, not `0::1`), or None when it is
@@ -23,7 +25,7 @@ def client_ip(request) -> str | None:
     """
     header = settings.CLIENT_IP_HEADER
     if header:
-        forwarded = request.META.get("HTTP_" + header.upper().replace("-", "_"), "")
+        forwarded = request.META.get(meta_key(header), "")
         address = ip_text(forwarded.split(",")[-1]) if forwarded else None
         if address:
             return address

@@ -14,9 +14,19 @@ def create_kept_click_id_index(apps, schema_editor):
         schema_editor.add_index(model, INDEX)
         return
     # Built concurrently: conversions keep being recorded meanwhile. A build that failed before
-    # leaves an invalid index of that name behind, dropped first so that this can run again.
-    schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(INDEX.name)}")
+    # leaves an invalid index of that name behind, dropped first so that this can run again; one
+    # built whole (the migration stopped before it was recorded) is kept.
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)", [INDEX.name])
+        found = cursor.fetchone()
+    if found and found[0]:
+        return
+    if found:
+        schema_editor.execute(f"DROP INDEX CONCURRENTLY {schema_editor.quote_name(INDEX.name)}")
     schema_editor.add_index(model, INDEX, concurrently=True)
+    # Statistics of the indexed expression now, for the planner, rather than at the table's next
+    # autoanalyze, which on a large table may be days away. It reads a sample, not the whole table.
+    schema_editor.execute(f"ANALYZE {schema_editor.quote_name(model._meta.db_table)}")
 
 
 def drop_kept_click_id_index(apps, schema_editor):

@@ -4,7 +4,6 @@ by the click rebuilt from what its conversions kept of it. A status change month
 conversion changes it and sends the affiliate's postbacks with the click's values; a new goal is
 a conversion of an expired click, as it would have been while the click was kept."""
 
-import socket
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -18,12 +17,18 @@ from conversions.intake import AdvertiserHit, clicks_of
 from conversions.models import Conversion, ServerPostback
 from postbacks.models import Delivery
 from tests.factories import OfferFactory, PostbackFactory
+from tests.processes import free_port
 from tracking.models import Click, new_click_id
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("direct_writes")]
 
 APPROVED, PENDING, DECLINED = 1, 2, 3
 AFFILIATE_POSTBACK = "https://t.example/pb?c={clickid}&s={sub1}&r={ref_id}&e={ext1}&ua={uagent}&st={status}"
+
+
+def buffer_unreachable(settings):
+    """A click buffer that cannot be asked: a port where nothing listens."""
+    settings.CLICK_BUFFER_REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
 
 
 @pytest.fixture(autouse=True)
@@ -148,9 +153,7 @@ def test_a_status_change_for_a_click_no_longer_kept_needs_no_click_buffer(client
     postback(client, clickid=click_id)
     click_id = converted_200_days_ago(click_id)
     drop_click(click_id)
-    with socket.socket() as probe:  # a port where nothing listens
-        probe.bind(("127.0.0.1", 0))
-        settings.CLICK_BUFFER_REDIS_URL = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
+    buffer_unreachable(settings)
 
     response = postback(client, clickid=click_id, status=APPROVED)
 
@@ -158,7 +161,11 @@ def test_a_status_change_for_a_click_no_longer_kept_needs_no_click_buffer(client
     assert Conversion.objects.get().status == APPROVED
 
 
-def test_an_old_click_id_no_conversion_kept_is_still_not_found(client):
+@pytest.mark.parametrize("buffer_reachable", [True, False], ids=["buffer", "buffer-unreachable"])
+def test_an_old_click_id_no_conversion_kept_is_still_not_found(client, settings, buffer_reachable):
+    # Too old to be in the buffer: no "retry later" for a click that is not coming.
+    if not buffer_reachable:
+        buffer_unreachable(settings)
     response = postback(client, clickid=old_click_id(), status=APPROVED)
     assert (response.status_code, response.json()["message"]) == (404, "Click not found")
 

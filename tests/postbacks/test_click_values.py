@@ -163,3 +163,17 @@ def test_the_explain_api_answers_for_a_conversion_whose_click_is_dropped(affilia
     assert answer.status_code == 200
     types = [entry["type"] for entry in answer.json()["entries"]]
     assert types == ["gone_click", "conversion_event"]
+
+
+def test_the_explain_asked_by_a_dropped_clicks_id_finds_its_conversions_for_their_affiliate_only(affiliate):
+    click = ClickFactory(affiliate=affiliate)
+    conversion = ConversionEventFactory(
+        conversion__offer=click.offer, conversion__affiliate=affiliate, conversion__click=click
+    ).conversion
+    drop_click(click.click_id)
+
+    chain = conversion_chain(Lookup("click_id", click.click_id), affiliate=affiliate)
+    assert chain.conversions == [conversion]
+    assert [entry.kind for entry in chain.entries][:1] == ["gone_click"]
+    other = ConversionFactory().affiliate
+    assert conversion_chain(Lookup("click_id", click.click_id), affiliate=other) is None

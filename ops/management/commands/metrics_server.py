@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from config.http import meta_key
 from config.metrics import CONTENT_TYPE, metrics_text, scrape_allowed
 
 ALLOWED_METHODS = ("GET", "HEAD")
@@ -114,7 +115,7 @@ class ScrapeHandler(BaseHTTPRequestHandler):
         sent twice reads as its values joined by commas, as WSGI servers pass it on."""
         meta = {"REMOTE_ADDR": self.client_address[0]}
         for name, value in self.headers.items():
-            key = "HTTP_" + name.upper().replace("-", "_")
+            key = meta_key(name)
             meta[key] = f"{meta[key]},{value}" if key in meta else value
         return meta
 
