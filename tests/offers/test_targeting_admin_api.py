@@ -272,16 +272,17 @@ def refused_clicks(affiliate):
     for n, (offer, reason) in enumerate(
         [(offers[0], "refused_country"), (offers[0], "refused_os"), (offers[1], "refused_country")]
     ):
+        at = start + timedelta(hours=n)
         rows.append(
             RefusedClick.objects.create(
-                click_id=new_click_id(),
+                click_id=new_click_id(at=at.timestamp()),  # as the click path makes it
                 offer=offer,
                 affiliate=affiliate,
                 reason=reason,
                 country="US",
                 os_family="iOS",
                 device_type="mobile",
-                created_at=start + timedelta(hours=n),
+                created_at=at,
             )
         )
     return {"offers": offers, "rows": rows}
