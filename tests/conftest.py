@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from api.services import api_key_issue
 from offers import access
 from tests.factories import PASSWORD, AffiliateFactory, ManagerFactory
+from tests.processes import free_port
 from tracking import buffer
 
 
@@ -151,6 +152,12 @@ def direct_writes():
     """Clicks written straight to the database, as without Redis."""
     with override_settings(CLICK_BUFFER_REDIS_URL=""):
         yield
+
+
+@pytest.fixture
+def unreachable_buffer(settings):
+    """The click buffer's Redis, on a port where nothing listens."""
+    settings.CLICK_BUFFER_REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
 
 
 @pytest.fixture

@@ -17,18 +17,12 @@ from conversions.intake import AdvertiserHit, clicks_of
 from conversions.models import Conversion, ServerPostback
 from postbacks.models import Delivery
 from tests.factories import OfferFactory, PostbackFactory
-from tests.processes import free_port
 from tracking.models import Click, new_click_id
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("direct_writes")]
 
 APPROVED, PENDING, DECLINED = 1, 2, 3
 AFFILIATE_POSTBACK = "https://t.example/pb?c={clickid}&s={sub1}&r={ref_id}&e={ext1}&ua={uagent}&st={status}"
-
-
-def buffer_unreachable(settings):
-    """A click buffer that cannot be asked: a port where nothing listens."""
-    settings.CLICK_BUFFER_REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
 
 
 @pytest.fixture(autouse=True)
@@ -149,11 +143,11 @@ def test_a_new_goal_after_the_clicks_retention_is_declined_as_an_expired_clicks(
     assert (new.offer_id, new.affiliate_id, new.is_test) == (first.offer_id, first.affiliate_id, False)
 
 
-def test_a_status_change_for_a_click_no_longer_kept_needs_no_click_buffer(client, click_id, settings):
+def test_a_status_change_for_a_click_no_longer_kept_needs_no_click_buffer(client, click_id, request):
     postback(client, clickid=click_id)
     click_id = converted_200_days_ago(click_id)
     drop_click(click_id)
-    buffer_unreachable(settings)
+    request.getfixturevalue("unreachable_buffer")
 
     response = postback(client, clickid=click_id, status=APPROVED)
 
@@ -162,10 +156,10 @@ def test_a_status_change_for_a_click_no_longer_kept_needs_no_click_buffer(client
 
 
 @pytest.mark.parametrize("buffer_reachable", [True, False], ids=["buffer", "buffer-unreachable"])
-def test_an_old_click_id_no_conversion_kept_is_still_not_found(client, settings, buffer_reachable):
+def test_an_old_click_id_no_conversion_kept_is_still_not_found(client, request, buffer_reachable):
     # Too old to be in the buffer: no "retry later" for a click that is not coming.
     if not buffer_reachable:
-        buffer_unreachable(settings)
+        request.getfixturevalue("unreachable_buffer")
     response = postback(client, clickid=old_click_id(), status=APPROVED)
     assert (response.status_code, response.json()["message"]) == (404, "Click not found")
 
