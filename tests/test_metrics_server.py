@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from tests.processes import ROOT, free_port, running
+from ops.management.commands.metrics_server import MAX_CONNECTIONS, REQUEST_SECONDS
+from tests.processes import ROOT, free_port, running, wait_until
 from tests.test_metrics import in_flight_in_another_process, samples_of, value
 
 pytestmark = pytest.mark.e2e
@@ -175,6 +176,50 @@ def test_a_stalled_client_holds_up_no_other_scrape(server_port):
         started = time.monotonic()
         assert request(server_port)[0] == 200
         assert time.monotonic() - started < 5
+
+
+def test_a_client_trickling_its_request_is_cut_off_at_the_deadline(server_port):
+    with socket.create_connection(("127.0.0.1", server_port), timeout=30) as trickling:
+        started = time.monotonic()
+        closed = False
+        for byte in b"GET /metrics HTTP/1.1\r\nHost: " + b"w" * 40:
+            try:
+                trickling.sendall(bytes([byte]))
+            except OSError:  # the server closed it
+                closed = True
+                break
+            time.sleep(0.5)  # each byte well within the read timeout
+        if not closed:
+            trickling.settimeout(30)
+            assert trickling.recv(1024) == b""
+        assert REQUEST_SECONDS <= time.monotonic() - started < REQUEST_SECONDS + 5
+
+
+def test_connections_beyond_the_limit_are_closed_at_once_and_scrapes_go_on_after():
+    with metrics_server() as (process, port):
+        address = ("127.0.0.1", port)
+        stalled = [socket.create_connection(address, timeout=10) for _ in range(MAX_CONNECTIONS)]
+        try:
+            for connection in stalled:
+                connection.sendall(b"GET /metrics HTTP/1.1\r\n")
+            time.sleep(0.5)  # all taken in
+            with socket.create_connection(address, timeout=10) as one_more:
+                one_more.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+                started = time.monotonic()
+                assert one_more.recv(1024) == b""
+                assert time.monotonic() - started < 5
+        finally:
+            for connection in stalled:
+                connection.close()
+
+        def scraped():
+            # Refused at once while the threads of the closed connections are still finishing.
+            with contextlib.suppress(OSError):
+                return request(port)[0] == 200
+
+        assert wait_until(scraped, timeout=10)
+        # Clients that left before their answer are no error of the server's: nothing logged.
+        assert "Traceback" not in "".join(process.output), "".join(process.output)
 
 
 # --- Starting and stopping --------------------------------------------------------------------------

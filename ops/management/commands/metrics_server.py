@@ -7,9 +7,12 @@ click buffer) is read from PostgreSQL and Redis by the web nodes, which report i
 scrape and what the page says are decided by config.metrics, as for the web's page.
 """
 
+import contextlib
+import logging
 import re
 import signal
 import socket
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,7 +24,14 @@ from django.core.management.base import BaseCommand, CommandError
 from config.http import meta_key
 from config.metrics import CONTENT_TYPE, metrics_text, scrape_allowed
 
+logger = logging.getLogger(__name__)
+
 ALLOWED_METHODS = ("GET", "HEAD")
+# A connection not answered within this many seconds, however it trickles its bytes, is closed: a
+# scrape takes milliseconds, and a client holding a thread is held to this.
+REQUEST_SECONDS = 10
+# Connections served at once; more are closed at once. Prometheus opens one per scrape.
+MAX_CONNECTIONS = 64
 # HOST:PORT, an IPv6 address in brackets ([::1]:9108).
 HOST_AND_PORT = re.compile(r"(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<host>[^\s:\[\]]+)):(?P<port>[0-9]{1,5})")
 
@@ -75,11 +85,38 @@ def _url_host(host: str) -> str:
 
 
 class MetricsServer(ThreadingHTTPServer):
-    """One thread per connection (daemon threads), so a slow or stalled client holds only its own."""
+    """One thread per connection (daemon threads), so a slow or stalled client holds only its own,
+    for REQUEST_SECONDS at most, and MAX_CONNECTIONS threads at most."""
+
+    # Connections waiting to be taken in: room for the most served at once (the standard
+    # library's 5 would leave later ones to the kernel's retries, in no order).
+    request_queue_size = MAX_CONNECTIONS
 
     def __init__(self, host: str, port: int):
         self.address_family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        self.room = threading.BoundedSemaphore(MAX_CONNECTIONS)
         super().__init__((host, port), ScrapeHandler)
+
+    def process_request(self, request, client_address):
+        if not self.room.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # no thread started to give the room back
+            self.room.release()
+            raise
+
+    def handle_error(self, request, client_address):
+        # A client that left before its answer (or was cut off) is no error of the server's.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            logger.exception("Metrics server: the request of %s failed", client_address[0])
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.room.release()
 
 
 class ScrapeHandler(BaseHTTPRequestHandler):
@@ -89,6 +126,21 @@ class ScrapeHandler(BaseHTTPRequestHandler):
     # The version of an answer to a request too malformed to name its own: with the standard
     # library's HTTP/0.9, its error would be a bare page without a status line.
     default_request_version = "HTTP/1.0"
+
+    def setup(self):
+        super().setup()
+        self._deadline = threading.Timer(REQUEST_SECONDS, self._cut_off)
+        self._deadline.daemon = True
+        self._deadline.start()
+
+    def finish(self):
+        self._deadline.cancel()
+        super().finish()
+
+    def _cut_off(self):
+        # A read or write under way then ends, and the handler with it.
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def parse_request(self):
         # A malformed request line, a line or header too long, too many headers: answered with a
