@@ -20,7 +20,7 @@ from conversions.lifecycle import conversion_set_status
 from conversions.models import Conversion, ConversionEvent, ServerPostback
 from offers.choices import ConversionStatus
 from tracking.models import MORE_SUB_FIELDS, SUB_FIELDS, Click
-from tracking.params import typed_click_id
+from tracking.params import typed_id
 
 
 class MomentFilter(admin.SimpleListFilter):
@@ -199,12 +199,12 @@ class ConversionAdmin(TrafficRecordAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        matches = Q(conversion_id=term.lower()) | Q(action_id=term)
-        click_id = typed_click_id(term)
-        if click_id is not None:
+        matches = Q(action_id=term)
+        public_id = typed_id(term)
+        if public_id is not None:  # the conversion's id, or its click's
             # One condition with the others, so that PostgreSQL reads each through its index.
             queryset = queryset.with_kept_click_id()
-            matches |= self._of_click(click_id)
+            matches |= Q(conversion_id=public_id) | self._of_click(public_id)
         return queryset.filter(matches), False
 
     @staticmethod

@@ -160,12 +160,11 @@ def clicks_of(hits: list[AdvertiserHit]) -> dict:
     click_ids = [_click_id(hit.params) for hit in hits if hit.refused is None]
     click_ids = list(dict.fromkeys(click_id for click_id in click_ids if CLICK_ID.match(click_id)))
     clicks = clicks_get(click_ids)
+    unknown = [click_id for click_id in click_ids if clicks.get(click_id) is None]
+    if not unknown:  # nearly every batch
+        return clicks
     dropped_before = _clicks_dropped_before()
-    missing = [
-        click_id
-        for click_id in click_ids
-        if clicks.get(click_id) is None and public_id_time(click_id) < dropped_before
-    ]
+    missing = [click_id for click_id in unknown if public_id_time(click_id) < dropped_before]
     if not missing:
         return clicks
     # An old id no conversion kept names no click, whether or not the buffer could be asked.

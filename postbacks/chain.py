@@ -39,7 +39,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, Q
 
-from config.ids import PUBLIC_ID
 from config.text import has_control_characters
 from conversions.click_values import kept_click, kept_click_values
 from conversions.models import Conversion, ConversionEvent, ServerPostback
@@ -48,6 +47,7 @@ from postbacks.explanations import explain_disabled
 from postbacks.firing import Reason, decide, event_of
 from postbacks.models import Delivery, DeliveryAttempt, Postback
 from tracking.models import MAX_PARAMETER_LENGTH, Click, click_times
+from tracking.params import typed_id
 from tracking.store import clicks_get
 
 LOOKUPS = ("click_id", "conversion_id", "action_id")
@@ -96,8 +96,8 @@ def lookup_from(params) -> Lookup:
             raise ValidationError("action_id cannot contain control characters.", code="invalid")
         return Lookup(name, value)
     # Pasted ids come with spaces, and some advertisers' systems upper-case them.
-    value = value.strip().lower()
-    if not PUBLIC_ID.match(value):
+    value = typed_id(value)
+    if value is None:
         raise ValidationError(f"{name} is 24 characters, digits 0-9 and letters a-f.", code="invalid")
     return Lookup(name, value)
 

@@ -219,8 +219,10 @@ class Sender:
             while (room := MAX_IN_FLIGHT - len(self._tasks)) >= (CLAIM_AT_ROOM if self._tasks else 1):
                 limit, limited = min(room, queue.CLAIM_BATCH), self._limited_hosts()
                 self._claiming = True
-                rows = await (self._claim_backfill if self.backfill else self._claim_live)(limit, limited)
-                self._claiming = False
+                try:
+                    rows = await (self._claim_backfill if self.backfill else self._claim_live)(limit, limited)
+                finally:
+                    self._claiming = False
                 if rows is False:  # a claim failed, and logged: the next wake-up or sweep tries again
                     break
                 for row in rows:

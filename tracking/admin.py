@@ -3,12 +3,12 @@ from django.contrib import admin
 from config.admin_base import TrafficRecordAdmin, named_values_html
 from offers.targeting import REFUSAL_LABELS, country_label
 from tracking.models import MORE_SUB_FIELDS, Click, RefusedClick
-from tracking.params import typed_click_id
+from tracking.params import typed_id
 
 
 class ClickIdSearch:
     """A list searched by click id alone, in whatever case it is pasted: exactly, in the
-    partitions of the id's time only (tracking.params.typed_click_id). A term of another shape
+    partitions of the id's time only (tracking.params.typed_id). A term of another shape
     names no click, so finds none without reading any."""
 
     # What shows the search box; the search itself is get_search_results'.
@@ -18,7 +18,7 @@ class ClickIdSearch:
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
             return queryset, False
-        click_id = typed_click_id(search_term)
+        click_id = typed_id(search_term)
         if click_id is None:
             return queryset.none(), False
         return queryset.named([click_id]), False

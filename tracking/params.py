@@ -12,11 +12,12 @@ def public_id(value: str) -> int | None:
     return None
 
 
-def typed_click_id(term: str) -> str | None:
-    """The click id a person typed or pasted (a search box), in lowercase as ids are stored; None
-    for a term of no click id's shape. Looked up exactly and in its time (ClickQuerySet.named), a
-    click id reads one partition; a case-insensitive match would wrap the column in UPPER(),
-    which no index serves, and read every week of the table."""
+def typed_id(term: str) -> str | None:
+    """The id of a click or a conversion a person typed or pasted (a search box, the explain),
+    with spaces around it and in any case, as it is stored: lowercase; None for a term of no such
+    id's shape. Matched exactly, never case-insensitively: that would wrap the column in UPPER(),
+    which no index serves; looked up in its time (ClickQuerySet.named), a click id reads one
+    partition."""
     term = term.strip().lower()
     return term if PUBLIC_ID.match(term) else None
 
